@@ -1,0 +1,74 @@
+# timoni-flux-push: the GitHub Action's image.
+#
+# Base images are pinned by tag here. The release image is built by .github/workflows/release.yml;
+# users should pin that image by digest (`image: docker://ghcr.io/org/timoni-flux-push@sha256:...`)
+# instead of rebuilding this Dockerfile on every job. To pin the bases too, append
+# `@sha256:<digest>` to the FROM lines below when cutting a release.
+
+# ---------------------------------------------------------------------------------------------
+# 1. timoni and flux, built from the Go module proxy by the same script developers run.
+FROM golang:1.26-bookworm AS tools
+
+# The versions come from tools/versions.env (install.sh reads it). These ARGs repeat them so the
+# image's labels and tests/test_packaging.py can see them; the RUN below fails the build if the two
+# ever disagree (a --build-arg cannot change what install.sh builds).
+ARG TIMONI_VERSION=0.31.0
+ARG FLUX_VERSION=2.9.4
+
+# install.sh parses `go mod download -json` with python3 (bookworm's is 3.11).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends 'python3=3.11.*' \
+    && rm -rf /var/lib/apt/lists/*
+
+COPY tools/ /src/tools/
+RUN if ! grep -qx "TIMONI_VERSION=${TIMONI_VERSION}" /src/tools/versions.env \
+       || ! grep -qx "FLUX_VERSION=${FLUX_VERSION}" /src/tools/versions.env; then \
+         echo "Dockerfile ARG versions differ from tools/versions.env" >&2; exit 1; \
+    fi
+RUN /src/tools/install.sh --no-apt --only timoni,flux --bin /out
+
+# ---------------------------------------------------------------------------------------------
+# 2. Python dependencies: the pip-compile lock, hash-checked, wheels only, no resolver.
+FROM python:3.11-slim-bookworm AS deps
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+COPY requirements.lock /tmp/requirements.lock
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir --require-hashes --no-deps --only-binary=:all: \
+       -r /tmp/requirements.lock
+
+# ---------------------------------------------------------------------------------------------
+# 3. The action: Python 3.11, git, the venv, timoni and flux. No Go toolchain.
+FROM python:3.11-slim-bookworm
+
+ARG TIMONI_VERSION=0.31.0
+ARG FLUX_VERSION=2.9.4
+LABEL org.opencontainers.image.title="timoni-flux-push" \
+      org.opencontainers.image.description="Render Timoni instances and bundles and push them as Flux OCI artifacts" \
+      org.opencontainers.image.source="https://github.com/org/timoni-flux-push" \
+      io.github.timoni-flux-push.timoni-version="${TIMONI_VERSION}" \
+      io.github.timoni-flux-push.flux-version="${FLUX_VERSION}"
+
+# git 2.39 is bookworm's; the glob takes Debian's security updates but fails loudly on a base
+# image that moved to another release.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends 'git=1:2.39.*' \
+    && apt-get clean \
+    && rm -rf /var/lib/apt/lists/*
+
+COPY --from=tools /out/timoni /out/flux /usr/local/bin/
+COPY --from=deps /opt/venv /opt/venv
+COPY gitops_action/ /app/gitops_action/
+COPY entrypoint.py /app/entrypoint.py
+
+# TZ=UTC: flux before v2.9.5 lets a non-UTC TZ change the --reproducible manifest digest.
+# safe.directory for /github/workspace is set by the entrypoint at run time (system scope), not
+# here, so the image does not trust every directory.
+ENV PATH="/opt/venv/bin:${PATH}" \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    TZ=UTC
+
+# No USER instruction: the image runs as root on purpose. GitHub runs Docker actions as root and
+# mounts the workspace and GITHUB_OUTPUT/GITHUB_STEP_SUMMARY files owned by the runner's uid; a
+# non-root user could not write them (GitHub documents that Docker actions must run as root).
+ENTRYPOINT ["/opt/venv/bin/python", "/app/entrypoint.py"]

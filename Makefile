@@ -1,0 +1,43 @@
+# Two commands on a fresh machine: `make demo` and `make test` (see README).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(CURDIR)/.tools/bin
+export PATH := $(BIN):$(PATH)
+
+.PHONY: all tools venv test-material test lint demo bench clean
+
+all: test
+
+tools:
+	tools/install.sh
+
+$(VENV)/.installed: requirements-dev.lock pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --require-hashes -r requirements-dev.lock
+	touch $@
+
+venv: $(VENV)/.installed
+
+test-material:
+	tools/test-material.sh
+
+test: tools venv test-material
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: tools venv
+	$(VENV)/bin/ruff check gitops_action tests bench entrypoint.py
+	$(VENV)/bin/ruff format --check gitops_action tests bench entrypoint.py
+	$(VENV)/bin/mypy --strict
+	$(VENV)/bin/hadolint Dockerfile
+	$(BIN)/actionlint
+
+demo: tools venv
+	$(PY) tools/demo.py
+
+bench: tools venv
+	$(PY) bench/bench_planner.py
+	$(PY) bench/bench_pipeline.py
+
+clean:
+	rm -rf $(VENV) .tools demo-out

@@ -1,0 +1,271 @@
+"""One run, start to end: event -> changes -> plan -> builds -> pushes -> report.
+
+Exit codes: 0 no target failed, 1 a target failed (after every other target ran), 2 a
+configuration or usage error (nothing built).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import github_action_utils as gha
+
+from . import comment, events, pipeline, report
+from .config import ConfigError
+from .credentials import Credentials, redact, registry_host
+from .events import CommitRange, EventError
+from .flux import Flux
+from .gitrepo import Repo
+from .planner import Plan, UsageError, plan_repository
+from .settings import Settings, parallelism
+
+
+@dataclass(frozen=True)
+class Context:
+    """The GitHub (or plain CI) environment a run sees."""
+
+    in_actions: bool
+    event_name: str
+    event_path: str
+    sha: str
+    ref_name: str
+    repository: str
+    server_url: str
+    api_url: str
+    run_id: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Context:
+        return cls(
+            in_actions=env.get("GITHUB_ACTIONS") == "true",
+            event_name=env.get("GITHUB_EVENT_NAME", ""),
+            event_path=env.get("GITHUB_EVENT_PATH", ""),
+            sha=env.get("GITHUB_SHA", ""),
+            ref_name=env.get("GITHUB_REF_NAME", ""),
+            repository=env.get("GITHUB_REPOSITORY", ""),
+            server_url=env.get("GITHUB_SERVER_URL", "https://github.com"),
+            api_url=env.get("GITHUB_API_URL", "https://api.github.com"),
+            run_id=env.get("GITHUB_RUN_ID", ""),
+        )
+
+    def run_url(self) -> str:
+        if not (self.repository and self.run_id):
+            return ""
+        return f"{self.server_url}/{self.repository}/actions/runs/{self.run_id}"
+
+
+class Stop(Exception):
+    """A usage or configuration error: report it and exit 2."""
+
+    def __init__(self, message: str, file: str = "", line: int | None = None) -> None:
+        super().__init__(message)
+        self.file, self.line = file, line
+
+
+def main(settings: Settings, env: Mapping[str, str]) -> int:
+    ctx = Context.from_env(env)
+    for secret in settings.secrets():
+        if ctx.in_actions:
+            gha.add_mask(secret)
+    scratch = Path(tempfile.mkdtemp(prefix="timoni-flux-push-"))
+    try:
+        return _main(settings, ctx, scratch)
+    except Stop as stop:
+        msg = redact(str(stop), list(settings.secrets()))
+        if ctx.in_actions:
+            gha.error(
+                msg,
+                title="timoni-flux-push: configuration or usage error",
+                file=stop.file or None,
+                line=stop.line,
+            )
+        print(f"error: {msg}", file=sys.stderr)
+        _write(
+            settings,
+            ctx,
+            f"## timoni-flux-push\n\nNothing was built: {report.md(msg)}\n",
+            {"pushed": "0", "failed": "0", "artifacts": "[]", "matrix": json.dumps({"include": []})},
+        )
+        return 2
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
+    repo = Repo(settings.workspace.resolve())
+    head_ref = settings.head or ctx.sha or "HEAD"
+    head = repo.resolve(head_ref)
+    if head is None:
+        raise Stop(f"head commit {head_ref!r} is not in the repository at {repo.root}")
+    try:
+        payload = events.load_payload(ctx.event_path) if ctx.event_name else {}
+        rng = events.commit_range(
+            repo,
+            event=ctx.event_name,
+            payload=payload,
+            head=head,
+            base_override=settings.base,
+            take_all=settings.all,
+        )
+    except EventError as exc:
+        raise Stop(str(exc)) from exc
+    mode = settings.mode
+    if mode == "auto":
+        mode = "dry-run" if rng.is_pull_request else "push"
+
+    source = _source(ctx, repo)
+    try:
+        plan = plan_repository(
+            repo,
+            rng,
+            config_path=settings.config,
+            registry_override=settings.registry,
+            default_source=source,
+            only=settings.targets,
+        )
+    except ConfigError as exc:
+        raise Stop(str(exc), exc.file, exc.line) from exc
+    except UsageError as exc:
+        raise Stop(str(exc)) from exc
+    for w in plan.warnings:
+        if ctx.in_actions:
+            gha.warning(w, title="timoni-flux-push configuration")
+        print(f"warning: {w}", file=sys.stderr)
+
+    if rng.nothing or mode == "plan":
+        results = [
+            pipeline.TargetResult(
+                p.target,
+                "removed" if p.status == "removed" else "planned",
+                reasons=p.reasons,
+                error=p.error or None,
+            )
+            for p in plan.targets
+        ]
+        if rng.nothing:
+            results = []
+        _finish(settings, ctx, plan, results, mode)
+        return 0
+
+    root = repo.root if repo.resolve("HEAD") == head else _export(repo, head, scratch / "tree")
+    flux_env: dict[str, str] = {}
+    # A pull request's dry run uses no credentials from a fork; otherwise they serve only to read.
+    use_creds = settings.registry_username and not (rng.is_pull_request and rng.fork)
+    if use_creds:
+        hosts = {registry_host(p.target.artifact) for p in plan.targets}
+        flux_env = Credentials(settings.registry_username, settings.registry_password).docker_config(
+            hosts, scratch
+        )
+    opts = pipeline.Options(
+        mode="dry-run" if mode == "dry-run" else "push",
+        repo=repo,
+        root=root,
+        head=head,
+        revision=_revision(settings.revision, ctx, repo, head),
+        source=plan.config.source or source,
+        flux=Flux(env=flux_env, timeout=settings.timeout, provider=settings.provider),
+        scratch=scratch / "work",
+        parallel=parallelism(settings.parallel),
+        skip_unchanged=settings.skip_unchanged,
+        runtime_from_env=not rng.is_pull_request,
+        secrets=settings.secrets(),
+        config_path=settings.config,
+    )
+    results = pipeline.run(plan, opts)
+    _finish(settings, ctx, plan, results, mode)
+    return pipeline.exit_code(results)
+
+
+def _export(repo: Repo, head: str, dest: Path) -> Path:
+    """The files at `head` when the work tree is elsewhere (writes nothing into the repository)."""
+    dest.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(repo.root), "archive", "--format=tar", head], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
+    return dest
+
+
+def _source(ctx: Context, repo: Repo) -> str:
+    if ctx.repository:
+        return f"{ctx.server_url}/{ctx.repository}"
+    return repo.remote_url() or f"file://{repo.root}"
+
+
+def _revision(template: str, ctx: Context, repo: Repo, head: str) -> str:
+    ref = ctx.ref_name or repo.current_branch()
+    return template.replace("{ref_name}", ref).replace("{sha}", head).replace("{short_sha}", head[:7])
+
+
+def _finish(
+    settings: Settings, ctx: Context, plan: Plan, results: list[pipeline.TargetResult], mode: str
+) -> None:
+    if ctx.in_actions:
+        report.emit_log(results)
+        report.emit_annotations(results)
+    else:
+        for r in results:
+            line = (
+                f"{r.target.id}: {r.status}"
+                + (f" {r.url}" if r.url else "")
+                + (f" ({r.error})" if r.error else "")
+            )
+            print(line, file=sys.stderr)
+    text = report.summary(plan, results, mode=mode)
+    outputs = report.outputs(plan, results)
+    if mode == "dry-run":
+        text += comment.summary_diffs(results, limit=report.SUMMARY_LIMIT - len(text))
+    _write(settings, ctx, text, outputs)
+    if mode == "dry-run" and plan.range.is_pull_request and settings.comment and plan.range.pr_number:
+        _comment(settings, ctx, plan.range, results)
+
+
+def _comment(
+    settings: Settings, ctx: Context, rng: CommitRange, results: list[pipeline.TargetResult]
+) -> None:
+    if not settings.github_token:
+        _warn(ctx, "no github-token: the pull request comment was not written")
+        return
+    from .pr_comment import upsert_pr_comment  # PyGithub loads slowly: only on pull requests
+
+    body = comment.render(results, config_path=settings.config, run_url=ctx.run_url())
+    outcome = upsert_pr_comment(
+        api_url=ctx.api_url,
+        token=settings.github_token,
+        repository=ctx.repository,
+        number=rng.pr_number or 0,
+        marker=comment.marker(settings.config),
+        body=body,
+    )
+    if outcome.action in ("forbidden", "failed"):
+        _warn(ctx, redact(outcome.message, list(settings.secrets())))
+    else:
+        print(f"pull request comment {outcome.action}: {outcome.html_url}", file=sys.stderr)
+
+
+def _warn(ctx: Context, message: str) -> None:
+    if ctx.in_actions:
+        gha.warning(message, title="timoni-flux-push")
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def _write(settings: Settings, ctx: Context, summary: str, outputs: dict[str, str]) -> None:
+    summary_path = settings.summary_file or os.environ.get("GITHUB_STEP_SUMMARY", "")
+    if summary_path:
+        with open(summary_path, "a", encoding="utf-8") as fh:
+            fh.write(summary)
+    else:
+        print(summary)
+    if os.environ.get("GITHUB_OUTPUT"):
+        for k, v in outputs.items():
+            gha.set_output(k, v)
+    if settings.output_file:
+        Path(settings.output_file).write_text(json.dumps(outputs, indent=2), "utf-8")

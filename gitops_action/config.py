@@ -1,0 +1,407 @@
+"""The configuration file: load, validate against the JSON Schema, expand into targets.
+
+Loading is pure: it takes the file's text and the list of files in the repository at one commit,
+so the planner can expand the configuration at the base and at the head commit alike.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+import jsonschema
+import yaml
+
+DEFAULT_TAGS = ("latest",)
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+class ConfigError(Exception):
+    """A configuration problem: the run stops with exit code 2 before anything is built."""
+
+    def __init__(self, file: str, key: str, message: str, line: int | None = None) -> None:
+        self.file, self.key, self.message, self.line = file, key, message, line
+        where = f"{file}:{line}" if line else file
+        super().__init__(f"{where}: {key or '(top level)'}: {message}")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One thing that is rendered and pushed: a module instance or a bundle."""
+
+    id: str
+    kind: Literal["instance", "bundle"]
+    name: str  # timoni instance name, or the bundle's name
+    artifact: str  # oci://repository, no tag
+    tags: tuple[str, ...]
+    files: tuple[str, ...]  # values files (instances) or bundle files, repo-relative, in order
+    namespace: str = ""
+    module: str = ""  # repo-relative directory, or oci://...
+    version: str = ""
+    watch: tuple[str, ...] = ()
+    # Where the target comes from, for messages; not part of its identity.
+    key: str = field(default="", compare=False)
+    line: int | None = field(default=None, compare=False)
+
+    @property
+    def local_module(self) -> str | None:
+        return None if not self.module or self.module.startswith("oci://") else self.module
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str
+    registry: str
+    source: str
+    targets: tuple[Target, ...]
+    warnings: tuple[str, ...] = ()
+
+    def by_id(self) -> dict[str, Target]:
+        return {t.id: t for t in self.targets}
+
+
+@cache
+def schema() -> dict[str, Any]:
+    text = resources.files("gitops_action").joinpath("schema/config.schema.json").read_text("utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def key_path(parts: Iterable[str | int]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _node_lines(
+    node: yaml.Node, path: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int]
+) -> None:
+    """Record the 1-based line of every key path, so errors can point at the file."""
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            sub = (*path, str(key_node.value))
+            _node_lines(value_node, sub, lines)
+            lines[sub] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _node_lines(item, (*path, i), lines)
+
+
+def parse_yaml(text: str, file: str) -> tuple[Any, dict[tuple[str | int, ...], int]]:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(file, "", f"invalid YAML: {problem}", line) from exc
+    lines: dict[tuple[str | int, ...], int] = {}
+    if node is not None:
+        _node_lines(node, (), lines)
+    return data, lines
+
+
+def _line_for(lines: dict[tuple[str | int, ...], int], path: Sequence[str | int]) -> int | None:
+    p = tuple(path)
+    while p not in lines and p:
+        p = p[:-1]
+    return lines.get(p)
+
+
+def validate(data: Any, lines: dict[tuple[str | int, ...], int], file: str) -> None:
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = sorted(validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    if not errors:
+        return
+    err = errors[0]
+    best = err
+    if err.validator == "oneOf" and err.context:
+        # An instance is either explicit or a `match` pattern: report the errors of the one it meant.
+        meant = 1 if isinstance(err.instance, dict) and "match" in err.instance else 0
+        branch = [e for e in err.context if e.schema_path and e.schema_path[0] == meant]
+        best = jsonschema.exceptions.best_match(branch) if branch else err
+    path = list(best.absolute_path)
+    message = best.message
+    if best.validator == "additionalProperties":
+        extra = sorted(set(best.instance) - set(best.schema.get("properties", {})))
+        if extra:
+            path = [*path, extra[0]]
+            message = f"unknown key {extra[0]!r} (allowed: {', '.join(sorted(best.schema['properties']))})"
+    raise ConfigError(file, key_path(path), message, _line_for(lines, path))
+
+
+def _safe_relpath(value: str, file: str, key: str, line: int | None) -> str:
+    if value.startswith("/") or "\\" in value:
+        raise ConfigError(file, key, f"{value!r} must be a path relative to the repository root", line)
+    norm = posixpath.normpath(value)
+    if norm == ".." or norm.startswith("../"):
+        raise ConfigError(file, key, f"{value!r} leaves the repository", line)
+    return "" if norm == "." else norm
+
+
+def fill(template: str, values: dict[str, str], file: str, key: str, line: int | None) -> str:
+    def sub(m: re.Match[str]) -> str:
+        word = m.group(1)
+        if word not in values:
+            known = ", ".join("{" + k + "}" for k in sorted(values))
+            raise ConfigError(file, key, f"unknown placeholder {{{word}}} (known here: {known})", line)
+        return values[word]
+
+    return PLACEHOLDER.sub(sub, template)
+
+
+@dataclass(frozen=True)
+class MatchPattern:
+    regex: re.Pattern[str]
+    words: tuple[str, ...]
+    literal_prefix: str
+
+
+def compile_match(pattern: str, file: str, key: str, line: int | None) -> MatchPattern:
+    """Turn `clusters/{env}/{name}/*.cue` into a regex: a placeholder is one path segment."""
+    words: list[str] = []
+    out = ""
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out += "(?:[^/]+/)*"
+            i += 3
+        elif pattern.startswith("**", i):
+            out += ".*"
+            i += 2
+        elif pattern[i] == "*":
+            out += "[^/]*"
+            i += 1
+        elif pattern[i] == "?":
+            out += "[^/]"
+            i += 1
+        elif m := PLACEHOLDER.match(pattern, i):
+            word = m.group(1)
+            if word in words:
+                out += f"(?P={word})"
+            else:
+                words.append(word)
+                out += f"(?P<{word}>[^/]+)"
+            i = m.end()
+        else:
+            out += re.escape(pattern[i])
+            i += 1
+    if "name" not in words:
+        raise ConfigError(file, key, "a match pattern must capture {name}", line)
+    prefix = re.split(r"[*?{]", pattern, maxsplit=1)[0]
+    return MatchPattern(re.compile(out + r"\Z"), tuple(words), prefix)
+
+
+def _glob_regex(glob: str) -> re.Pattern[str]:
+    out = ""
+    i = 0
+    while i < len(glob):
+        if glob.startswith("**/", i):
+            out, i = out + "(?:[^/]+/)*", i + 3
+        elif glob.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif glob[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        elif glob[i] == "?":
+            out, i = out + "[^/]", i + 1
+        else:
+            out, i = out + re.escape(glob[i]), i + 1
+    # A plain directory name watches everything below it.
+    return re.compile(out + r"(?:/.*)?\Z")
+
+
+@cache
+def glob_regex(glob: str) -> re.Pattern[str]:
+    return _glob_regex(glob)
+
+
+def _check_tag(tag: str, file: str, key: str, line: int | None) -> None:
+    if not TAG_RE.match(tag):
+        raise ConfigError(
+            file,
+            key,
+            f"{tag!r} is not a valid OCI tag (letters, digits, _ . -; not starting with . or -)",
+            line,
+        )
+
+
+def load(
+    text: str,
+    *,
+    file: str,
+    repo_files: Sequence[str] | None,
+    registry_override: str = "",
+    default_source: str = "",
+) -> Config:
+    """Parse, validate and expand the configuration. `repo_files` lists the repository's files at
+    the commit the configuration belongs to (needed to expand `match` patterns)."""
+    data, lines = parse_yaml(text, file)
+    if data is None:
+        raise ConfigError(file, "", "the file is empty (expected at least `version: 1`)", 1)
+    validate(data, lines, file)
+    registry = (registry_override or data.get("registry") or "").rstrip("/")
+    source = data.get("source") or default_source
+    targets: list[Target] = []
+    warnings: list[str] = []
+
+    def where(*parts: str | int) -> tuple[str, int | None]:
+        return key_path(parts), _line_for(lines, parts)
+
+    def resolve_common(
+        raw: dict[str, Any], values: dict[str, str], base: tuple[str | int, ...]
+    ) -> dict[str, Any]:
+        def f(k: str, s: str, *more: int) -> str:
+            key, line = where(*base, k, *more)
+            return fill(s, values, file, key, line)
+
+        module = f("module", raw["module"]) if "module" in raw else ""
+        if module and not module.startswith("oci://"):
+            key, line = where(*base, "module")
+            module = _safe_relpath(module.removeprefix("file://"), file, key, line)
+        artifact_t = raw.get("artifact") or "{registry}/{name}"
+        if "{registry}" in artifact_t and not registry:
+            key, line = where(*base, "artifact" if "artifact" in raw else "")
+            raise ConfigError(
+                file, key, "no registry: set `registry` in the file or the `registry` input", line
+            )
+        artifact = f("artifact", artifact_t)
+        if not artifact.startswith("oci://"):
+            key, line = where(*base, "artifact")
+            raise ConfigError(file, key, f"artifact {artifact!r} must start with oci://", line)
+        if artifact != artifact.lower():
+            key, line = where(*base, "artifact")
+            raise ConfigError(
+                file, key, f"artifact {artifact!r}: OCI repository names must be lower case", line
+            )
+        tags = tuple(f("tags", t, i) for i, t in enumerate(raw.get("tags") or DEFAULT_TAGS))
+        for i, tag in enumerate(tags):
+            _check_tag(tag, file, *where(*base, "tags", i))
+        watch = tuple(
+            _safe_relpath(f("watch", w, i), file, *where(*base, "watch", i))
+            for i, w in enumerate(raw.get("watch", []))
+        )
+        return {
+            "namespace": f("namespace", raw["namespace"]) if "namespace" in raw else "",
+            "module": module,
+            "version": f("version", raw["version"]) if "version" in raw else "",
+            "artifact": artifact,
+            "tags": tags,
+            "watch": watch,
+        }
+
+    for index, raw in enumerate(data.get("instances", [])):
+        base: tuple[str | int, ...] = ("instances", index)
+        entry_key, entry_line = where(*base)
+        if "name" in raw:
+            values = {"name": raw["name"], "registry": registry}
+            common = resolve_common(raw, values, base)
+            files = tuple(
+                _safe_relpath(
+                    fill(v, values, file, *where(*base, "values", i)), file, *where(*base, "values", i)
+                )
+                for i, v in enumerate(raw.get("values", []))
+            )
+            targets.append(
+                Target(
+                    id=raw["name"],
+                    kind="instance",
+                    name=raw["name"],
+                    files=files,
+                    key=entry_key,
+                    line=entry_line,
+                    **common,
+                )
+            )
+            continue
+        mkey, mline = where(*base, "match")
+        pattern = compile_match(_safe_relpath(raw["match"], file, mkey, mline), file, mkey, mline)
+        found = 0
+        for path in repo_files or ():
+            if not path.startswith(pattern.literal_prefix):
+                continue
+            m = pattern.regex.match(path)
+            if not m:
+                continue
+            found += 1
+            captured = m.groupdict()
+            values = {**captured, "registry": registry}
+            tid = (
+                fill(raw["id"], values, file, *where(*base, "id"))
+                if "id" in raw
+                else "/".join(captured[w] for w in pattern.words)
+            )
+            common = resolve_common(raw, values, base)
+            extra = tuple(
+                _safe_relpath(
+                    fill(v, values, file, *where(*base, "values", i)), file, *where(*base, "values", i)
+                )
+                for i, v in enumerate(raw.get("values", []))
+            )
+            targets.append(
+                Target(
+                    id=tid,
+                    kind="instance",
+                    name=captured["name"],
+                    files=(*extra, path),
+                    key=f"{entry_key} ({path})",
+                    line=entry_line,
+                    **common,
+                )
+            )
+        if not found and repo_files is not None:
+            warnings.append(f"{file}:{mline}: {mkey}: pattern {raw['match']!r} matches no file")
+
+    for index, raw in enumerate(data.get("bundles", [])):
+        base = ("bundles", index)
+        entry_key, entry_line = where(*base)
+        values = {"name": raw["name"], "registry": registry}
+        common = resolve_common(raw, values, base)
+        files = tuple(
+            _safe_relpath(fill(v, values, file, *where(*base, "files", i)), file, *where(*base, "files", i))
+            for i, v in enumerate(raw["files"])
+        )
+        targets.append(
+            Target(
+                id=raw["name"],
+                kind="bundle",
+                name=raw["name"],
+                files=files,
+                key=entry_key,
+                line=entry_line,
+                **common,
+            )
+        )
+
+    _check_unique(targets, file)
+    return Config(
+        path=file, registry=registry, source=source, targets=tuple(targets), warnings=tuple(warnings)
+    )
+
+
+def _check_unique(targets: Sequence[Target], file: str) -> None:
+    ids: dict[str, Target] = {}
+    pushes: dict[tuple[str, str], Target] = {}
+    for t in targets:
+        if t.id in ids:
+            raise ConfigError(file, t.key, f"target id {t.id!r} is also used by {ids[t.id].key}", t.line)
+        ids[t.id] = t
+        where = (t.artifact, t.tags[0])
+        if where in pushes:
+            other = pushes[where]
+            raise ConfigError(
+                file,
+                t.key,
+                f"{t.artifact}:{t.tags[0]} is also the artifact and tag of {other.key} ({other.id})",
+                t.line,
+            )
+        pushes[where] = t

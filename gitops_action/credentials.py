@@ -1,0 +1,44 @@
+"""Registry credentials: a private docker config for flux, never a command-line argument."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def registry_host(artifact: str) -> str:
+    return artifact.removeprefix("oci://").split("/", 1)[0]
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str
+
+    def docker_config(self, hosts: set[str], parent: Path) -> dict[str, str]:
+        """Write a docker config.json only this run's flux processes see; return their env.
+
+        flux (go-containerregistry) reads $DOCKER_CONFIG, and $HOME/.docker as a fallback, so both
+        point into the private directory: no credential from the machine's own config is mixed in.
+        """
+        home = Path(tempfile.mkdtemp(prefix="docker-", dir=parent))
+        os.chmod(home, 0o700)
+        token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+        config = {"auths": {h: {"auth": token} for h in sorted(hosts)}}
+        (home / ".docker").mkdir(mode=0o700)
+        path = home / ".docker" / "config.json"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(config, fh)
+        return {"DOCKER_CONFIG": str(home / ".docker"), "HOME": str(home)}
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    for s in secrets:
+        if s:
+            text = text.replace(s, "***")
+    return text

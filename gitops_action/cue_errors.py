@@ -1,0 +1,163 @@
+"""Point a timoni error at the user's file and line.
+
+timoni reports positions in files the user never wrote: `./values.cue` is its in-memory merge of
+every `-f` file, bundle files become `./0.platform.cue`, and a CUE syntax error in a values file
+prints the whole file (secrets included) instead of its name. So this module maps back:
+field paths (`values.replicas: conflicting values ...`) to the line that sets them in the values
+files, `./N.name.cue:L:C` to the N-th bundle file, and echoed file contents to the file's name.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+FIELD_ERROR = re.compile(r"^(?P<path>(?:values|bundle)(?:\.[\w\-\"#$]+)+):\s+(?P<msg>.+)$", re.M)
+BUNDLE_POS = re.compile(r"\./(?P<index>\d+)\.[^\s:]*:(?P<line>\d+):(?P<col>\d+)")
+FILE_POS = re.compile(r"(?P<file>[^\s:\"'()]+\.(?:cue|ya?ml|json)):(?P<line>\d+)(?::(?P<col>\d+))?")
+LOG_PREFIX = re.compile(r"^\d{1,2}:\d{2}(?:AM|PM)\s+ERR\s+", re.M)
+
+
+@dataclass(frozen=True)
+class Located:
+    file: str  # repo-relative
+    line: int
+    col: int
+    message: str
+
+
+def clean(stderr: str, files: Sequence[str], repo_root: Path) -> str:
+    """timoni's stderr made safe to show: a values file it echoed whole is replaced by its name."""
+    text = LOG_PREFIX.sub("", stderr)
+    for f in files:
+        try:
+            content = (repo_root / f).read_text("utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            continue
+        if len(content) > 8 and content in text:
+            text = text.replace(content, f"<{f}>")
+    return text.strip()
+
+
+def locate(stderr: str, files: Sequence[str], repo_root: Path, *, bundle: bool) -> list[Located]:
+    """Best positions in the target's own files for the errors in `stderr` (already cleaned)."""
+    found: list[Located] = []
+    for m in FIELD_ERROR.finditer(stderr):
+        msg = f"{m.group('path')}: {m.group('msg').strip()}"
+        block = stderr[m.end() : m.end() + 2000]
+        pos = BUNDLE_POS.search(block.split("\n\n")[0]) if bundle else None
+        if pos and int(pos.group("index")) < len(files):
+            found.append(
+                Located(files[int(pos.group("index"))], int(pos.group("line")), int(pos.group("col")), msg)
+            )
+            continue
+        field = m.group("path").split(".")
+        if bundle and len(field) > 3 and field[1] == "instances":
+            field = field[3:]  # bundle.instances.NAME.values.x -> values.x
+        hit = find_field(files, field, repo_root)
+        if hit:
+            found.append(Located(hit[0], hit[1], 1, msg))
+    for m in re.finditer(r"<(?P<file>[^<>\n]+)> failed: (?P<msg>.+)", stderr):
+        if m.group("file") in files:
+            found.append(Located(m.group("file"), 1, 1, f"{m.group('file')}: {m.group('msg').strip()}"))
+    for m in FILE_POS.finditer(stderr):
+        rel = _relative(m.group("file"), files, repo_root)
+        if rel:
+            line_text = _line_of(stderr, m.start())
+            found.append(Located(rel, int(m.group("line")), int(m.group("col") or 1), line_text))
+    unique: dict[tuple[str, int], Located] = {}
+    for loc in found:
+        unique.setdefault((loc.file, loc.line), loc)
+    return list(unique.values())
+
+
+def _line_of(text: str, pos: int) -> str:
+    start = text.rfind("\n", 0, pos) + 1
+    end = text.find("\n", pos)
+    return text[start : end if end >= 0 else None].strip()
+
+
+def _relative(name: str, files: Sequence[str], repo_root: Path) -> str | None:
+    """A file named in an error, if it is one of the target's files (by path or by base name)."""
+    root = repo_root.resolve()
+    p = Path(name)
+    candidates = [p] if p.is_absolute() else [root / p]
+    for c in candidates:
+        try:
+            rel = c.resolve().relative_to(root).as_posix()
+        except (ValueError, OSError):
+            continue
+        if rel in files:
+            return rel
+    by_name = [f for f in files if Path(f).name == p.name]
+    return by_name[0] if len(by_name) == 1 else None
+
+
+def find_field(files: Sequence[str], field: Sequence[str], repo_root: Path) -> tuple[str, int] | None:
+    """The last file (merge order) that sets `field`, and the line where it does."""
+    for f in reversed(files):
+        try:
+            text = (repo_root / f).read_text("utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        line = _yaml_line(text, field) if f.endswith((".yaml", ".yml", ".json")) else _cue_line(text, field)
+        if line:
+            return f, line
+    return None
+
+
+def _yaml_line(text: str, field: Sequence[str]) -> int | None:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    best: int | None = None
+    for part in field:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        nxt = None
+        for k, v in node.value:
+            if str(k.value) == part.strip('"'):
+                best, nxt = k.start_mark.line + 1, v
+        if nxt is None:
+            break
+        node = nxt
+    return best
+
+
+_CUE_FIELD = re.compile(r"\s*(?:\"([^\"]+)\"|([\w\-#$]+))\??!?\s*:(?!=)")
+
+
+def _cue_line(text: str, field: Sequence[str]) -> int | None:
+    """Find `a: b: c:` or nested `a: { b: { c: ... } }` in a CUE file: a small scanner that tracks
+    the labels of open braces. Good enough for values files; no CUE parser exists in Python."""
+    stack: list[list[str]] = []
+    best: int | None = None
+    depth_best = 0
+    want = [p.strip('"') for p in field]
+    for n, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("//", 1)[0]
+        labels: list[str] = []
+        pos = 0
+        while m := _CUE_FIELD.match(line, pos):
+            labels.append(m.group(1) or m.group(2))
+            pos = m.end()
+        path = [lbl for frame in stack for lbl in frame] + labels
+        common = 0
+        while common < min(len(path), len(want)) and path[common] == want[common]:
+            common += 1
+        if labels and common == len(path) and common > depth_best:
+            best, depth_best = n, common
+        rest = line[pos:]
+        opens, closes = rest.count("{"), rest.count("}")
+        if opens > closes:
+            stack.append(labels)
+            stack.extend([] for _ in range(opens - closes - 1))
+        for _ in range(closes - opens):
+            if stack:
+                stack.pop()
+    return best

@@ -1,0 +1,147 @@
+"""flux: push, tag and pull OCI artifacts. Every call is classified from flux's stderr, because
+flux exits 1 for every failure."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from . import runner
+
+Failure = Literal["", "missing", "auth", "transient", "fatal"]
+
+_MISSING = re.compile(r"MANIFEST_UNKNOWN|NAME_UNKNOWN|manifest unknown|not found|404", re.I)
+_AUTH = re.compile(
+    r"UNAUTHORIZED|DENIED|authentication required|\b401\b|\b403\b|forbidden|unauthorized", re.I
+)
+_TRANSIENT = re.compile(
+    r"\b50[0-9]\b|\b429\b|TOOMANYREQUESTS|connection reset|broken pipe|EOF|timed? ?out|deadline exceeded|"
+    r"connection refused|temporar|i/o timeout|server misbehaving|TLS handshake timeout",
+    re.I,
+)
+
+
+def classify(stderr: str) -> Failure:
+    if _AUTH.search(stderr):
+        return "auth"
+    if _MISSING.search(stderr):
+        return "missing"
+    if _TRANSIENT.search(stderr):
+        return "transient"
+    return "fatal"
+
+
+def message(stderr: str) -> str:
+    """flux's last `✗` line, or its last line: the one worth showing."""
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    marked = [ln for ln in lines if ln.startswith("✗")]
+    pick = (marked or lines or ["flux failed without a message"])[-1]
+    return pick.lstrip("✗ ").strip()
+
+
+@dataclass(frozen=True)
+class Call:
+    ok: bool
+    failure: Failure
+    error: str
+    stderr: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Pushed:
+    call: Call
+    digest: str = ""
+
+
+@dataclass(frozen=True)
+class Pulled:
+    call: Call
+    revision: str = ""
+    digest: str = ""
+    directory: Path | None = None
+
+
+@dataclass(frozen=True)
+class Flux:
+    """Options shared by every flux call of one run."""
+
+    env: Mapping[str, str]
+    timeout: str = "5m"
+    provider: str = "generic"
+    process_timeout: float = 600
+
+    def _run(self, args: Sequence[str]) -> runner.Completed:
+        extra = [f"--timeout={self.timeout}"]
+        if self.provider != "generic":
+            extra.append(f"--provider={self.provider}")
+        return runner.run(
+            ["flux", *args, *extra], env={"TZ": "UTC", **self.env}, timeout=self.process_timeout
+        )
+
+    @staticmethod
+    def _call(done: runner.Completed) -> Call:
+        if done.ok:
+            return Call(True, "", "", done.stderr, done.seconds)
+        failure: Failure = "transient" if done.returncode == 124 else classify(done.stderr)
+        return Call(False, failure, message(done.stderr), done.stderr, done.seconds)
+
+    def push(
+        self,
+        url: str,
+        path: Path,
+        *,
+        source: str,
+        revision: str,
+        annotations: Mapping[str, str] | None = None,
+    ) -> Pushed:
+        args = [
+            "push",
+            "artifact",
+            url,
+            f"--path={path}",
+            f"--source={source}",
+            f"--revision={revision}",
+            "--reproducible",
+            "-o",
+            "json",
+        ]
+        for k, v in (annotations or {}).items():
+            args += ["-a", f"{k}={v}"]
+        done = self._run(args)
+        call = self._call(done)
+        if not call.ok:
+            return Pushed(call)
+        try:
+            digest = str(json.loads(done.stdout)["digest"])
+        except (ValueError, KeyError, TypeError):
+            return Pushed(
+                Call(
+                    False,
+                    "fatal",
+                    f"flux printed no digest: {done.stdout[:200]!r}",
+                    done.stderr,
+                    done.seconds,
+                )
+            )
+        return Pushed(call, digest)
+
+    def tag(self, url: str, tags: Sequence[str]) -> Call:
+        args = ["tag", "artifact", url]
+        for t in tags:
+            args += ["--tag", t]
+        return self._call(self._run(args))
+
+    def pull(self, url: str, out_dir: Path) -> Pulled:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        done = self._run(["pull", "artifact", url, "-o", str(out_dir)])
+        call = self._call(done)
+        if not call.ok:
+            return Pulled(call)
+        found = dict(re.findall(r"✔\s+(revision|digest)\s+(\S+)", done.stderr))
+        # flux prints the digest as REPO@sha256:...; keep the digest alone.
+        return Pulled(call, found.get("revision", ""), found.get("digest", "").rsplit("@", 1)[-1], out_dir)

@@ -1,0 +1,122 @@
+"""Git, read-only except for fetching a missing commit. Every path is NUL-separated (`-z`), so
+file names with spaces, newlines or non-UTF-8 bytes survive."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from . import runner
+
+ZERO_SHA = "0" * 40
+
+
+@dataclass(frozen=True)
+class Change:
+    status: Literal["A", "M", "D", "T"]
+    path: str
+
+
+class GitError(RuntimeError):
+    pass
+
+
+def _decode(raw: bytes) -> str:
+    # Non-UTF-8 names are kept distinct and printable (surrogateescape round-trips them).
+    return raw.decode("utf-8", "surrogateescape")
+
+
+@dataclass(frozen=True)
+class Repo:
+    root: Path
+
+    def _git(self, *args: str, timeout: float = 120) -> runner.Completed:
+        return runner.run(
+            ["git", "-C", str(self.root), *args], timeout=timeout, env={"GIT_TERMINAL_PROMPT": "0"}
+        )
+
+    def _git_bytes(self, *args: str, stdin: bytes | None = None) -> bytes:
+        proc = subprocess.run(
+            ["git", "-C", str(self.root), *args], input=stdin, capture_output=True, check=False
+        )
+        if proc.returncode != 0:
+            raise GitError(f"git {' '.join(args)}: {_decode(proc.stderr).strip()}")
+        return proc.stdout
+
+    def resolve(self, ref: str) -> str | None:
+        out = self._git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+        return out.stdout.strip() if out.ok else None
+
+    def has_commit(self, sha: str) -> bool:
+        return self._git("cat-file", "-e", f"{sha}^{{commit}}").ok
+
+    def fetch(self, sha: str, *, depth: int | None = 1) -> runner.Completed:
+        """Bring one missing commit from origin (two-dot diffs need only the two commits)."""
+        args = ["fetch", "--no-tags", "--quiet"]
+        if depth is not None and self.is_shallow():
+            args.append(f"--depth={depth}")
+        return self._git(*args, "origin", sha, timeout=300)
+
+    def is_shallow(self) -> bool:
+        out = self._git("rev-parse", "--is-shallow-repository")
+        return out.stdout.strip() == "true"
+
+    def diff(self, base: str, head: str) -> list[Change]:
+        raw = self._git_bytes(
+            "diff", "-z", "--name-status", "--no-renames", "--no-ext-diff", base, head, "--"
+        )
+        parts = raw.split(b"\0")
+        changes: list[Change] = []
+        for i in range(0, len(parts) - 1, 2):
+            status = _decode(parts[i])[:1]
+            if status in ("A", "M", "D", "T"):
+                changes.append(Change(status, _decode(parts[i + 1])))  # type: ignore[arg-type]
+        return changes
+
+    def list_files(self, commit: str) -> list[str]:
+        raw = self._git_bytes("ls-tree", "-r", "-z", "--name-only", "--full-tree", commit)
+        return [_decode(p) for p in raw.split(b"\0") if p]
+
+    def read_files(self, commit: str, paths: Iterable[str]) -> dict[str, bytes | None]:
+        """Contents of several files at a commit in one `git cat-file --batch` call (None: absent)."""
+        wanted = list(dict.fromkeys(paths))
+        if not wanted:
+            return {}
+        request = b"".join(f"{commit}:{p}".encode("utf-8", "surrogateescape") + b"\n" for p in wanted)
+        out = self._git_bytes("cat-file", "--batch", stdin=request)
+        result: dict[str, bytes | None] = {}
+        pos = 0
+        for path in wanted:
+            end = out.index(b"\n", pos)
+            header = out[pos:end].split(b" ")
+            pos = end + 1
+            if header[-1] == b"missing" or len(header) < 3 or header[1] != b"blob":
+                result[path] = None
+                continue
+            size = int(header[2])
+            result[path] = out[pos : pos + size]
+            pos += size + 1
+        return result
+
+    def read_file(self, commit: str, path: str) -> bytes | None:
+        return self.read_files(commit, [path])[path]
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        return self._git("merge-base", "--is-ancestor", ancestor, descendant).returncode == 0
+
+    def remote_url(self) -> str:
+        out = self._git("config", "--get", "remote.origin.url")
+        return out.stdout.strip() if out.ok else ""
+
+    def current_branch(self) -> str:
+        out = self._git("symbolic-ref", "--quiet", "--short", "HEAD")
+        return out.stdout.strip() if out.ok else "HEAD"
+
+
+def trust_directory(path: str | os.PathLike[str], scope: Sequence[str] = ("--system",)) -> None:
+    """Let git work in a checkout owned by another uid (GitHub mounts the workspace that way)."""
+    runner.run(["git", "config", *scope, "--add", "safe.directory", str(path)])

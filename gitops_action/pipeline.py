@@ -1,0 +1,260 @@
+"""Planned targets -> rendered -> pushed (or diffed), in parallel, every target to the end.
+
+One target's failure never stops another; each result says what happened and why.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from . import cue_errors, manifests, timoni
+from .config import Target
+from .credentials import redact
+from .flux import Call, Flux, Pulled, Pushed
+from .gitrepo import Repo
+from .planner import Plan, PlannedTarget
+
+Status = Literal["pushed", "unchanged", "dry-run", "planned", "failed", "removed", "skipped"]
+Mode = Literal["push", "dry-run"]
+
+
+@dataclass(frozen=True)
+class Annotation:
+    file: str
+    line: int
+    col: int
+    message: str
+
+
+@dataclass
+class TargetResult:
+    target: Target
+    status: Status
+    revision: str = ""
+    digest: str | None = None
+    error: str | None = None
+    seconds: float = 0.0
+    reasons: tuple[str, ...] = ()
+    annotations: list[Annotation] = field(default_factory=list)
+    log: list[str] = field(default_factory=list)  # what timoni and flux said, for the log group
+    diff: manifests.StreamDiff | None = None
+    new_target: bool = False  # dry-run: nothing deployed at the tag yet
+
+    @property
+    def url(self) -> str | None:
+        return f"{self.target.artifact}@{self.digest}" if self.digest else None
+
+
+@dataclass(frozen=True)
+class Options:
+    mode: Mode
+    repo: Repo  # history: ancestry checks, fetching
+    root: Path  # the files at head (the work tree, or an export of head)
+    head: str
+    revision: str
+    source: str
+    flux: Flux
+    scratch: Path
+    parallel: int = 2
+    skip_unchanged: bool = True
+    render_timeout: float = 300
+    runtime_from_env: bool = False
+    attempts: int = 4
+    backoff: float = 1.0
+    secrets: tuple[str, ...] = ()
+    config_path: str = ""
+
+
+T = TypeVar("T", Pushed, Pulled, Call)
+
+
+def _call_of(result: Pushed | Pulled | Call) -> Call:
+    return result if isinstance(result, Call) else result.call
+
+
+def with_retries(action: Callable[[], T], opts: Options, log: list[str], what: str) -> T:
+    """Retry transient registry failures (5xx, resets, timeouts) with exponential backoff;
+    never 401/403, a missing tag or bad input."""
+    delay = opts.backoff
+    for attempt in range(1, opts.attempts + 1):
+        result = action()
+        call = _call_of(result)
+        if call.ok or call.failure != "transient" or attempt == opts.attempts:
+            return result
+        log.append(
+            f"{what}: transient failure (attempt {attempt}/{opts.attempts}), retrying in {delay:.0f}s: {call.error}"
+        )
+        time.sleep(delay)
+        delay *= 2
+    raise AssertionError("unreachable")
+
+
+def run(plan: Plan, opts: Options) -> list[TargetResult]:
+    cache = opts.scratch / "timoni-cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    items = list(enumerate(plan.targets))
+    with ThreadPoolExecutor(max_workers=max(1, opts.parallel)) as pool:
+        return list(pool.map(lambda it: process(it[1], opts, opts.scratch / f"t{it[0]}", cache), items))
+
+
+def process(planned: PlannedTarget, opts: Options, work: Path, cache: Path) -> TargetResult:
+    start = time.monotonic()
+    result = TargetResult(planned.target, "failed", revision=opts.revision, reasons=planned.reasons)
+    try:
+        _process(planned, opts, work, cache, result)
+    except Exception as exc:  # a bug must not cost the other targets their run
+        result.status, result.error = "failed", f"internal error: {type(exc).__name__}: {exc}"
+    result.seconds = time.monotonic() - start
+    if result.error:
+        result.error = redact(result.error, list(opts.secrets))
+    result.log = [redact(x, list(opts.secrets)) for x in result.log]
+    return result
+
+
+def _fail(result: TargetResult, message: str) -> None:
+    result.status, result.error = "failed", message
+
+
+def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, result: TargetResult) -> None:
+    t = planned.target
+    root = opts.root
+    if planned.status == "removed":
+        result.status = "removed"
+        result.error = None
+        return
+    if planned.error:
+        _fail(result, planned.error)
+        if t.line:
+            result.annotations.append(Annotation(opts.config_path, t.line, 1, planned.error))
+        return
+    escaped = outside_repository(root, [*t.files, *([t.local_module] if t.local_module else [])])
+    if escaped:
+        _fail(result, f"{escaped} resolves outside the repository (symlink): refusing to read it ({t.key})")
+        return
+
+    rendered = timoni.render(
+        t,
+        repo_root=root,
+        out_dir=work,
+        cache_dir=cache,
+        timeout=opts.render_timeout,
+        runtime_from_env=opts.runtime_from_env and opts.mode == "push",
+    )
+    said = cue_errors.clean(rendered.stderr, t.files, root)
+    if said:
+        result.log.append(said)
+    if not rendered.ok:
+        located = cue_errors.locate(said, t.files, root, bundle=t.kind == "bundle")
+        first = located[0].message if located else rendered.error
+        where = f" ({located[0].file}:{located[0].line})" if located else ""
+        _fail(result, f"timoni build failed{where}: {cue_errors.clean(first, t.files, root)}")
+        result.annotations = [Annotation(x.file, x.line, x.col, x.message) for x in located]
+        if not located and t.line:
+            result.annotations.append(Annotation(opts.config_path, t.line, 1, result.error or ""))
+        return
+
+    url = f"{t.artifact}:{t.tags[0]}"
+    current = with_retries(lambda: opts.flux.pull(url, work / "deployed"), opts, result.log, "pull")
+    exists = current.call.ok
+    if not exists and current.call.failure != "missing":
+        _fail(result, _registry_error("reading", url, current.call))
+        return
+
+    if opts.mode == "dry-run":
+        _dry_run(result, rendered.path, current if exists else None)
+        return
+
+    if exists:
+        newer = newer_commit_at_tag(opts.repo, current.revision, opts.head)
+        if newer:
+            result.status, result.digest = "skipped", current.digest or None
+            result.error = f"{url} already holds {current.revision}, a descendant of this commit: not moving the tag back"
+            return
+        deployed = work / "deployed" / timoni.MANIFESTS
+        if opts.skip_unchanged and deployed.is_file() and same_file(deployed, rendered.path):
+            result.status, result.digest = "unchanged", current.digest or None
+            return
+
+    pushed = with_retries(
+        lambda: opts.flux.push(url, rendered.path, source=opts.source, revision=opts.revision),
+        opts,
+        result.log,
+        "push",
+    )
+    if not pushed.call.ok:
+        _fail(result, _registry_error("pushing", url, pushed.call))
+        return
+    result.status, result.digest = "pushed", pushed.digest
+    if len(t.tags) > 1:
+        tagged = with_retries(
+            lambda: opts.flux.tag(f"{t.artifact}@{pushed.digest}", t.tags[1:]), opts, result.log, "tag"
+        )
+        if not tagged.ok:
+            _fail(result, _registry_error("tagging", f"{t.artifact}@{pushed.digest}", tagged))
+
+
+def _dry_run(result: TargetResult, rendered: Path, current: Pulled | None) -> None:
+    try:
+        new = manifests.parse(rendered.read_text("utf-8"))
+        old: dict[manifests.Key, dict[str, object]] = {}
+        if current is not None and current.directory is not None:
+            for f in sorted(current.directory.rglob("*.y*ml")):
+                old.update(manifests.parse(f.read_text("utf-8")))
+    except (manifests.ManifestError, UnicodeDecodeError) as exc:
+        _fail(result, str(exc))
+        return
+    result.status = "dry-run"
+    result.new_target = current is None
+    result.diff = manifests.diff(old, new)
+    if current is not None:
+        result.digest = current.digest or None
+
+
+def _registry_error(doing: str, url: str, call: Call) -> str:
+    if call.failure == "auth":
+        return f"the registry refused the credentials while {doing} {url}: {call.error}"
+    if call.failure == "transient":
+        return f"the registry kept failing while {doing} {url} (gave up after retries): {call.error}"
+    return f"{doing} {url} failed: {call.error}"
+
+
+def same_file(a: Path, b: Path) -> bool:
+    if a.stat().st_size != b.stat().st_size:
+        return False
+    return a.read_bytes() == b.read_bytes()
+
+
+def commit_of(revision: str) -> str:
+    """The commit SHA in a Flux revision (`main@sha1:abc...`, `sha1:abc`, or a bare SHA)."""
+    tail = revision.rsplit(":", 1)[-1].rsplit("@", 1)[-1]
+    return tail if len(tail) == 40 and all(c in "0123456789abcdef" for c in tail) else ""
+
+
+def newer_commit_at_tag(repo: Repo, revision: str, head: str) -> str:
+    """The commit at the tag if it is a strict descendant of `head` (a newer run pushed it)."""
+    sha = commit_of(revision)
+    if not sha or sha == head:
+        return ""
+    if not repo.has_commit(sha):
+        repo.fetch(sha, depth=None)
+    if repo.has_commit(sha) and repo.is_ancestor(head, sha):
+        return sha
+    return ""
+
+
+def outside_repository(root: Path, paths: list[str]) -> str:
+    real_root = root.resolve()
+    for p in paths:
+        full = (root / p).resolve()
+        if full != real_root and real_root not in full.parents:
+            return p
+    return ""
+
+
+def exit_code(results: list[TargetResult]) -> int:
+    return 1 if any(r.status == "failed" for r in results) else 0

@@ -1,0 +1,218 @@
+"""Changed files x configuration at base and head -> the affected targets, each with its reasons.
+
+Pure: `plan()` takes file lists, contents and changes; `plan_repository()` gathers them from git.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from . import config as cfg
+from .config import Config, ConfigError, Target
+from .events import CommitRange
+from .gitrepo import Change, Repo
+
+FILE_URL = re.compile(r"""["']file://([^"'\s]+)["']""")
+VERBS = {"A": "added", "M": "modified", "D": "deleted", "T": "changed type"}
+
+
+@dataclass(frozen=True)
+class PlannedTarget:
+    target: Target
+    status: Literal["planned", "removed"]
+    reasons: tuple[str, ...]
+    error: str = ""  # a problem found while planning; the target fails without being built
+
+
+@dataclass(frozen=True)
+class Plan:
+    config: Config
+    range: CommitRange
+    targets: tuple[PlannedTarget, ...]
+    total: int  # targets in the configuration at head
+    warnings: tuple[str, ...] = ()
+    changes: tuple[Change, ...] = field(default=(), repr=False)
+
+    def matrix(self) -> dict[str, list[dict[str, str]]]:
+        return {"include": [{"target": p.target.id} for p in self.targets if p.status == "planned"]}
+
+
+class UsageError(Exception):
+    """Bad inputs (e.g. an unknown name in `targets`): exit 2, nothing built."""
+
+
+def bundle_modules(bundle_file: str, text: str) -> list[str]:
+    """Local module directories a bundle refers to with file:// (relative to the bundle file)."""
+    out = []
+    for rel in FILE_URL.findall(text):
+        path = posixpath.normpath(posixpath.join(posixpath.dirname(bundle_file), rel))
+        if not path.startswith("../") and path != "..":
+            out.append(path)
+    return out
+
+
+def _dirs_of(paths: Sequence[str]) -> set[str]:
+    dirs: set[str] = set()
+    for p in paths:
+        d = posixpath.dirname(p)
+        while d and d not in dirs:
+            dirs.add(d)
+            d = posixpath.dirname(d)
+    return dirs
+
+
+def affected_reasons(
+    target: Target,
+    changes: Mapping[str, str],
+    changed_dirs: set[str],
+    module_dirs: Sequence[str],
+) -> list[str]:
+    reasons = []
+    for f in target.files:
+        if f in changes:
+            reasons.append(f"{f} {VERBS.get(changes[f], 'changed')}")
+    for d in module_dirs:
+        if d in changed_dirs or d in changes:
+            touched = sorted(p for p in changes if p.startswith(d + "/"))
+            reasons.append(f"module {d} changed ({touched[0]}{' and more' if len(touched) > 1 else ''})")
+    for glob in target.watch:
+        rx = cfg.glob_regex(glob)
+        hit = next((p for p in changes if rx.match(p)), None)
+        if hit:
+            reasons.append(f"watched path {glob} changed ({hit})")
+    return reasons
+
+
+def plan(
+    *,
+    head_config: Config,
+    base_config: Config | None,
+    base_problem: str,
+    commit_range: CommitRange,
+    changes: Sequence[Change],
+    head_files: set[str],
+    bundle_texts: Mapping[str, str],
+    only: Sequence[str] = (),
+) -> Plan:
+    """Decide which targets the change affects. `base_config` is None when there is no base or
+    the configuration at base could not be read (`base_problem` says why)."""
+    change_map = {c.path: c.status for c in changes}
+    changed_dirs = _dirs_of(list(change_map))
+    deleted = {c.path for c in changes if c.status == "D"}
+    base_targets = base_config.by_id() if base_config else {}
+    cfg_file = head_config.path
+    out: list[PlannedTarget] = []
+
+    for t in head_config.targets:
+        reasons: list[str] = []
+        if commit_range.base is None:
+            reasons.append(commit_range.why_all or "no base commit")
+        elif base_config is None:
+            reasons.append(base_problem)
+        elif t.id not in base_targets:
+            reasons.append(f"new target in {cfg_file}")
+        elif base_targets[t.id] != t:
+            reasons.append(f"its entry in {cfg_file} changed ({t.key})")
+        modules = [t.local_module] if t.local_module else []
+        if t.kind == "bundle":
+            for f in t.files:
+                modules.extend(bundle_modules(f, bundle_texts.get(f, "")))
+        reasons.extend(affected_reasons(t, change_map, changed_dirs, list(dict.fromkeys(modules))))
+        if t.id in only and not reasons:
+            reasons.append("named in `targets`")
+        if not reasons:
+            continue
+        missing = [f for f in t.files if f not in head_files]
+        if missing and all(f in deleted for f in t.files):
+            out.append(PlannedTarget(t, "removed", tuple(f"{f} deleted" for f in t.files)))
+            continue
+        error = ""
+        if missing:
+            error = f"{missing[0]} does not exist (listed in {cfg_file} {t.key}{f' line {t.line}' if t.line else ''})"
+        elif t.local_module and f"{t.local_module}/cue.mod/module.cue" not in head_files:
+            error = (
+                f"module {t.local_module} is not a Timoni module: no cue.mod/module.cue ({cfg_file} {t.key})"
+            )
+        out.append(PlannedTarget(t, "planned", tuple(dict.fromkeys(reasons)), error))
+
+    head_ids = {t.id for t in head_config.targets}
+    for tid, t in base_targets.items():
+        if tid not in head_ids and commit_range.base is not None:
+            files_gone = [f for f in t.files if f in deleted]
+            why = f"{', '.join(files_gone)} deleted" if files_gone else f"removed from {cfg_file}"
+            out.append(PlannedTarget(t, "removed", (why,)))
+
+    if only:
+        known = head_ids | set(base_targets)
+        unknown = [n for n in only if n not in known]
+        if unknown:
+            raise UsageError(f"`targets` names unknown target(s): {', '.join(unknown)}")
+        out = [p for p in out if p.target.id in only]
+    return Plan(
+        head_config, commit_range, tuple(out), len(head_config.targets), head_config.warnings, tuple(changes)
+    )
+
+
+def plan_repository(
+    repo: Repo,
+    commit_range: CommitRange,
+    *,
+    config_path: str,
+    registry_override: str = "",
+    default_source: str = "",
+    only: Sequence[str] = (),
+    timer: Callable[[str], None] | None = None,
+) -> Plan:
+    """Gather what `plan()` needs from git. ConfigError if the head configuration is broken."""
+    tick = timer or (lambda _label: None)
+    head = commit_range.head
+    head_files_list = repo.list_files(head)
+    head_text = repo.read_file(head, config_path)
+    changes: list[Change] = repo.diff(commit_range.base, head) if commit_range.base else []
+    base_files: list[str] | None = repo.list_files(commit_range.base) if commit_range.base else None
+    base_text = repo.read_file(commit_range.base, config_path) if commit_range.base else None
+    tick("git")
+    if head_text is None:
+        raise ConfigError(config_path, "", f"configuration file not found at {head[:12]}")
+    head_config = load_text(head_text, config_path, head_files_list, registry_override, default_source)
+    base_config: Config | None = None
+    base_problem = ""
+    if commit_range.base is not None:
+        if base_text is None:
+            base_problem = f"{config_path} did not exist at base {commit_range.base[:12]}"
+        else:
+            try:
+                base_config = load_text(
+                    base_text, config_path, base_files or [], registry_override, default_source
+                )
+            except ConfigError as exc:
+                base_problem = f"the configuration at base {commit_range.base[:12]} was invalid ({exc})"
+    bundle_files = [f for t in head_config.targets if t.kind == "bundle" for f in t.files]
+    tick("plan")
+    raw = repo.read_files(head, bundle_files) if bundle_files else {}
+    tick("git")
+    texts = {k: v.decode("utf-8", "replace") for k, v in raw.items() if v is not None}
+    result = plan(
+        head_config=head_config,
+        base_config=base_config,
+        base_problem=base_problem,
+        commit_range=commit_range,
+        changes=changes,
+        head_files=set(head_files_list),
+        bundle_texts=texts,
+        only=only,
+    )
+    tick("plan")
+    return result
+
+
+def load_text(text: bytes, path: str, files: Sequence[str], registry: str, source: str) -> Config:
+    try:
+        decoded = text.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, "", f"not UTF-8 ({exc})") from exc
+    return cfg.load(decoded, file=path, repo_files=files, registry_override=registry, default_source=source)

@@ -1,0 +1,162 @@
+"""Results -> outputs, job summary, log groups and annotations.
+
+Everything that came from timoni, flux or the repository is untrusted text: in the log it is
+printed inside stop-commands, in markdown it is escaped or fenced.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import github_action_utils as gha
+
+from .pipeline import TargetResult
+from .planner import Plan
+
+SUMMARY_LIMIT = 1024 * 1024 - 4096  # GitHub drops a step summary over 1 MiB; keep a margin
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+
+
+def md(text: str) -> str:
+    """Escape untrusted text for one markdown line (a table cell or a list item)."""
+    flat = " ".join(text.split())
+    return _MD_SPECIAL.sub(r"\\\1", flat).replace("&", "&amp;").replace("@", "&#64;")
+
+
+def fence(text: str, lang: str = "") -> str:
+    """A code block no content can close early: the fence is longer than any backtick run inside."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}{lang}\n{text.rstrip()}\n{ticks}"
+
+
+def artifacts(results: Sequence[TargetResult]) -> list[dict[str, Any]]:
+    out = []
+    for r in results:
+        item: dict[str, Any] = {
+            "name": r.target.id,
+            "kind": r.target.kind,
+            "artifact": r.target.artifact,
+            "tags": list(r.target.tags),
+            "digest": r.digest,
+            "url": r.url,
+            "revision": r.revision,
+            "status": r.status,
+            "error": " ".join(r.error.split()) if r.error else None,
+            "reasons": list(r.reasons),
+        }
+        if r.diff is not None:
+            item["changed"] = r.diff.changed
+            item["changes"] = r.diff.counts()
+        out.append(item)
+    return out
+
+
+def outputs(plan: Plan, results: Sequence[TargetResult]) -> dict[str, str]:
+    count = {
+        s: sum(1 for r in results if r.status == s) for s in ("pushed", "failed", "unchanged", "skipped")
+    }
+    changed = any(r.diff is not None and r.diff.changed for r in results)
+    return {
+        "artifacts": json.dumps(artifacts(results)),
+        "matrix": json.dumps(plan.matrix()),
+        "pushed": str(count["pushed"]),
+        "failed": str(count["failed"]),
+        "unchanged": str(count["unchanged"]),
+        "changed": "true" if changed else "false",
+    }
+
+
+def short(digest: str | None) -> str:
+    return digest.split(":", 1)[-1][:12] if digest else "-"
+
+
+def summary(
+    plan: Plan, results: Sequence[TargetResult], *, mode: str, title: str = "timoni-flux-push"
+) -> str:
+    rng = plan.range
+    lines = [f"## {title}: {mode}", ""]
+    if rng.nothing:
+        lines.append(f"Nothing to do: {md(rng.nothing)}.")
+    elif rng.base is None:
+        lines.append(f"Every target is affected: {md(rng.why_all)}.")
+    else:
+        lines.append(
+            f"Changes `{rng.base[:12]}`..`{rng.head[:12]}`: {len(plan.changes)} changed file(s), "
+            f"{len(results)} of {plan.total} target(s) affected."
+        )
+    for w in plan.warnings:
+        lines.append(f"> [!WARNING]\n> {md(w)}")
+    lines.append("")
+    if not results:
+        lines.append("No target is affected by this change.")
+        return "\n".join(lines) + "\n"
+    lines += ["| target | artifact | digest | status | time |", "|---|---|---|---|---|"]
+    for r in results:
+        tags = ", ".join(r.target.tags)
+        lines.append(
+            f"| {md(r.target.id)} | {md(r.target.artifact)}:{md(tags)} | `{short(r.digest)}` | "
+            f"{_status(r)} | {r.seconds:.1f}s |"
+        )
+    with_digest = [r for r in results if r.digest]
+    if with_digest:
+        lines += ["", "<details><summary>Full digests</summary>", ""]
+        lines += [f"- {md(r.target.id)}: `{r.url}`" for r in with_digest]
+        lines += ["", "</details>"]
+    problems = [r for r in results if r.status in ("failed", "skipped")]
+    if problems:
+        lines += ["", "### Problems", ""]
+        for r in problems:
+            lines.append(f"- **{md(r.target.id)}** ({r.status}): {md(r.error or '')}")
+            for a in r.annotations:
+                lines.append(f"  - {md(a.file)}:{a.line}:{a.col}: {md(a.message)}")
+    why = [r for r in results if r.reasons]
+    if why:
+        lines += ["", "<details><summary>Why each target was taken</summary>", ""]
+        lines += [f"- {md(r.target.id)}: {md('; '.join(r.reasons))}" for r in why]
+        lines += ["", "</details>"]
+    return "\n".join(lines) + "\n"
+
+
+def _status(r: TargetResult) -> str:
+    if r.status == "dry-run" and r.diff is not None:
+        if r.new_target:
+            return "dry-run: new"
+        c = r.diff.counts()
+        return (
+            "dry-run: no change"
+            if not r.diff.changed
+            else (f"dry-run: +{c['added']} ~{c['changed']} -{c['removed']}")
+        )
+    return r.status
+
+
+def emit_log(results: Sequence[TargetResult]) -> None:
+    """One log group per target; tool output inside stop-commands so it cannot run commands."""
+    for r in results:
+        gha.start_group(f"{r.target.id}: {r.status}")
+        body = "\n".join(
+            [*(f"reason: {x}" for x in r.reasons), *r.log, *([f"error: {r.error}"] if r.error else [])]
+        )
+        if body:
+            token = f"stop-{uuid.uuid4().hex}"
+            gha.begin_stop_commands(token)
+            print(body, flush=True)
+            gha.end_stop_commands(token)
+        gha.end_group()
+
+
+def emit_annotations(results: Sequence[TargetResult]) -> None:
+    for r in results:
+        for a in r.annotations:
+            gha.error(
+                a.message, title=f"{r.target.id}: timoni build failed", file=a.file, line=a.line, col=a.col
+            )
+        if r.status == "failed" and not r.annotations:
+            gha.error(r.error or "failed", title=f"{r.target.id} failed")
+        if r.status == "skipped":
+            gha.warning(r.error or "skipped", title=f"{r.target.id} skipped")

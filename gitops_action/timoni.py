@@ -1,0 +1,99 @@
+"""timoni: render an instance or a bundle into a file. Never talks to a cluster."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import runner
+from .config import Target
+
+MANIFESTS = "manifests.yaml"  # fixed name: the pushed layer must not depend on a temp file name
+# CUE positions look like `/abs/or/rel/path.cue:12:3`; values files may also be .yaml/.json.
+POSITION = re.compile(r"(?P<file>[^\s:\"'()]+\.(?:cue|ya?ml|json)):(?P<line>\d+):(?P<col>\d+)")
+
+
+@dataclass(frozen=True)
+class Position:
+    file: str  # relative to the repository root
+    line: int
+    col: int
+
+
+@dataclass(frozen=True)
+class Rendered:
+    ok: bool
+    path: Path
+    stderr: str
+    seconds: float
+    error: str = ""  # one line
+    positions: tuple[Position, ...] = ()
+
+
+def build_args(target: Target, *, runtime_from_env: bool) -> list[str]:
+    if target.kind == "bundle":
+        args = ["timoni", "bundle", "build"]
+        for f in target.files:
+            args += ["-f", f]
+        if runtime_from_env:
+            args.append("--runtime-from-env")
+        return args
+    module = target.module if target.module.startswith("oci://") else f"./{target.module}"
+    args = ["timoni", "build", target.name, module, "-n", target.namespace]
+    for f in target.files:
+        args += ["-f", f]
+    if target.version:
+        args += ["-v", target.version]
+    return args
+
+
+def environment(cache_dir: Path) -> dict[str, str]:
+    # No kubeconfig: rendering must not depend on (or reach) any cluster on the machine.
+    return {"TIMONI_CACHE_DIR": str(cache_dir), "KUBECONFIG": os.devnull}
+
+
+def render(
+    target: Target, *, repo_root: Path, out_dir: Path, cache_dir: Path, timeout: float, runtime_from_env: bool
+) -> Rendered:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / MANIFESTS
+    done = runner.run(
+        build_args(target, runtime_from_env=runtime_from_env),
+        cwd=repo_root,
+        env=environment(cache_dir),
+        timeout=timeout,
+        stdout_path=path,
+    )
+    positions = tuple(cue_positions(done.stderr, repo_root))
+    if not done.ok:
+        return Rendered(False, path, done.stderr, done.seconds, first_error(done.stderr), positions)
+    if not path.read_bytes().strip():
+        return Rendered(False, path, done.stderr, done.seconds, "timoni rendered no manifests (empty output)")
+    return Rendered(True, path, done.stderr, done.seconds)
+
+
+def first_error(stderr: str) -> str:
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    for ln in lines:
+        if "error" in ln.lower() or "✗" in ln:
+            return ln.lstrip("✗ ").strip()
+    return lines[0] if lines else "timoni failed without a message"
+
+
+def cue_positions(stderr: str, repo_root: Path) -> list[Position]:
+    """Positions in files of the repository, relative to its root; others (cache, module
+    registry, temp files) are dropped because no annotation could point at them."""
+    root = repo_root.resolve()
+    seen: dict[tuple[str, int, int], Position] = {}
+    for m in POSITION.finditer(stderr):
+        raw = Path(m.group("file"))
+        full = raw if raw.is_absolute() else root / raw
+        try:
+            rel = full.resolve().relative_to(root)
+        except (ValueError, OSError):
+            continue
+        key = (rel.as_posix(), int(m.group("line")), int(m.group("col")))
+        seen.setdefault(key, Position(*key))
+    return list(seen.values())

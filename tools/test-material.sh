@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Fetches the real test material pinned in tools/versions.env into .tools/npm/ (git-ignored):
+#   .tools/npm/openapi/api.github.com.json   GitHub's REST OpenAPI description (@octokit/openapi)
+#   .tools/npm/webhooks-examples/             real webhook payloads (@octokit/webhooks-examples)
+# `npm pack` verifies each tarball against the registry's integrity hash. Idempotent: a marker
+# file holding the version makes a second run a no-op.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=/dev/null
+source "$root/tools/versions.env"
+out="$root/.tools/npm"
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+
+# fetch NAME VERSION DEST [MEMBER]: pack NAME@VERSION and extract MEMBER (default: the whole
+# package) into DEST. DEST is replaced only once the extraction succeeded.
+fetch() {
+  local name=$1 version=$2 dest=$3 member=${4:-package} tmp file
+  if [ "$(cat "$dest/.version" 2>/dev/null || true)" = "$version" ]; then
+    echo "$name@$version: present"
+    return
+  fi
+  tmp=$(mktemp -d "$scratch/XXXXXX")
+  file=$(cd "$tmp" && npm pack --silent "$name@$version")
+  mkdir "$tmp/x"
+  # The openapi package is ~100 MB unpacked: extract only the member we use.
+  tar -xzf "$tmp/$file" -C "$tmp/x" "$member"
+  mkdir -p "$tmp/new"
+  if [ -d "$tmp/x/$member" ]; then
+    cp -r "$tmp/x/$member/." "$tmp/new/"
+  else
+    cp "$tmp/x/$member" "$tmp/new/"
+  fi
+  echo "$version" > "$tmp/new/.version"
+  rm -rf "$dest"
+  mkdir -p "$(dirname "$dest")"
+  mv "$tmp/new" "$dest"
+  echo "$name@$version: installed in ${dest#"$root"/}"
+}
+
+fetch @octokit/openapi "$OCTOKIT_OPENAPI_VERSION" "$out/openapi" package/generated/api.github.com.json
+fetch @octokit/webhooks-examples "$OCTOKIT_WEBHOOKS_EXAMPLES_VERSION" "$out/webhooks-examples"
