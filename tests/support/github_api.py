@@ -31,7 +31,7 @@ from typing import Any
 
 import jsonschema
 from jsonschema.exceptions import best_match
-from referencing import Registry, Resource
+from referencing import Registry
 from referencing.jsonschema import DRAFT4, DRAFT202012
 
 COMMENT_BODY_LIMIT = 65536  # characters; GitHub answers 422 above it
@@ -129,9 +129,7 @@ class OpenApi:
         three_oh = str(self.doc["openapi"]).startswith("3.0")
         spec = DRAFT4 if three_oh else DRAFT202012  # 3.0 schemas are a JSON Schema draft 4/5 dialect
         self._validator_cls = jsonschema.Draft4Validator if three_oh else jsonschema.Draft202012Validator
-        self._registry: Registry[Any] = Registry().with_resource(
-            _DOC_URI, Resource(contents=self.doc, specification=spec)
-        )
+        self._registry: Registry[Any] = Registry().with_resource(_DOC_URI, spec.create_resource(self.doc))
         self._validators: dict[str, Any] = {}
         routes = []
         for template in self.doc["paths"]:
@@ -193,6 +191,11 @@ class OpenApi:
                 found[(param["in"], param["name"])] = f"{param_pointer}/schema"
         return found
 
+    def _parameter(self, schema_pointer: str, value: str) -> tuple[Any, str | None]:
+        """A path or query string as its schema's type, and what is wrong with it."""
+        coerced = _coerce(value, self.deref(self.at(schema_pointer), schema_pointer)[0])
+        return coerced, self.errors(schema_pointer, coerced)
+
     def check_request(self, method: str, target: str, content_type: str | None, raw_body: bytes) -> Call:
         """Raises Rejection unless the description allows this request."""
         url = urllib.parse.urlsplit(target)
@@ -201,19 +204,15 @@ class OpenApi:
 
         path_params = {}
         for name, value in raw_path.items():
-            schema_pointer = params[("path", name)]
-            path_params[name] = _coerce(value, self.deref(self.at(schema_pointer), schema_pointer)[0])
-            problem = self.errors(schema_pointer, path_params[name])
+            path_params[name], problem = self._parameter(params[("path", name)], value)
             if problem:
                 raise Rejection(404, f"path parameter {name}={value!r}: {problem}")
 
         query: dict[str, Any] = {}
         for name, value in urllib.parse.parse_qsl(url.query, keep_blank_values=True):
-            schema_pointer = params.get(("query", name))
-            if schema_pointer is None:
+            if ("query", name) not in params:
                 raise Rejection(400, f"query parameter {name!r} is not a parameter of {method} {template}")
-            query[name] = _coerce(value, self.deref(self.at(schema_pointer), schema_pointer)[0])
-            problem = self.errors(schema_pointer, query[name])
+            query[name], problem = self._parameter(params[("query", name)], value)
             if problem:
                 raise Rejection(400, f"query parameter {name}={value!r}: {problem}")
         for (where, name), schema_pointer in params.items():
@@ -464,7 +463,9 @@ class GitHubApiServer:
         if example is None:
             example = self.api.doc["components"]["examples"]["issue-comment"]["value"]["user"]
         quoted = urllib.parse.quote(login)
-        user = json.loads(json.dumps(self._localize(example)).replace("/octocat", "/" + quoted))
+        user: dict[str, Any] = json.loads(
+            json.dumps(self._localize(example)).replace("/octocat", "/" + quoted)
+        )
         bot = login.endswith("[bot]")
         user_id = 41898282 if login == ACTIONS_BOT else zlib.crc32(login.encode()) % 10**8
         user.update(login=login, id=user_id, node_id=f"U_{user_id}", type="Bot" if bot else "User")
@@ -473,7 +474,9 @@ class GitHubApiServer:
     def _new_comment(self, issue_number: int, body: str, login: str) -> dict[str, Any]:
         comment_id, self._next_id = self._next_id, self._next_id + 1
         now = _now()
-        comment = self._localize(self.api.doc["components"]["examples"]["issue-comment"]["value"])
+        comment: dict[str, Any] = self._localize(
+            self.api.doc["components"]["examples"]["issue-comment"]["value"]
+        )
         comment.update(
             id=comment_id,
             node_id=f"IC_{comment_id}",

@@ -1,0 +1,83 @@
+"""Shared fixtures: the real registry, real git repositories, the real tools on PATH.
+
+Nothing here stands in for timoni, flux, git or the registry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from support.registry import Registry, start_registry  # noqa: E402
+from support.repos import GitRepo  # noqa: E402
+
+TOOLS = ROOT / ".tools" / "bin"
+EXAMPLES = ROOT / "examples" / "gitops"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ["PATH"] = f"{TOOLS}{os.pathsep}{os.environ['PATH']}"
+    # The tools must be the real, pinned ones: fail loudly, never skip.
+    for tool in ("timoni", "flux"):
+        if not (TOOLS / tool).exists():
+            raise pytest.UsageError(f"{TOOLS / tool} is missing: run tools/install.sh (make test does)")
+    if shutil.which("docker-registry") is None:
+        raise pytest.UsageError("docker-registry is missing: run tools/install.sh (make test does)")
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """A real CNCF distribution registry on 127.0.0.1, plain HTTP, storage in a temp dir."""
+    reg = start_registry(tmp_path_factory.mktemp("registry"))
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture(scope="session")
+def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """The same registry with htpasswd (bcrypt) auth and a self-signed TLS certificate."""
+    reg = start_registry(tmp_path_factory.mktemp("auth-registry"), auth=("ci-user", "s3cr3t-Registry-Pa55"), tls=True)
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture
+def example_repo(tmp_path: Path) -> GitRepo:
+    """A real git repository holding the example GitOps tree, one commit on main."""
+    repo = GitRepo.init(tmp_path / "gitops")
+    shutil.copytree(EXAMPLES, repo.path, dirs_exist_ok=True)
+    repo.commit_all("initial")
+    return repo
+
+
+@pytest.fixture
+def prefix(registry: Registry, request: pytest.FixtureRequest) -> str:
+    """A registry prefix of this test's own, so tests never see each other's artifacts."""
+    name = "".join(c if c.isalnum() else "-" for c in request.node.name.lower()).strip("-")[:60]
+    return f"oci://{registry.host}/{name}"
+
+
+def run_cli(repo: GitRepo, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m gitops_action ...` in the repository, as a user outside GitHub runs it."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_"))}
+    full["PYTHONPATH"] = str(ROOT)
+    full.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "gitops_action", *args], cwd=repo.path, env=full, capture_output=True, text=True,
+        check=False, timeout=600,
+    )
+
+
+def read_json(path: Path) -> dict[str, object]:
+    data: dict[str, object] = json.loads(path.read_text())
+    return data

@@ -1,0 +1,145 @@
+"""Issue 4: the main job end to end, with real timoni, real flux and the real registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import GitRepo
+from support.action import annotations, run_action
+from support.registry import Registry
+
+ALL = {"webapp-staging", "webapp-production", "staging/billing", "production/billing", "platform-staging"}
+
+
+def repo_path(artifact: str, registry: Registry) -> str:
+    return artifact.removeprefix(f"oci://{registry.host}/")
+
+
+def push(repo: GitRepo, tmp: Path, prefix: str, *, before: str | None = None, **inputs: str):  # type: ignore[no-untyped-def]
+    payload = {"before": before or "0" * 40, "after": repo.head(), "created": before is None, "deleted": False,
+               "forced": False, "ref": "refs/heads/main"}
+    return run_action(repo.path, tmp, inputs={"registry": prefix, **inputs}, payload=payload, sha=repo.head())
+
+
+def test_first_push_second_commit_third_commit(example_repo: GitRepo, registry: Registry, prefix: str,
+                                                tmp_path: Path) -> None:
+    first = push(example_repo, tmp_path / "run1", prefix)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert {a["name"] for a in first.artifacts()} == ALL
+    assert {a["status"] for a in first.artifacts()} == {"pushed"}
+    assert first.outputs["pushed"] == "5" and first.outputs["failed"] == "0"
+    sha1 = example_repo.head()
+
+    # Extra tags point at the pushed digest.
+    prod = first.by_name()["webapp-production"]
+    stable = registry.manifest(repo_path(prod["artifact"], registry), "stable")
+    assert stable is not None and stable[0] == prod["digest"]
+
+    # Second commit: one values file changes, exactly one instance is pushed.
+    values = example_repo.path / "apps/webapp/staging.yaml"
+    values.write_text(values.read_text().replace("replicas: 1", "replicas: 4"))
+    sha2 = example_repo.commit_all("scale staging")
+    second = push(example_repo, tmp_path / "run2", prefix, before=sha1)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert [a["name"] for a in second.artifacts()] == ["webapp-staging"]
+    art = second.by_name()["webapp-staging"]
+    assert art["status"] == "pushed"
+    assert art["revision"] == f"main@sha1:{sha2}"
+    found = registry.manifest(repo_path(art["artifact"], registry), "staging")
+    assert found is not None
+    digest, manifest = found
+    assert art["digest"] == digest
+    assert art["url"] == f"{art['artifact']}@{digest}"
+    assert manifest["annotations"]["org.opencontainers.image.revision"] == f"main@sha1:{sha2}"  # type: ignore[index]
+    assert f"`{digest.split(':')[1][:12]}`" in second.summary
+    assert art["url"] in second.summary
+
+    # Third commit: the file changes but renders the same: `unchanged`, the existing digest, no push.
+    values.write_text("# a comment only\n" + values.read_text())
+    example_repo.commit_all("comment")
+    third = push(example_repo, tmp_path / "run3", prefix, before=sha2)
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert [(a["name"], a["status"]) for a in third.artifacts()] == [("webapp-staging", "unchanged")]
+    assert third.by_name()["webapp-staging"]["digest"] == digest
+    again = registry.manifest(repo_path(art["artifact"], registry), "staging")
+    assert again is not None and again[0] == digest
+    assert third.outputs["pushed"] == "0"
+
+
+def test_broken_values_file_fails_only_its_target(example_repo: GitRepo, registry: Registry, prefix: str,
+                                                  tmp_path: Path) -> None:
+    first = push(example_repo, tmp_path / "run1", prefix)
+    assert first.returncode == 0
+    before = {a["name"]: a["digest"] for a in first.artifacts()}
+    sha1 = example_repo.head()
+
+    staging = example_repo.path / "apps/webapp/staging.yaml"
+    staging.write_text(staging.read_text().replace("replicas: 1", 'replicas: "three"'))
+    common = example_repo.path / "apps/webapp/common.cue"
+    common.write_text(common.read_text() + "\n")  # also touches production: it must still be pushed
+    example_repo.commit_all("break staging")
+    run = push(example_repo, tmp_path / "run2", prefix, before=sha1)
+    assert run.returncode == 1
+    status = {a["name"]: a["status"] for a in run.artifacts()}
+    assert status["webapp-staging"] == "failed"
+    assert status["webapp-production"] in ("pushed", "unchanged")
+    assert run.outputs["failed"] == "1"
+    err = run.by_name()["webapp-staging"]["error"]
+    assert "apps/webapp/staging.yaml" in err and "replicas" in err
+    line = next(n for n, t in enumerate(staging.read_text().splitlines(), 1) if "replicas" in t)
+    notes = [a for a in annotations(run.stdout) if a["level"] == "error" and a.get("file")]
+    assert {"file": "apps/webapp/staging.yaml", "line": str(line)} in [
+        {"file": a["file"], "line": a["line"]} for a in notes
+    ], run.stdout
+    # The tag still holds the previous digest.
+    found = registry.manifest(repo_path(run.by_name()["webapp-staging"]["artifact"], registry), "staging")
+    assert found is not None and found[0] == before["webapp-staging"]
+
+
+def test_never_moves_a_tag_backwards(example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path) -> None:
+    sha1 = example_repo.head()
+    values = example_repo.path / "apps/webapp/staging.yaml"
+    values.write_text(values.read_text().replace("replicas: 1", "replicas: 2"))
+    sha2 = example_repo.commit_all("newer")
+    newer = push(example_repo, tmp_path / "newer", prefix, targets="webapp-staging")
+    assert newer.by_name()["webapp-staging"]["status"] == "pushed"
+    # The run for the older commit finishes last: it must not move the tag back.
+    example_repo.git("checkout", "-q", sha1)
+    older = push(example_repo, tmp_path / "older", prefix, targets="webapp-staging")
+    art = older.by_name()["webapp-staging"]
+    assert art["status"] == "skipped", older.stdout
+    assert sha2 in art["error"]
+    assert older.returncode == 0
+    assert registry.revision(repo_path(art["artifact"], registry), "staging") == f"main@sha1:{sha2}"
+
+
+def test_refused_credentials_fail_clearly_and_never_leak(example_repo: GitRepo, auth_registry: Registry,
+                                                         tmp_path: Path) -> None:
+    assert auth_registry.ca_file is not None and auth_registry.auth is not None
+    env = {"SSL_CERT_FILE": str(auth_registry.ca_file)}
+    wrong = "Wr0ng-Pa55word-Never-Printed"
+    run = run_action(
+        example_repo.path, tmp_path / "wrong",
+        inputs={"registry": f"oci://{auth_registry.host}/creds", "registry-username": "ci-user",
+                "registry-password": wrong, "targets": "webapp-staging"},
+        payload={"before": "0" * 40, "created": True}, env=env,
+    )
+    assert run.returncode == 1
+    art = run.by_name()["webapp-staging"]
+    assert art["status"] == "failed"
+    assert "refused the credentials" in art["error"]
+    # Masked before anything else is printed (the runner accepts `::add-mask ::` too).
+    assert run.stdout.startswith(f"::add-mask ::{wrong}\n")
+    rest = run.stdout.replace(f"::add-mask ::{wrong}", "")
+    for text in (rest, run.stderr, run.summary, *run.outputs.values()):
+        assert wrong not in text
+
+    good = run_action(
+        example_repo.path, tmp_path / "good",
+        inputs={"registry": f"oci://{auth_registry.host}/creds", "registry-username": auth_registry.auth[0],
+                "registry-password": auth_registry.auth[1], "targets": "webapp-staging"},
+        payload={"before": "0" * 40, "created": True}, env=env,
+    )
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert good.by_name()["webapp-staging"]["status"] == "pushed"
+    assert auth_registry.auth[1] not in good.stdout.replace(f"::add-mask ::{auth_registry.auth[1]}", "")
