@@ -14,23 +14,26 @@ from . import runner
 
 Failure = Literal["", "missing", "auth", "transient", "fatal"]
 
-_MISSING = re.compile(r"MANIFEST_UNKNOWN|NAME_UNKNOWN|manifest unknown|not found|404", re.I)
+_MISSING = re.compile(r"MANIFEST_UNKNOWN|NAME_UNKNOWN|manifest unknown|unexpected status code 404")
 _AUTH = re.compile(
-    r"UNAUTHORIZED|DENIED|authentication required|\b401\b|\b403\b|forbidden|unauthorized", re.I
+    r"UNAUTHORIZED|DENIED|authentication required|\b401 Unauthorized|\b403 Forbidden|status code 40[13]\b"
 )
 _TRANSIENT = re.compile(
-    r"\b50[0-9]\b|\b429\b|TOOMANYREQUESTS|connection reset|broken pipe|EOF|timed? ?out|deadline exceeded|"
-    r"connection refused|temporar|i/o timeout|server misbehaving|TLS handshake timeout",
+    r"\b50[0-9] [A-Z]|status code 5\d\d|\b429\b|TOOMANYREQUESTS|connection reset|broken pipe|unexpected EOF|"
+    r"\bEOF\b|timed? ?out|deadline exceeded|connection refused|temporar|server misbehaving",
     re.I,
 )
+_URL = re.compile(r"\b(?:https?|oci)://\S+")
 
 
 def classify(stderr: str) -> Failure:
-    if _AUTH.search(stderr):
+    # Repository names and URLs are the user's words ("forbidden-app"): never classify on them.
+    text = _URL.sub("URL", stderr)
+    if _AUTH.search(text):
         return "auth"
-    if _MISSING.search(stderr):
+    if _MISSING.search(text):
         return "missing"
-    if _TRANSIENT.search(stderr):
+    if _TRANSIENT.search(text):
         return "transient"
     return "fatal"
 

@@ -18,11 +18,14 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from support.github_api import GitHubApiServer  # noqa: E402
 from support.registry import Registry, start_registry  # noqa: E402
 from support.repos import GitRepo  # noqa: E402
 
 TOOLS = ROOT / ".tools" / "bin"
 EXAMPLES = ROOT / "examples" / "gitops"
+OPENAPI = ROOT / ".tools/npm/openapi/api.github.com.json"
+PR = 7  # the pull request number the GitHub API test server knows
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -49,6 +52,21 @@ def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry
     reg = start_registry(tmp_path_factory.mktemp("auth-registry"), auth=("ci-user", "s3cr3t-Registry-Pa55"), tls=True)
     yield reg
     reg.stop()
+
+
+@pytest.fixture(scope="session")
+def api_server() -> Iterator[GitHubApiServer]:
+    """The GitHub REST API test double: every request is checked against GitHub's OpenAPI description."""
+    if not OPENAPI.is_file():
+        pytest.fail(f"{OPENAPI} is missing: run tools/test-material.sh", pytrace=False)
+    with GitHubApiServer(OPENAPI, repo="octo-org/gitops", pull_numbers=(PR,)) as server:
+        yield server
+
+
+@pytest.fixture
+def api(api_server: GitHubApiServer) -> GitHubApiServer:
+    api_server.reset()
+    return api_server
 
 
 @pytest.fixture

@@ -15,24 +15,9 @@ from support.github_api import GitHubApiServer  # tests/ is on sys.path (see con
 
 from gitops_action.pr_comment import ACTIONS_BOT, COMMENT_LIMIT, CommentOutcome, upsert_pr_comment
 
-OPENAPI = Path(__file__).resolve().parents[1] / ".tools/npm/openapi/api.github.com.json"
-PR = 7
+from conftest import PR  # noqa: E402  (the api fixtures live in conftest.py)
 MARKER = "<!-- timoni-flux-push: .timoni-flux.yaml -->"
 COMMENTS = f"/repos/octo-org/gitops/issues/{PR}/comments"
-
-
-@pytest.fixture(scope="session")
-def api_server() -> Iterator[GitHubApiServer]:
-    if not OPENAPI.is_file():
-        pytest.fail(f"{OPENAPI} is missing: run tools/test-material.sh", pytrace=False)
-    with GitHubApiServer(OPENAPI, repo="octo-org/gitops", pull_numbers=(PR,)) as server:
-        yield server
-
-
-@pytest.fixture
-def api(api_server: GitHubApiServer) -> GitHubApiServer:
-    api_server.reset()
-    return api_server
 
 
 def upsert(api: GitHubApiServer, body: str, *, token: str | None = None, number: int = PR) -> CommentOutcome:

@@ -95,6 +95,7 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
 
 
 def start_registry(directory: Path, *, auth: tuple[str, str] | None = None, tls: bool = False) -> Registry:
+    directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     lines = [
         "version: 0.1",

@@ -1,0 +1,217 @@
+"""Planner benchmark: a 20,000-file repository with 2,000 targets and a 50-file change.
+
+Generates the repository in a temp dir with one `git fast-import` (two commits: the tree, then the
+change), then times `planner.plan_repository` split into git time (list files, diff, read the
+configuration and the bundle files) and planning time (load, validate and expand the configuration
+at base and head, decide the affected targets). Goal: planning under one second.
+
+    .venv/bin/python bench/bench_planner.py [--runs N] [--keep] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gitops_action import planner  # noqa: E402
+from gitops_action.events import CommitRange  # noqa: E402
+from gitops_action.gitrepo import Repo  # noqa: E402
+
+FILES = 20_000
+EXPLICIT = 1_000  # explicit instances
+MODULES = 20  # local modules shared by the instances
+ENVS = ("dev", "qa", "staging", "preprod", "production")
+CLUSTER_NAMES = 100  # per env: clusters/{env}/{name}/values.cue -> 500 targets
+TEAMS = 10
+TEAM_NAMES = 50  # per team: tenants/{team}/{name}.cue -> 500 targets
+BUNDLES = 0  # bundles are cheap to plan; the point here is instances and match patterns
+CHANGED = 50
+GOAL = 1.0  # seconds of planning (git excluded)
+
+MODULE_FILES = {
+    "cue.mod/module.cue": 'module: "example.com/{m}"\n',
+    "timoni.cue": "package main\n\nvalues: {{...}}\ntimoni: {{apiVersion: \"v1alpha1\"}}\n",
+    "values.cue": "package main\n\nvalues: {{replicas: 1}}\n",
+    "templates/deployment.cue": "package templates\n\n#Deployment: {{kind: \"Deployment\"}}\n",
+}
+
+
+def tree() -> dict[str, str]:
+    """The files of the base commit (path -> text)."""
+    files: dict[str, str] = {}
+    for m in range(MODULES):
+        for rel, text in MODULE_FILES.items():
+            files[f"modules/mod-{m:02d}/{rel}"] = text.format(m=m)
+    for i in range(EXPLICIT):
+        files[f"apps/app-{i:04d}/common.cue"] = f"values: {{name: \"app-{i:04d}\"}}\n"
+        files[f"apps/app-{i:04d}/values.yaml"] = f"values:\n  replicas: {1 + i % 3}\n"
+    for env in ENVS:
+        for n in range(CLUSTER_NAMES):
+            files[f"clusters/{env}/svc-{n:03d}/values.cue"] = f"values: {{env: \"{env}\"}}\n"
+            files[f"clusters/{env}/svc-{n:03d}/README.md"] = "not matched\n"
+    for t in range(TEAMS):
+        for n in range(TEAM_NAMES):
+            files[f"tenants/team-{t:02d}/tenant-{n:03d}.cue"] = f"values: {{team: {t}}}\n"
+    files[".timoni-flux.yaml"] = config()
+    filler = FILES - len(files)
+    for k in range(filler):
+        files[f"docs/section-{k // 100:03d}/page-{k % 100:02d}.md"] = f"# page {k}\n"
+    assert len(files) == FILES, len(files)
+    return files
+
+
+def config(changed_entry: int | None = None) -> str:
+    lines = ["version: 1", "registry: oci://registry.example.com/bench", "instances:"]
+    for i in range(EXPLICIT):
+        tag = "staging2" if i == changed_entry else "staging"
+        lines += [
+            f"  - name: app-{i:04d}",
+            "    namespace: apps",
+            f"    module: ./modules/mod-{i % MODULES:02d}",
+            f"    values: [apps/app-{i:04d}/common.cue, apps/app-{i:04d}/values.yaml]",
+            f'    artifact: "{{registry}}/apps/app-{i:04d}"',
+            f"    tags: [{tag}, stable]",
+        ]
+    lines += [
+        '  - match: "clusters/{env}/{name}/values.cue"',
+        "    module: ./modules/mod-00",
+        '    namespace: "{env}"',
+        '    artifact: "{registry}/{env}/{name}"',
+        '    tags: ["{env}"]',
+        '    watch: ["clusters/{env}/common/**"]',
+        '  - match: "tenants/{team}/{name}.cue"',
+        "    module: ./modules/mod-01",
+        '    namespace: "{team}"',
+        '    artifact: "{registry}/tenants/{team}/{name}"',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def change(files: dict[str, str]) -> dict[str, str | None]:
+    """50 changed paths (None: deleted): values files, a module file, a config entry, filler."""
+    out: dict[str, str | None] = {}
+    for i in range(0, 20 * 37, 37):  # 20 explicit instances' values files
+        out[f"apps/app-{i:04d}/values.yaml"] = "values:\n  replicas: 9\n"
+    out["modules/mod-07/templates/deployment.cue"] = "package templates\n\n// changed\n"
+    for n in range(0, 100, 10):  # 10 matched instances, 2 of them deleted
+        path = f"clusters/staging/svc-{n:03d}/values.cue"
+        out[path] = None if n in (0, 10) else 'values: {env: "staging", replicas: 3}\n'
+    out["tenants/team-03/tenant-999.cue"] = "values: {team: 3}\n"  # a new matched instance
+    out[".timoni-flux.yaml"] = config(changed_entry=500)
+    k = 0
+    while len(out) < CHANGED:
+        out[f"docs/section-{k:03d}/page-00.md"] = "# changed\n"
+        k += 1
+    assert all(p in files or files.get(p) is None for p in out)
+    return out
+
+
+def _blob_commands(files: dict[str, str | None]) -> Iterator[bytes]:
+    for path, text in files.items():
+        if text is None:
+            yield f"D {path}\n".encode()
+            continue
+        data = text.encode()
+        yield f"M 100644 inline {path}\ndata {len(data)}\n".encode() + data + b"\n"
+
+
+def make_repo(path: Path) -> tuple[str, str]:
+    """Two commits on main, written with one `git fast-import`. Returns (base, head)."""
+    subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
+    files = tree()
+    stream = [b"commit refs/heads/main\nmark :1\n"]
+    stamp = "Bench <bench@example.com> 1700000000 +0000"
+    stream.append(f"committer {stamp}\ndata 4\nbase\n".encode())
+    stream.extend(_blob_commands(dict(files)))
+    stream.append(f"\ncommit refs/heads/main\nmark :2\ncommitter {stamp}\ndata 6\nchange\nfrom :1\n".encode())
+    stream.extend(_blob_commands(change(files)))
+    stream.append(b"\n")
+    subprocess.run(["git", "-C", str(path), "fast-import", "--quiet"], input=b"".join(stream), check=True)
+
+    def rev(ref: str) -> str:
+        out = subprocess.run(["git", "-C", str(path), "rev-parse", ref], capture_output=True, text=True, check=True)
+        return out.stdout.strip()
+
+    return rev("main~1"), rev("main")
+
+
+def run_once(repo: Repo, rng: CommitRange) -> tuple[dict[str, float], planner.Plan]:
+    spent = {"git": 0.0, "plan": 0.0}
+    last = time.perf_counter()
+
+    def timer(label: str) -> None:
+        nonlocal last
+        now = time.perf_counter()
+        spent[label] += now - last
+        last = now
+
+    start = last
+    result = planner.plan_repository(repo, rng, config_path=".timoni-flux.yaml", timer=timer)
+    spent["total"] = time.perf_counter() - start
+    return spent, result
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=5, help="timed runs (the best is reported); default 5")
+    ap.add_argument("--keep", action="store_true", help="keep the generated repository and print its path")
+    ap.add_argument("--profile", action="store_true", help="profile one run and print the top functions")
+    args = ap.parse_args(argv)
+
+    scratch = Path(tempfile.mkdtemp(prefix="bench-planner-"))
+    try:
+        start = time.perf_counter()
+        base, head = make_repo(scratch / "repo")
+        made = time.perf_counter() - start
+        repo = Repo(scratch / "repo")
+        rng = CommitRange(head=head, base=base)
+        print(f"repository: {FILES} files, generated in {made:.2f}s ({scratch / 'repo'})")
+
+        runs = [run_once(repo, rng) for _ in range(max(1, args.runs))]
+        best = min(runs, key=lambda r: r[0]["plan"])
+        spent, result = best
+        planned = sum(1 for p in result.targets if p.status == "planned")
+        removed = sum(1 for p in result.targets if p.status == "removed")
+        print(
+            f"targets: {result.total} at head; changes: {len(result.changes)} files; "
+            f"affected: {planned} planned, {removed} removed"
+        )
+        print(f"git time:      {spent['git']:.3f}s")
+        print(f"planning time: {spent['plan']:.3f}s (best of {len(runs)}; git excluded)")
+        print(f"ratio planning/{GOAL:.1f}s target: {spent['plan'] / GOAL:.2f}")
+        expected_total = EXPLICIT + len(ENVS) * CLUSTER_NAMES - 2 + TEAMS * TEAM_NAMES + 1
+        if result.total != expected_total:
+            print(f"error: expected {expected_total} targets at head, got {result.total}", file=sys.stderr)
+            return 1
+        if args.profile:
+            prof = cProfile.Profile()
+            prof.enable()
+            planner.plan_repository(repo, rng, config_path=".timoni-flux.yaml")
+            prof.disable()
+            pstats.Stats(prof).sort_stats("cumulative").print_stats(30)
+        if spent["plan"] >= GOAL:
+            print(f"slower than the {GOAL:.1f}s goal", file=sys.stderr)
+            return 1
+        return 0
+    finally:
+        if args.keep:
+            print(f"kept {scratch}")
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("GIT_TERMINAL_PROMPT", "0")
+    sys.exit(main())
