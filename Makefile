@@ -26,8 +26,8 @@ test: tools venv test-material
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: tools venv
-	$(VENV)/bin/ruff check gitops_action tests bench entrypoint.py
-	$(VENV)/bin/ruff format --check gitops_action tests bench entrypoint.py
+	$(VENV)/bin/ruff check gitops_action tests bench tools entrypoint.py
+	$(VENV)/bin/ruff format --check gitops_action tests bench tools entrypoint.py
 	$(VENV)/bin/mypy --strict
 	$(VENV)/bin/hadolint Dockerfile
 	$(BIN)/actionlint

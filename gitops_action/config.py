@@ -81,6 +81,12 @@ def key_path(parts: Iterable[str | int]) -> str:
     return out
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, path: tuple[str | int, ...], line: int) -> None:
+        super().__init__(path, line)
+        self.path, self.line = path, line
+
+
 def _node_lines(
     node: yaml.Node, path: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int]
 ) -> None:
@@ -89,6 +95,8 @@ def _node_lines(
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             sub = (*path, str(key_node.value))
+            if sub in lines:  # YAML keeps the last of two equal keys: silently dropping the first
+                raise _DuplicateKey(sub, key_node.start_mark.line + 1)
             _node_lines(value_node, sub, lines)
             lines[sub] = key_node.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
@@ -112,7 +120,15 @@ def parse_yaml(text: str, file: str) -> tuple[Any, dict[tuple[str | int, ...], i
         loader.dispose()
     lines: dict[tuple[str | int, ...], int] = {}
     if node is not None:
-        _node_lines(node, (), lines)
+        try:
+            _node_lines(node, (), lines)
+        except _DuplicateKey as dup:
+            raise ConfigError(
+                file,
+                key_path(dup.path),
+                "duplicate key (YAML would silently keep only the last one)",
+                dup.line,
+            ) from None
     return data, lines
 
 
@@ -160,6 +176,9 @@ def validate(data: Any, lines: dict[tuple[str | int, ...], int], file: str) -> N
         best = jsonschema.exceptions.best_match(branch) if branch else err
     path = list(best.absolute_path)
     message = best.message
+    if best.validator == "pattern" and isinstance(best.schema.get("description"), str):
+        # "'x' does not match '\\{name\\}'" alone says little: add what the field must be.
+        message += f" ({best.schema['description']})"
     if best.validator == "additionalProperties":
         extra = sorted(set(best.instance) - set(best.schema.get("properties", {})))
         if extra:
@@ -227,7 +246,8 @@ def compile_match(pattern: str, file: str, key: str, line: int | None) -> MatchP
     if "name" not in words:
         raise ConfigError(file, key, "a match pattern must capture {name}", line)
     prefix = re.split(r"[*?{]", pattern, maxsplit=1)[0]
-    return MatchPattern(re.compile(out + r"\Z"), tuple(words), prefix)
+    # DOTALL: `**` must also match file names holding a newline (git allows them).
+    return MatchPattern(re.compile(out + r"\Z", re.DOTALL), tuple(words), prefix)
 
 
 def _glob_regex(glob: str) -> re.Pattern[str]:
@@ -245,7 +265,7 @@ def _glob_regex(glob: str) -> re.Pattern[str]:
         else:
             out, i = out + re.escape(glob[i]), i + 1
     # A plain directory name watches everything below it.
-    return re.compile(out + r"(?:/.*)?\Z")
+    return re.compile(out + r"(?:/.*)?\Z", re.DOTALL)
 
 
 @cache

@@ -116,4 +116,6 @@ def _with_base(repo: Repo, base: str, what: str, result: Any) -> CommitRange:
             out: CommitRange = result(None, reason + ": every target is affected")
             return out
     out = result(sha)
+    if out.head == sha:  # e.g. a re-run, or `base` set to the head: say why the plan is empty
+        out = result(sha, nothing=f"{what} {sha[:12]} is the head commit itself: nothing changed")
     return out

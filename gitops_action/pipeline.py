@@ -87,7 +87,8 @@ def with_retries(action: Callable[[], T], opts: Options, log: list[str], what: s
         if call.ok or call.failure != "transient" or attempt == opts.attempts:
             return result
         log.append(
-            f"{what}: transient failure (attempt {attempt}/{opts.attempts}), retrying in {delay:.0f}s: {call.error}"
+            f"{what}: transient failure (attempt {attempt}/{opts.attempts}), "
+            f"retrying in {delay:.0f}s: {call.error}"
         )
         time.sleep(delay)
         delay *= 2
@@ -173,7 +174,9 @@ def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, res
         newer = newer_commit_at_tag(opts.repo, current.revision, opts.head)
         if newer:
             result.status, result.digest = "skipped", current.digest or None
-            result.error = f"{url} already holds {current.revision}, a descendant of this commit: not moving the tag back"
+            result.error = (
+                f"{url} already holds {current.revision}, a descendant of this commit: not moving it back"
+            )
             return
         deployed = work / "deployed" / timoni.MANIFESTS
         if opts.skip_unchanged and deployed.is_file() and same_file(deployed, rendered.path):

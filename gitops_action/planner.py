@@ -122,8 +122,7 @@ def plan(
             for f in t.files:
                 modules.extend(bundle_modules(f, bundle_texts.get(f, "")))
         reasons.extend(affected_reasons(t, change_map, changed_dirs, list(dict.fromkeys(modules))))
-        if t.id in only and not reasons:
-            reasons.append("named in `targets`")
+        # `targets` restricts the affected set; it never adds an unaffected target (use `all` for that).
         if not reasons:
             continue
         missing = [f for f in t.files if f not in head_files]
@@ -132,7 +131,8 @@ def plan(
             continue
         error = ""
         if missing:
-            error = f"{missing[0]} does not exist (listed in {cfg_file} {t.key}{f' line {t.line}' if t.line else ''})"
+            line = f" line {t.line}" if t.line else ""
+            error = f"{missing[0]} does not exist (listed in {cfg_file} {t.key}{line})"
         elif t.local_module and f"{t.local_module}/cue.mod/module.cue" not in head_files:
             error = (
                 f"module {t.local_module} is not a Timoni module: no cue.mod/module.cue ({cfg_file} {t.key})"
@@ -152,6 +152,8 @@ def plan(
         if unknown:
             raise UsageError(f"`targets` names unknown target(s): {', '.join(unknown)}")
         out = [p for p in out if p.target.id in only]
+    if commit_range.nothing:  # e.g. a deleted branch: no target, so no matrix entry either
+        out = []
     return Plan(
         head_config, commit_range, tuple(out), len(head_config.targets), head_config.warnings, tuple(changes)
     )

@@ -49,7 +49,9 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
 @pytest.fixture(scope="session")
 def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     """The same registry with htpasswd (bcrypt) auth and a self-signed TLS certificate."""
-    reg = start_registry(tmp_path_factory.mktemp("auth-registry"), auth=("ci-user", "s3cr3t-Registry-Pa55"), tls=True)
+    reg = start_registry(
+        tmp_path_factory.mktemp("auth-registry"), auth=("ci-user", "s3cr3t-Registry-Pa55"), tls=True
+    )
     yield reg
     reg.stop()
 
@@ -91,8 +93,13 @@ def run_cli(repo: GitRepo, *args: str, env: dict[str, str] | None = None) -> sub
     full["PYTHONPATH"] = str(ROOT)
     full.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "gitops_action", *args], cwd=repo.path, env=full, capture_output=True, text=True,
-        check=False, timeout=600,
+        [sys.executable, "-m", "gitops_action", *args],
+        cwd=repo.path,
+        env=full,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
     )
 
 

@@ -31,10 +31,17 @@ def pr_payload(base: str, head: str, *, fork: bool = False) -> dict[str, Any]:
     }
 
 
-def dry_run(repo: GitRepo, tmp: Path, prefix: str, api: GitHubApiServer, base: str, **inputs: str) -> ActionRun:
+def dry_run(
+    repo: GitRepo, tmp: Path, prefix: str, api: GitHubApiServer, base: str, **inputs: str
+) -> ActionRun:
     return run_action(
-        repo.path, tmp, event_name="pull_request", payload=pr_payload(base, repo.head()), sha=repo.head(),
-        ref_name=f"{PR}/merge", inputs={"registry": prefix, "github-token": TOKEN, **inputs},
+        repo.path,
+        tmp,
+        event_name="pull_request",
+        payload=pr_payload(base, repo.head()),
+        sha=repo.head(),
+        ref_name=f"{PR}/merge",
+        inputs={"registry": prefix, "github-token": TOKEN, **inputs},
         env={"GITHUB_API_URL": api.base_url},
     )
 
@@ -47,11 +54,14 @@ def deploy(repo: GitRepo, tmp: Path, prefix: str) -> None:
 def everything(run: ActionRun, api: GitHubApiServer) -> str:
     # `::add-mask ::SECRET` is how a secret is masked: the one line allowed to name it.
     stdout = "\n".join(ln for ln in run.stdout.splitlines() if not ln.startswith("::add-mask ::"))
-    return "\n".join([stdout, run.stderr, run.summary, *run.outputs.values(), *(c["body"] for c in api.comments)])
+    return "\n".join(
+        [stdout, run.stderr, run.summary, *run.outputs.values(), *(c["body"] for c in api.comments)]
+    )
 
 
-def test_comment_created_then_edited_and_secrets_hidden(example_repo: GitRepo, registry: Registry, prefix: str,
-                                                        api: GitHubApiServer, tmp_path: Path) -> None:
+def test_comment_created_then_edited_and_secrets_hidden(
+    example_repo: GitRepo, registry: Registry, prefix: str, api: GitHubApiServer, tmp_path: Path
+) -> None:
     deploy(example_repo, tmp_path / "deploy", prefix)
     base = example_repo.head()
     staging = example_repo.path / "apps/webapp/staging.yaml"
@@ -77,7 +87,8 @@ def test_comment_created_then_edited_and_secrets_hidden(example_repo: GitRepo, r
     # Nothing pushed: the tag still holds the deployed revision.
     for a in arts.values():
         assert registry.revision(a["artifact"].removeprefix(f"oci://{registry.host}/"), a["tags"][0]) != (
-            f"main@sha1:{example_repo.head()}")
+            f"main@sha1:{example_repo.head()}"
+        )
     for secret in (SECRET, "rotated-" + SECRET, "staging-demo-api-key", TOKEN):
         assert secret not in everything(first, api)
 
@@ -92,8 +103,9 @@ def test_comment_created_then_edited_and_secrets_hidden(example_repo: GitRepo, r
     assert api.rejections == []
 
 
-def test_no_change_is_one_line(example_repo: GitRepo, registry: Registry, prefix: str, api: GitHubApiServer,
-                               tmp_path: Path) -> None:
+def test_no_change_is_one_line(
+    example_repo: GitRepo, registry: Registry, prefix: str, api: GitHubApiServer, tmp_path: Path
+) -> None:
     deploy(example_repo, tmp_path / "deploy", prefix)
     base = example_repo.head()
     staging = example_repo.path / "apps/webapp/staging.yaml"
@@ -138,14 +150,21 @@ timoni: {
 }
 
 
-def test_oversized_diff_fits_the_comment(example_repo: GitRepo, registry: Registry, prefix: str,
-                                         api: GitHubApiServer, tmp_path: Path) -> None:
+def test_oversized_diff_fits_the_comment(
+    example_repo: GitRepo, registry: Registry, prefix: str, api: GitHubApiServer, tmp_path: Path
+) -> None:
     for rel, text in BULK_MODULE.items():
         example_repo.write(rel, text)
     example_repo.write("apps/bulk/values.cue", 'values: {count: 2000, salt: "a"}\n')
     cfg = example_repo.path / ".timoni-flux.yaml"
-    cfg.write_text(cfg.read_text().replace("instances:\n", "instances:\n  - name: bulk\n    namespace: bulk\n"
-                                           "    module: ./modules/bulk\n    values: [apps/bulk/values.cue]\n", 1))
+    cfg.write_text(
+        cfg.read_text().replace(
+            "instances:\n",
+            "instances:\n  - name: bulk\n    namespace: bulk\n"
+            "    module: ./modules/bulk\n    values: [apps/bulk/values.cue]\n",
+            1,
+        )
+    )
     example_repo.commit_all("bulk target")
     deploy(example_repo, tmp_path / "deploy", prefix)
     base = example_repo.head()
@@ -170,8 +189,9 @@ def test_oversized_diff_fits_the_comment(example_repo: GitRepo, registry: Regist
     assert api.rejections == []
 
 
-def test_forbidden_comment_is_a_warning(example_repo: GitRepo, registry: Registry, prefix: str,
-                                        api: GitHubApiServer, tmp_path: Path) -> None:
+def test_forbidden_comment_is_a_warning(
+    example_repo: GitRepo, registry: Registry, prefix: str, api: GitHubApiServer, tmp_path: Path
+) -> None:
     base = example_repo.head()
     staging = example_repo.path / "apps/webapp/staging.yaml"
     staging.write_text(staging.read_text().replace("replicas: 1", "replicas: 2"))
@@ -203,8 +223,9 @@ def outside_fences(markdown: str) -> str:
     return "\n".join(out)
 
 
-def test_hostile_values_render_harmlessly(example_repo: GitRepo, registry: Registry, prefix: str,
-                                          api: GitHubApiServer, tmp_path: Path) -> None:
+def test_hostile_values_render_harmlessly(
+    example_repo: GitRepo, registry: Registry, prefix: str, api: GitHubApiServer, tmp_path: Path
+) -> None:
     deploy(example_repo, tmp_path / "deploy", prefix)
     base = example_repo.head()
     hostile = "</details> ``` ::error::owned %0A::add-mask::x <!-- [x](javascript:alert(1)) | pipe"
@@ -226,8 +247,9 @@ def test_hostile_values_render_harmlessly(example_repo: GitRepo, registry: Regis
     assert api.rejections == []
 
 
-def test_render_error_is_annotated_in_dry_run(example_repo: GitRepo, registry: Registry, prefix: str,
-                                              api: GitHubApiServer, tmp_path: Path) -> None:
+def test_render_error_is_annotated_in_dry_run(
+    example_repo: GitRepo, registry: Registry, prefix: str, api: GitHubApiServer, tmp_path: Path
+) -> None:
     base = example_repo.head()
     billing = example_repo.path / "clusters/staging/billing.cue"
     billing.write_text(billing.read_text().replace('username: "billing-staging"', "username: 42"))

@@ -6,16 +6,14 @@ import json
 import socket
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import PR
 from support.github_api import GitHubApiServer  # tests/ is on sys.path (see conftest.py)
 
 from gitops_action.pr_comment import ACTIONS_BOT, COMMENT_LIMIT, CommentOutcome, upsert_pr_comment
 
-from conftest import PR  # noqa: E402  (the api fixtures live in conftest.py)
 MARKER = "<!-- timoni-flux-push: .timoni-flux.yaml -->"
 COMMENTS = f"/repos/octo-org/gitops/issues/{PR}/comments"
 

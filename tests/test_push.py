@@ -16,13 +16,20 @@ def repo_path(artifact: str, registry: Registry) -> str:
 
 
 def push(repo: GitRepo, tmp: Path, prefix: str, *, before: str | None = None, **inputs: str):  # type: ignore[no-untyped-def]
-    payload = {"before": before or "0" * 40, "after": repo.head(), "created": before is None, "deleted": False,
-               "forced": False, "ref": "refs/heads/main"}
+    payload = {
+        "before": before or "0" * 40,
+        "after": repo.head(),
+        "created": before is None,
+        "deleted": False,
+        "forced": False,
+        "ref": "refs/heads/main",
+    }
     return run_action(repo.path, tmp, inputs={"registry": prefix, **inputs}, payload=payload, sha=repo.head())
 
 
-def test_first_push_second_commit_third_commit(example_repo: GitRepo, registry: Registry, prefix: str,
-                                                tmp_path: Path) -> None:
+def test_first_push_second_commit_third_commit(
+    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path
+) -> None:
     first = push(example_repo, tmp_path / "run1", prefix)
     assert first.returncode == 0, first.stdout + first.stderr
     assert {a["name"] for a in first.artifacts()} == ALL
@@ -66,8 +73,9 @@ def test_first_push_second_commit_third_commit(example_repo: GitRepo, registry: 
     assert third.outputs["pushed"] == "0"
 
 
-def test_broken_values_file_fails_only_its_target(example_repo: GitRepo, registry: Registry, prefix: str,
-                                                  tmp_path: Path) -> None:
+def test_broken_values_file_fails_only_its_target(
+    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path
+) -> None:
     first = push(example_repo, tmp_path / "run1", prefix)
     assert first.returncode == 0
     before = {a["name"]: a["digest"] for a in first.artifacts()}
@@ -96,7 +104,9 @@ def test_broken_values_file_fails_only_its_target(example_repo: GitRepo, registr
     assert found is not None and found[0] == before["webapp-staging"]
 
 
-def test_never_moves_a_tag_backwards(example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path) -> None:
+def test_never_moves_a_tag_backwards(
+    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path
+) -> None:
     sha1 = example_repo.head()
     values = example_repo.path / "apps/webapp/staging.yaml"
     values.write_text(values.read_text().replace("replicas: 1", "replicas: 2"))
@@ -113,16 +123,23 @@ def test_never_moves_a_tag_backwards(example_repo: GitRepo, registry: Registry, 
     assert registry.revision(repo_path(art["artifact"], registry), "staging") == f"main@sha1:{sha2}"
 
 
-def test_refused_credentials_fail_clearly_and_never_leak(example_repo: GitRepo, auth_registry: Registry,
-                                                         tmp_path: Path) -> None:
+def test_refused_credentials_fail_clearly_and_never_leak(
+    example_repo: GitRepo, auth_registry: Registry, tmp_path: Path
+) -> None:
     assert auth_registry.ca_file is not None and auth_registry.auth is not None
     env = {"SSL_CERT_FILE": str(auth_registry.ca_file)}
     wrong = "Wr0ng-Pa55word-Never-Printed"
     run = run_action(
-        example_repo.path, tmp_path / "wrong",
-        inputs={"registry": f"oci://{auth_registry.host}/creds", "registry-username": "ci-user",
-                "registry-password": wrong, "targets": "webapp-staging"},
-        payload={"before": "0" * 40, "created": True}, env=env,
+        example_repo.path,
+        tmp_path / "wrong",
+        inputs={
+            "registry": f"oci://{auth_registry.host}/creds",
+            "registry-username": "ci-user",
+            "registry-password": wrong,
+            "targets": "webapp-staging",
+        },
+        payload={"before": "0" * 40, "created": True},
+        env=env,
     )
     assert run.returncode == 1
     art = run.by_name()["webapp-staging"]
@@ -135,10 +152,16 @@ def test_refused_credentials_fail_clearly_and_never_leak(example_repo: GitRepo, 
         assert wrong not in text
 
     good = run_action(
-        example_repo.path, tmp_path / "good",
-        inputs={"registry": f"oci://{auth_registry.host}/creds", "registry-username": auth_registry.auth[0],
-                "registry-password": auth_registry.auth[1], "targets": "webapp-staging"},
-        payload={"before": "0" * 40, "created": True}, env=env,
+        example_repo.path,
+        tmp_path / "good",
+        inputs={
+            "registry": f"oci://{auth_registry.host}/creds",
+            "registry-username": auth_registry.auth[0],
+            "registry-password": auth_registry.auth[1],
+            "targets": "webapp-staging",
+        },
+        payload={"before": "0" * 40, "created": True},
+        env=env,
     )
     assert good.returncode == 0, good.stdout + good.stderr
     assert good.by_name()["webapp-staging"]["status"] == "pushed"

@@ -24,8 +24,17 @@ GIT = ["git", "-c", "user.name=demo", "-c", "user.email=demo@example.com"]
 
 def run_action(repo: Path, out: Path, *extra: str) -> dict[str, str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    args = [sys.executable, "-m", "gitops_action", "push", "--summary-file", str(out / "summary.md"),
-            "--output-file", str(out / "outputs.json"), *extra]
+    args = [
+        sys.executable,
+        "-m",
+        "gitops_action",
+        "push",
+        "--summary-file",
+        str(out / "summary.md"),
+        "--output-file",
+        str(out / "outputs.json"),
+        *extra,
+    ]
     code = subprocess.run(args, cwd=repo, env=env, check=False).returncode
     if code != 0:
         sys.exit(f"demo: the action exited {code}")
@@ -48,8 +57,9 @@ def main() -> None:
         subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
         subprocess.run([*GIT, "-C", str(repo), "add", "-A"], check=True)
         subprocess.run([*GIT, "-C", str(repo), "commit", "-qm", "example repository"], check=True)
-        base = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=True).stdout.strip()
+        base = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
         prefix = f"oci://{registry.host}/demo"
         print(f"registry: {registry.host} (storage in {work / 'registry'})")
         show("first push: every target", run_action(repo, work, "--registry", prefix))
@@ -57,7 +67,9 @@ def main() -> None:
         values = repo / "apps/webapp/staging.yaml"
         values.write_text(values.read_text().replace("replicas: 1", "replicas: 3"))
         subprocess.run([*GIT, "-C", str(repo), "commit", "-qam", "scale webapp in staging"], check=True)
-        show("second push: staging.yaml changed", run_action(repo, work, "--registry", prefix, "--base", base))
+        show(
+            "second push: staging.yaml changed", run_action(repo, work, "--registry", prefix, "--base", base)
+        )
         print(f"\njob summary of the second run: {work / 'summary.md'}")
     finally:
         registry.stop()

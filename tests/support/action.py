@@ -71,32 +71,42 @@ def run_action(
     for f in (output, summary):
         f.write_text("")
     full = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_"))}
-    full.update({
-        "GITHUB_ACTIONS": "true",
-        "CI": "true",
-        "GITHUB_WORKSPACE": str(repo),
-        "GITHUB_EVENT_NAME": event_name,
-        "GITHUB_EVENT_PATH": str(event_path),
-        "GITHUB_SHA": sha or subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
-                                            text=True, check=True).stdout.strip(),
-        "GITHUB_REF_NAME": ref_name,
-        "GITHUB_REF": f"refs/heads/{ref_name}",
-        "GITHUB_REPOSITORY": "octo-org/gitops",
-        "GITHUB_SERVER_URL": "https://github.com",
-        "GITHUB_RUN_ID": "4242",
-        "GITHUB_OUTPUT": str(output),
-        "GITHUB_STEP_SUMMARY": str(summary),
-        "PYTHONPATH": str(ROOT),
-    })
+    full.update(
+        {
+            "GITHUB_ACTIONS": "true",
+            "CI": "true",
+            "GITHUB_WORKSPACE": str(repo),
+            "GITHUB_EVENT_NAME": event_name,
+            "GITHUB_EVENT_PATH": str(event_path),
+            "GITHUB_SHA": sha
+            or subprocess.run(
+                ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+            ).stdout.strip(),
+            "GITHUB_REF_NAME": ref_name,
+            "GITHUB_REF": f"refs/heads/{ref_name}",
+            "GITHUB_REPOSITORY": "octo-org/gitops",
+            "GITHUB_SERVER_URL": "https://github.com",
+            "GITHUB_RUN_ID": "4242",
+            "GITHUB_OUTPUT": str(output),
+            "GITHUB_STEP_SUMMARY": str(summary),
+            "PYTHONPATH": str(ROOT),
+        }
+    )
     for name, value in inputs.items():
         full[f"INPUT_{name.upper()}"] = value
     full.update(env or {})
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "entrypoint.py")], cwd=repo, env=full, capture_output=True, text=True,
-        timeout=timeout, check=False,
+        [sys.executable, str(ROOT / "entrypoint.py")],
+        cwd=repo,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
-    return ActionRun(proc.returncode, proc.stdout, proc.stderr, parse_output_file(output.read_text()),
-                     summary.read_text())
+    return ActionRun(
+        proc.returncode, proc.stdout, proc.stderr, parse_output_file(output.read_text()), summary.read_text()
+    )
 
 
 ANNOTATION = re.compile(r"^::(error|warning|notice) (?P<props>[^:]*)::(?P<msg>.*)$", re.M)

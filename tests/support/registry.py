@@ -38,8 +38,12 @@ class Registry:
     def _context(self) -> ssl.SSLContext | None:
         return ssl.create_default_context(cafile=str(self.ca_file)) if self.ca_file else None
 
-    def request(self, path: str, *, method: str = "GET", accept: str = OCI_MANIFEST) -> tuple[int, dict[str, str], bytes]:
-        req = urllib.request.Request(f"{self.scheme}://{self.host}{path}", method=method, headers={"Accept": accept})
+    def request(
+        self, path: str, *, method: str = "GET", accept: str = OCI_MANIFEST
+    ) -> tuple[int, dict[str, str], bytes]:
+        req = urllib.request.Request(
+            f"{self.scheme}://{self.host}{path}", method=method, headers={"Accept": accept}
+        )
         if self.auth:
             token = base64.b64encode(f"{self.auth[0]}:{self.auth[1]}".encode()).decode()
             req.add_header("Authorization", f"Basic {token}")
@@ -87,9 +91,26 @@ class Registry:
 def _self_signed(directory: Path) -> tuple[Path, Path]:
     cert, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
     )
     return cert, key
 
@@ -101,7 +122,7 @@ def start_registry(directory: Path, *, auth: tuple[str, str] | None = None, tls:
         "version: 0.1",
         "log: {level: warn}",
         f"storage: {{filesystem: {{rootdirectory: {directory / 'data'}}}, delete: {{enabled: true}}}}",
-        f"http: {{addr: '127.0.0.1:{port}', secret: test-only-secret" ,
+        f"http: {{addr: '127.0.0.1:{port}', secret: test-only-secret",
     ]
     ca = None
     if tls:
@@ -116,7 +137,9 @@ def start_registry(directory: Path, *, auth: tuple[str, str] | None = None, tls:
     config = directory / "config.yml"
     config.write_text("\n".join(lines) + "\n")
     log = directory / "registry.log"
-    proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        ["docker-registry", "serve", str(config)], stdout=log.open("wb"), stderr=subprocess.STDOUT
+    )
     reg = Registry(f"127.0.0.1:{port}", proc, directory, auth, ca, log)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

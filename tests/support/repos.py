@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
-    "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com",
+    "GIT_AUTHOR_NAME": "Test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "Test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
 }
 
 
@@ -26,7 +28,10 @@ class GitRepo:
         import os
 
         out = subprocess.run(
-            ["git", "-C", str(self.path), *args], check=True, capture_output=True, text=True,
+            ["git", "-c", "safe.directory=*", "-C", str(self.path), *args],
+            check=True,
+            capture_output=True,
+            text=True,
             env={**os.environ, **GIT_ENV},
         )
         return out.stdout.strip()
