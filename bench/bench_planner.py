@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from statistics import median
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -36,15 +37,14 @@ ENVS = ("dev", "qa", "staging", "preprod", "production")
 CLUSTER_NAMES = 100  # per env: clusters/{env}/{name}/values.cue -> 500 targets
 TEAMS = 10
 TEAM_NAMES = 50  # per team: tenants/{team}/{name}.cue -> 500 targets
-BUNDLES = 0  # bundles are cheap to plan; the point here is instances and match patterns
 CHANGED = 50
 GOAL = 1.0  # seconds of planning (git excluded)
 
 MODULE_FILES = {
     "cue.mod/module.cue": 'module: "example.com/{m}"\n',
-    "timoni.cue": "package main\n\nvalues: {{...}}\ntimoni: {{apiVersion: \"v1alpha1\"}}\n",
+    "timoni.cue": 'package main\n\nvalues: {{...}}\ntimoni: {{apiVersion: "v1alpha1"}}\n',
     "values.cue": "package main\n\nvalues: {{replicas: 1}}\n",
-    "templates/deployment.cue": "package templates\n\n#Deployment: {{kind: \"Deployment\"}}\n",
+    "templates/deployment.cue": 'package templates\n\n#Deployment: {{kind: "Deployment"}}\n',
 }
 
 
@@ -55,11 +55,11 @@ def tree() -> dict[str, str]:
         for rel, text in MODULE_FILES.items():
             files[f"modules/mod-{m:02d}/{rel}"] = text.format(m=m)
     for i in range(EXPLICIT):
-        files[f"apps/app-{i:04d}/common.cue"] = f"values: {{name: \"app-{i:04d}\"}}\n"
+        files[f"apps/app-{i:04d}/common.cue"] = f'values: {{name: "app-{i:04d}"}}\n'
         files[f"apps/app-{i:04d}/values.yaml"] = f"values:\n  replicas: {1 + i % 3}\n"
     for env in ENVS:
         for n in range(CLUSTER_NAMES):
-            files[f"clusters/{env}/svc-{n:03d}/values.cue"] = f"values: {{env: \"{env}\"}}\n"
+            files[f"clusters/{env}/svc-{n:03d}/values.cue"] = f'values: {{env: "{env}"}}\n'
             files[f"clusters/{env}/svc-{n:03d}/README.md"] = "not matched\n"
     for t in range(TEAMS):
         for n in range(TEAM_NAMES):
@@ -141,7 +141,9 @@ def make_repo(path: Path) -> tuple[str, str]:
     subprocess.run(["git", "-C", str(path), "fast-import", "--quiet"], input=b"".join(stream), check=True)
 
     def rev(ref: str) -> str:
-        out = subprocess.run(["git", "-C", str(path), "rev-parse", ref], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            ["git", "-C", str(path), "rev-parse", ref], capture_output=True, text=True, check=True
+        )
         return out.stdout.strip()
 
     return rev("main~1"), rev("main")
@@ -179,18 +181,24 @@ def main(argv: list[str] | None = None) -> int:
         rng = CommitRange(head=head, base=base)
         print(f"repository: {FILES} files, generated in {made:.2f}s ({scratch / 'repo'})")
 
+        # The first run is what an action run pays (one plan per process: cold caches, the schema
+        # validator built); the others show the steady state.
         runs = [run_once(repo, rng) for _ in range(max(1, args.runs))]
-        best = min(runs, key=lambda r: r[0]["plan"])
-        spent, result = best
+        cold, result = runs[0]
+        plan_times = sorted(r[0]["plan"] for r in runs)
+        git_times = sorted(r[0]["git"] for r in runs)
         planned = sum(1 for p in result.targets if p.status == "planned")
         removed = sum(1 for p in result.targets if p.status == "removed")
         print(
             f"targets: {result.total} at head; changes: {len(result.changes)} files; "
             f"affected: {planned} planned, {removed} removed"
         )
-        print(f"git time:      {spent['git']:.3f}s")
-        print(f"planning time: {spent['plan']:.3f}s (best of {len(runs)}; git excluded)")
-        print(f"ratio planning/{GOAL:.1f}s target: {spent['plan'] / GOAL:.2f}")
+        print(f"git time:      {cold['git']:.3f}s first run; median {median(git_times):.3f}s of {len(runs)}")
+        print(
+            f"planning time: {cold['plan']:.3f}s first run; median {median(plan_times):.3f}s, "
+            f"best {plan_times[0]:.3f}s of {len(runs)} (git excluded)"
+        )
+        print(f"ratio planning/{GOAL:.1f}s target: {cold['plan'] / GOAL:.2f} (first run)")
         expected_total = EXPLICIT + len(ENVS) * CLUSTER_NAMES - 2 + TEAMS * TEAM_NAMES + 1
         if result.total != expected_total:
             print(f"error: expected {expected_total} targets at head, got {result.total}", file=sys.stderr)
@@ -201,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             planner.plan_repository(repo, rng, config_path=".timoni-flux.yaml")
             prof.disable()
             pstats.Stats(prof).sort_stats("cumulative").print_stats(30)
-        if spent["plan"] >= GOAL:
+        if cold["plan"] >= GOAL:
             print(f"slower than the {GOAL:.1f}s goal", file=sys.stderr)
             return 1
         return 0

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -25,7 +24,7 @@ from .events import CommitRange, EventError
 from .flux import Flux
 from .gitrepo import Repo
 from .planner import Plan, UsageError, plan_repository
-from .settings import Settings, parallelism
+from .settings import Settings, duration_seconds, parallelism
 
 
 @dataclass(frozen=True)
@@ -87,7 +86,8 @@ def main(settings: Settings, env: Mapping[str, str]) -> int:
                 file=stop.file or None,
                 line=stop.line,
             )
-        print(f"error: {msg}", file=sys.stderr)
+        else:  # in Actions the escaped annotation says it; a plain print could carry workflow commands
+            print(f"error: {msg}", file=sys.stderr)
         _write(
             settings,
             ctx,
@@ -136,26 +136,24 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     except UsageError as exc:
         raise Stop(str(exc)) from exc
     for w in plan.warnings:
-        if ctx.in_actions:
-            gha.warning(w, title="timoni-flux-push configuration")
-        print(f"warning: {w}", file=sys.stderr)
+        _warn(ctx, w)
 
+    revision = _revision(settings.revision, ctx, repo, head)
     if rng.nothing or mode == "plan":
         results = [
             pipeline.TargetResult(
                 p.target,
                 "removed" if p.status == "removed" else "planned",
+                revision=revision,
                 reasons=p.reasons,
                 error=p.error or None,
             )
             for p in plan.targets
         ]
-        if rng.nothing:
-            results = []
         _finish(settings, ctx, plan, results, mode)
         return 0
 
-    root = repo.root if repo.resolve("HEAD") == head else _export(repo, head, scratch / "tree")
+    root = _tree_of(repo, head, head_ref, scratch / "tree", ctx)
     flux_env: dict[str, str] = {}
     # A pull request's dry run uses no credentials from a fork; otherwise they serve only to read.
     use_creds = settings.registry_username and not (rng.is_pull_request and rng.fork)
@@ -169,9 +167,16 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
         repo=repo,
         root=root,
         head=head,
-        revision=_revision(settings.revision, ctx, repo, head),
+        revision=revision,
         source=plan.config.source or source,
-        flux=Flux(env=flux_env, timeout=settings.timeout, provider=settings.provider),
+        # flux stops itself at --timeout; the process limit is a backstop a little later.
+        flux=Flux(
+            env=flux_env,
+            timeout=settings.timeout,
+            provider=settings.provider,
+            process_timeout=duration_seconds(settings.timeout) + 30,
+        ),
+        render_timeout=duration_seconds(settings.timeout),
         scratch=scratch / "work",
         parallel=parallelism(settings.parallel),
         skip_unchanged=settings.skip_unchanged,
@@ -184,14 +189,15 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     return pipeline.exit_code(results)
 
 
-def _export(repo: Repo, head: str, dest: Path) -> Path:
-    """The files at `head` when the work tree is elsewhere (writes nothing into the repository)."""
-    dest.mkdir(parents=True)
-    archive = subprocess.run(
-        ["git", "-C", str(repo.root), "archive", "--format=tar", head], capture_output=True, check=True
-    )
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
-    return dest
+def _tree_of(repo: Repo, head: str, head_ref: str, dest: Path, ctx: Context) -> Path:
+    """Where the files of `head` are: the work tree when it holds exactly that commit, else an
+    export of the commit (a dirty or other checkout must not be pushed as `head`)."""
+    at_head = head_ref == "HEAD" or repo.resolve("HEAD") == head
+    if at_head and repo.is_clean():
+        return repo.root
+    if at_head:
+        _warn(ctx, "the work tree has uncommitted changes: rendering the committed files of HEAD instead")
+    return repo.export(head, dest)
 
 
 def _source(ctx: Context, repo: Repo) -> str:
@@ -248,13 +254,21 @@ def _comment(
     if outcome.action in ("forbidden", "failed"):
         _warn(ctx, redact(outcome.message, list(settings.secrets())))
     else:
-        print(f"pull request comment {outcome.action}: {outcome.html_url}", file=sys.stderr)
+        _say(ctx, f"pull request comment {outcome.action}: {outcome.html_url}")
+
+
+def _say(ctx: Context, message: str) -> None:
+    if ctx.in_actions:
+        gha.notice(message, title="timoni-flux-push")
+    else:
+        print(message, file=sys.stderr)
 
 
 def _warn(ctx: Context, message: str) -> None:
     if ctx.in_actions:
         gha.warning(message, title="timoni-flux-push")
-    print(f"warning: {message}", file=sys.stderr)
+    else:
+        print(f"warning: {message}", file=sys.stderr)
 
 
 def _write(settings: Settings, ctx: Context, summary: str, outputs: dict[str, str]) -> None:

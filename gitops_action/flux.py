@@ -4,6 +4,7 @@ flux exits 1 for every failure."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,10 +21,24 @@ _AUTH = re.compile(
 )
 _TRANSIENT = re.compile(
     r"\b50[0-9] [A-Z]|status code 5\d\d|\b429\b|TOOMANYREQUESTS|connection reset|broken pipe|unexpected EOF|"
-    r"\bEOF\b|timed? ?out|deadline exceeded|connection refused|temporar|server misbehaving",
+    r"\bEOF\b|timed? ?out|deadline exceeded|connection refused|temporar|server misbehaving|"
+    # flux reports a 5xx answer to a GET by its reason alone: `GET URL: UNKNOWN: Service Unavailable`.
+    r"Internal Server Error|Bad Gateway|Service Unavailable|Gateway Time-?out",
     re.I,
 )
 _URL = re.compile(r"\b(?:https?|oci)://\S+")
+_HTTPS_PROBE = re.compile(
+    r'Get "https://[^"]*": (?:tls: first record does not look like a TLS handshake|'
+    r"http: server gave HTTP response to HTTPS client); "
+)
+
+
+def go_gc() -> dict[str, str]:
+    """GC setting for the short-lived Go programs we start (flux, timoni): with GOGC=400 a call spends
+    about a quarter less CPU (no further gain from GOGC=off). The heap may grow to 5x the live data
+    instead of 2x; peak RSS of the example's renders and pushes stayed at 40-55 MB. A user's own GOGC
+    or GOMEMLIMIT wins."""
+    return {} if "GOGC" in os.environ or "GOMEMLIMIT" in os.environ else {"GOGC": "400"}
 
 
 def classify(stderr: str) -> Failure:
@@ -43,6 +58,8 @@ def message(stderr: str) -> str:
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
     marked = [ln for ln in lines if ln.startswith("✗")]
     pick = (marked or lines or ["flux failed without a message"])[-1]
+    # For a plain-HTTP registry flux tries HTTPS first and reports both attempts: keep the one that matters.
+    pick = _HTTPS_PROBE.sub("", pick)
     return pick.lstrip("✗ ").strip()
 
 
@@ -83,7 +100,7 @@ class Flux:
         if self.provider != "generic":
             extra.append(f"--provider={self.provider}")
         return runner.run(
-            ["flux", *args, *extra], env={"TZ": "UTC", **self.env}, timeout=self.process_timeout
+            ["flux", *args, *extra], env={"TZ": "UTC", **go_gc(), **self.env}, timeout=self.process_timeout
         )
 
     @staticmethod

@@ -13,6 +13,8 @@ from typing import Literal
 from . import runner
 
 ZERO_SHA = "0" * 40
+# No prompts; no optional locks, so `git status` never rewrites the index in the workspace.
+GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
 
 
 @dataclass(frozen=True)
@@ -35,13 +37,15 @@ class Repo:
     root: Path
 
     def _git(self, *args: str, timeout: float = 120) -> runner.Completed:
-        return runner.run(
-            ["git", "-C", str(self.root), *args], timeout=timeout, env={"GIT_TERMINAL_PROMPT": "0"}
-        )
+        return runner.run(["git", "-C", str(self.root), *args], timeout=timeout, env=GIT_ENV)
 
     def _git_bytes(self, *args: str, stdin: bytes | None = None) -> bytes:
         proc = subprocess.run(
-            ["git", "-C", str(self.root), *args], input=stdin, capture_output=True, check=False
+            ["git", "-C", str(self.root), *args],
+            input=stdin,
+            capture_output=True,
+            check=False,
+            env={**os.environ, **GIT_ENV},
         )
         if proc.returncode != 0:
             raise GitError(f"git {' '.join(args)}: {_decode(proc.stderr).strip()}")
@@ -86,19 +90,25 @@ class Repo:
         wanted = list(dict.fromkeys(paths))
         if not wanted:
             return {}
-        request = b"".join(f"{commit}:{p}".encode("utf-8", "surrogateescape") + b"\n" for p in wanted)
-        out = self._git_bytes("cat-file", "--batch", stdin=request)
+        requests = [f"{commit}:{p}".encode("utf-8", "surrogateescape") for p in wanted]
+        # A path holding a newline needs NUL-terminated requests (`-z`, git >= 2.38; only then).
+        nul = any(b"\n" in r for r in requests)
+        term = b"\0" if nul else b"\n"
+        flags = ["--batch", "-z"] if nul else ["--batch"]
+        out = self._git_bytes("cat-file", *flags, stdin=b"".join(r + term for r in requests))
         result: dict[str, bytes | None] = {}
         pos = 0
-        for path in wanted:
-            end = out.index(b"\n", pos)
-            header = out[pos:end].split(b" ")
-            pos = end + 1
-            if header[-1] == b"missing" or len(header) < 3 or header[1] != b"blob":
+        for path, req in zip(wanted, requests, strict=True):
+            if out.startswith(req + b" ", pos):  # "<request> missing" (or "ambiguous"): echoed as given
+                pos = out.index(b"\n", pos + len(req)) + 1
                 result[path] = None
                 continue
+            end = out.index(b"\n", pos)
+            header = out[pos:end].split(b" ")  # "<sha> <type> <size>", then the content
+            pos = end + 1
             size = int(header[2])
-            result[path] = out[pos : pos + size]
+            # A tree (a directory named as a file) is not a file, but its content must be skipped.
+            result[path] = out[pos : pos + size] if header[1] == b"blob" else None
             pos += size + 1
         return result
 
@@ -111,6 +121,18 @@ class Repo:
     def remote_url(self) -> str:
         out = self._git("config", "--get", "remote.origin.url")
         return out.stdout.strip() if out.ok else ""
+
+    def is_clean(self) -> bool:
+        """No tracked change and no untracked file in the work tree (ignored files aside)."""
+        raw = self._git_bytes("status", "--porcelain=v1", "-z", "--untracked-files=normal")
+        return raw == b""
+
+    def export(self, commit: str, dest: Path) -> Path:
+        """The files of `commit` in `dest`, written nowhere near the repository."""
+        dest.mkdir(parents=True)
+        archive = self._git_bytes("archive", "--format=tar", commit)
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True, capture_output=True)
+        return dest
 
     def current_branch(self) -> str:
         out = self._git("symbolic-ref", "--quiet", "--short", "HEAD")

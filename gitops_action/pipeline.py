@@ -5,6 +5,8 @@ One target's failure never stops another; each result says what happened and why
 
 from __future__ import annotations
 
+import re
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -50,6 +52,22 @@ class TargetResult:
         return f"{self.target.artifact}@{self.digest}" if self.digest else None
 
 
+class Ancestry:
+    """`newer_commit_at_tag` once per commit in a run: the targets an earlier run pushed all carry its
+    commit, so one set of git calls (and, in a shallow clone, one fetch) serves them all."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._known: dict[tuple[str, str], str] = {}
+
+    def newer(self, repo: Repo, revision: str, head: str) -> str:
+        key = (commit_of(revision), head)
+        with self._lock:  # also keeps two targets from fetching the same commit at once
+            if key not in self._known:
+                self._known[key] = newer_commit_at_tag(repo, revision, head)
+            return self._known[key]
+
+
 @dataclass(frozen=True)
 class Options:
     mode: Mode
@@ -68,6 +86,7 @@ class Options:
     backoff: float = 1.0
     secrets: tuple[str, ...] = ()
     config_path: str = ""
+    ancestry: Ancestry = field(default_factory=Ancestry, compare=False, repr=False)
 
 
 T = TypeVar("T", Pushed, Pulled, Call)
@@ -138,14 +157,22 @@ def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, res
         _fail(result, f"{escaped} resolves outside the repository (symlink): refusing to read it ({t.key})")
         return
 
-    rendered = timoni.render(
-        t,
-        repo_root=root,
-        out_dir=work,
-        cache_dir=cache,
-        timeout=opts.render_timeout,
-        runtime_from_env=opts.runtime_from_env and opts.mode == "push",
-    )
+    # What the tag holds does not depend on the render: read it while timoni runs (each is mostly
+    # process start-up and waiting, so the two overlap even on a busy machine).
+    url = f"{t.artifact}:{t.tags[0]}"
+    pull_log: list[str] = []
+    with ThreadPoolExecutor(max_workers=1) as side:
+        pulling = side.submit(
+            with_retries, lambda: opts.flux.pull(url, work / "deployed"), opts, pull_log, "pull"
+        )
+        rendered = timoni.render(
+            t,
+            repo_root=root,
+            out_dir=work,
+            cache_dir=cache,
+            timeout=opts.render_timeout,
+            runtime_from_env=opts.runtime_from_env and opts.mode == "push",
+        )
     said = cue_errors.clean(rendered.stderr, t.files, root)
     if said:
         result.log.append(said)
@@ -159,8 +186,8 @@ def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, res
             result.annotations.append(Annotation(opts.config_path, t.line, 1, result.error or ""))
         return
 
-    url = f"{t.artifact}:{t.tags[0]}"
-    current = with_retries(lambda: opts.flux.pull(url, work / "deployed"), opts, result.log, "pull")
+    current = pulling.result()  # a failed render ignores the pull, even one that raised
+    result.log.extend(pull_log)
     exists = current.call.ok
     if not exists and current.call.failure != "missing":
         _fail(result, _registry_error("reading", url, current.call))
@@ -171,7 +198,7 @@ def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, res
         return
 
     if exists:
-        newer = newer_commit_at_tag(opts.repo, current.revision, opts.head)
+        newer = opts.ancestry.newer(opts.repo, current.revision, opts.head)
         if newer:
             result.status, result.digest = "skipped", current.digest or None
             result.error = (
@@ -218,9 +245,17 @@ def _dry_run(result: TargetResult, rendered: Path, current: Pulled | None) -> No
         result.digest = current.digest or None
 
 
+_TIMED_OUT = re.compile(r"deadline exceeded|timed? ?out|Client\.Timeout", re.I)
+
+
 def _registry_error(doing: str, url: str, call: Call) -> str:
     if call.failure == "auth":
         return f"the registry refused the credentials while {doing} {url}: {call.error}"
+    if call.failure == "transient" and _TIMED_OUT.search(call.error):
+        return (
+            f"the registry did not answer in time while {doing} {url} (gave up after retries; the "
+            f"`timeout` input limits each attempt): {call.error}"
+        )
     if call.failure == "transient":
         return f"the registry kept failing while {doing} {url} (gave up after retries): {call.error}"
     return f"{doing} {url} failed: {call.error}"
@@ -245,9 +280,9 @@ def newer_commit_at_tag(repo: Repo, revision: str, head: str) -> str:
         return ""
     if not repo.has_commit(sha):
         repo.fetch(sha, depth=None)
-    if repo.has_commit(sha) and repo.is_ancestor(head, sha):
-        return sha
-    return ""
+        if not repo.has_commit(sha):
+            return ""
+    return sha if repo.is_ancestor(head, sha) else ""
 
 
 def outside_repository(root: Path, paths: list[str]) -> str:

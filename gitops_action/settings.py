@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +67,20 @@ def _int(name: str, value: str) -> int:
     return n
 
 
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
+
+
+def duration_seconds(value: str) -> float:
+    """A Go duration (`5m`, `90s`, `1m30s`) in seconds, as flux --timeout reads it."""
+    parts = _DURATION.findall(value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        raise SettingsError(f"input `timeout`: expected a duration like 90s or 5m, got {value!r}")
+    scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+    return sum(float(n) * scale[u] for n, u in parts)
+
+
 def _check(s: Settings) -> Settings:
+    duration_seconds(s.timeout)
     if s.mode not in MODES:
         raise SettingsError(f"input `mode`: expected one of {', '.join(MODES)}, got {s.mode!r}")
     if s.provider not in PROVIDERS:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import runner
 from .config import Target
+from .flux import go_gc
 
 MANIFESTS = "manifests.yaml"  # fixed name: the pushed layer must not depend on a temp file name
 # CUE positions look like `/abs/or/rel/path.cue:12:3`; values files may also be .yaml/.json.
@@ -51,7 +52,7 @@ def build_args(target: Target, *, runtime_from_env: bool) -> list[str]:
 
 def environment(cache_dir: Path) -> dict[str, str]:
     # No kubeconfig: rendering must not depend on (or reach) any cluster on the machine.
-    return {"TIMONI_CACHE_DIR": str(cache_dir), "KUBECONFIG": os.devnull}
+    return {"TIMONI_CACHE_DIR": str(cache_dir), "KUBECONFIG": os.devnull, **go_gc()}
 
 
 def render(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
-from conftest import GitRepo
+from conftest import GitRepo, run_cli
 from support.action import annotations, run_action
 from support.registry import Registry
 
@@ -166,3 +167,33 @@ def test_refused_credentials_fail_clearly_and_never_leak(
     assert good.returncode == 0, good.stdout + good.stderr
     assert good.by_name()["webapp-staging"]["status"] == "pushed"
     assert auth_registry.auth[1] not in good.stdout.replace(f"::add-mask ::{auth_registry.auth[1]}", "")
+
+
+def test_uncommitted_changes_are_never_pushed_as_the_commit(
+    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path
+) -> None:
+    staging = example_repo.path / "apps/webapp/staging.yaml"
+    committed = staging.read_text()
+    staging.write_text(committed.replace("replicas: 1", "replicas: 9"))  # not committed
+    out = run_cli(
+        example_repo,
+        "push",
+        "--registry",
+        prefix,
+        "--targets",
+        "webapp-staging",
+        "--output-file",
+        str(tmp_path / "out.json"),
+    )
+    assert out.returncode == 0, out.stderr
+    assert "uncommitted changes" in out.stderr
+    pulled = tmp_path / "pulled"
+    pulled.mkdir()
+    subprocess.run(
+        ["flux", "pull", "artifact", f"{prefix}/webapp:staging", "-o", str(pulled)],
+        check=True,
+        capture_output=True,
+    )
+    text = (pulled / "manifests.yaml").read_text()
+    assert "replicas: 1" in text and "replicas: 9" not in text
+    assert staging.read_text() != committed  # the user's work tree is left alone

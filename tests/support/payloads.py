@@ -1,0 +1,118 @@
+"""Real GitHub event payloads from npm `@octokit/webhooks-examples` (tools/test-material.sh puts the
+package under .tools/npm/webhooks-examples), patched for the case a test needs.
+
+Each helper starts from a real example and changes only the fields the action reads (and the ones
+that must agree with them), so everything else stays what GitHub really sends.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / ".tools" / "npm" / "webhooks-examples"
+INDEX = PACKAGE / "api.github.com" / "index.json"
+ZERO = "0" * 40
+
+Payload = dict[str, Any]
+
+
+class MissingMaterial(RuntimeError):
+    pass
+
+
+@cache
+def _examples() -> dict[str, list[Payload]]:
+    if not INDEX.is_file():
+        raise MissingMaterial(f"{INDEX} is missing: run tools/test-material.sh (make test does)")
+    return {d["name"]: d["examples"] for d in json.loads(INDEX.read_text("utf-8"))}
+
+
+def version() -> str:
+    return (PACKAGE / ".version").read_text().strip()
+
+
+def example(event: str, where: Callable[[Payload], bool] = lambda _: True) -> Payload:
+    """A deep copy of the first real example of `event` that satisfies `where`."""
+    for e in _examples().get(event, []):
+        if where(e):
+            return copy.deepcopy(e)
+    raise LookupError(f"@octokit/webhooks-examples has no {event} example matching the filter")
+
+
+def push(
+    *,
+    before: str,
+    after: str,
+    ref: str = "refs/heads/main",
+    forced: bool = False,
+    created: bool = False,
+    deleted: bool = False,
+) -> Payload:
+    """A branch push (the real example pushes refs/heads/master)."""
+    p = example("push", lambda e: e["ref"].startswith("refs/heads/"))
+    p.update(ref=ref, before=before, after=after, forced=forced, created=created, deleted=deleted)
+    p["compare"] = f"{p['repository']['html_url']}/compare/{before[:12]}...{after[:12]}"
+    if deleted:
+        p["head_commit"] = None
+        p["commits"] = []
+    elif p.get("head_commit"):
+        p["head_commit"]["id"] = after
+    return p
+
+
+def pull_request(
+    *, base_sha: str, head_sha: str, number: int = 2, fork: bool = False, action: str = "synchronize"
+) -> Payload:
+    """A pull request event; with `fork`, the head lives in another user's fork."""
+    p = example("pull_request", lambda e: e.get("action") == action)
+    p["number"] = number
+    pr = p["pull_request"]
+    pr["number"] = number
+    pr["base"]["sha"] = base_sha
+    pr["head"]["sha"] = head_sha
+    if fork:
+        head_repo = pr["head"]["repo"]
+        owner = "forker"
+        name = head_repo["name"]
+        head_repo["full_name"] = f"{owner}/{name}"
+        head_repo["fork"] = True
+        head_repo["owner"]["login"] = owner
+        head_repo["html_url"] = f"https://github.com/{owner}/{name}"
+        pr["head"]["label"] = f"{owner}:{pr['head']['ref']}"
+        pr["head"]["user"]["login"] = owner
+    return p
+
+
+def merge_group(*, base_sha: str, head_sha: str) -> Payload:
+    p = example("merge_group")
+    mg = p["merge_group"]
+    mg["base_sha"] = base_sha
+    mg["head_sha"] = head_sha
+    mg["head_commit"]["id"] = head_sha
+    return p
+
+
+def workflow_dispatch(ref: str = "refs/heads/main") -> Payload:
+    p = example("workflow_dispatch")
+    p["ref"] = ref
+    return p
+
+
+def schedule(cron: str = "30 5 * * 1") -> Payload:
+    """`schedule` is no webhook, so the package has no example: GitHub's runner gives the workflow
+    `{"schedule": CRON}` plus the repository, organization and sender objects, taken here from the
+    real workflow_dispatch example."""
+    base = example("workflow_dispatch")
+    return {"schedule": cron, **{k: base[k] for k in ("repository", "organization", "sender") if k in base}}
+
+
+def write(payload: Payload, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload), "utf-8")
+    return path
