@@ -554,8 +554,8 @@ def test_plan_mode_writes_outputs_and_builds_nothing(
     assert json.loads(run.outputs["matrix"]) == {"include": [{"target": n} for n in ALL]}
     by_name = {a["name"]: a for a in run.artifacts()}
     assert list(by_name) == list(ALL)
-    revision = by_name["production/billing"].pop("revision")  # nothing pushed: no revision yet
-    assert revision in ("", None)
+    # The revision a push of this plan would carry.
+    assert by_name["production/billing"].pop("revision") == f"main@sha1:{example_repo.head()}"
     assert by_name["production/billing"] == {
         "name": "production/billing",
         "kind": "instance",
