@@ -61,8 +61,8 @@ COPY gitops_action/ /app/gitops_action/
 COPY entrypoint.py /app/entrypoint.py
 
 # TZ=UTC: flux before v2.9.5 lets a non-UTC TZ change the --reproducible manifest digest.
-# safe.directory for /github/workspace is set by the entrypoint at run time (system scope), not
-# here, so the image does not trust every directory.
+# The entrypoint trusts /github/workspace for its own git processes through GIT_CONFIG_* variables
+# at run time; the image trusts no directory and writes no git config.
 ENV PATH="/opt/venv/bin:${PATH}" \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -17,7 +17,11 @@ TOOLS_VERSIONS = Path(__file__).resolve().parent.parent / "tools" / "versions.en
 
 
 def pinned() -> dict[str, str]:
-    pairs = [ln.split("=", 1) for ln in TOOLS_VERSIONS.read_text().splitlines() if "=" in ln and not ln.startswith("#")]
+    pairs = [
+        ln.split("=", 1)
+        for ln in TOOLS_VERSIONS.read_text().splitlines()
+        if "=" in ln and not ln.startswith("#")
+    ]
     return {k: v for k, v in pairs}
 
 
@@ -25,15 +29,30 @@ def test_tools_are_the_pinned_versions() -> None:
     versions = pinned()
     timoni = subprocess.run([str(TOOLS / "timoni"), "version"], capture_output=True, text=True, check=True)
     assert f"client: {versions['TIMONI_VERSION']}" in timoni.stdout + timoni.stderr
-    flux = subprocess.run([str(TOOLS / "flux"), "version", "--client"], capture_output=True, text=True, check=True)
+    flux = subprocess.run(
+        [str(TOOLS / "flux"), "version", "--client"], capture_output=True, text=True, check=True
+    )
     assert flux.stdout.strip() == f"flux: v{versions['FLUX_VERSION']}"
 
 
 def _push(path: Path, url: str, revision: str) -> dict[str, str]:
     out = subprocess.run(
-        ["flux", "push", "artifact", url, f"--path={path}", "--source=https://github.com/org/gitops",
-         f"--revision={revision}", "--reproducible", "-o", "json"],
-        capture_output=True, text=True, check=True, env={**os.environ, "TZ": "UTC"},
+        [
+            "flux",
+            "push",
+            "artifact",
+            url,
+            f"--path={path}",
+            "--source=https://github.com/org/gitops",
+            f"--revision={revision}",
+            "--reproducible",
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "TZ": "UTC"},
     )
     data: dict[str, str] = json.loads(out.stdout)
     return data
@@ -45,9 +64,21 @@ def test_render_push_pull_roundtrip(example_repo: GitRepo, registry: Registry, t
     rendered.parent.mkdir()
     with rendered.open("wb") as fh:
         subprocess.run(
-            ["timoni", "build", "webapp-staging", "./modules/webapp", "-n", "apps",
-             "-f", "apps/webapp/common.cue", "-f", "apps/webapp/staging.yaml"],
-            cwd=example_repo.path, stdout=fh, check=True,
+            [
+                "timoni",
+                "build",
+                "webapp-staging",
+                "./modules/webapp",
+                "-n",
+                "apps",
+                "-f",
+                "apps/webapp/common.cue",
+                "-f",
+                "apps/webapp/staging.yaml",
+            ],
+            cwd=example_repo.path,
+            stdout=fh,
+            check=True,
             env={**os.environ, "TIMONI_CACHE_DIR": str(tmp_path / "cache"), "KUBECONFIG": os.devnull},
         )
     assert b"kind: Deployment" in rendered.read_bytes()

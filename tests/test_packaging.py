@@ -5,6 +5,7 @@ a missing linter is a failure, never a skip."""
 from __future__ import annotations
 
 import ast
+import json
 import re
 import subprocess
 import sys
@@ -251,3 +252,27 @@ def test_reusable_workflow_forwards_inputs_to_the_action() -> None:
     assert {"artifacts", "pushed", "failed"} <= set(call["outputs"])
     for job in workflow["jobs"].values():
         assert job["concurrency"]["cancel-in-progress"] is False
+
+
+def _schema_keys(node: object, found: set[str]) -> set[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "properties" and isinstance(value, dict):
+                found.update(value)
+            _schema_keys(value, found)
+    elif isinstance(node, list):
+        for item in node:
+            _schema_keys(item, found)
+    return found
+
+
+def test_readme_configuration_reference_matches_the_schema() -> None:
+    """Every key the JSON Schema allows is documented in the README's reference table, and the
+    table documents no key the schema would reject."""
+    schema = json.loads((ROOT / "gitops_action/schema/config.schema.json").read_text())
+    keys = _schema_keys(schema, set())
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Configuration reference", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `([a-z]+)` \|", section, re.M))
+    assert keys - documented == set(), f"schema keys missing from the README: {sorted(keys - documented)}"
+    assert documented - keys == set(), f"README documents unknown keys: {sorted(documented - keys)}"

@@ -71,7 +71,7 @@ def test_first_push_second_commit_third_commit(
     assert third.by_name()["webapp-staging"]["digest"] == digest
     again = registry.manifest(repo_path(art["artifact"], registry), "staging")
     assert again is not None and again[0] == digest
-    assert third.outputs["pushed"] == "0"
+    assert (third.outputs["pushed"], third.outputs["unchanged"]) == ("0", "1")
 
 
 def test_broken_values_file_fails_only_its_target(
