@@ -59,6 +59,8 @@ COPY --from=tools /out/timoni /out/flux /usr/local/bin/
 COPY --from=deps /opt/venv /opt/venv
 COPY gitops_action/ /app/gitops_action/
 COPY entrypoint.py /app/entrypoint.py
+# Byte-compiled once here: PYTHONDONTWRITEBYTECODE would otherwise recompile the package on every run.
+RUN /opt/venv/bin/python -m compileall -q /app/gitops_action
 
 # TZ=UTC: flux before v2.9.5 lets a non-UTC TZ change the --reproducible manifest digest.
 # The entrypoint trusts /github/workspace for its own git processes through GIT_CONFIG_* variables

@@ -6,6 +6,7 @@ configuration or usage error (nothing built).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -71,6 +72,9 @@ class Stop(Exception):
 
 def main(settings: Settings, env: Mapping[str, str]) -> int:
     ctx = Context.from_env(env)
+    for stream in (sys.stdout, sys.stderr):  # the log stays valid UTF-8 whatever the file names
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     for secret in settings.secrets():
         if ctx.in_actions:
             gha.add_mask(secret)
@@ -274,7 +278,8 @@ def _warn(ctx: Context, message: str) -> None:
 def _write(settings: Settings, ctx: Context, summary: str, outputs: dict[str, str]) -> None:
     summary_path = settings.summary_file or os.environ.get("GITHUB_STEP_SUMMARY", "")
     if summary_path:
-        with open(summary_path, "a", encoding="utf-8") as fh:
+        # A file name that is not UTF-8 (kept by surrogateescape) is written as \udcXX, never a crash.
+        with open(summary_path, "a", encoding="utf-8", errors="backslashreplace") as fh:
             fh.write(summary)
     else:
         print(summary)

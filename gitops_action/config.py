@@ -21,6 +21,8 @@ import yaml
 DEFAULT_TAGS = ("latest",)
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
+REPOSITORY_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")  # the OCI distribution spec's name grammar
 
 
 class ConfigError(Exception):
@@ -330,6 +332,17 @@ def load(
             key, line = where(*base, "artifact")
             raise ConfigError(
                 file, key, f"artifact {artifact!r}: OCI repository names must be lower case", line
+            )
+        repository = artifact.removeprefix("oci://").partition("/")[2]
+        if not (2 <= len(repository) <= 255 and REPOSITORY_RE.fullmatch(repository)):
+            # Caught here, not as a 404 halfway through a push (the registry refuses such names).
+            key, line = where(*base, "artifact")
+            raise ConfigError(
+                file,
+                key,
+                f"artifact {artifact!r}: {repository!r} is not a valid OCI repository name (components of "
+                "a-z and 0-9 joined by one of . _ __ -, separated by /)",
+                line,
             )
         tags = tuple(f("tags", t, i) for i, t in enumerate(raw.get("tags") or DEFAULT_TAGS))
         for i, tag in enumerate(tags):

@@ -31,8 +31,11 @@ class Located:
 
 
 def clean(stderr: str, files: Sequence[str], repo_root: Path) -> str:
-    """timoni's stderr made safe to show: a values file it echoed whole is replaced by its name."""
+    """timoni's stderr made safe to show: a values file it echoed whole is replaced by its name, and
+    the values the target's files give secret-looking keys are hidden (CUE quotes values in errors:
+    `conflicting values "pa55word" and "other"`)."""
     text = LOG_PREFIX.sub("", stderr)
+    hidden: set[str] = set()
     for f in files:
         try:
             content = (repo_root / f).read_text("utf-8").strip()
@@ -40,7 +43,30 @@ def clean(stderr: str, files: Sequence[str], repo_root: Path) -> str:
             continue
         if len(content) > 8 and content in text:
             text = text.replace(content, f"<{f}>")
+        hidden.update(secret_values(content))
+    for value in sorted(hidden, key=len, reverse=True):
+        text = text.replace(value, "***")
     return text.strip()
+
+
+# A key named like a credential (password, apiKey, client_secret, token, ...), then a string value:
+# quoted (CUE, YAML, JSON) or a plain YAML scalar.
+_SECRET_VALUE = re.compile(
+    r"""[\w.-]*(?:passw(?:or)?d|passphrase|secret|token|api[_-]?key|private[_-]?key|credential)[\w.-]*["']?"""
+    r"""[ \t]*:[ \t]*(?:"(?P<dq>(?:[^"\\\n]|\\.)+)"|'(?P<sq>[^'\n]+)'|(?P<plain>[^\s"'#{\[|>&*!][^\n#]*))""",
+    re.I,
+)
+
+
+def secret_values(text: str) -> set[str]:
+    """String values of secret-looking keys in a values or bundle file (6 characters or more, so that
+    no common word is hidden everywhere)."""
+    found = set()
+    for m in _SECRET_VALUE.finditer(text):
+        value = (m.group("dq") or m.group("sq") or m.group("plain") or "").strip().rstrip(",}")
+        if len(value) >= 6 and value not in ("string", "true", "false", "null"):
+            found.add(value)
+    return found
 
 
 def locate(stderr: str, files: Sequence[str], repo_root: Path, *, bundle: bool) -> list[Located]:
@@ -61,7 +87,8 @@ def locate(stderr: str, files: Sequence[str], repo_root: Path, *, bundle: bool) 
         hit = find_field(files, field, repo_root)
         if hit:
             found.append(Located(hit[0], hit[1], 1, msg))
-    for m in re.finditer(r"<(?P<file>[^<>\n]+)> failed: (?P<msg>.+)", stderr):
+    # timoni echoes the file with its final newline: `loading values from <f>\n failed: ...`.
+    for m in re.finditer(r"<(?P<file>[^<>\n]+)>\s*failed: (?P<msg>.+)", stderr):
         if m.group("file") in files:
             found.append(Located(m.group("file"), 1, 1, f"{m.group('file')}: {m.group('msg').strip()}"))
     for m in FILE_POS.finditer(stderr):

@@ -33,6 +33,16 @@ class Annotation:
     message: str
 
 
+@dataclass(frozen=True)
+class Settling:
+    """A push whose tag is verified once the run's pushes are done (see _settle)."""
+
+    url: str
+    rendered: Path
+    work: Path
+    seconds: float  # how long the push took
+
+
 @dataclass
 class TargetResult:
     target: Target
@@ -46,6 +56,7 @@ class TargetResult:
     log: list[str] = field(default_factory=list)  # what timoni and flux said, for the log group
     diff: manifests.StreamDiff | None = None
     new_target: bool = False  # dry-run: nothing deployed at the tag yet
+    settling: Settling | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str | None:
@@ -119,7 +130,30 @@ def run(plan: Plan, opts: Options) -> list[TargetResult]:
     cache.mkdir(parents=True, exist_ok=True)
     items = list(enumerate(plan.targets))
     with ThreadPoolExecutor(max_workers=max(1, opts.parallel)) as pool:
-        return list(pool.map(lambda it: process(it[1], opts, opts.scratch / f"t{it[0]}", cache), items))
+        results = list(pool.map(lambda it: process(it[1], opts, opts.scratch / f"t{it[0]}", cache), items))
+        pushed = [r for r in results if r.settling is not None]
+        if pushed:
+            # One wait for the whole run, not one per target: see _settle.
+            factor, least, most = SETTLE
+            time.sleep(min(max(factor * max(r.settling.seconds for r in pushed if r.settling), least), most))
+            list(pool.map(lambda r: settle(r, opts), pushed))
+    return results
+
+
+def settle(result: TargetResult, opts: Options) -> None:
+    """After the run's pushes: verify each pushed tag, then add the target's other tags."""
+    start = time.monotonic()
+    try:
+        digest = _settle(result, opts)
+        if digest and len(result.target.tags) > 1:
+            _tag_others(result.target, digest, opts, result)
+    except Exception as exc:  # as in process(): one target's bug is that target's failure
+        result.status, result.error = "failed", f"internal error: {type(exc).__name__}: {exc}"
+    result.settling = None
+    result.seconds += time.monotonic() - start
+    if result.error:
+        result.error = redact(result.error, list(opts.secrets))
+    result.log = [redact(x, list(opts.secrets)) for x in result.log]
 
 
 def process(planned: PlannedTarget, opts: Options, work: Path, cache: Path) -> TargetResult:
@@ -173,6 +207,7 @@ def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, res
             timeout=opts.render_timeout,
             runtime_from_env=opts.runtime_from_env and opts.mode == "push",
         )
+        read_early = pulling.done()  # the read ended before the render did
     said = cue_errors.clean(rendered.stderr, t.files, root)
     if said:
         result.log.append(said)
@@ -208,6 +243,22 @@ def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, res
         deployed = work / "deployed" / timoni.MANIFESTS
         if opts.skip_unchanged and deployed.is_file() and same_file(deployed, rendered.path):
             result.status, result.digest = "unchanged", current.digest or None
+            # A run that pushed the first tag and then lost the registry left the other tags behind:
+            # point them at what the first tag holds (nothing changes when they already do).
+            if len(t.tags) > 1 and current.digest:
+                _tag_others(t, current.digest, opts, result)
+            return
+
+    # The first read ran alongside the render. When it ended before the render did, look once more
+    # right before pushing, so a run for a newer commit that pushed meanwhile is not overwritten (a read
+    # that ended after the render leaves no wider gap than reading after the render would, and saves a
+    # flux process). The span of the push itself is left; _settle covers part of it from the newer
+    # run's side (docs/reliability.md).
+    if read_early:
+        last = opts.flux.pull(url, work / "last-look")
+        if last.call.ok and opts.ancestry.newer(opts.repo, last.revision, opts.head):
+            result.status, result.digest = "skipped", last.digest or None
+            result.error = f"{url} now holds {last.revision}, a descendant of this commit: not moving it back"
             return
 
     pushed = with_retries(
@@ -220,12 +271,65 @@ def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, res
         _fail(result, _registry_error("pushing", url, pushed.call))
         return
     result.status, result.digest = "pushed", pushed.digest
-    if len(t.tags) > 1:
-        tagged = with_retries(
-            lambda: opts.flux.tag(f"{t.artifact}@{pushed.digest}", t.tags[1:]), opts, result.log, "tag"
+    result.settling = Settling(url, rendered.path, work, pushed.call.seconds)
+
+
+def _tag_others(t: Target, digest: str, opts: Options, result: TargetResult) -> None:
+    ref = f"{t.artifact}@{digest}"
+    tagged = with_retries(lambda: opts.flux.tag(ref, t.tags[1:]), opts, result.log, "tag")
+    if not tagged.ok:
+        _fail(result, _registry_error("tagging", ref, tagged))
+
+
+REPAIRS = 2  # pushes again after finding the tag overwritten by an older commit's run
+SETTLE = (2.0, 0.25, 15.0)  # wait before re-reading: factor x our push's duration, at least, at most
+
+
+def _settle(result: TargetResult, opts: Options) -> str:
+    """Re-read the tag after pushing. A run for an older commit that took its last look at the tag
+    before our push may push after it (OCI has no conditional tag update). Its push takes about as
+    long as ours, so the run waits twice that (once, for all its targets) before re-reading; when the
+    tag then holds an ancestor of our commit, push again. Returns the digest the other tags should
+    get, or "" when the tag now holds a newer commit (whose run tags them) or could not be put back."""
+    pending = result.settling
+    assert pending is not None and result.digest
+    factor, least, most = SETTLE
+    digest, took = result.digest, pending.seconds
+    for attempt in range(REPAIRS + 1):
+        if attempt:
+            time.sleep(min(max(factor * took, least), most))
+        seen = opts.flux.pull(pending.url, pending.work / f"verify{attempt}")
+        if not seen.call.ok:
+            result.log.append(f"verify: could not re-read {pending.url} after pushing: {seen.call.error}")
+            return digest
+        sha = commit_of(seen.revision)
+        if seen.digest == digest or not sha or sha == opts.head:
+            return digest
+        if opts.ancestry.newer(opts.repo, seen.revision, opts.head):
+            result.log.append(
+                f"verify: {pending.url} now holds {seen.revision}, a newer commit: leaving the tags to it"
+            )
+            return ""
+        if not opts.repo.is_ancestor(sha, opts.head):
+            return digest  # another line of history (e.g. a forced push): not ours to judge
+        if attempt == REPAIRS:
+            break
+        result.log.append(
+            f"verify: {pending.url} was overwritten by {seen.revision}, an older commit: pushing again"
         )
-        if not tagged.ok:
-            _fail(result, _registry_error("tagging", f"{t.artifact}@{pushed.digest}", tagged))
+        again = with_retries(
+            lambda: opts.flux.push(pending.url, pending.rendered, source=opts.source, revision=opts.revision),
+            opts,
+            result.log,
+            "push",
+        )
+        if not again.call.ok:
+            _fail(result, _registry_error("pushing again", pending.url, again.call))
+            return ""
+        digest = result.digest = again.digest
+        took = again.call.seconds
+    _fail(result, f"{pending.url} kept being overwritten by runs for older commits ({REPAIRS} pushes again)")
+    return ""
 
 
 def _dry_run(result: TargetResult, rendered: Path, current: Pulled | None) -> None:
@@ -252,9 +356,10 @@ def _registry_error(doing: str, url: str, call: Call) -> str:
     if call.failure == "auth":
         return f"the registry refused the credentials while {doing} {url}: {call.error}"
     if call.failure == "transient" and _TIMED_OUT.search(call.error):
+        # A stall, or flux still retrying 5xx answers when the deadline came: flux cannot tell which.
         return (
-            f"the registry did not answer in time while {doing} {url} (gave up after retries; the "
-            f"`timeout` input limits each attempt): {call.error}"
+            f"timed out while {doing} {url} (gave up after retries; the `timeout` input limits each "
+            f"attempt): {call.error}"
         )
     if call.failure == "transient":
         return f"the registry kept failing while {doing} {url} (gave up after retries): {call.error}"

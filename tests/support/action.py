@@ -104,9 +104,15 @@ def run_action(
         timeout=timeout,
         check=False,
     )
-    return ActionRun(
+    run = ActionRun(
         proc.returncode, proc.stdout, proc.stderr, parse_output_file(output.read_text()), summary.read_text()
     )
+    PRODUCED.append(run)
+    return run
+
+
+# Every run of the session, for the suite-wide secrets scan (tests/test_secrets_scan.py).
+PRODUCED: list[ActionRun] = []
 
 
 ANNOTATION = re.compile(r"^::(error|warning|notice) (?P<props>[^:]*)::(?P<msg>.*)$", re.M)
