@@ -40,7 +40,7 @@ class Settling:
     url: str
     rendered: Path
     work: Path
-    seconds: float  # how long the push took
+    seconds: float  # from the first read of the tag to the end of the push (a racing run's window)
 
 
 @dataclass
@@ -195,6 +195,7 @@ def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, res
     # process start-up and waiting, so the two overlap even on a busy machine).
     url = f"{t.artifact}:{t.tags[0]}"
     pull_log: list[str] = []
+    first_read = time.monotonic()
     with ThreadPoolExecutor(max_workers=1) as side:
         pulling = side.submit(
             with_retries, lambda: opts.flux.pull(url, work / "deployed"), opts, pull_log, "pull"
@@ -271,7 +272,7 @@ def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, res
         _fail(result, _registry_error("pushing", url, pushed.call))
         return
     result.status, result.digest = "pushed", pushed.digest
-    result.settling = Settling(url, rendered.path, work, pushed.call.seconds)
+    result.settling = Settling(url, rendered.path, work, time.monotonic() - first_read)
 
 
 def _tag_others(t: Target, digest: str, opts: Options, result: TargetResult) -> None:
@@ -282,15 +283,16 @@ def _tag_others(t: Target, digest: str, opts: Options, result: TargetResult) -> 
 
 
 REPAIRS = 2  # pushes again after finding the tag overwritten by an older commit's run
-SETTLE = (2.0, 0.25, 15.0)  # wait before re-reading: factor x our push's duration, at least, at most
+SETTLE = (2.0, 0.25, 15.0)  # wait before re-reading: factor x Settling.seconds, at least, at most
 
 
 def _settle(result: TargetResult, opts: Options) -> str:
     """Re-read the tag after pushing. A run for an older commit that took its last look at the tag
-    before our push may push after it (OCI has no conditional tag update). Its push takes about as
-    long as ours, so the run waits twice that (once, for all its targets) before re-reading; when the
-    tag then holds an ancestor of our commit, push again. Returns the digest the other tags should
-    get, or "" when the tag now holds a newer commit (whose run tags them) or could not be put back."""
+    before our push may push after it (OCI has no conditional tag update). Its span from reading the
+    tag to the end of its push takes about as long as ours, so the run waits twice that (once, for all
+    its targets) before re-reading; when the tag then holds an ancestor of our commit, push again.
+    Returns the digest the other tags should get, or "" when the tag now holds a newer commit (whose
+    run tags them) or could not be put back."""
     pending = result.settling
     assert pending is not None and result.digest
     factor, least, most = SETTLE
