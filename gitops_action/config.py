@@ -307,6 +307,16 @@ def load(
     def where(*parts: str | int) -> tuple[str, int | None]:
         return key_path(parts), _line_for(lines, parts)
 
+    def paths(
+        raw: dict[str, Any], key: str, values: dict[str, str], base: tuple[str | int, ...]
+    ) -> tuple[str, ...]:
+        """The entry's list of repository paths under `key`, placeholders filled, kept inside."""
+        out = []
+        for i, template in enumerate(raw.get(key, [])):
+            k, line = where(*base, key, i)
+            out.append(_safe_relpath(fill(template, values, file, k, line), file, k, line))
+        return tuple(out)
+
     def resolve_common(
         raw: dict[str, Any], values: dict[str, str], base: tuple[str | int, ...]
     ) -> dict[str, Any]:
@@ -366,12 +376,7 @@ def load(
         if "name" in raw:
             values = {"name": raw["name"], "registry": registry}
             common = resolve_common(raw, values, base)
-            files = tuple(
-                _safe_relpath(
-                    fill(v, values, file, *where(*base, "values", i)), file, *where(*base, "values", i)
-                )
-                for i, v in enumerate(raw.get("values", []))
-            )
+            files = paths(raw, "values", values, base)
             targets.append(
                 Target(
                     id=raw["name"],
@@ -402,12 +407,7 @@ def load(
                 else "/".join(captured[w] for w in pattern.words)
             )
             common = resolve_common(raw, values, base)
-            extra = tuple(
-                _safe_relpath(
-                    fill(v, values, file, *where(*base, "values", i)), file, *where(*base, "values", i)
-                )
-                for i, v in enumerate(raw.get("values", []))
-            )
+            extra = paths(raw, "values", values, base)
             targets.append(
                 Target(
                     id=tid,
@@ -427,10 +427,7 @@ def load(
         entry_key, entry_line = where(*base)
         values = {"name": raw["name"], "registry": registry}
         common = resolve_common(raw, values, base)
-        files = tuple(
-            _safe_relpath(fill(v, values, file, *where(*base, "files", i)), file, *where(*base, "files", i))
-            for i, v in enumerate(raw["files"])
-        )
+        files = paths(raw, "files", values, base)
         targets.append(
             Target(
                 id=raw["name"],

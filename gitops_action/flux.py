@@ -23,7 +23,9 @@ _TRANSIENT = re.compile(
     r"\b50[0-9] [A-Z]|status code 5\d\d|\b429\b|TOOMANYREQUESTS|connection reset|broken pipe|unexpected EOF|"
     r"\bEOF\b|timed? ?out|deadline exceeded|connection refused|temporar|server misbehaving|"
     # flux reports a 5xx answer to a GET by its reason alone: `GET URL: UNKNOWN: Service Unavailable`.
-    r"Internal Server Error|Bad Gateway|Service Unavailable|Gateway Time-?out",
+    r"Internal Server Error|Bad Gateway|Service Unavailable|Gateway Time-?out|"
+    # Another writer's upload of the same blob raced ours (another run pushing to the repository).
+    r"DIGEST_INVALID|BLOB_UNKNOWN|BLOB_UPLOAD_UNKNOWN",
     re.I,
 )
 _URL = re.compile(r"\b(?:https?|oci)://\S+")

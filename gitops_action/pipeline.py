@@ -79,6 +79,20 @@ class Ancestry:
             return self._known[key]
 
 
+class RepositoryLocks:
+    """One lock per OCI repository: targets that share a repository (different tags) write to it one
+    at a time. Concurrent uploads of the same blob to one repository (the flux config blob is the same
+    for every push) can fail in the registry: `DIGEST_INVALID`, `MANIFEST_BLOB_UNKNOWN`."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    def __call__(self, artifact: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(artifact, threading.Lock())
+
+
 @dataclass(frozen=True)
 class Options:
     mode: Mode
@@ -98,6 +112,7 @@ class Options:
     secrets: tuple[str, ...] = ()
     config_path: str = ""
     ancestry: Ancestry = field(default_factory=Ancestry, compare=False, repr=False)
+    writing: RepositoryLocks = field(default_factory=RepositoryLocks, compare=False, repr=False)
 
 
 T = TypeVar("T", Pushed, Pulled, Call)
@@ -262,12 +277,13 @@ def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, res
             result.error = f"{url} now holds {last.revision}, a descendant of this commit: not moving it back"
             return
 
-    pushed = with_retries(
-        lambda: opts.flux.push(url, rendered.path, source=opts.source, revision=opts.revision),
-        opts,
-        result.log,
-        "push",
-    )
+    with opts.writing(t.artifact):
+        pushed = with_retries(
+            lambda: opts.flux.push(url, rendered.path, source=opts.source, revision=opts.revision),
+            opts,
+            result.log,
+            "push",
+        )
     if not pushed.call.ok:
         _fail(result, _registry_error("pushing", url, pushed.call))
         return
@@ -277,7 +293,8 @@ def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, res
 
 def _tag_others(t: Target, digest: str, opts: Options, result: TargetResult) -> None:
     ref = f"{t.artifact}@{digest}"
-    tagged = with_retries(lambda: opts.flux.tag(ref, t.tags[1:]), opts, result.log, "tag")
+    with opts.writing(t.artifact):
+        tagged = with_retries(lambda: opts.flux.tag(ref, t.tags[1:]), opts, result.log, "tag")
     if not tagged.ok:
         _fail(result, _registry_error("tagging", ref, tagged))
 
@@ -319,12 +336,15 @@ def _settle(result: TargetResult, opts: Options) -> str:
         result.log.append(
             f"verify: {pending.url} was overwritten by {seen.revision}, an older commit: pushing again"
         )
-        again = with_retries(
-            lambda: opts.flux.push(pending.url, pending.rendered, source=opts.source, revision=opts.revision),
-            opts,
-            result.log,
-            "push",
-        )
+        with opts.writing(result.target.artifact):
+            again = with_retries(
+                lambda: opts.flux.push(
+                    pending.url, pending.rendered, source=opts.source, revision=opts.revision
+                ),
+                opts,
+                result.log,
+                "push",
+            )
         if not again.call.ok:
             _fail(result, _registry_error("pushing again", pending.url, again.call))
             return ""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any
 import pytest
 from conftest import run_cli
 from support import payloads
+from support.action import parse_output_file
 from support.registry import Registry
 from support.repos import GitRepo
 
@@ -37,26 +37,6 @@ def planned(*names: str) -> dict[str, str]:
 
 
 # --- running the action the way GitHub does (in this process: fast, and the real entry point) ---
-
-
-def parse_github_output(text: str) -> dict[str, str]:
-    """The runner's reading of GITHUB_OUTPUT: `name<<DELIM` ... `DELIM` blocks, or `name=value`."""
-    out: dict[str, str] = {}
-    lines = text.split("\n")
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        m = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_-]*)<<(.+)", line)
-        if m:
-            end = lines.index(m.group(2), i + 1)
-            out[m.group(1)] = "\n".join(lines[i + 1 : end])
-            i = end + 1
-            continue
-        if "=" in line:
-            name, value = line.split("=", 1)
-            out[name] = value
-        i += 1
-    return out
 
 
 @dataclass
@@ -125,7 +105,7 @@ def action(
         code = cli.action_main()
         captured = capsys.readouterr()
         return Run(
-            code, parse_github_output(output.read_text()), summary.read_text(), captured.out, captured.err
+            code, parse_output_file(output.read_text()), summary.read_text(), captured.out, captured.err
         )
 
     return run
