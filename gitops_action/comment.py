@@ -12,7 +12,7 @@ from .manifests import label
 from .pipeline import TargetResult
 from .report import fence, md
 
-COMMENT_LIMIT = 65_536
+COMMENT_LIMIT = 65_536  # characters; GitHub refuses longer bodies with 422 "Body is too long"
 MARGIN = 1_024
 
 

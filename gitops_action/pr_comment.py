@@ -7,8 +7,11 @@ from typing import Literal
 
 from github import Auth, Github, GithubException
 
-COMMENT_LIMIT = 65536  # characters; GitHub refuses longer bodies with 422 "Body is too long"
+from .comment import COMMENT_LIMIT
+
 ACTIONS_BOT = "github-actions[bot]"  # author of comments written with an Actions GITHUB_TOKEN
+
+__all__ = ["ACTIONS_BOT", "COMMENT_LIMIT", "CommentOutcome", "upsert_pr_comment"]
 
 Action = Literal["created", "updated", "unchanged", "forbidden", "failed"]
 
