@@ -96,7 +96,14 @@ def main(settings: Settings, env: Mapping[str, str]) -> int:
             settings,
             ctx,
             f"## timoni-flux-push\n\nNothing was built: {report.md(msg)}\n",
-            {"pushed": "0", "failed": "0", "artifacts": "[]", "matrix": json.dumps({"include": []})},
+            {
+                "artifacts": "[]",
+                "matrix": json.dumps({"include": []}),
+                "pushed": "0",
+                "failed": "0",
+                "unchanged": "0",
+                "changed": "false",
+            },
         )
         return 2
     finally:

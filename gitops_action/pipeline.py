@@ -157,32 +157,33 @@ def run(plan: Plan, opts: Options) -> list[TargetResult]:
 
 def settle(result: TargetResult, opts: Options) -> None:
     """After the run's pushes: verify each pushed tag, then add the target's other tags."""
-    start = time.monotonic()
-    try:
+
+    def verify_then_tag() -> None:
         digest = _settle(result, opts)
         if digest and len(result.target.tags) > 1:
             _tag_others(result.target, digest, opts, result)
-    except Exception as exc:  # as in process(): one target's bug is that target's failure
-        result.status, result.error = "failed", f"internal error: {type(exc).__name__}: {exc}"
+
+    _guarded(result, opts, verify_then_tag)
     result.settling = None
+
+
+def process(planned: PlannedTarget, opts: Options, work: Path, cache: Path) -> TargetResult:
+    result = TargetResult(planned.target, "failed", revision=opts.revision, reasons=planned.reasons)
+    _guarded(result, opts, lambda: _process(planned, opts, work, cache, result))
+    return result
+
+
+def _guarded(result: TargetResult, opts: Options, step: Callable[[], None]) -> None:
+    """Run one step of a target: a bug fails that target only; its time counts; no secret is kept."""
+    start = time.monotonic()
+    try:
+        step()
+    except Exception as exc:  # a bug must not cost the other targets their run
+        result.status, result.error = "failed", f"internal error: {type(exc).__name__}: {exc}"
     result.seconds += time.monotonic() - start
     if result.error:
         result.error = redact(result.error, list(opts.secrets))
     result.log = [redact(x, list(opts.secrets)) for x in result.log]
-
-
-def process(planned: PlannedTarget, opts: Options, work: Path, cache: Path) -> TargetResult:
-    start = time.monotonic()
-    result = TargetResult(planned.target, "failed", revision=opts.revision, reasons=planned.reasons)
-    try:
-        _process(planned, opts, work, cache, result)
-    except Exception as exc:  # a bug must not cost the other targets their run
-        result.status, result.error = "failed", f"internal error: {type(exc).__name__}: {exc}"
-    result.seconds = time.monotonic() - start
-    if result.error:
-        result.error = redact(result.error, list(opts.secrets))
-    result.log = [redact(x, list(opts.secrets)) for x in result.log]
-    return result
 
 
 def _fail(result: TargetResult, message: str) -> None:
