@@ -31,15 +31,6 @@ def source(tmp_path: Path) -> tuple[GitRepo, list[str]]:
     return repo, shas
 
 
-def shallow_clone(src: GitRepo, dest: Path) -> GitRepo:
-    subprocess.run(
-        ["git", "clone", "-q", "--depth", "1", "--no-local", f"file://{src.path}", str(dest)],
-        check=True,
-        capture_output=True,
-    )
-    return GitRepo(dest)
-
-
 def commit_range(
     repo: GitRepo, event: str, payload: dict[str, object], head: str, **kw: object
 ) -> CommitRange:
@@ -92,7 +83,7 @@ def test_forced_push_with_unfetchable_before_takes_everything(tmp_path: Path) ->
     src.git("gc", "-q", "--prune=now")
     assert subprocess.run(["git", "-C", str(src.path), "cat-file", "-e", lost], check=False).returncode != 0
 
-    clone = shallow_clone(src, tmp_path / "clone")
+    clone = src.shallow_clone(tmp_path / "clone")
     rng = commit_range(clone, "push", payloads.push(before=lost, after=after, forced=True), after)
     assert rng.base is None
     assert rng.why_all.startswith(f"the push's `before` commit (forced push) {lost[:12]} cannot be fetched (")
@@ -103,7 +94,7 @@ def test_before_missing_from_shallow_clone_is_fetched(
     source: tuple[GitRepo, list[str]], tmp_path: Path
 ) -> None:
     src, (first, second, third) = source
-    clone = shallow_clone(src, tmp_path / "clone")
+    clone = src.shallow_clone(tmp_path / "clone")
     assert clone.git("rev-parse", "--is-shallow-repository") == "true"
     assert (
         subprocess.run(["git", "-C", str(clone.path), "cat-file", "-e", first], check=False).returncode != 0
@@ -153,7 +144,7 @@ def test_pull_request_base_missing_from_shallow_clone_is_fetched(
     source: tuple[GitRepo, list[str]], tmp_path: Path
 ) -> None:
     src, (first, _, third) = source
-    clone = shallow_clone(src, tmp_path / "clone")
+    clone = src.shallow_clone(tmp_path / "clone")
     rng = commit_range(clone, "pull_request", payloads.pull_request(base_sha=first, head_sha=third), third)
     assert (rng.base, rng.why_all) == (first, "")
 

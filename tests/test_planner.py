@@ -376,12 +376,7 @@ def forced_push_origin(tmp_path: Path, example_repo: GitRepo) -> tuple[str, str]
 
 
 def shallow_clone(src: GitRepo, dest: Path) -> GitRepo:
-    subprocess.run(
-        ["git", "clone", "-q", "--depth", "1", "--no-local", f"file://{src.path}", str(dest)],
-        check=True,
-        capture_output=True,
-    )
-    clone = GitRepo(dest)
+    clone = src.shallow_clone(dest)
     assert clone.git("rev-parse", "--is-shallow-repository") == "true"
     return clone
 

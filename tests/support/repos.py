@@ -49,3 +49,12 @@ class GitRepo:
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(text)
         return p
+
+    def shallow_clone(self, dest: Path) -> GitRepo:
+        """`git clone --depth 1 file://...`, as actions/checkout leaves a runner's workspace."""
+        subprocess.run(
+            ["git", "clone", "-q", "--depth", "1", "--no-local", f"file://{self.path}", str(dest)],
+            check=True,
+            capture_output=True,
+        )
+        return GitRepo(dest)
