@@ -25,6 +25,7 @@ from .events import CommitRange, EventError
 from .flux import Flux
 from .gitrepo import Repo
 from .planner import Plan, UsageError, plan_repository
+from .registry import Reader
 from .settings import Settings, duration_seconds, parallelism
 
 
@@ -173,6 +174,13 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
         flux_env = Credentials(settings.registry_username, settings.registry_password).docker_config(
             hosts, scratch
         )
+    # flux stops itself at --timeout; the process limit is a backstop a little later.
+    flux = Flux(
+        env=flux_env,
+        timeout=settings.timeout,
+        provider=settings.provider,
+        process_timeout=duration_seconds(settings.timeout) + 30,
+    )
     opts = pipeline.Options(
         mode="dry-run" if mode == "dry-run" else "push",
         repo=repo,
@@ -180,13 +188,8 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
         head=head,
         revision=revision,
         source=plan.config.source or source,
-        # flux stops itself at --timeout; the process limit is a backstop a little later.
-        flux=Flux(
-            env=flux_env,
-            timeout=settings.timeout,
-            provider=settings.provider,
-            process_timeout=duration_seconds(settings.timeout) + 30,
-        ),
+        flux=flux,
+        reader=Reader(flux, timeout=duration_seconds(settings.timeout)),
         render_timeout=duration_seconds(settings.timeout),
         scratch=scratch / "work",
         parallel=parallelism(settings.parallel),

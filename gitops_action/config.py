@@ -15,8 +15,9 @@ from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
-import jsonschema
 import yaml
+
+from . import schema_check
 
 DEFAULT_TAGS = ("latest",)
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -161,12 +162,14 @@ def _inline_refs(node: Any, root: dict[str, Any]) -> Any:
 
 
 @cache
-def validator() -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(_inline_refs(schema(), schema()))
+def inlined_schema() -> dict[str, Any]:
+    return dict(_inline_refs(schema(), schema()))
 
 
 def validate(data: Any, lines: dict[tuple[str | int, ...], int], file: str) -> None:
-    errors = sorted(validator().iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    errors = sorted(
+        schema_check.iter_errors(inlined_schema(), data), key=lambda e: (list(map(str, e.path)), e.message)
+    )
     if not errors:
         return
     err = errors[0]
@@ -174,9 +177,10 @@ def validate(data: Any, lines: dict[tuple[str | int, ...], int], file: str) -> N
     if err.validator == "oneOf" and err.context:
         # An instance is either explicit or a `match` pattern: report the errors of the one it meant.
         meant = 1 if isinstance(err.instance, dict) and "match" in err.instance else 0
-        branch = [e for e in err.context if e.schema_path and e.schema_path[0] == meant]
-        best = jsonschema.exceptions.best_match(branch) if branch else err
-    path = list(best.absolute_path)
+        branch = [e for e in err.context if e.branch == meant]
+        # jsonschema's best_match: the error closest to the top of the document, the first one on a tie.
+        best = min(branch, key=lambda e: len(e.path)) if branch else err
+    path = list(best.path)
     message = best.message
     if best.validator == "pattern" and isinstance(best.schema.get("description"), str):
         # "'x' does not match '\\{name\\}'" alone says little: add what the field must be.

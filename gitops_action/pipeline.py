@@ -20,6 +20,7 @@ from .credentials import redact
 from .flux import Call, Flux, Pulled, Pushed
 from .gitrepo import Repo
 from .planner import Plan, PlannedTarget
+from .registry import Reader
 
 Status = Literal["pushed", "unchanged", "dry-run", "planned", "failed", "removed", "skipped"]
 Mode = Literal["push", "dry-run"]
@@ -40,7 +41,7 @@ class Settling:
     url: str
     rendered: Path
     work: Path
-    seconds: float  # from the first read of the tag to the end of the push (a racing run's window)
+    seconds: float  # from the last look at the tag to the end of the push (a racing run's window)
 
 
 @dataclass
@@ -102,6 +103,7 @@ class Options:
     revision: str
     source: str
     flux: Flux
+    reader: Reader
     scratch: Path
     parallel: int = 2
     skip_unchanged: bool = True
@@ -207,14 +209,17 @@ def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, res
         _fail(result, f"{escaped} resolves outside the repository (symlink): refusing to read it ({t.key})")
         return
 
-    # What the tag holds does not depend on the render: read it while timoni runs (each is mostly
-    # process start-up and waiting, so the two overlap even on a busy machine).
+    # What the tag holds does not depend on the render: read it while timoni runs.
     url = f"{t.artifact}:{t.tags[0]}"
     pull_log: list[str] = []
-    first_read = time.monotonic()
+    content = opts.mode == "dry-run" or opts.skip_unchanged
     with ThreadPoolExecutor(max_workers=1) as side:
         pulling = side.submit(
-            with_retries, lambda: opts.flux.pull(url, work / "deployed"), opts, pull_log, "pull"
+            with_retries,
+            lambda: opts.reader.pull(url, work / "deployed", content=content),
+            opts,
+            pull_log,
+            "pull",
         )
         rendered = timoni.render(
             t,
@@ -224,7 +229,6 @@ def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, res
             timeout=opts.render_timeout,
             runtime_from_env=opts.runtime_from_env and opts.mode == "push",
         )
-        read_early = pulling.done()  # the read ended before the render did
     said = cue_errors.clean(rendered.stderr, t.files, root)
     if said:
         result.log.append(said)
@@ -266,17 +270,14 @@ def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, res
                 _tag_others(t, current.digest, opts, result)
             return
 
-    # The first read ran alongside the render. When it ended before the render did, look once more
-    # right before pushing, so a run for a newer commit that pushed meanwhile is not overwritten (a read
-    # that ended after the render leaves no wider gap than reading after the render would, and saves a
-    # flux process). The span of the push itself is left; _settle covers part of it from the newer
-    # run's side (docs/reliability.md).
-    if read_early:
-        last = opts.flux.pull(url, work / "last-look")
-        if last.call.ok and opts.ancestry.newer(opts.repo, last.revision, opts.head):
-            result.status, result.digest = "skipped", last.digest or None
-            result.error = f"{url} now holds {last.revision}, a descendant of this commit: not moving it back"
-            return
+    # A last look right before pushing: a run for a newer commit may have pushed while this one
+    # rendered. From here to the end of the push is the window _settle covers from the newer run's side.
+    last_look = time.monotonic()
+    last = opts.reader.pull(url, work / "last-look", content=False)
+    if last.call.ok and opts.ancestry.newer(opts.repo, last.revision, opts.head):
+        result.status, result.digest = "skipped", last.digest or None
+        result.error = f"{url} now holds {last.revision}, a descendant of this commit: not moving it back"
+        return
 
     with opts.writing(t.artifact):
         pushed = with_retries(
@@ -289,7 +290,7 @@ def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, res
         _fail(result, _registry_error("pushing", url, pushed.call))
         return
     result.status, result.digest = "pushed", pushed.digest
-    result.settling = Settling(url, rendered.path, work, time.monotonic() - first_read)
+    result.settling = Settling(url, rendered.path, work, time.monotonic() - last_look)
 
 
 def _tag_others(t: Target, digest: str, opts: Options, result: TargetResult) -> None:
@@ -301,7 +302,7 @@ def _tag_others(t: Target, digest: str, opts: Options, result: TargetResult) -> 
 
 
 REPAIRS = 2  # pushes again after finding the tag overwritten by an older commit's run
-SETTLE = (2.0, 0.25, 15.0)  # wait before re-reading: factor x Settling.seconds, at least, at most
+SETTLE = (2.0, 0.1, 15.0)  # wait before re-reading: factor x Settling.seconds, at least, at most
 
 
 def _settle(result: TargetResult, opts: Options) -> str:
@@ -318,7 +319,7 @@ def _settle(result: TargetResult, opts: Options) -> str:
     for attempt in range(REPAIRS + 1):
         if attempt:
             time.sleep(min(max(factor * took, least), most))
-        seen = opts.flux.pull(pending.url, pending.work / f"verify{attempt}")
+        seen = opts.reader.pull(pending.url, pending.work / f"verify{attempt}", content=False)
         if not seen.call.ok:
             result.log.append(f"verify: could not re-read {pending.url} after pushing: {seen.call.error}")
             return digest

@@ -8,6 +8,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -172,11 +173,19 @@ def plan_repository(
     """Gather what `plan()` needs from git. ConfigError if the head configuration is broken."""
     tick = timer or (lambda _label: None)
     head = commit_range.head
-    head_files_list = repo.list_files(head)
-    head_text = repo.read_file(head, config_path)
-    changes: list[Change] = repo.diff(commit_range.base, head) if commit_range.base else []
-    base_files: list[str] | None = repo.list_files(commit_range.base) if commit_range.base else None
-    base_text = repo.read_file(commit_range.base, config_path) if commit_range.base else None
+    base = commit_range.base
+    # Five independent git processes, each mostly start-up: run them at once.
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        head_files_job = pool.submit(repo.list_files, head)
+        head_text_job = pool.submit(repo.read_file, head, config_path)
+        changes_job = pool.submit(repo.diff, base, head) if base else None
+        base_files_job = pool.submit(repo.list_files, base) if base else None
+        base_text_job = pool.submit(repo.read_file, base, config_path) if base else None
+        head_files_list = head_files_job.result()
+        head_text = head_text_job.result()
+        changes: list[Change] = changes_job.result() if changes_job else []
+        base_files: list[str] | None = base_files_job.result() if base_files_job else None
+        base_text = base_text_job.result() if base_text_job else None
     tick("git")
     if head_text is None:
         raise ConfigError(config_path, "", f"configuration file not found at {head[:12]}")

@@ -70,6 +70,7 @@ class Entry:
     method: str
     path: str
     outcome: str  # "forwarded 201", "injected 503", "reset", "stalled"
+    agent: str = ""  # User-Agent: who asked (flux, or the action's own registry reads)
 
 
 @dataclass
@@ -160,9 +161,9 @@ class FaultProxy:
                 return f
             return None
 
-    def _record(self, method: str, path: str, outcome: str) -> None:
+    def _record(self, method: str, path: str, outcome: str, agent: str = "") -> None:
         with self._lock:
-            self.log.append(Entry(method, path, outcome))
+            self.log.append(Entry(method, path, outcome, agent))
 
 
 @contextmanager
@@ -209,16 +210,16 @@ class _Handler(BaseHTTPRequestHandler):
             owner.before(method, path, body)
         fault = owner._decide(method, path)
         if fault is not None and fault.kind in ("reset", "drop_after"):
-            owner._record(method, path, "reset")
+            owner._record(method, path, "reset", self.headers.get("User-Agent", ""))
             self._reset()
             return
         if fault is not None and fault.kind == "stall":
-            owner._record(method, path, "stalled")
+            owner._record(method, path, "stalled", self.headers.get("User-Agent", ""))
             owner._release.wait(fault.seconds)
             self._reset()
             return
         if fault is not None:
-            owner._record(method, path, f"injected {fault.code}")
+            owner._record(method, path, f"injected {fault.code}", self.headers.get("User-Agent", ""))
             self._answer(fault.code)
             return
         self._forward(method, path, body)
@@ -244,7 +245,7 @@ class _Handler(BaseHTTPRequestHandler):
             conn.request(method, path, body=body, headers=headers)
             resp = conn.getresponse()
             data = resp.read()
-            self.owner._record(method, path, f"forwarded {resp.status}")
+            self.owner._record(method, path, f"forwarded {resp.status}", self.headers.get("User-Agent", ""))
             if self.owner.after:
                 self.owner.after(method, path, body, resp.status)
             self.send_response(resp.status)

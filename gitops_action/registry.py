@@ -1,0 +1,380 @@
+"""Read what a tag holds straight from the registry's HTTP API (OCI distribution spec): the manifest,
+and the one layer when its content is needed.
+
+A run reads every tag it may push up to three times (alongside the render, right before the push,
+after the run's pushes); as `flux pull` each read is a Go process costing ~25 ms of CPU, more than
+the render. Here a read is one or two HTTP requests. Anything this reader does not handle the way
+flux would goes to `flux pull` instead, so it never decides differently from flux: a cloud
+`provider`, credential helpers, a refused read (flux may know credentials we do not), an artifact
+`flux push` did not make.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import io
+import ipaddress
+import json
+import os
+import re
+import ssl
+import tarfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from http.client import HTTPException
+from pathlib import Path, PurePosixPath
+
+from .flux import Call, Failure, Flux, Pulled
+
+MANIFEST_TYPES = ", ".join(
+    [
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ]
+)
+FLUX_LAYER = "application/vnd.cncf.flux.content.v1.tar+gzip"
+REVISION = "org.opencontainers.image.revision"
+USER_AGENT = "timoni-flux-push"
+MAX_MANIFEST = 4 * 1024 * 1024  # the distribution spec's own limit for a manifest
+
+
+class Fallback(Exception):
+    """This read is for `flux pull`: something the reader does not handle like flux."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class Reference:
+    host: str
+    repository: str
+    tag: str
+
+    @classmethod
+    def parse(cls, url: str) -> Reference:
+        rest = url.removeprefix("oci://")
+        host, _, path = rest.partition("/")
+        repository, _, tag = path.rpartition(":")
+        if not (host and repository and tag) or "/" in tag:
+            raise Fallback(f"not an oci://HOST/REPOSITORY:TAG reference: {url}")
+        return cls(host, repository, tag)
+
+
+def _auth_key(key: str) -> str:
+    """`https://host/v1/` and `host` name the same registry in a docker config."""
+    return key.split("://", 1)[-1].split("/", 1)[0]
+
+
+def docker_login(host: str, env: Mapping[str, str]) -> tuple[str, str] | None:
+    """(user, password) for `host` from the docker config flux would read, None for anonymous.
+    Raises Fallback where the credentials sit somewhere only flux's keychain reaches."""
+    directory = env.get("DOCKER_CONFIG") or os.environ.get("DOCKER_CONFIG")
+    home = env.get("HOME") or os.environ.get("HOME", "")
+    path = Path(directory) / "config.json" if directory else Path(home) / ".docker" / "config.json"
+    if not path.is_file():
+        if os.environ.get("REGISTRY_AUTH_FILE") or os.environ.get("XDG_RUNTIME_DIR"):
+            raise Fallback("no docker config: flux may use a podman auth file")
+        return None
+    try:
+        config = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise Fallback(f"unreadable docker config {path}") from exc
+    if not isinstance(config, dict):
+        raise Fallback(f"unexpected docker config {path}")
+    helpers = config.get("credHelpers") or {}
+    if isinstance(helpers, dict) and any(_auth_key(k) == host for k in helpers):
+        raise Fallback(f"a credential helper serves {host}")
+    auths = config.get("auths") or {}
+    if not isinstance(auths, dict):
+        raise Fallback(f"unexpected docker config {path}")
+    entry = next((v for k, v in auths.items() if _auth_key(k) == host), None)
+    if not isinstance(entry, dict) or not entry:
+        if config.get("credsStore"):
+            raise Fallback("a credential store may hold the login")
+        return None
+    if entry.get("identitytoken") or entry.get("registrytoken"):
+        raise Fallback(f"a token login for {host}")
+    if entry.get("auth"):
+        try:
+            user, _, password = base64.b64decode(str(entry["auth"])).decode().partition(":")
+        except ValueError as exc:
+            raise Fallback(f"unreadable login for {host}") from exc
+        return user, password
+    if entry.get("username"):
+        return str(entry["username"]), str(entry.get("password", ""))
+    return None
+
+
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    name = urllib.parse.urlsplit(f"//{host}").hostname or ""
+    if name == "localhost":
+        return ipaddress.ip_address("127.0.0.1")
+    try:
+        return ipaddress.ip_address(name)
+    except ValueError:
+        return None
+
+
+def _may_be_plain_http(host: str) -> bool:
+    """The hosts flux (go-containerregistry) also tries over plain HTTP when HTTPS fails."""
+    ip = _address(host)
+    return ip is not None and (ip.is_loopback or ip.is_private)
+
+
+_CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+
+
+@dataclass
+class Reader:
+    """Reads for one run: the scheme each host answers on and bearer tokens are kept for the run."""
+
+    flux: Flux
+    timeout: float = 60.0
+    flux_reads: int = 0  # reads left to `flux pull`
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _schemes: dict[str, str] = field(default_factory=dict, repr=False)
+    _probing: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
+    _openers: dict[tuple[bool, bool], urllib.request.OpenerDirector] = field(default_factory=dict, repr=False)
+    _tokens: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
+    _logins: dict[str, tuple[str, str] | None] = field(default_factory=dict, repr=False)
+
+    def pull(self, url: str, out_dir: Path, *, content: bool = True) -> Pulled:
+        """What `flux pull` says about the tag: revision, digest and (with `content`) the layer's files
+        in `out_dir`. A refused or unusual read is left to flux."""
+        if self.flux.provider != "generic":
+            return self._by_flux(url, out_dir)
+        start = time.monotonic()
+        try:
+            pulled = self._pull(Reference.parse(url), out_dir, content, start)
+        except Fallback:
+            return self._by_flux(url, out_dir)
+        if pulled.call.failure in ("auth", "fatal"):
+            return self._by_flux(url, out_dir)  # flux's answer is the one to report
+        return pulled
+
+    def _by_flux(self, url: str, out_dir: Path) -> Pulled:
+        with self._lock:
+            self.flux_reads += 1
+        return self.flux.pull(url, out_dir)
+
+    def _pull(self, ref: Reference, out_dir: Path, content: bool, start: float) -> Pulled:
+        got = self._get(ref, f"manifests/{ref.tag}", accept=MANIFEST_TYPES)
+        if isinstance(got, Call):
+            return Pulled(got)
+        if len(got.body) > MAX_MANIFEST:
+            raise Fallback("manifest too large")
+        try:
+            manifest = json.loads(got.body)
+            layers = manifest["layers"]
+            annotations = manifest.get("annotations") or {}
+        except (ValueError, KeyError, TypeError) as exc:
+            raise Fallback("not an image manifest") from exc
+        if not (isinstance(layers, list) and len(layers) == 1 and isinstance(layers[0], dict)):
+            raise Fallback("not one layer")
+        if layers[0].get("mediaType") != FLUX_LAYER or not isinstance(annotations, dict):
+            raise Fallback("not a flux artifact")
+        digest = "sha256:" + hashlib.sha256(got.body).hexdigest()
+        revision = str(annotations.get(REVISION, ""))
+        if not content:
+            return Pulled(self._ok(start), revision, digest)
+        layer = str(layers[0].get("digest", ""))
+        blob = self._get(ref, f"blobs/{layer}", accept="*/*")
+        if isinstance(blob, Call):
+            return Pulled(blob)
+        algorithm, _, hexdigest = layer.partition(":")
+        if algorithm != "sha256" or hashlib.sha256(blob.body).hexdigest() != hexdigest:
+            return Pulled(self._failed("transient", f"layer {layer} arrived corrupted", start))
+        _extract(blob.body, out_dir)
+        return Pulled(self._ok(start), revision, digest, out_dir)
+
+    # --- HTTP ------------------------------------------------------------------------------------
+    def _get(self, ref: Reference, path: str, *, accept: str) -> Answer | Call:
+        """GET /v2/REPOSITORY/PATH, answering the registry's auth challenge once. A transient
+        failure is tried once more at once (flux retries inside its own call too)."""
+        start = time.monotonic()
+        for attempt in (1, 2):
+            answer = self._authorized_get(ref, path, accept)
+            if isinstance(answer, Answer) and answer.status == 200:
+                return answer
+            call = self._classify(answer, ref, path, start)
+            if call.failure != "transient" or attempt == 2:
+                return call
+            time.sleep(0.2)
+        raise AssertionError("unreachable")
+
+    def _authorized_get(self, ref: Reference, path: str, accept: str) -> Answer | OSError | HTTPException:
+        url = f"{self._scheme(ref.host)}://{ref.host}/v2/{ref.repository}/{path}"
+        token = self._tokens.get((ref.host, ref.repository))
+        answer = self._request(url, accept, f"Bearer {token}" if token else None)
+        if not (isinstance(answer, Answer) and answer.status == 401):
+            return answer
+        challenge = answer.headers.get("www-authenticate", "")
+        kind = challenge.split(" ", 1)[0].lower()
+        login = self._login(ref.host)
+        if kind == "basic" and login:
+            basic = base64.b64encode(f"{login[0]}:{login[1]}".encode()).decode()
+            return self._request(url, accept, f"Basic {basic}")
+        if kind == "bearer":
+            fresh = self._token(ref, dict(_CHALLENGE.findall(challenge)), login)
+            if fresh is None:
+                return answer
+            return self._request(url, accept, f"Bearer {fresh}")
+        return answer
+
+    def _token(self, ref: Reference, params: dict[str, str], login: tuple[str, str] | None) -> str | None:
+        realm = params.pop("realm", "")
+        if not realm.startswith(("https://", "http://")):
+            return None
+        params["scope"] = f"repository:{ref.repository}:pull"
+        auth = None
+        if login:
+            auth = "Basic " + base64.b64encode(f"{login[0]}:{login[1]}".encode()).decode()
+        answer = self._request(f"{realm}?{urllib.parse.urlencode(params)}", "application/json", auth)
+        if not (isinstance(answer, Answer) and answer.status == 200):
+            return None
+        try:
+            data = json.loads(answer.body)
+            token = str(data.get("token") or data.get("access_token") or "")
+        except (ValueError, AttributeError):
+            return None
+        if token:
+            with self._lock:
+                self._tokens[(ref.host, ref.repository)] = token
+        return token or None
+
+    def _login(self, host: str) -> tuple[str, str] | None:
+        with self._lock:
+            if host not in self._logins:
+                self._logins[host] = docker_login(host, self.flux.env)
+            return self._logins[host]
+
+    def _scheme(self, host: str) -> str:
+        with self._lock:
+            probing = self._probing.setdefault(host, threading.Lock())
+        with probing:  # one probe per host, however many targets ask at once
+            if host not in self._schemes:
+                self._schemes[host] = self._probe(host)
+            return self._schemes[host]
+
+    def _probe(self, host: str) -> str:
+        scheme = "https"
+        if _may_be_plain_http(host):
+            # flux tries HTTPS first, then plain HTTP. One port speaks one of them, so asking in plain
+            # HTTP first finds the same scheme (TLS servers answer plain HTTP with 400), and skips
+            # loading the CA bundle for a plain local registry. The probe carries no credentials.
+            probe = self._request(f"http://{host}/v2/", "application/json", None)
+            if isinstance(probe, Answer) and probe.status != 400:
+                scheme = "http"
+        return scheme
+
+    def _opener(self, scheme: str, host: str) -> urllib.request.OpenerDirector:
+        """One opener per kind of connection for the run: building one, and above all loading the CA
+        bundle for TLS, costs more CPU than a local request."""
+        ip = _address(host)
+        # Like Go: a proxy from the environment, but never for a loopback address.
+        direct = ip is not None and ip.is_loopback
+        key = (scheme == "https", direct)
+        with self._lock:
+            if key not in self._openers:
+                handlers: list[urllib.request.BaseHandler] = []
+                if direct:
+                    handlers.append(urllib.request.ProxyHandler({}))
+                if scheme == "https":
+                    handlers.append(urllib.request.HTTPSHandler(context=ssl.create_default_context()))
+                self._openers[key] = urllib.request.build_opener(*handlers)
+            return self._openers[key]
+
+    def _request(self, url: str, accept: str, authorization: str | None) -> Answer | OSError | HTTPException:
+        request = urllib.request.Request(url, headers={"Accept": accept, "User-Agent": USER_AGENT})
+        if authorization:  # not sent on to a redirect (a blob in cloud storage has its own signature)
+            request.add_unredirected_header("Authorization", authorization)
+        parts = urllib.parse.urlsplit(url)
+        opener = self._opener(parts.scheme, parts.netloc)
+        try:
+            with opener.open(request, timeout=self.timeout) as response:
+                return Answer(response.status, _lower(response.headers), response.read())
+        except urllib.error.HTTPError as exc:
+            body = exc.read(64 * 1024) if exc.fp else b""
+            return Answer(exc.code, _lower(exc.headers), body)
+        except urllib.error.URLError as exc:
+            reason = exc.reason
+            return reason if isinstance(reason, OSError) else OSError(str(reason))
+        except (OSError, HTTPException) as exc:  # resets, timeouts while reading the body
+            return exc
+
+    def _classify(
+        self, answer: Answer | OSError | HTTPException, ref: Reference, path: str, start: float
+    ) -> Call:
+        where = f"GET {ref.host}/v2/{ref.repository}/{path}"
+        if not isinstance(answer, Answer):
+            return self._failed("transient", f"{where}: {_describe(answer)}", start)
+        codes = _error_codes(answer.body)
+        said = f"{where}: {answer.status} {' '.join(codes)}".strip()
+        if answer.status == 404:
+            return self._failed("missing", f"{said} (manifest unknown)", start)
+        if answer.status in (401, 403):
+            return self._failed("auth", said, start)
+        if answer.status == 429 or answer.status >= 500:
+            return self._failed("transient", said, start)
+        return self._failed("fatal", said, start)
+
+    @staticmethod
+    def _ok(start: float) -> Call:
+        return Call(True, "", "", "", time.monotonic() - start)
+
+    @staticmethod
+    def _failed(failure: Failure, error: str, start: float) -> Call:
+        return Call(False, failure, error, error, time.monotonic() - start)
+
+
+def _describe(exc: OSError | HTTPException) -> str:
+    """In the words flux (Go) uses, which is what users search for."""
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, ConnectionResetError):
+        return "connection reset by peer"
+    if isinstance(exc, TimeoutError):
+        return "i/o timeout (timed out)"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _lower(headers: object) -> dict[str, str]:
+    items = headers.items() if hasattr(headers, "items") else []
+    return {str(k).lower(): str(v) for k, v in items}
+
+
+def _error_codes(body: bytes) -> list[str]:
+    try:
+        errors = json.loads(body).get("errors") or []
+        return [str(e.get("code", "")) for e in errors if isinstance(e, dict)]
+    except (ValueError, AttributeError):
+        return []
+
+
+def _extract(blob: bytes, out_dir: Path) -> None:
+    """The layer's regular files under `out_dir`, like `flux pull -o`; links, devices and names that
+    would leave the directory are skipped."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob)), mode="r:") as tar:
+        for member in tar:
+            name = PurePosixPath(member.name)
+            if not member.isfile() or name.is_absolute() or ".." in name.parts:
+                continue
+            source = tar.extractfile(member)
+            if source is None:
+                continue
+            target = out_dir.joinpath(*name.parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(source.read())

@@ -1,0 +1,133 @@
+"""The action reads tags over the registry's HTTP API (`gitops_action.registry`), and leaves to
+`flux pull` whatever it does not handle like flux. These tests hold its answers to flux's own, on
+the real registry (plain HTTP, and TLS with htpasswd), and check when it hands a read to flux."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from support.fault_proxy import fault_proxy
+from support.registry import Registry
+
+from gitops_action.credentials import Credentials
+from gitops_action.flux import Flux
+from gitops_action.registry import USER_AGENT, Reader
+
+REVISION = "main@sha1:" + "ab" * 20
+
+
+def pushed(flux: Flux, url: str, tmp_path: Path, text: str) -> str:
+    manifests = tmp_path / "render" / "manifests.yaml"
+    manifests.parent.mkdir(exist_ok=True)
+    manifests.write_text(text)
+    done = flux.push(url, manifests, source="https://example.com/repo", revision=REVISION)
+    assert done.call.ok, done.call.stderr
+    return done.digest
+
+
+def same_as_flux(reader: Reader, url: str, tmp_path: Path, expected_digest: str, text: str) -> None:
+    ours = reader.pull(url, tmp_path / "ours")
+    theirs = reader.flux.pull(url, tmp_path / "theirs")
+    assert ours.call.ok and theirs.call.ok, (ours.call.error, theirs.call.error)
+    assert (ours.revision, ours.digest) == (theirs.revision, theirs.digest) == (REVISION, expected_digest)
+    assert ours.directory is not None and theirs.directory is not None
+    files = sorted(p.relative_to(ours.directory) for p in ours.directory.rglob("*") if p.is_file())
+    assert files == sorted(
+        p.relative_to(theirs.directory) for p in theirs.directory.rglob("*") if p.is_file()
+    )
+    assert (ours.directory / "manifests.yaml").read_text() == text
+    assert reader.flux_reads == 0  # the reader answered on its own
+
+
+def test_plain_registry_reads_agree_with_flux_pull(registry: Registry, tmp_path: Path) -> None:
+    flux = Flux(env={}, timeout="30s")
+    url = f"oci://{registry.host}/reads/plain:latest"
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: plain\n"
+    digest = pushed(flux, url, tmp_path, text)
+    reader = Reader(flux, timeout=30)
+    same_as_flux(reader, url, tmp_path, digest, text)
+    # Without content: revision and digest only, nothing written.
+    head = reader.pull(url, tmp_path / "head-only", content=False)
+    assert head.call.ok and (head.revision, head.digest) == (REVISION, digest) and head.directory is None
+    assert not (tmp_path / "head-only").exists()
+
+
+def test_tls_registry_with_login_reads_agree_with_flux_pull(
+    auth_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert auth_registry.auth is not None and auth_registry.ca_file is not None
+    monkeypatch.setenv("SSL_CERT_FILE", str(auth_registry.ca_file))  # flux and the reader trust the test CA
+    env = Credentials(*auth_registry.auth).docker_config({auth_registry.host}, tmp_path)
+    flux = Flux(env=env, timeout="30s")
+    url = f"oci://{auth_registry.host}/reads/tls:v1"
+    text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tls\n"
+    digest = pushed(flux, url, tmp_path, text)
+    same_as_flux(Reader(flux, timeout=30), url, tmp_path, digest, text)
+
+
+def test_a_refused_login_is_reported_by_flux(
+    auth_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert auth_registry.auth is not None and auth_registry.ca_file is not None
+    monkeypatch.setenv("SSL_CERT_FILE", str(auth_registry.ca_file))
+    env = Credentials(auth_registry.auth[0], "Wr0ng-Pa55word-Never-Printed").docker_config(
+        {auth_registry.host}, tmp_path
+    )
+    reader = Reader(Flux(env=env, timeout="10s"), timeout=10)
+    read = reader.pull(f"oci://{auth_registry.host}/reads/tls:v1", tmp_path / "out")
+    assert not read.call.ok and read.call.failure == "auth", read.call.error
+    assert reader.flux_reads == 1  # flux may know credentials the reader does not: its answer counts
+    assert "Wr0ng-Pa55word-Never-Printed" not in read.call.stderr
+
+
+def test_a_missing_tag_is_missing_without_flux(registry: Registry, tmp_path: Path) -> None:
+    reader = Reader(Flux(env={}, timeout="10s"), timeout=10)
+    for url in (
+        f"oci://{registry.host}/reads/never-pushed:latest",
+        f"oci://{registry.host}/reads/plain:nope",
+    ):
+        read = reader.pull(url, tmp_path / "out")
+        assert not read.call.ok and read.call.failure == "missing", read.call.error
+    assert reader.flux_reads == 0
+
+
+def test_credential_helpers_and_cloud_providers_are_left_to_flux(
+    registry: Registry, auth_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert auth_registry.ca_file is not None
+    monkeypatch.setenv("SSL_CERT_FILE", str(auth_registry.ca_file))
+    config = tmp_path / "docker"
+    config.mkdir()
+    (config / "config.json").write_text(json.dumps({"credHelpers": {auth_registry.host: "made-up"}}))
+    # The registry asks for a login, and only a credential helper has it: flux's keychain runs helpers.
+    helper = Reader(Flux(env={"DOCKER_CONFIG": str(config)}, timeout="10s"), timeout=10)
+    helper.pull(f"oci://{auth_registry.host}/reads/tls:v1", tmp_path / "a", content=False)
+    assert helper.flux_reads == 1
+    # A cloud provider's login (ECR, ACR, GAR) is flux's to do.
+    flux = Flux(env={}, timeout="10s")
+    url = f"oci://{registry.host}/reads/plain:latest"
+    pushed(flux, url, tmp_path, "kind: ConfigMap\n")
+    cloud = Reader(Flux(env={}, timeout="10s", provider="aws"), timeout=10)
+    cloud.pull(url, tmp_path / "b")
+    assert cloud.flux_reads == 1
+
+
+def test_transient_answers_are_tried_again_and_the_reads_are_the_actions(
+    registry: Registry, tmp_path: Path
+) -> None:
+    flux = Flux(env={}, timeout="10s")
+    url = f"oci://{registry.host}/reads/flaky:latest"
+    digest = pushed(flux, url, tmp_path, "kind: ConfigMap\n")
+    with fault_proxy(registry.host) as proxy:
+        proxy.status(503, first=1, path="/manifests/")
+        reader = Reader(flux, timeout=10)
+        read = reader.pull(url.replace(registry.host, proxy.host), tmp_path / "out")
+        assert read.call.ok and read.digest == digest, read.call.error
+        assert [e.outcome for e in proxy.log if "/manifests/" in e.path] == ["injected 503", "forwarded 200"]
+        assert {e.agent for e in proxy.log} == {USER_AGENT} and reader.flux_reads == 0
+        # A registry that keeps failing: a transient failure for the pipeline's retries, never "missing".
+        proxy.status(500, path="/manifests/")
+        failed = reader.pull(url.replace(registry.host, proxy.host), tmp_path / "again", content=False)
+        assert failed.call.failure == "transient" and "500" in failed.call.error
