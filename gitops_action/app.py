@@ -18,7 +18,7 @@ from pathlib import Path
 
 import github_action_utils as gha
 
-from . import comment, events, pipeline, report
+from . import comment, events, pipeline, report, timoni
 from .config import ConfigError
 from .credentials import Credentials, redact, registry_host
 from .events import CommitRange, EventError
@@ -192,6 +192,7 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
         reader=Reader(flux, timeout=duration_seconds(settings.timeout)),
         render_timeout=duration_seconds(settings.timeout),
         scratch=scratch / "work",
+        timoni_version=pipeline.Once(lambda: timoni.version(scratch / "work" / "timoni-cache")),
         parallel=parallelism(settings.parallel),
         skip_unchanged=settings.skip_unchanged,
         runtime_from_env=not rng.is_pull_request,

@@ -7,7 +7,7 @@ import json
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -86,6 +86,7 @@ class Pulled:
     revision: str = ""
     digest: str = ""
     directory: Path | None = None
+    annotations: Mapping[str, str] = field(default_factory=dict)  # the manifest's (HTTP reads only)
 
 
 @dataclass(frozen=True)

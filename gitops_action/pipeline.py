@@ -5,6 +5,8 @@ One target's failure never stops another; each result says what happened and why
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import threading
 import time
@@ -80,6 +82,20 @@ class Ancestry:
             return self._known[key]
 
 
+class Once:
+    """A value computed on first use, once per run, whichever thread asks first."""
+
+    def __init__(self, compute: Callable[[], str]) -> None:
+        self._compute, self._lock = compute, threading.Lock()
+        self._value: str | None = None
+
+    def __call__(self) -> str:
+        with self._lock:
+            if self._value is None:
+                self._value = self._compute()
+            return self._value
+
+
 class RepositoryLocks:
     """One lock per OCI repository: targets that share a repository (different tags) write to it one
     at a time. Concurrent uploads of the same blob to one repository (the flux config blob is the same
@@ -114,6 +130,7 @@ class Options:
     secrets: tuple[str, ...] = ()
     config_path: str = ""
     ancestry: Ancestry = field(default_factory=Ancestry, compare=False, repr=False)
+    timoni_version: Callable[[], str] = field(default=lambda: "", compare=False, repr=False)
     writing: RepositoryLocks = field(default_factory=RepositoryLocks, compare=False, repr=False)
 
 
@@ -146,6 +163,8 @@ def run(plan: Plan, opts: Options) -> list[TargetResult]:
     cache = opts.scratch / "timoni-cache"
     cache.mkdir(parents=True, exist_ok=True)
     items = list(enumerate(plan.targets))
+    if opts.mode == "push" and opts.skip_unchanged:  # for render_inputs; ready long before the first push
+        threading.Thread(target=opts.timoni_version, daemon=True).start()
     with ThreadPoolExecutor(max_workers=max(1, opts.parallel)) as pool:
         results = list(pool.map(lambda it: process(it[1], opts, opts.scratch / f"t{it[0]}", cache), items))
         pushed = [r for r in results if r.settling is not None]
@@ -209,26 +228,27 @@ def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, res
         _fail(result, f"{escaped} resolves outside the repository (symlink): refusing to read it ({t.key})")
         return
 
-    # What the tag holds does not depend on the render: read it while timoni runs.
+    # What the tag holds: read before rendering (one HTTP request or two), so a re-run can skip it.
     url = f"{t.artifact}:{t.tags[0]}"
     pull_log: list[str] = []
     content = opts.mode == "dry-run" or opts.skip_unchanged
-    with ThreadPoolExecutor(max_workers=1) as side:
-        pulling = side.submit(
-            with_retries,
-            lambda: opts.reader.pull(url, work / "deployed", content=content),
-            opts,
-            pull_log,
-            "pull",
-        )
-        rendered = timoni.render(
-            t,
-            repo_root=root,
-            out_dir=work,
-            cache_dir=cache,
-            timeout=opts.render_timeout,
-            runtime_from_env=opts.runtime_from_env and opts.mode == "push",
-        )
+    current = with_retries(
+        lambda: opts.reader.pull(url, work / "deployed", content=content), opts, pull_log, "pull"
+    )
+    held = current.annotations.get(RENDER_INPUTS) if current.revision == opts.revision else None
+    if held and held == render_inputs(t, opts):
+        result.log.extend(pull_log)
+        result.log.append(f"{url} holds this commit's render from the same inputs (a re-run): not rendered")
+        _unchanged(result, current, opts)
+        return
+    rendered = timoni.render(
+        t,
+        repo_root=root,
+        out_dir=work,
+        cache_dir=cache,
+        timeout=opts.render_timeout,
+        runtime_from_env=opts.runtime_from_env and opts.mode == "push",
+    )
     said = cue_errors.clean(rendered.stderr, t.files, root)
     if said:
         result.log.append(said)
@@ -242,8 +262,7 @@ def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, res
             result.annotations.append(Annotation(opts.config_path, t.line, 1, result.error or ""))
         return
 
-    current = pulling.result()  # a failed render ignores the pull, even one that raised
-    result.log.extend(pull_log)
+    result.log.extend(pull_log)  # a failed render is what the user needs to hear about, not the read
     exists = current.call.ok
     if not exists and current.call.failure != "missing":
         _fail(result, _registry_error("reading", url, current.call))
@@ -263,11 +282,7 @@ def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, res
             return
         deployed = work / "deployed" / timoni.MANIFESTS
         if opts.skip_unchanged and deployed.is_file() and same_file(deployed, rendered.path):
-            result.status, result.digest = "unchanged", current.digest or None
-            # A run that pushed the first tag and then lost the registry left the other tags behind:
-            # point them at what the first tag holds (nothing changes when they already do).
-            if len(t.tags) > 1 and current.digest:
-                _tag_others(t, current.digest, opts, result)
+            _unchanged(result, current, opts)
             return
 
     # A last look right before pushing: a run for a newer commit may have pushed while this one
@@ -279,9 +294,13 @@ def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, res
         result.error = f"{url} now holds {last.revision}, a descendant of this commit: not moving it back"
         return
 
+    inputs = render_inputs(t, opts)
+    notes = {RENDER_INPUTS: inputs} if inputs else {}
     with opts.writing(t.artifact):
         pushed = with_retries(
-            lambda: opts.flux.push(url, rendered.path, source=opts.source, revision=opts.revision),
+            lambda: opts.flux.push(
+                url, rendered.path, source=opts.source, revision=opts.revision, annotations=notes
+            ),
             opts,
             result.log,
             "push",
@@ -291,6 +310,37 @@ def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, res
         return
     result.status, result.digest = "pushed", pushed.digest
     result.settling = Settling(url, rendered.path, work, time.monotonic() - last_look)
+
+
+def _unchanged(result: TargetResult, current: Pulled, opts: Options) -> None:
+    t = result.target
+    result.status, result.digest = "unchanged", current.digest or None
+    # A run that pushed the first tag and then lost the registry left the other tags behind:
+    # point them at what the first tag holds (nothing changes when they already do).
+    if len(t.tags) > 1 and current.digest:
+        _tag_others(t, current.digest, opts, result)
+
+
+RENDER_INPUTS = "timoni-flux-push.render-inputs"
+
+
+def render_inputs(t: Target, opts: Options) -> str:
+    """What a render of `t` at this commit depends on, hashed; pushed as an annotation. When the tag
+    already holds this commit with the same value, rendering again would give the same manifests:
+    a re-run reports `unchanged` without running timoni. "" where a render can depend on more than
+    the commit's files and timoni: modules from a registry (a tag can move), bundles (runtime
+    values from the environment, remote modules), and wherever the content is not compared."""
+    if opts.mode != "push" or not opts.skip_unchanged or t.kind != "instance" or not t.local_module:
+        return ""
+    version = opts.timoni_version()
+    if not version:
+        return ""
+    inputs = {
+        "commit": opts.head,
+        "timoni": version,
+        "args": timoni.build_args(t, runtime_from_env=False),
+    }
+    return "sha256:" + hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
 
 def _tag_others(t: Target, digest: str, opts: Options, result: TargetResult) -> None:

@@ -69,6 +69,8 @@ class Reference:
         repository, _, tag = path.rpartition(":")
         if not (host and repository and tag) or "/" in tag:
             raise Fallback(f"not an oci://HOST/REPOSITORY:TAG reference: {url}")
+        if host in ("docker.io", "index.docker.io"):
+            raise Fallback("Docker Hub: its API host and login names differ from the reference's")
         return cls(host, repository, tag)
 
 
@@ -186,9 +188,10 @@ class Reader:
         if layers[0].get("mediaType") != FLUX_LAYER or not isinstance(annotations, dict):
             raise Fallback("not a flux artifact")
         digest = "sha256:" + hashlib.sha256(got.body).hexdigest()
-        revision = str(annotations.get(REVISION, ""))
+        notes = {str(k): str(v) for k, v in annotations.items()}
+        revision = notes.get(REVISION, "")
         if not content:
-            return Pulled(self._ok(start), revision, digest)
+            return Pulled(self._ok(start), revision, digest, annotations=notes)
         layer = str(layers[0].get("digest", ""))
         blob = self._get(ref, f"blobs/{layer}", accept="*/*")
         if isinstance(blob, Call):
@@ -197,7 +200,7 @@ class Reader:
         if algorithm != "sha256" or hashlib.sha256(blob.body).hexdigest() != hexdigest:
             return Pulled(self._failed("transient", f"layer {layer} arrived corrupted", start))
         _extract(blob.body, out_dir)
-        return Pulled(self._ok(start), revision, digest, out_dir)
+        return Pulled(self._ok(start), revision, digest, out_dir, notes)
 
     # --- HTTP ------------------------------------------------------------------------------------
     def _get(self, ref: Reference, path: str, *, accept: str) -> Answer | Call:

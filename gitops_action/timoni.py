@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -48,6 +49,15 @@ def build_args(target: Target, *, runtime_from_env: bool) -> list[str]:
     if target.version:
         args += ["-v", target.version]
     return args
+
+
+def version(cache_dir: Path) -> str:
+    """The timoni client version (`0.31.0`), "" when it cannot be told."""
+    done = runner.run(["timoni", "version", "-o", "json"], env=environment(cache_dir), timeout=60)
+    try:
+        return str(json.loads(done.stdout)["client"]) if done.ok else ""
+    except (ValueError, KeyError, TypeError):
+        return ""
 
 
 def environment(cache_dir: Path) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -197,3 +198,116 @@ def test_uncommitted_changes_are_never_pushed_as_the_commit(
     text = (pulled / "manifests.yaml").read_text()
     assert "replicas: 1" in text and "replicas: 9" not in text
     assert staging.read_text() != committed  # the user's work tree is left alone
+
+
+RENDER_INPUTS = "timoni-flux-push.render-inputs"
+NOT_RENDERED = "holds this commit's render from the same inputs (a re-run): not rendered"
+INSTANCES = ALL - {"platform-staging"}  # local modules; the bundle always renders
+
+
+def log_group(stdout: str, target: str) -> str:
+    start = stdout.index(f"::group ::{target}: ")
+    return stdout[start : stdout.index("::endgroup::", start)]
+
+
+def test_a_rerun_renders_only_what_it_cannot_vouch_for(
+    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path
+) -> None:
+    first = push(example_repo, tmp_path / "run1", prefix)
+    assert first.returncode == 0 and first.outputs["pushed"] == "5", first.stdout + first.stderr
+    for name, art in first.by_name().items():
+        found = registry.manifest(repo_path(art["artifact"], registry), art["tags"][0])
+        assert found is not None
+        notes = found[1]["annotations"]
+        assert isinstance(notes, dict)
+        assert (RENDER_INPUTS in notes) == (name in INSTANCES), (name, notes)
+        assert str(notes.get(RENDER_INPUTS, "sha256:")).startswith("sha256:")
+
+    # Re-running the same commit: every tag already holds it. The instances are not rendered again;
+    # the bundle is (runtime values and remote modules can change its render), and compared.
+    again = push(example_repo, tmp_path / "run2", prefix)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert {a["name"]: a["status"] for a in again.artifacts()} == dict.fromkeys(ALL, "unchanged")
+    assert {n: a["digest"] for n, a in again.by_name().items()} == {
+        n: a["digest"] for n, a in first.by_name().items()
+    }
+    for name in ALL:
+        assert (NOT_RENDERED in log_group(again.stdout, name)) == (name in INSTANCES), name
+
+    # The same commit at the tag, but pushed by something else (no render-inputs annotation): the
+    # action cannot vouch for it, so it renders and compares. Same content: `unchanged`.
+    staging = first.by_name()["webapp-staging"]
+    rendered = tmp_path / "render" / "manifests.yaml"
+    rendered.parent.mkdir()
+    built = subprocess.run(
+        [
+            *("timoni", "build", "webapp-staging", "./modules/webapp", "-n", "apps"),
+            *("-f", "apps/webapp/common.cue", "-f", "apps/webapp/staging.yaml"),
+        ],
+        cwd=example_repo.path,
+        capture_output=True,
+        check=True,
+    )
+    rendered.write_bytes(built.stdout)
+    other = subprocess.run(
+        [
+            *("flux", "push", "artifact", f"{staging['artifact']}:staging", f"--path={rendered}"),
+            *("--source=elsewhere", f"--revision={staging['revision']}", "--reproducible"),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TZ": "UTC"},
+        check=False,
+    )
+    assert other.returncode == 0, other.stderr
+    third = push(example_repo, tmp_path / "run3", prefix, targets="webapp-staging")
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert third.by_name()["webapp-staging"]["status"] == "unchanged"
+    assert NOT_RENDERED not in log_group(third.stdout, "webapp-staging")
+
+
+def test_render_inputs_follow_everything_a_render_depends_on(example_repo: GitRepo, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from gitops_action import config, pipeline
+    from gitops_action.flux import Flux
+    from gitops_action.gitrepo import Repo
+    from gitops_action.registry import Reader
+
+    text = (example_repo.path / ".timoni-flux.yaml").read_text()
+    files = [str(p.relative_to(example_repo.path)) for p in example_repo.path.rglob("*") if p.is_file()]
+    targets = {
+        t.id: t for t in config.load(text, file="c", repo_files=files, registry_override="oci://r/x").targets
+    }
+    flux = Flux(env={})
+    opts = pipeline.Options(
+        mode="push",
+        repo=Repo(example_repo.path),
+        root=example_repo.path,
+        head="a" * 40,
+        revision="main@sha1:" + "a" * 40,
+        source="s",
+        flux=flux,
+        reader=Reader(flux),
+        scratch=tmp_path,
+        timoni_version=lambda: "0.31.0",
+    )
+    staging = targets["webapp-staging"]
+    key = pipeline.render_inputs(staging, opts)
+    assert key.startswith("sha256:") and key == pipeline.render_inputs(staging, replace(opts))
+    different = [
+        pipeline.render_inputs(staging, replace(opts, head="b" * 40)),
+        pipeline.render_inputs(staging, replace(opts, timoni_version=lambda: "0.32.0")),
+        pipeline.render_inputs(replace(staging, files=staging.files[:1]), opts),
+        pipeline.render_inputs(replace(staging, namespace="other"), opts),
+        pipeline.render_inputs(targets["webapp-production"], opts),
+    ]
+    assert key not in different and len(set(different)) == len(different)
+    never = [
+        pipeline.render_inputs(targets["platform-staging"], opts),  # a bundle
+        pipeline.render_inputs(replace(staging, module="oci://ghcr.io/x/module"), opts),
+        pipeline.render_inputs(staging, replace(opts, mode="dry-run")),
+        pipeline.render_inputs(staging, replace(opts, skip_unchanged=False)),
+        pipeline.render_inputs(staging, replace(opts, timoni_version=lambda: "")),
+    ]
+    assert never == [""] * len(never)
