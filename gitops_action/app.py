@@ -192,7 +192,7 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
         reader=Reader(flux, timeout=duration_seconds(settings.timeout)),
         render_timeout=duration_seconds(settings.timeout),
         scratch=scratch / "work",
-        timoni_version=pipeline.Once(lambda: timoni.version(scratch / "work" / "timoni-cache")),
+        timoni_identity=timoni.identity(),
         parallel=parallelism(settings.parallel),
         skip_unchanged=settings.skip_unchanged,
         runtime_from_env=not rng.is_pull_request,

@@ -82,20 +82,6 @@ class Ancestry:
             return self._known[key]
 
 
-class Once:
-    """A value computed on first use, once per run, whichever thread asks first."""
-
-    def __init__(self, compute: Callable[[], str]) -> None:
-        self._compute, self._lock = compute, threading.Lock()
-        self._value: str | None = None
-
-    def __call__(self) -> str:
-        with self._lock:
-            if self._value is None:
-                self._value = self._compute()
-            return self._value
-
-
 class RepositoryLocks:
     """One lock per OCI repository: targets that share a repository (different tags) write to it one
     at a time. Concurrent uploads of the same blob to one repository (the flux config blob is the same
@@ -130,7 +116,7 @@ class Options:
     secrets: tuple[str, ...] = ()
     config_path: str = ""
     ancestry: Ancestry = field(default_factory=Ancestry, compare=False, repr=False)
-    timoni_version: Callable[[], str] = field(default=lambda: "", compare=False, repr=False)
+    timoni_identity: str = ""  # timoni.identity(): part of render_inputs
     writing: RepositoryLocks = field(default_factory=RepositoryLocks, compare=False, repr=False)
 
 
@@ -163,8 +149,6 @@ def run(plan: Plan, opts: Options) -> list[TargetResult]:
     cache = opts.scratch / "timoni-cache"
     cache.mkdir(parents=True, exist_ok=True)
     items = list(enumerate(plan.targets))
-    if opts.mode == "push" and opts.skip_unchanged:  # for render_inputs; ready long before the first push
-        threading.Thread(target=opts.timoni_version, daemon=True).start()
     with ThreadPoolExecutor(max_workers=max(1, opts.parallel)) as pool:
         results = list(pool.map(lambda it: process(it[1], opts, opts.scratch / f"t{it[0]}", cache), items))
         pushed = [r for r in results if r.settling is not None]
@@ -228,27 +212,36 @@ def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, res
         _fail(result, f"{escaped} resolves outside the repository (symlink): refusing to read it ({t.key})")
         return
 
-    # What the tag holds: read before rendering (one HTTP request or two), so a re-run can skip it.
+    # What the tag holds, before rendering (one HTTP request): a re-run need not render at all.
     url = f"{t.artifact}:{t.tags[0]}"
     pull_log: list[str] = []
-    content = opts.mode == "dry-run" or opts.skip_unchanged
-    current = with_retries(
-        lambda: opts.reader.pull(url, work / "deployed", content=content), opts, pull_log, "pull"
-    )
+
+    def read(content: bool) -> Pulled:
+        return with_retries(
+            lambda: opts.reader.pull(url, work / "deployed", content=content), opts, pull_log, "pull"
+        )
+
+    current = read(content=False)
     held = current.annotations.get(RENDER_INPUTS) if current.revision == opts.revision else None
     if held and held == render_inputs(t, opts):
         result.log.extend(pull_log)
         result.log.append(f"{url} holds this commit's render from the same inputs (a re-run): not rendered")
         _unchanged(result, current, opts)
         return
-    rendered = timoni.render(
-        t,
-        repo_root=root,
-        out_dir=work,
-        cache_dir=cache,
-        timeout=opts.render_timeout,
-        runtime_from_env=opts.runtime_from_env and opts.mode == "push",
-    )
+    # The content (skip-unchanged, dry-run diff) comes while timoni renders: a second read of the tag,
+    # consistent in itself. (A flux pull, the fallback, brought the content already.)
+    compare = opts.mode == "dry-run" or opts.skip_unchanged
+    with ThreadPoolExecutor(max_workers=1) as side:
+        reading = side.submit(read, True) if compare and current.call.ok and not current.directory else None
+        rendered = timoni.render(
+            t,
+            repo_root=root,
+            out_dir=work,
+            cache_dir=cache,
+            timeout=opts.render_timeout,
+            runtime_from_env=opts.runtime_from_env and opts.mode == "push",
+        )
+    current = reading.result() if reading else current
     said = cue_errors.clean(rendered.stderr, t.files, root)
     if said:
         result.log.append(said)
@@ -332,12 +325,11 @@ def render_inputs(t: Target, opts: Options) -> str:
     values from the environment, remote modules), and wherever the content is not compared."""
     if opts.mode != "push" or not opts.skip_unchanged or t.kind != "instance" or not t.local_module:
         return ""
-    version = opts.timoni_version()
-    if not version:
+    if not opts.timoni_identity:
         return ""
     inputs = {
         "commit": opts.head,
-        "timoni": version,
+        "timoni": opts.timoni_identity,
         "args": timoni.build_args(t, runtime_from_env=False),
     }
     return "sha256:" + hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()

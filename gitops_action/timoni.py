@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,13 +51,16 @@ def build_args(target: Target, *, runtime_from_env: bool) -> list[str]:
     return args
 
 
-def version(cache_dir: Path) -> str:
-    """The timoni client version (`0.31.0`), "" when it cannot be told."""
-    done = runner.run(["timoni", "version", "-o", "json"], env=environment(cache_dir), timeout=60)
-    try:
-        return str(json.loads(done.stdout)["client"]) if done.ok else ""
-    except (ValueError, KeyError, TypeError):
+def identity() -> str:
+    """Which timoni renders: the binary on PATH, by path, size and modification time. Another
+    version is another binary; asking `timoni version` would cost a process, as much CPU as a
+    render. "" when there is no timoni to identify."""
+    found = shutil.which("timoni")
+    if not found:
         return ""
+    real = Path(found).resolve()
+    stat = real.stat()
+    return f"{real}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
 def environment(cache_dir: Path) -> dict[str, str]:

@@ -290,14 +290,14 @@ def test_render_inputs_follow_everything_a_render_depends_on(example_repo: GitRe
         flux=flux,
         reader=Reader(flux),
         scratch=tmp_path,
-        timoni_version=lambda: "0.31.0",
+        timoni_identity="/usr/bin/timoni:100:1",
     )
     staging = targets["webapp-staging"]
     key = pipeline.render_inputs(staging, opts)
     assert key.startswith("sha256:") and key == pipeline.render_inputs(staging, replace(opts))
     different = [
         pipeline.render_inputs(staging, replace(opts, head="b" * 40)),
-        pipeline.render_inputs(staging, replace(opts, timoni_version=lambda: "0.32.0")),
+        pipeline.render_inputs(staging, replace(opts, timoni_identity="/usr/bin/timoni:101:2")),
         pipeline.render_inputs(replace(staging, files=staging.files[:1]), opts),
         pipeline.render_inputs(replace(staging, namespace="other"), opts),
         pipeline.render_inputs(targets["webapp-production"], opts),
@@ -308,6 +308,6 @@ def test_render_inputs_follow_everything_a_render_depends_on(example_repo: GitRe
         pipeline.render_inputs(replace(staging, module="oci://ghcr.io/x/module"), opts),
         pipeline.render_inputs(staging, replace(opts, mode="dry-run")),
         pipeline.render_inputs(staging, replace(opts, skip_unchanged=False)),
-        pipeline.render_inputs(staging, replace(opts, timoni_version=lambda: "")),
+        pipeline.render_inputs(staging, replace(opts, timoni_identity="")),
     ]
     assert never == [""] * len(never)
