@@ -140,7 +140,7 @@ _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
 
 @dataclass
 class Reader:
-    """Reads for one run: the scheme each host answers on and bearer tokens are kept for the run."""
+    """Reads for one run: the scheme each host answers on and the logins that worked are kept."""
 
     flux: Flux
     timeout: float = 60.0
@@ -149,7 +149,8 @@ class Reader:
     _schemes: dict[str, str] = field(default_factory=dict, repr=False)
     _probing: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
     _openers: dict[tuple[bool, bool], urllib.request.OpenerDirector] = field(default_factory=dict, repr=False)
-    _tokens: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
+    # Authorization that worked, by (host, repository); Basic logins by (host, "").
+    _auth: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
     _logins: dict[str, tuple[str, str] | None] = field(default_factory=dict, repr=False)
 
     def pull(self, url: str, out_dir: Path, *, content: bool = True) -> Pulled:
@@ -219,22 +220,29 @@ class Reader:
 
     def _authorized_get(self, ref: Reference, path: str, accept: str) -> Answer | OSError | HTTPException:
         url = f"{self._scheme(ref.host)}://{ref.host}/v2/{ref.repository}/{path}"
-        token = self._tokens.get((ref.host, ref.repository))
-        answer = self._request(url, accept, f"Bearer {token}" if token else None)
+        # What answered the last challenge is sent again at once: one request per read, not two.
+        with self._lock:
+            known = self._auth.get((ref.host, ref.repository)) or self._auth.get((ref.host, ""))
+        answer = self._request(url, accept, known)
         if not (isinstance(answer, Answer) and answer.status == 401):
             return answer
         challenge = answer.headers.get("www-authenticate", "")
         kind = challenge.split(" ", 1)[0].lower()
         login = self._login(ref.host)
         if kind == "basic" and login:
-            basic = base64.b64encode(f"{login[0]}:{login[1]}".encode()).decode()
-            return self._request(url, accept, f"Basic {basic}")
-        if kind == "bearer":
-            fresh = self._token(ref, dict(_CHALLENGE.findall(challenge)), login)
-            if fresh is None:
+            header, scope = "Basic " + base64.b64encode(f"{login[0]}:{login[1]}".encode()).decode(), ""
+        elif kind == "bearer":
+            token = self._token(ref, dict(_CHALLENGE.findall(challenge)), login)
+            if token is None:
                 return answer
-            return self._request(url, accept, f"Bearer {fresh}")
-        return answer
+            header, scope = f"Bearer {token}", ref.repository
+        else:
+            return answer
+        again = self._request(url, accept, header)
+        if isinstance(again, Answer) and again.status != 401:
+            with self._lock:
+                self._auth[(ref.host, scope)] = header
+        return again
 
     def _token(self, ref: Reference, params: dict[str, str], login: tuple[str, str] | None) -> str | None:
         realm = params.pop("realm", "")
@@ -252,9 +260,6 @@ class Reader:
             token = str(data.get("token") or data.get("access_token") or "")
         except (ValueError, AttributeError):
             return None
-        if token:
-            with self._lock:
-                self._tokens[(ref.host, ref.repository)] = token
         return token or None
 
     def _login(self, host: str) -> tuple[str, str] | None:

@@ -131,3 +131,28 @@ def test_transient_answers_are_tried_again_and_the_reads_are_the_actions(
         proxy.status(500, path="/manifests/")
         failed = reader.pull(url.replace(registry.host, proxy.host), tmp_path / "again", content=False)
         assert failed.call.failure == "transient" and "500" in failed.call.error
+
+
+def test_a_login_that_worked_is_sent_at_once_afterwards(tmp_path: Path) -> None:
+    """htpasswd over plain HTTP (behind the proxy that counts the requests): the first read answers
+    the registry's challenge; every later read sends the login at once, one request per read."""
+    from support.registry import start_registry
+
+    login = ("reader", "Plain-Http-Pa55")
+    plain_auth = start_registry(tmp_path / "registry", auth=login)
+    try:
+        env = Credentials(*login).docker_config({plain_auth.host}, tmp_path)
+        flux = Flux(env=env, timeout="30s")
+        url = f"oci://{plain_auth.host}/reads/login:latest"
+        digest = pushed(flux, url, tmp_path, "kind: ConfigMap\n")
+        with fault_proxy(plain_auth.host) as proxy:
+            env = Credentials(*login).docker_config({proxy.host}, tmp_path)
+            reader = Reader(Flux(env=env, timeout="30s"), timeout=30)
+            for n in range(3):
+                read = reader.pull(url.replace(plain_auth.host, proxy.host), tmp_path / f"out{n}")
+                assert read.call.ok and read.digest == digest, read.call.error
+            reads = [e for e in proxy.log if e.path.startswith("/v2/reads/")]
+            assert [e.outcome for e in reads] == ["forwarded 401"] + ["forwarded 200"] * 6, reads
+            assert reader.flux_reads == 0
+    finally:
+        plain_auth.stop()
