@@ -16,8 +16,13 @@ with `--base <previous commit>` (so it plans exactly those) and the bare pipelin
 the same instances at the same revision. Then the action is re-run on the last 8-change commit with
 skip-unchanged (everything unchanged), alternating with the bare pipeline pushing those 8 again.
 
+Last, with no goal: a new commit that only adds a comment to each of the 8 values files (renders
+the same): the action renders all 8 and compares, the bare pipeline pushes all 8.
+
 One untimed warm-up each side (the first push of all 8: repositories created, binaries and files
-in the page cache), then the median of --reps repetitions, sides alternating first. Goals: action
+in the page cache; the action's bytecode cache written, as the image ships it compiled), then the
+median of --reps repetitions, sides alternating first. Each run's CPU (its processes and the
+registry's) is counted as well: CPU / cores is the shortest wall time the work allows. Goals: action
 <= 1.15x bare for 1 instance, <= 0.75x for 8 (parallel builds on 2 cores), skip-unchanged re-run
 <= 0.5x bare for 8. PASS/MISS is reported; the exit code is 0 either way (1 only if the benchmark
 itself could not run).
