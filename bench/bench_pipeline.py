@@ -259,6 +259,18 @@ class Row:
         return statistics.median(self.action) / statistics.median(self.bare)
 
 
+def both(
+    bench: Bench, row: Row, rep: int, base: str, head: str, instances: list[int], expect: dict[str, int]
+) -> None:
+    """One repetition of a scenario: the action (planning from `base`) and the bare pipeline (the
+    same instances at `head`), alternating which goes first."""
+    for side in ("action", "bare") if rep % 2 else ("bare", "action"):
+        if side == "action":
+            row.runs["action"].append(bench.action(base, expect=expect))
+        else:
+            row.runs["bare"].append(bench.bare(instances, head))
+
+
 def measure(bench: Bench, reps: int, log: Callable[[str], None]) -> list[Row]:
     everything = list(range(1, INSTANCES + 1))
     head = bench.repo.git("rev-parse", "HEAD")
@@ -273,11 +285,7 @@ def measure(bench: Bench, reps: int, log: Callable[[str], None]) -> list[Row]:
             base = bench.repo.git("rev-parse", "HEAD")
             head = bench.repo.change(changed, f"rep {rep} of {row.scenario}")
             expect = {"pushed": len(changed), "unchanged": 0, "failed": 0}
-            for side in ("action", "bare") if rep % 2 else ("bare", "action"):  # alternate who goes first
-                if side == "action":
-                    row.runs["action"].append(bench.action(base, expect=expect))
-                else:
-                    row.runs["bare"].append(bench.bare(changed, head))
+            both(bench, row, rep, base, head, changed, expect)
         log(
             f"rep {rep}/{reps}: "
             + ", ".join(f"{r.scenario}: action {r.action[-1]:.3f}s bare {r.bare[-1]:.3f}s" for r in rows)
@@ -287,11 +295,7 @@ def measure(bench: Bench, reps: int, log: Callable[[str], None]) -> list[Row]:
     base, head = bench.repo.git("rev-parse", "HEAD~1"), bench.repo.git("rev-parse", "HEAD")
     expect = {"pushed": 0, "unchanged": INSTANCES, "failed": 0}
     for rep in range(1, reps + 1):
-        for side in ("action", "bare") if rep % 2 else ("bare", "action"):
-            if side == "action":
-                skip.runs["action"].append(bench.action(base, expect=expect))
-            else:
-                skip.runs["bare"].append(bench.bare(everything, head))
+        both(bench, skip, rep, base, head, everything, expect)
         log(f"skip re-run {rep}/{reps}: action {skip.action[-1]:.3f}s bare (8) {skip.bare[-1]:.3f}s")
     # No goal, for the record: a new commit that renders the same as the last one (a comment in each
     # values file). The re-run shortcut does not apply (another commit): the action renders all 8
@@ -303,11 +307,7 @@ def measure(bench: Bench, reps: int, log: Callable[[str], None]) -> list[Row]:
             path = bench.repo.path / values_file(i)
             path.write_text(f"# comment {rep}\n" + path.read_text("utf-8"), "utf-8")
         head = bench.repo.commit(f"comments only ({rep})")
-        for side in ("action", "bare") if rep % 2 else ("bare", "action"):
-            if side == "action":
-                same.runs["action"].append(bench.action(base, expect=expect))
-            else:
-                same.runs["bare"].append(bench.bare(everything, head))
+        both(bench, same, rep, base, head, everything, expect)
         log(f"same content {rep}/{reps}: action {same.action[-1]:.3f}s bare (8) {same.bare[-1]:.3f}s")
     return [*rows, skip, same]
 
