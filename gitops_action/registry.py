@@ -206,14 +206,15 @@ class Reader:
     # --- HTTP ------------------------------------------------------------------------------------
     def _get(self, ref: Reference, path: str, *, accept: str) -> Answer | Call:
         """GET /v2/REPOSITORY/PATH, answering the registry's auth challenge once. A transient
-        failure is tried once more at once (flux retries inside its own call too)."""
+        failure is tried once more at once (flux retries inside its own call too), but not a
+        timeout: that already took the whole `timeout`."""
         start = time.monotonic()
         for attempt in (1, 2):
             answer = self._authorized_get(ref, path, accept)
             if isinstance(answer, Answer) and answer.status == 200:
                 return answer
             call = self._classify(answer, ref, path, start)
-            if call.failure != "transient" or attempt == 2:
+            if call.failure != "transient" or attempt == 2 or isinstance(answer, TimeoutError):
                 return call
             time.sleep(0.2)
         raise AssertionError("unreachable")

@@ -156,3 +156,18 @@ def test_a_login_that_worked_is_sent_at_once_afterwards(tmp_path: Path) -> None:
             assert reader.flux_reads == 0
     finally:
         plain_auth.stop()
+
+
+def test_a_stalled_read_times_out_once_and_is_transient(registry: Registry, tmp_path: Path) -> None:
+    flux = Flux(env={}, timeout="10s")
+    url = f"oci://{registry.host}/reads/stalled:latest"
+    pushed(flux, url, tmp_path, "kind: ConfigMap\n")
+    with fault_proxy(registry.host) as proxy:
+        proxy.stall(30, path="/manifests/")
+        reader = Reader(flux, timeout=1)
+        read = reader.pull(url.replace(registry.host, proxy.host), tmp_path / "out", content=False)
+        assert read.call.failure == "transient" and "timed out" in read.call.error, read.call.error
+        assert 1 <= read.call.seconds < 5
+        # A stall already took the whole timeout: no immediate second try (the pipeline backs off).
+        assert [e.outcome for e in proxy.log if "/manifests/" in e.path] == ["stalled"]
+        proxy.clear()
