@@ -10,6 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+def basic_auth(username: str, password: str) -> str:
+    """base64(user:password): the docker config's `auth` value and an HTTP Basic credential."""
+    return base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
 def registry_host(artifact: str) -> str:
     return artifact.removeprefix("oci://").split("/", 1)[0]
 
@@ -27,7 +32,7 @@ class Credentials:
         """
         home = Path(tempfile.mkdtemp(prefix="docker-", dir=parent))
         os.chmod(home, 0o700)
-        token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+        token = basic_auth(self.username, self.password)
         config = {"auths": {h: {"auth": token} for h in sorted(hosts)}}
         (home / ".docker").mkdir(mode=0o700)
         path = home / ".docker" / "config.json"

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from http.client import HTTPException
 from pathlib import Path, PurePosixPath
 
+from .credentials import basic_auth
 from .flux import Call, Failure, Flux, Pulled
 
 MANIFEST_TYPES = ", ".join(
@@ -231,7 +232,7 @@ class Reader:
         kind = challenge.split(" ", 1)[0].lower()
         login = self._login(ref.host)
         if kind == "basic" and login:
-            header, scope = "Basic " + base64.b64encode(f"{login[0]}:{login[1]}".encode()).decode(), ""
+            header, scope = f"Basic {basic_auth(*login)}", ""
         elif kind == "bearer":
             token = self._token(ref, dict(_CHALLENGE.findall(challenge)), login)
             if token is None:
@@ -250,9 +251,7 @@ class Reader:
         if not realm.startswith(("https://", "http://")):
             return None
         params["scope"] = f"repository:{ref.repository}:pull"
-        auth = None
-        if login:
-            auth = "Basic " + base64.b64encode(f"{login[0]}:{login[1]}".encode()).decode()
+        auth = f"Basic {basic_auth(*login)}" if login else None
         answer = self._request(f"{realm}?{urllib.parse.urlencode(params)}", "application/json", auth)
         if not (isinstance(answer, Answer) and answer.status == 200):
             return None

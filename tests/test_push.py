@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import os
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 from conftest import GitRepo, run_cli
 from support.action import annotations, run_action
 from support.registry import Registry
+
+from gitops_action import config, pipeline
+from gitops_action.flux import Flux
+from gitops_action.gitrepo import Repo
+from gitops_action.registry import Reader
 
 ALL = {"webapp-staging", "webapp-production", "staging/billing", "production/billing", "platform-staging"}
 
@@ -267,13 +273,6 @@ def test_a_rerun_renders_only_what_it_cannot_vouch_for(
 
 
 def test_render_inputs_follow_everything_a_render_depends_on(example_repo: GitRepo, tmp_path: Path) -> None:
-    from dataclasses import replace
-
-    from gitops_action import config, pipeline
-    from gitops_action.flux import Flux
-    from gitops_action.gitrepo import Repo
-    from gitops_action.registry import Reader
-
     text = (example_repo.path / ".timoni-flux.yaml").read_text()
     files = [str(p.relative_to(example_repo.path)) for p in example_repo.path.rglob("*") if p.is_file()]
     targets = {

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from support.fault_proxy import fault_proxy
-from support.registry import Registry
+from support.registry import Registry, start_registry
 
 from gitops_action.credentials import Credentials
 from gitops_action.flux import Flux
@@ -136,8 +136,6 @@ def test_transient_answers_are_tried_again_and_the_reads_are_the_actions(
 def test_a_login_that_worked_is_sent_at_once_afterwards(tmp_path: Path) -> None:
     """htpasswd over plain HTTP (behind the proxy that counts the requests): the first read answers
     the registry's challenge; every later read sends the login at once, one request per read."""
-    from support.registry import start_registry
-
     login = ("reader", "Plain-Http-Pa55")
     plain_auth = start_registry(tmp_path / "registry", auth=login)
     try:
