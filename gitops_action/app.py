@@ -12,19 +12,20 @@ import os
 import shutil
 import sys
 import tempfile
+import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import github_action_utils as gha
 
-from . import comment, events, pipeline, report, timoni
-from .config import ConfigError
+from . import catchup, comment, events, pipeline, report, timoni
+from .config import Config, ConfigError
 from .credentials import Credentials, redact, registry_host
 from .events import CommitRange, EventError
 from .flux import Flux
 from .gitrepo import Repo
-from .planner import Plan, UsageError, plan_repository
+from .planner import Plan, UsageError, load_text, plan_repository
 from .registry import Reader
 from .settings import Settings, duration_seconds, parallelism
 
@@ -149,7 +150,18 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
         raise Stop(str(exc)) from exc
     for w in plan.warnings:
         _warn(ctx, w)
+    if settings.base:
+        plan = replace(plan, explicit_base=True)
 
+    flux = _flux(settings, rng, plan, scratch)
+    reader = Reader(flux, timeout=duration_seconds(settings.timeout))
+    if _plans_from_tags(settings, rng):
+        plan = catchup.catch_up(
+            plan,
+            repo,
+            lambda url: reader.pull(url, scratch / "plan" / uuid.uuid4().hex, content=False),
+            lambda commit: _config_at(repo, commit, settings, source),
+        )
     revision = _revision(settings.revision, ctx, repo, head)
     if rng.nothing or mode == "plan":
         results = [
@@ -159,6 +171,8 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
                 revision=revision,
                 reasons=p.reasons,
                 error=p.error or None,
+                base=p.base,
+                caught_up=p.caught_up,
             )
             for p in plan.targets
         ]
@@ -166,21 +180,6 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
         return 0
 
     root = _tree_of(repo, head, head_ref, scratch / "tree", ctx)
-    flux_env: dict[str, str] = {}
-    # A pull request's dry run uses no credentials from a fork; otherwise they serve only to read.
-    use_creds = settings.registry_username and not (rng.is_pull_request and rng.fork)
-    if use_creds:
-        hosts = {registry_host(p.target.artifact) for p in plan.targets}
-        flux_env = Credentials(settings.registry_username, settings.registry_password).docker_config(
-            hosts, scratch
-        )
-    # flux stops itself at --timeout; the process limit is a backstop a little later.
-    flux = Flux(
-        env=flux_env,
-        timeout=settings.timeout,
-        provider=settings.provider,
-        process_timeout=duration_seconds(settings.timeout) + 30,
-    )
     opts = pipeline.Options(
         mode="dry-run" if mode == "dry-run" else "push",
         repo=repo,
@@ -189,7 +188,7 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
         revision=revision,
         source=plan.config.source or source,
         flux=flux,
-        reader=Reader(flux, timeout=duration_seconds(settings.timeout)),
+        reader=reader,
         render_timeout=duration_seconds(settings.timeout),
         scratch=scratch / "work",
         timoni_identity=timoni.identity(),
@@ -202,6 +201,39 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     results = pipeline.run(plan, opts)
     _finish(settings, ctx, plan, results, mode)
     return pipeline.exit_code(results)
+
+
+def _flux(settings: Settings, rng: CommitRange, plan: Plan, scratch: Path) -> Flux:
+    flux_env: dict[str, str] = {}
+    # A pull request's dry run uses no credentials from a fork; otherwise they serve only to read.
+    use_creds = settings.registry_username and not (rng.is_pull_request and rng.fork)
+    if use_creds:
+        hosts = {registry_host(t.artifact) for t in plan.config.targets}
+        hosts |= {registry_host(p.target.artifact) for p in plan.targets}
+        flux_env = Credentials(settings.registry_username, settings.registry_password).docker_config(
+            hosts, scratch
+        )
+    # flux stops itself at --timeout; the process limit is a backstop a little later.
+    return Flux(
+        env=flux_env,
+        timeout=settings.timeout,
+        provider=settings.provider,
+        process_timeout=duration_seconds(settings.timeout) + 30,
+    )
+
+
+def _plans_from_tags(settings: Settings, rng: CommitRange) -> bool:
+    """Push and plan runs plan from what each tag holds; an explicit `base` or `all` input, a pull
+    request (its own change decides) and a run with nothing to do do not."""
+    return not (settings.base or settings.all or rng.is_pull_request or rng.nothing)
+
+
+def _config_at(repo: Repo, commit: str, settings: Settings, source: str) -> Config:
+    """The configuration at an older commit (ConfigError when missing or broken)."""
+    text = repo.read_file(commit, settings.config)
+    if text is None:
+        raise ConfigError(settings.config, "", f"not found at {commit[:12]}")
+    return load_text(text, settings.config, repo.list_files(commit), settings.registry, source)
 
 
 def _tree_of(repo: Repo, head: str, head_ref: str, dest: Path, ctx: Context) -> Path:

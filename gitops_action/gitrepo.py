@@ -138,6 +138,38 @@ class Repo:
         out = self._git("symbolic-ref", "--quiet", "--short", "HEAD")
         return out.stdout.strip() if out.ok else "HEAD"
 
+    # --- several commits at once (planning from what each tag holds) -----------------------------
+    def present(self, shas: Sequence[str]) -> set[str]:
+        """Which of these commits the repository has, in one `git cat-file --batch-check`."""
+        if not shas:
+            return set()
+        query = "".join(f"{s}^{{commit}}\n" for s in shas).encode()
+        out = self._git_bytes("cat-file", "--batch-check=%(objecttype)", stdin=query).decode().split("\n")
+        return {s for s, kind in zip(shas, out, strict=False) if kind == "commit"}
+
+    def fetch_commits(self, shas: Sequence[str], *, since: int | None = None) -> runner.Completed:
+        """One fetch for several commits: only them in a shallow clone (`--depth=1`), or, with
+        `since` (a Unix time), their history back to then, enough to tell how they are related."""
+        args = ["fetch", "--no-tags", "--quiet"]
+        if since is not None:
+            args.append(f"--shallow-since={since}")
+        elif self.is_shallow():
+            args.append("--depth=1")
+        return self._git(*args, "origin", *shas, timeout=300)
+
+    def commit_times(self, shas: Sequence[str]) -> dict[str, int]:
+        """Committer time of each commit (all present), in one `git show`."""
+        if not shas:
+            return {}
+        raw = self._git_bytes("show", "-s", "--format=%H %ct", *shas, "--")
+        times = dict(line.split(" ", 1) for line in raw.decode().splitlines() if " " in line)
+        return {s: int(times[s]) for s in shas if s in times}
+
+    def count_between(self, ancestor: str, descendant: str) -> int | None:
+        """Commits in descendant's history that are not in ancestor's (None: git could not say)."""
+        out = self._git("rev-list", "--count", f"{ancestor}..{descendant}", "--")
+        return int(out.stdout.strip()) if out.ok and out.stdout.strip().isdigit() else None
+
 
 def trust_directory(path: str | os.PathLike[str], scope: Sequence[str] = ("--system",)) -> None:
     """Let git work in a checkout owned by another uid (GitHub mounts the workspace that way)."""

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from . import cue_errors, manifests, timoni
+from . import catchup, cue_errors, manifests, timoni
+from .catchup import commit_at
 from .config import Target
 from .credentials import redact
 from .flux import Call, Flux, Pulled, Pushed
@@ -59,6 +60,8 @@ class TargetResult:
     log: list[str] = field(default_factory=list)  # what timoni and flux said, for the log group
     diff: manifests.StreamDiff | None = None
     new_target: bool = False  # dry-run: nothing deployed at the tag yet
+    base: str = ""  # the commit the tag held when planning (planned from the tags)
+    caught_up: bool = False  # delivered because its tag was behind, not because of the event's diff
     settling: Settling | None = field(default=None, repr=False)
 
     @property
@@ -67,18 +70,18 @@ class TargetResult:
 
 
 class Ancestry:
-    """`newer_commit_at_tag` once per commit in a run: the targets an earlier run pushed all carry its
+    """`newer_commit` once per commit in a run: the targets an earlier run pushed all carry its
     commit, so one set of git calls (and, in a shallow clone, one fetch) serves them all."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._known: dict[tuple[str, str], str] = {}
 
-    def newer(self, repo: Repo, revision: str, head: str) -> str:
-        key = (commit_of(revision), head)
+    def newer(self, repo: Repo, held: Pulled, head: str) -> str:
+        key = (commit_at(held), head)
         with self._lock:  # also keeps two targets from fetching the same commit at once
             if key not in self._known:
-                self._known[key] = newer_commit_at_tag(repo, revision, head)
+                self._known[key] = newer_commit(repo, key[0], head)
             return self._known[key]
 
 
@@ -173,7 +176,14 @@ def settle(result: TargetResult, opts: Options) -> None:
 
 
 def process(planned: PlannedTarget, opts: Options, work: Path, cache: Path) -> TargetResult:
-    result = TargetResult(planned.target, "failed", revision=opts.revision, reasons=planned.reasons)
+    result = TargetResult(
+        planned.target,
+        "failed",
+        revision=opts.revision,
+        reasons=planned.reasons,
+        base=planned.base,
+        caught_up=planned.caught_up,
+    )
     _guarded(result, opts, lambda: _process(planned, opts, work, cache, result))
     return result
 
@@ -221,7 +231,8 @@ def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, res
             lambda: opts.reader.pull(url, work / "deployed", content=content), opts, pull_log, "pull"
         )
 
-    current = read(content=False)
+    # The plan read the tag already when it planned from the tags.
+    current = planned.held if planned.held is not None else read(content=False)
     held = current.annotations.get(RENDER_INPUTS) if current.revision == opts.revision else None
     if held and held == render_inputs(t, opts):
         result.log.extend(pull_log)
@@ -266,7 +277,7 @@ def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, res
         return
 
     if exists:
-        newer = opts.ancestry.newer(opts.repo, current.revision, opts.head)
+        newer = opts.ancestry.newer(opts.repo, current, opts.head)
         if newer:
             result.status, result.digest = "skipped", current.digest or None
             result.error = (
@@ -276,19 +287,20 @@ def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, res
         deployed = work / "deployed" / timoni.MANIFESTS
         if opts.skip_unchanged and deployed.is_file() and same_file(deployed, rendered.path):
             _unchanged(result, current, opts)
+            if result.status == "unchanged" and commit_at(current) != opts.head:
+                _mark_checked(result, current, opts, work)
             return
 
     # A last look right before pushing: a run for a newer commit may have pushed while this one
     # rendered. From here to the end of the push is the window _settle covers from the newer run's side.
     last_look = time.monotonic()
     last = opts.reader.pull(url, work / "last-look", content=False)
-    if last.call.ok and opts.ancestry.newer(opts.repo, last.revision, opts.head):
+    if last.call.ok and opts.ancestry.newer(opts.repo, last, opts.head):
         result.status, result.digest = "skipped", last.digest or None
         result.error = f"{url} now holds {last.revision}, a descendant of this commit: not moving it back"
         return
 
-    inputs = render_inputs(t, opts)
-    notes = {RENDER_INPUTS: inputs} if inputs else {}
+    notes = push_annotations(t, opts)
     with opts.writing(t.artifact):
         pushed = with_retries(
             lambda: opts.flux.push(
@@ -315,6 +327,42 @@ def _unchanged(result: TargetResult, current: Pulled, opts: Options) -> None:
 
 
 RENDER_INPUTS = "timoni-flux-push.render-inputs"
+
+
+def push_annotations(t: Target, opts: Options) -> dict[str, str]:
+    """Every push records its full commit (the revision template may not: `{short_sha}`), so the plan
+    and the never-backwards check work whatever the template, and the render inputs where they apply."""
+    inputs = render_inputs(t, opts)
+    return {catchup.COMMIT: opts.head, **({RENDER_INPUTS: inputs} if inputs else {})}
+
+
+def _mark_checked(result: TargetResult, current: Pulled, opts: Options, work: Path) -> None:
+    """The tag holds an older commit whose render equals this one's (e.g. a module refactor), and
+    skip-unchanged leaves it there. Record that this commit renders the same digest, next to the tag,
+    so later runs plan from this commit and do not render the target again and again. A failure
+    costs only that: the next run renders and checks again."""
+    t = result.target
+    record = work / "checked"
+    record.mkdir(parents=True, exist_ok=True)
+    (record / "checked.json").write_text(
+        json.dumps({"tag": t.tags[0], "digest": current.digest, "commit": opts.head}, sort_keys=True)
+    )
+    url = f"{t.artifact}:{catchup.marker_tag(t.tags[0])}"
+    notes = {catchup.COMMIT: opts.head, catchup.CHECKED: current.digest}
+    with opts.writing(t.artifact):
+        marked = with_retries(
+            lambda: opts.flux.push(
+                url, record, source=opts.source, revision=opts.revision, annotations=notes
+            ),
+            opts,
+            result.log,
+            "record",
+        )
+    if marked.call.ok:
+        result.log.append(f"{url}: recorded that {opts.head[:12]} renders the digest {current.digest}")
+    else:
+        why = marked.call.error
+        result.log.append(f"could not record the check at {url} (the next run renders again): {why}")
 
 
 def render_inputs(t: Target, opts: Options) -> str:
@@ -365,10 +413,10 @@ def _settle(result: TargetResult, opts: Options) -> str:
         if not seen.call.ok:
             result.log.append(f"verify: could not re-read {pending.url} after pushing: {seen.call.error}")
             return digest
-        sha = commit_of(seen.revision)
+        sha = commit_at(seen)
         if seen.digest == digest or not sha or sha == opts.head:
             return digest
-        if opts.ancestry.newer(opts.repo, seen.revision, opts.head):
+        if opts.ancestry.newer(opts.repo, seen, opts.head):
             result.log.append(
                 f"verify: {pending.url} now holds {seen.revision}, a newer commit: leaving the tags to it"
             )
@@ -383,7 +431,11 @@ def _settle(result: TargetResult, opts: Options) -> str:
         with opts.writing(result.target.artifact):
             again = with_retries(
                 lambda: opts.flux.push(
-                    pending.url, pending.rendered, source=opts.source, revision=opts.revision
+                    pending.url,
+                    pending.rendered,
+                    source=opts.source,
+                    revision=opts.revision,
+                    annotations=push_annotations(result.target, opts),
                 ),
                 opts,
                 result.log,
@@ -438,15 +490,8 @@ def same_file(a: Path, b: Path) -> bool:
     return a.read_bytes() == b.read_bytes()
 
 
-def commit_of(revision: str) -> str:
-    """The commit SHA in a Flux revision (`main@sha1:abc...`, `sha1:abc`, or a bare SHA)."""
-    tail = revision.rsplit(":", 1)[-1].rsplit("@", 1)[-1]
-    return tail if len(tail) == 40 and all(c in "0123456789abcdef" for c in tail) else ""
-
-
-def newer_commit_at_tag(repo: Repo, revision: str, head: str) -> str:
-    """The commit at the tag if it is a strict descendant of `head` (a newer run pushed it)."""
-    sha = commit_of(revision)
+def newer_commit(repo: Repo, sha: str, head: str) -> str:
+    """The commit at a tag if it is a strict descendant of `head` (a newer run pushed it)."""
     if not sha or sha == head:
         return ""
     if not repo.has_commit(sha):

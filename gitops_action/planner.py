@@ -15,6 +15,7 @@ from typing import Literal
 from . import config as cfg
 from .config import Config, ConfigError, Target
 from .events import CommitRange
+from .flux import Pulled
 from .gitrepo import Change, Repo
 
 FILE_URL = re.compile(r"""["']file://([^"'\s]+)["']""")
@@ -27,6 +28,9 @@ class PlannedTarget:
     status: Literal["planned", "removed"]
     reasons: tuple[str, ...]
     error: str = ""  # a problem found while planning; the target fails without being built
+    held: Pulled | None = field(default=None, repr=False)  # what the first tag held when planning
+    base: str = ""  # the commit its tag holds, when planned from the tags
+    caught_up: bool = False  # taken from its tag although the event's diff did not take it
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,12 @@ class Plan:
     total: int  # targets in the configuration at head
     warnings: tuple[str, ...] = ()
     changes: tuple[Change, ...] = field(default=(), repr=False)
+    every: str = ""  # why the event takes every target (no base, or no configuration at base)
+    modules: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False)  # local, by id
+    head_files: frozenset[str] = field(default=frozenset(), repr=False)
+    only: tuple[str, ...] = ()  # the `targets` input
+    from_tags: int = 0  # targets decided by what their tags hold (catchup.py)
+    explicit_base: bool = False  # the `base` input set the base
 
     def matrix(self) -> dict[str, list[dict[str, str]]]:
         return {"include": [{"target": p.target.id} for p in self.targets if p.status == "planned"]}
@@ -56,7 +66,7 @@ def bundle_modules(bundle_file: str, text: str) -> list[str]:
     return out
 
 
-def _dirs_of(paths: Sequence[str]) -> set[str]:
+def dirs_of(paths: Sequence[str]) -> set[str]:
     dirs: set[str] = set()
     for p in paths:
         d = posixpath.dirname(p)
@@ -72,6 +82,7 @@ def affected_reasons(
     changed_dirs: set[str],
     module_dirs: Sequence[str],
 ) -> list[str]:
+    """What changed among `target`'s inputs, one reason per kind of input."""
     reasons = []
     for f in target.files:
         if f in changes:
@@ -102,12 +113,13 @@ def plan(
     """Decide which targets the change affects. `base_config` is None when there is no base or
     the configuration at base could not be read (`base_problem` says why)."""
     change_map = {c.path: c.status for c in changes}
-    changed_dirs = _dirs_of(list(change_map))
+    changed_dirs = dirs_of(list(change_map))
     deleted = {c.path for c in changes if c.status == "D"}
     base_targets = base_config.by_id() if base_config else {}
     cfg_file = head_config.path
     out: list[PlannedTarget] = []
 
+    modules_of = {t.id: target_modules(t, bundle_texts) for t in head_config.targets}
     for t in head_config.targets:
         reasons: list[str] = []
         if commit_range.base is None:
@@ -118,11 +130,7 @@ def plan(
             reasons.append(f"new target in {cfg_file}")
         elif base_targets[t.id] != t:
             reasons.append(f"its entry in {cfg_file} changed ({t.key})")
-        modules = [t.local_module] if t.local_module else []
-        if t.kind == "bundle":
-            for f in t.files:
-                modules.extend(bundle_modules(f, bundle_texts.get(f, "")))
-        reasons.extend(affected_reasons(t, change_map, changed_dirs, list(dict.fromkeys(modules))))
+        reasons.extend(affected_reasons(t, change_map, changed_dirs, modules_of[t.id]))
         # `targets` restricts the affected set; it never adds an unaffected target (use `all` for that).
         if not reasons:
             continue
@@ -130,15 +138,9 @@ def plan(
         if missing and all(f in deleted for f in t.files):
             out.append(PlannedTarget(t, "removed", tuple(f"{f} deleted" for f in t.files)))
             continue
-        error = ""
-        if missing:
-            line = f" line {t.line}" if t.line else ""
-            error = f"{missing[0]} does not exist (listed in {cfg_file} {t.key}{line})"
-        elif t.local_module and f"{t.local_module}/cue.mod/module.cue" not in head_files:
-            error = (
-                f"module {t.local_module} is not a Timoni module: no cue.mod/module.cue ({cfg_file} {t.key})"
-            )
-        out.append(PlannedTarget(t, "planned", tuple(dict.fromkeys(reasons)), error))
+        out.append(
+            PlannedTarget(t, "planned", tuple(dict.fromkeys(reasons)), head_problem(t, head_files, cfg_file))
+        )
 
     head_ids = {t.id for t in head_config.targets}
     for tid, t in base_targets.items():
@@ -155,8 +157,48 @@ def plan(
         out = [p for p in out if p.target.id in only]
     if commit_range.nothing:  # e.g. a deleted branch: no target, so no matrix entry either
         out = []
+    every = ""
+    if commit_range.base is None:
+        every = commit_range.why_all or "no base commit"
+    elif base_config is None:
+        every = base_problem
     return Plan(
-        head_config, commit_range, tuple(out), len(head_config.targets), head_config.warnings, tuple(changes)
+        head_config,
+        commit_range,
+        tuple(out),
+        len(head_config.targets),
+        head_config.warnings,
+        tuple(changes),
+        every=every,
+        modules=modules_of,
+        head_files=frozenset(head_files),
+        only=tuple(only),
+    )
+
+
+def target_modules(t: Target, bundle_texts: Mapping[str, str]) -> tuple[str, ...]:
+    """The local module directories a target renders: its own, or its bundle's file:// ones."""
+    modules = [t.local_module] if t.local_module else []
+    if t.kind == "bundle":
+        for f in t.files:
+            modules.extend(bundle_modules(f, bundle_texts.get(f, "")))
+    return tuple(dict.fromkeys(modules))
+
+
+def head_problem(t: Target, head_files: set[str] | frozenset[str], cfg_file: str) -> str:
+    """Why `t` cannot be built at head ("" when it can be tried): the target fails without a render."""
+    missing = [f for f in t.files if f not in head_files]
+    if missing:
+        line = f" line {t.line}" if t.line else ""
+        return f"{missing[0]} does not exist (listed in {cfg_file} {t.key}{line})"
+    if t.local_module and f"{t.local_module}/cue.mod/module.cue" not in head_files:
+        return f"module {t.local_module} is not a Timoni module: no cue.mod/module.cue ({cfg_file} {t.key})"
+    return ""
+
+
+def planned_target(t: Target, reasons: Sequence[str], plan: Plan) -> PlannedTarget:
+    return PlannedTarget(
+        t, "planned", tuple(dict.fromkeys(reasons)), head_problem(t, plan.head_files, plan.config.path)
     )
 
 

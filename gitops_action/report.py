@@ -48,6 +48,8 @@ def artifacts(results: Sequence[TargetResult]) -> list[dict[str, Any]]:
             "status": r.status,
             "error": " ".join(r.error.split()) if r.error else None,
             "reasons": list(r.reasons),
+            "base": r.base or None,
+            "caught_up": r.caught_up,
         }
         if r.diff is not None:
             item["changed"] = r.diff.changed
@@ -78,17 +80,7 @@ def short(digest: str | None) -> str:
 def summary(
     plan: Plan, results: Sequence[TargetResult], *, mode: str, title: str = "timoni-flux-push"
 ) -> str:
-    rng = plan.range
-    lines = [f"## {title}: {mode}", ""]
-    if rng.nothing:
-        lines.append(f"Nothing to do: {md(rng.nothing)}.")
-    elif rng.base is None:
-        lines.append(f"Every target is affected: {md(rng.why_all)}.")
-    else:
-        lines.append(
-            f"Changes `{rng.base[:12]}`..`{rng.head[:12]}`: {len(plan.changes)} changed file(s), "
-            f"{len(results)} of {plan.total} target(s) affected."
-        )
+    lines = [f"## {title}: {mode}", "", *_scope(plan, results)]
     for w in plan.warnings:
         lines.append(f"> [!WARNING]\n> {md(w)}")
     lines.append("")
@@ -100,7 +92,7 @@ def summary(
         tags = ", ".join(r.target.tags)
         lines.append(
             f"| {md(r.target.id)} | {md(r.target.artifact)}:{md(tags)} | `{short(r.digest)}` | "
-            f"{_status(r)} | {r.seconds:.1f}s |"
+            f"{_status(r)}{' ↺' if r.caught_up else ''} | {r.seconds:.1f}s |"
         )
     with_digest = [r for r in results if r.digest]
     if with_digest:
@@ -120,6 +112,31 @@ def summary(
         lines += [f"- {md(r.target.id)}: {md('; '.join(r.reasons))}" for r in why]
         lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
+
+
+def _scope(plan: Plan, results: Sequence[TargetResult]) -> list[str]:
+    """What the run compared: the event's commits, and what each tag holds."""
+    rng = plan.range
+    affected = f"{len(results)} of {plan.total} target(s) affected"
+    if rng.nothing:
+        return [f"Nothing to do: {md(rng.nothing)}."]
+    lines = []
+    if rng.base is None and not plan.from_tags:
+        lines.append(f"Every target is affected: {md(rng.why_all)}.")
+    elif rng.base is None:
+        lines.append(f"The event gives no base ({md(rng.why_all)}): each target planned from its tag.")
+    else:
+        changed = f"{len(plan.changes)} changed file(s)"
+        lines.append(f"Changes `{rng.base[:12]}`..`{rng.head[:12]}`: {changed}, {affected}.")
+    if plan.from_tags:
+        caught = sum(1 for r in results if r.caught_up)
+        lines.append(
+            f"Planned from what each tag holds ({plan.from_tags} tag(s) read): {affected}"
+            + (f", {caught} caught up (left behind by an earlier run, marked ↺)." if caught else ".")
+        )
+    elif rng.base is not None and plan.explicit_base:
+        lines.append("Diffed from the `base` input only, not from what each tag holds.")
+    return lines
 
 
 def _status(r: TargetResult) -> str:

@@ -540,7 +540,10 @@ def test_plan_mode_writes_outputs_and_builds_nothing(
         "url": None,
         "status": "planned",
         "error": None,
-        "reasons": ["a workflow_dispatch event carries no base commit"],
+        # Issue 11: a dispatch plans from what each tag holds (here: nothing yet), not "every target".
+        "reasons": ["new target: production holds nothing yet"],
+        "base": None,
+        "caught_up": False,
     }
     assert by_name["platform-staging"]["kind"] == "bundle"
     assert by_name["webapp-production"]["tags"] == ["production", "stable"]

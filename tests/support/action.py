@@ -63,6 +63,7 @@ def run_action(
     ref_name: str = "main",
     env: dict[str, str] | None = None,
     timeout: float = 600,
+    started: list[subprocess.Popen[bytes]] | None = None,
 ) -> ActionRun:
     work.mkdir(parents=True, exist_ok=True)
     event_path = work / "event.json"
@@ -95,6 +96,18 @@ def run_action(
     for name, value in inputs.items():
         full[f"INPUT_{name.upper()}"] = value
     full.update(env or {})
+    if started is not None:  # the caller waits for (or kills) the process itself
+        started.append(
+            subprocess.Popen(
+                [sys.executable, str(ROOT / "entrypoint.py")],
+                cwd=repo,
+                env=full,
+                stdout=(work / "stdout.txt").open("wb"),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+        return ActionRun(0, "", "", {}, "")
     proc = subprocess.run(
         [sys.executable, str(ROOT / "entrypoint.py")],
         cwd=repo,

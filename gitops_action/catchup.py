@@ -1,0 +1,316 @@
+"""Plan from what each tag holds: the commit a target was last delivered from is its base.
+
+The registry is what the cluster follows, and each push records its commit. A target is affected
+when any of its inputs changed between the commit its first tag holds and head, so a change whose
+run failed, was cancelled or never ran is delivered by the next run. The event's diff stays a fast
+path (it is the same diff for every tag that holds the event's base); the tags find what earlier
+runs left behind. Three steps, each returning a value:
+
+    read_tags(targets)        -> {id: Held}     registry reads, one per tag, in parallel
+    relate(repo, head, held)  -> {sha: Since}   git: one fetch, then one diff per distinct commit
+    extend(plan, held, since) -> Plan           pure: the event's plan and the tags' reasons merged
+
+A tag that cannot be read leaves its target to the event's plan: the tag stays behind, so the next
+run that can read it catches up. A commit that cannot be fetched makes its targets affected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from . import planner
+from .config import Config, ConfigError, Target
+from .flux import Pulled
+from .gitrepo import Change, Repo
+
+COMMIT = "timoni-flux-push.commit"  # the full commit a push was built from, whatever the revision
+CHECKED = "timoni-flux-push.checked"  # on a marker: the digest a later commit's render equalled
+MARKER_SUFFIX = ".tfp-checked"
+READERS = 32  # registry reads at once: each mostly waits on the network
+DEEPEN_MARGIN = 3600  # seconds before the oldest commit: committer clocks are not exact
+_SHA = re.compile(r"[0-9a-f]{40}")
+LEFT_BEHIND = (
+    "not in this event's diff: an earlier run failed, was cancelled or never ran, or the tag was moved "
+    "back by hand (Git is the source of truth)"
+)
+
+
+def commit_of(revision: str) -> str:
+    """The commit SHA in a Flux revision (`main@sha1:abc...`, `sha1:abc`, or a bare SHA)."""
+    tail = revision.rsplit(":", 1)[-1].rsplit("@", 1)[-1]
+    return tail if _SHA.fullmatch(tail) else ""
+
+
+def commit_at(pulled: Pulled) -> str:
+    """The commit a tag holds: our own annotation (any revision template), else the revision's SHA."""
+    noted = pulled.annotations.get(COMMIT, "")
+    return noted if _SHA.fullmatch(noted) else commit_of(pulled.revision)
+
+
+def marker_tag(tag: str) -> str:
+    """The tag of the record "this digest is what a later commit renders too" (see DESIGN.md)."""
+    name = tag + MARKER_SUFFIX
+    return name if len(name) <= 128 else "tfp-checked-" + hashlib.sha256(tag.encode()).hexdigest()[:40]
+
+
+def short_revision(revision: str) -> str:
+    sha = commit_of(revision)
+    return revision.replace(sha, sha[:7]) if sha else revision
+
+
+@dataclass(frozen=True)
+class Held:
+    """What a target's tags hold, read before planning."""
+
+    tag: str
+    pulled: Pulled  # the first tag (call not ok: missing, or unreadable)
+    commit: str = ""  # the commit it holds ("": none this action can read)
+    checked: str = ""  # a later commit a marker vouches renders the same digest
+    stale: tuple[str, ...] = ()  # other tags that do not hold the first tag's digest
+
+    @property
+    def answered(self) -> bool:
+        """The registry answered: a missing tag is an answer, a refused or failed read is not."""
+        return self.pulled.call.ok or self.pulled.call.failure == "missing"
+
+
+Pull = Callable[[str], Pulled]  # oci://REPO:TAG -> what it holds (manifest only)
+
+
+def _host(artifact: str) -> str:
+    return urllib.parse.urlsplit(artifact.replace("oci://", "//", 1)).netloc
+
+
+def _read_all(urls: Sequence[str], pull: Pull) -> dict[str, Pulled]:
+    """Read each URL once; a host whose first read could not connect is not asked again."""
+    unique = list(dict.fromkeys(urls))
+    first: dict[str, str] = {}
+    for url in unique:
+        first.setdefault(_host(url), url)
+    with ThreadPoolExecutor(max_workers=READERS) as pool:
+        got = dict(zip(first.values(), pool.map(pull, first.values()), strict=True))
+        down = {h: got[u] for h, u in first.items() if got[u].call.failure == "transient"}
+        rest = [u for u in unique if u not in got and _host(u) not in down]
+        got.update(zip(rest, pool.map(pull, rest), strict=True))
+    for url in unique:
+        if url not in got:
+            got[url] = down[_host(url)]
+    return got
+
+
+def read_tags(targets: Sequence[Target], pull: Pull) -> dict[str, Held]:
+    """Each target's first tag, and its other tags where it has several (they must hold the same)."""
+    firsts = {t.id: f"{t.artifact}:{t.tags[0]}" for t in targets}
+    read = _read_all(list(firsts.values()), pull)
+    others = [f"{t.artifact}:{x}" for t in targets if read[firsts[t.id]].call.ok for x in t.tags[1:]]
+    read.update(_read_all(others, pull))
+    held: dict[str, Held] = {}
+    for t in targets:
+        pulled = read[firsts[t.id]]
+        stale = tuple(
+            x for x in t.tags[1:] if pulled.call.ok and read[f"{t.artifact}:{x}"].digest != pulled.digest
+        )
+        held[t.id] = Held(t.tags[0], pulled, commit_at(pulled) if pulled.call.ok else "", stale=stale)
+    return held
+
+
+def read_markers(targets: Sequence[Target], held: Mapping[str, Held], pull: Pull) -> dict[str, Held]:
+    """The markers of these targets: where one vouches for the digest the tag holds now, its commit."""
+    urls = {t.id: f"{t.artifact}:{marker_tag(t.tags[0])}" for t in targets}
+    read = _read_all(list(urls.values()), pull)
+    out = dict(held)
+    for t in targets:
+        mark, h = read[urls[t.id]], held[t.id]
+        if mark.call.ok and h.pulled.digest and mark.annotations.get(CHECKED) == h.pulled.digest:
+            out[t.id] = replace(h, checked=commit_at(mark))
+    return out
+
+
+# --- git: how each commit a tag holds relates to head ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Since:
+    """A commit some tag holds, seen from head."""
+
+    relation: Literal["head", "behind", "ahead", "elsewhere", "unknown"]
+    behind: int | None = None  # commits from it to head
+    changes: tuple[Change, ...] = ()
+    config: Config | None = None  # the configuration at that commit, when the file changed since
+    config_problem: str = ""
+    problem: str = ""  # relation "unknown": why the commit could not be had
+
+
+LoadConfig = Callable[[str], Config]  # commit -> the configuration there (ConfigError if broken)
+
+
+def relate(
+    repo: Repo, head: str, commits: Sequence[str], *, config_path: str, load: LoadConfig
+) -> dict[str, Since]:
+    """How each commit relates to head, and what changed since it. One fetch brings the missing
+    commits (`--depth=1` in a shallow clone); in a shallow clone one more deepens the history back to
+    the oldest of them, so ancestry can be told."""
+    wanted = sorted({c for c in commits if c and c != head})
+    have = repo.present(wanted)
+    missing = [c for c in wanted if c not in have]
+    problems: dict[str, str] = {}
+    if missing:
+        fetched = repo.fetch_commits(missing)
+        if not fetched.ok and len(missing) > 1:  # one lost commit fails the lot: ask one by one
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                tries = dict(zip(missing, pool.map(lambda c: repo.fetch_commits([c]), missing), strict=True))
+            problems = {c: _last_line(r.stderr) for c, r in tries.items() if not r.ok}
+        elif not fetched.ok:
+            problems = {missing[0]: _last_line(fetched.stderr)}
+        have = repo.present(wanted)
+    if have and repo.is_shallow():
+        times = repo.commit_times([*sorted(have), head])
+        if times:
+            repo.fetch_commits([head, *sorted(have)], since=min(times.values()) - DEEPEN_MARGIN)
+    out: dict[str, Since] = {head: Since("head")}
+    for c in wanted:
+        if c not in have:
+            out[c] = Since("unknown", problem=problems.get(c, "not in the repository"))
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        found = pool.map(lambda c: _since(repo, head, c, config_path, load), sorted(have))
+        out.update(zip(sorted(have), found, strict=True))
+    return out
+
+
+def _since(repo: Repo, head: str, commit: str, config_path: str, load: LoadConfig) -> Since:
+    if repo.is_ancestor(head, commit):
+        return Since("ahead")
+    behind = repo.is_ancestor(commit, head)
+    changes = tuple(repo.diff(commit, head))
+    config: Config | None = None
+    problem = ""
+    if any(c.path == config_path for c in changes):
+        try:
+            config = load(commit)
+        except ConfigError as exc:
+            problem = f"the configuration at {commit[:7]} could not be read ({exc.message})"
+    return Since(
+        "behind" if behind else "elsewhere",
+        repo.count_between(commit, head) if behind else None,
+        changes,
+        config,
+        problem,
+    )
+
+
+def _last_line(text: str) -> str:
+    lines = [x for x in text.strip().splitlines() if x.strip()]
+    return lines[-1].strip() if lines else "git fetch failed"
+
+
+# --- pure: the tags' reasons, merged with the event's plan -------------------------------------
+
+
+def tag_reasons(t: Target, held: Held, since: Mapping[str, Since], plan: planner.Plan) -> list[str]:
+    """Why the tags make `t` affected ([] when they hold what head would deliver)."""
+    tag, pulled = held.tag, held.pulled
+    if not pulled.call.ok:
+        return [f"new target: {tag} holds nothing yet"]
+    if not held.commit:
+        return [f"{tag} holds no revision this action can read ({pulled.revision or 'none'})"]
+    rev = short_revision(pulled.revision) or held.commit[:7]
+    stale = [f"{', '.join(held.stale)} {'does' if len(held.stale) == 1 else 'do'} not hold {tag}'s digest"]
+    stale = stale if held.stale else []
+    s = since.get(held.commit)
+    if s is None or s.relation == "unknown":
+        problem = s.problem if s else "not looked up"
+        return [f"{tag} holds {rev}, a commit that cannot be fetched ({problem})"]
+    if s.relation in ("head", "ahead"):
+        return stale  # delivered, or newer than head (the pipeline never moves it back)
+    if held.checked and since.get(held.checked, Since("unknown")).relation in ("head", "behind"):
+        s = since[held.checked]
+        if s.relation == "head":
+            return stale
+        rev += f", checked unchanged up to {held.checked[:7]}"
+    changed = _changed_since(t, s, plan)
+    if s.relation == "elsewhere":
+        why = "a commit outside this branch's history (a forced push, or another branch wrote the tag)"
+        return [f"{tag} holds {rev}, {why}", *changed]
+    if not changed:
+        return stale
+    back = f" ({s.behind} commit{'' if s.behind == 1 else 's'} back)" if s.behind is not None else ""
+    return [f"behind: {tag} holds {rev}{back}; since then: {'; '.join(changed)}", *stale]
+
+
+def _changed_since(t: Target, s: Since, plan: planner.Plan) -> list[str]:
+    cfg_file = plan.config.path
+    reasons: list[str] = []
+    if s.config_problem:
+        reasons.append(s.config_problem)
+    elif s.config is not None:
+        before = s.config.by_id().get(t.id)
+        if before is None:
+            reasons.append(f"new in {cfg_file}")
+        elif before != t:
+            reasons.append(f"its entry in {cfg_file} changed ({t.key})")
+    change_map = {c.path: c.status for c in s.changes}
+    modules = plan.modules.get(t.id, ())
+    reasons += planner.affected_reasons(t, change_map, planner.dirs_of(list(change_map)), modules)
+    return reasons
+
+
+def needs_marker(t: Target, held: Held, since: Mapping[str, Since], plan: planner.Plan) -> bool:
+    """A tag behind head whose target's inputs changed since: a marker may say the render did not."""
+    s = since.get(held.commit)
+    return bool(held.pulled.call.ok and s and s.relation == "behind" and _changed_since(t, s, plan))
+
+
+def extend(plan: planner.Plan, held: Mapping[str, Held], since: Mapping[str, Since]) -> planner.Plan:
+    """The event's plan with what the tags say. A target whose tag answered is affected when the
+    tags say so or (with a known event base) the event's diff says so; one whose tag did not answer
+    keeps the event's decision."""
+    by_event = {p.target.id: p for p in plan.targets if p.status == "planned"}
+    out: list[planner.PlannedTarget] = []
+    decided = 0
+    for t in plan.config.targets:
+        event = by_event.get(t.id)
+        h = held.get(t.id)
+        if h is None or not h.answered:
+            if event:
+                out.append(event)
+            continue
+        decided += 1
+        reasons = tag_reasons(t, h, since, plan)
+        keep = event is not None and not plan.every  # the event's own diff, when it had one
+        if not reasons and not keep:
+            continue
+        pulled = h.pulled if h.pulled.call.ok else None
+        if keep and event is not None:
+            merged = tuple(dict.fromkeys([*event.reasons, *reasons]))
+            out.append(replace(event, reasons=merged, held=pulled, base=h.commit))
+            continue
+        caught_up = not plan.every  # the event's diff did not take it: an earlier run left it behind
+        if caught_up:
+            reasons = [*reasons, LEFT_BEHIND]
+        fresh = planner.planned_target(t, reasons, plan)
+        out.append(replace(fresh, held=pulled, base=h.commit, caught_up=caught_up))
+    out += [p for p in plan.targets if p.status == "removed"]
+    return replace(plan, targets=tuple(out), from_tags=decided)
+
+
+def catch_up(plan: planner.Plan, repo: Repo, pull: Pull, load: LoadConfig) -> planner.Plan:
+    """The whole step: read the tags, relate their commits to head, read the markers the targets
+    behind need, merge with the event's plan."""
+    head = plan.range.head
+    targets = [t for t in plan.config.targets if not plan.only or t.id in plan.only]
+    held = read_tags(targets, pull)
+    commits = [h.commit for h in held.values() if h.commit]
+    since = relate(repo, head, commits, config_path=plan.config.path, load=load) if commits else {}
+    behind = [t for t in targets if needs_marker(t, held[t.id], since, plan)]
+    if behind:
+        held = read_markers(behind, held, pull)
+        more = [h.checked for h in held.values() if h.checked and h.checked not in since]
+        if more:
+            since = {**since, **relate(repo, head, more, config_path=plan.config.path, load=load)}
+    return extend(plan, held, since)
