@@ -20,7 +20,7 @@ from pathlib import Path
 import github_action_utils as gha
 
 from . import catchup, comment, events, pipeline, report, timoni
-from .config import Config, ConfigError
+from .config import ConfigError
 from .credentials import Credentials, redact, registry_host
 from .events import CommitRange, EventError
 from .flux import Flux
@@ -160,14 +160,14 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
             plan,
             repo,
             lambda url: reader.pull(url, scratch / "plan" / uuid.uuid4().hex, content=False),
-            lambda commit: _config_at(repo, commit, settings, source),
+            lambda text: load_text(text, settings.config, sorted(plan.head_files), settings.registry, source),
         )
     revision = _revision(settings.revision, ctx, repo, head)
     if rng.nothing or mode == "plan":
         results = [
             pipeline.TargetResult(
                 p.target,
-                "removed" if p.status == "removed" else "planned",
+                "planned" if p.status == "planned" else p.status,
                 revision=revision,
                 reasons=p.reasons,
                 error=p.error or None,
@@ -226,14 +226,6 @@ def _plans_from_tags(settings: Settings, rng: CommitRange) -> bool:
     """Push and plan runs plan from what each tag holds; an explicit `base` or `all` input, a pull
     request (its own change decides) and a run with nothing to do do not."""
     return not (settings.base or settings.all or rng.is_pull_request or rng.nothing)
-
-
-def _config_at(repo: Repo, commit: str, settings: Settings, source: str) -> Config:
-    """The configuration at an older commit (ConfigError when missing or broken)."""
-    text = repo.read_file(commit, settings.config)
-    if text is None:
-        raise ConfigError(settings.config, "", f"not found at {commit[:12]}")
-    return load_text(text, settings.config, repo.list_files(commit), settings.registry, source)
 
 
 def _tree_of(repo: Repo, head: str, head_ref: str, dest: Path, ctx: Context) -> Path:

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from . import planner
@@ -32,7 +33,7 @@ from .gitrepo import Change, Repo
 COMMIT = "timoni-flux-push.commit"  # the full commit a push was built from, whatever the revision
 CHECKED = "timoni-flux-push.checked"  # on a marker: the digest a later commit's render equalled
 MARKER_SUFFIX = ".tfp-checked"
-READERS = 32  # registry reads at once: each mostly waits on the network
+READERS = 64  # registry reads at once: each mostly waits on the network
 DEEPEN_MARGIN = 3600  # seconds before the oldest commit: committer clocks are not exact
 _SHA = re.compile(r"[0-9a-f]{40}")
 LEFT_BEHIND = (
@@ -88,14 +89,15 @@ def _host(artifact: str) -> str:
 
 
 def _read_all(urls: Sequence[str], pull: Pull) -> dict[str, Pulled]:
-    """Read each URL once; a host whose first read could not connect is not asked again."""
+    """Read each URL once. A host whose first read failed to connect or was refused is not asked
+    again: its targets keep the event's plan, and a dead or refusing registry costs one read."""
     unique = list(dict.fromkeys(urls))
     first: dict[str, str] = {}
     for url in unique:
         first.setdefault(_host(url), url)
     with ThreadPoolExecutor(max_workers=READERS) as pool:
         got = dict(zip(first.values(), pool.map(pull, first.values()), strict=True))
-        down = {h: got[u] for h, u in first.items() if got[u].call.failure == "transient"}
+        down = {h: got[u] for h, u in first.items() if got[u].call.failure in ("transient", "auth")}
         rest = [u for u in unique if u not in got and _host(u) not in down]
         got.update(zip(rest, pool.map(pull, rest), strict=True))
     for url in unique:
@@ -145,9 +147,14 @@ class Since:
     config: Config | None = None  # the configuration at that commit, when the file changed since
     config_problem: str = ""
     problem: str = ""  # relation "unknown": why the commit could not be had
+    change_map: Mapping[str, str] = field(default_factory=dict, repr=False)  # path -> A/M/D/T
+    changed_dirs: frozenset[str] = field(default=frozenset(), repr=False)
 
 
-LoadConfig = Callable[[str], Config]  # commit -> the configuration there (ConfigError if broken)
+# The configuration file's text at an older commit -> its targets (ConfigError if broken). Its `match`
+# patterns expand against head's files: a target whose file did not exist then was added since, and
+# is affected by that anyway.
+LoadConfig = Callable[[bytes], Config]
 
 
 def relate(
@@ -177,30 +184,53 @@ def relate(
     for c in wanted:
         if c not in have:
             out[c] = Since("unknown", problem=problems.get(c, "not in the repository"))
+    configs = _ConfigCache(load)
     with ThreadPoolExecutor(max_workers=4) as pool:
-        found = pool.map(lambda c: _since(repo, head, c, config_path, load), sorted(have))
+        found = pool.map(lambda c: _since(repo, head, c, config_path, configs), sorted(have))
         out.update(zip(sorted(have), found, strict=True))
     return out
 
 
-def _since(repo: Repo, head: str, commit: str, config_path: str, load: LoadConfig) -> Since:
-    if repo.is_ancestor(head, commit):
-        return Since("ahead")
+class _ConfigCache:
+    """One load per distinct configuration text: tags spread over many commits mostly share one."""
+
+    def __init__(self, load: LoadConfig) -> None:
+        self._load, self._lock = load, threading.Lock()
+        self._known: dict[bytes, Config | str] = {}
+
+    def __call__(self, text: bytes) -> Config | str:
+        with self._lock:
+            if text not in self._known:
+                try:
+                    self._known[text] = self._load(text)
+                except ConfigError as exc:
+                    self._known[text] = exc.message
+            return self._known[text]
+
+
+def _since(repo: Repo, head: str, commit: str, config_path: str, configs: _ConfigCache) -> Since:
     behind = repo.is_ancestor(commit, head)
+    if not behind and repo.is_ancestor(head, commit):
+        return Since("ahead")
     changes = tuple(repo.diff(commit, head))
     config: Config | None = None
     problem = ""
     if any(c.path == config_path for c in changes):
-        try:
-            config = load(commit)
-        except ConfigError as exc:
-            problem = f"the configuration at {commit[:7]} could not be read ({exc.message})"
+        text = repo.read_file(commit, config_path)
+        loaded = configs(text) if text is not None else "no such file there"
+        if isinstance(loaded, str):
+            problem = f"the configuration at {commit[:7]} could not be read ({loaded})"
+        else:
+            config = loaded
+    change_map = {c.path: c.status for c in changes}
     return Since(
         "behind" if behind else "elsewhere",
         repo.count_between(commit, head) if behind else None,
         changes,
         config,
-        problem,
+        config_problem=problem,
+        change_map=change_map,
+        changed_dirs=frozenset(planner.dirs_of(list(change_map))),
     )
 
 
@@ -254,9 +284,8 @@ def _changed_since(t: Target, s: Since, plan: planner.Plan) -> list[str]:
             reasons.append(f"new in {cfg_file}")
         elif before != t:
             reasons.append(f"its entry in {cfg_file} changed ({t.key})")
-    change_map = {c.path: c.status for c in s.changes}
     modules = plan.modules.get(t.id, ())
-    reasons += planner.affected_reasons(t, change_map, planner.dirs_of(list(change_map)), modules)
+    reasons += planner.affected_reasons(t, s.change_map, set(s.changed_dirs), modules)
     return reasons
 
 
@@ -281,11 +310,17 @@ def extend(plan: planner.Plan, held: Mapping[str, Held], since: Mapping[str, Sin
                 out.append(event)
             continue
         decided += 1
+        pulled = h.pulled  # the pipeline reads the tag no second time (a missing tag included)
+        if pulled.call.ok and since.get(h.commit, Since("unknown")).relation == "ahead":
+            if event is not None:  # the event (or "every target") took it: say why it is not pushed
+                newer = f"{t.artifact}:{h.tag} already holds {pulled.revision}, a descendant of this commit"
+                error = f"{newer}: not moving it back"
+                out.append(replace(event, status="skipped", error=error, held=pulled, base=h.commit))
+            continue
         reasons = tag_reasons(t, h, since, plan)
         keep = event is not None and not plan.every  # the event's own diff, when it had one
         if not reasons and not keep:
             continue
-        pulled = h.pulled if h.pulled.call.ok else None
         if keep and event is not None:
             merged = tuple(dict.fromkeys([*event.reasons, *reasons]))
             out.append(replace(event, reasons=merged, held=pulled, base=h.commit))

@@ -212,6 +212,10 @@ def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, res
         result.status = "removed"
         result.error = None
         return
+    if planned.status == "skipped":  # the plan found a newer commit at the tag
+        result.status, result.error = "skipped", planned.error
+        result.digest = planned.held.digest if planned.held and planned.held.digest else None
+        return
     if planned.error:
         _fail(result, planned.error)
         if t.line:

@@ -25,7 +25,7 @@ VERBS = {"A": "added", "M": "modified", "D": "deleted", "T": "changed type"}
 @dataclass(frozen=True)
 class PlannedTarget:
     target: Target
-    status: Literal["planned", "removed"]
+    status: Literal["planned", "removed", "skipped"]  # skipped: its tag holds a newer commit
     reasons: tuple[str, ...]
     error: str = ""  # a problem found while planning; the target fails without being built
     held: Pulled | None = field(default=None, repr=False)  # what the first tag held when planning
