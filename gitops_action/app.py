@@ -13,17 +13,17 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import github_action_utils as gha
 
 from . import comment, events, pipeline, report, timoni
 from .config import ConfigError
-from .credentials import Credentials, redact, registry_host
+from .credentials import Credentials, credentials_host, redact, registry_host
 from .events import CommitRange, EventError
 from .flux import Flux
-from .gitrepo import Repo
+from .gitrepo import BadRevision, Repo, check_revision
 from .planner import Plan, UsageError, plan_repository
 from .registry import Reader
 from .settings import Settings, duration_seconds, parallelism
@@ -114,6 +114,12 @@ def main(settings: Settings, env: Mapping[str, str]) -> int:
 def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     repo = Repo(settings.workspace.resolve())
     head_ref = settings.head or ctx.sha or "HEAD"
+    try:  # a base or head that git could read as an option never reaches git
+        for what, value in (("input `base`", settings.base), ("head commit", head_ref)):
+            if value:
+                check_revision(value, what)
+    except BadRevision as exc:
+        raise Stop(str(exc)) from exc
     head = repo.resolve(head_ref)
     if head is None:
         raise Stop(f"head commit {head_ref!r} is not in the repository at {repo.root}")
@@ -127,7 +133,7 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
             base_override=settings.base,
             take_all=settings.all,
         )
-    except EventError as exc:
+    except (EventError, BadRevision) as exc:
         raise Stop(str(exc)) from exc
     mode = settings.mode
     if mode == "auto":
@@ -166,14 +172,7 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
         return 0
 
     root = _tree_of(repo, head, head_ref, scratch / "tree", ctx)
-    flux_env: dict[str, str] = {}
-    # A pull request's dry run uses no credentials from a fork; otherwise they serve only to read.
-    use_creds = settings.registry_username and not (rng.is_pull_request and rng.fork)
-    if use_creds:
-        hosts = {registry_host(p.target.artifact) for p in plan.targets}
-        flux_env = Credentials(settings.registry_username, settings.registry_password).docker_config(
-            hosts, scratch
-        )
+    flux_env = _docker_config(settings, ctx, plan, rng, scratch)
     # flux stops itself at --timeout; the process limit is a backstop a little later.
     flux = Flux(
         env=flux_env,
@@ -204,6 +203,24 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     return pipeline.exit_code(results)
 
 
+def _docker_config(
+    settings: Settings, ctx: Context, plan: Plan, rng: CommitRange, scratch: Path
+) -> dict[str, str]:
+    """The private docker config of flux and timoni: always one of the run's own (never the machine's),
+    holding the inputs' login for the host of the `registry` input (else the configuration's `registry`)
+    alone. A pull request's dry run from a fork gets no login; otherwise it serves only to read."""
+    host = credentials_host(settings.registry, plan.config.registry)
+    use_creds = bool(settings.registry_username) and not (rng.is_pull_request and rng.fork)
+    if use_creds and not host:
+        _warn(ctx, "registry-username is set but no `registry` names its host: no credentials are used")
+    others = sorted({registry_host(p.target.artifact) for p in plan.targets} - {host})
+    if use_creds and host and others:
+        _warn(ctx, f"no registry credentials for {', '.join(others)}: they are for {host} only")
+    username = settings.registry_username if use_creds and host else ""
+    login = Credentials(username, settings.registry_password if username else "")
+    return login.docker_config({host} if username else set(), scratch)
+
+
 def _tree_of(repo: Repo, head: str, head_ref: str, dest: Path, ctx: Context) -> Path:
     """Where the files of `head` are: the work tree when it holds exactly that commit, else an
     export of the commit (a dirty or other checkout must not be pushed as `head`)."""
@@ -226,9 +243,19 @@ def _revision(template: str, ctx: Context, repo: Repo, head: str) -> str:
     return template.replace("{ref_name}", ref).replace("{sha}", head).replace("{short_sha}", head[:7])
 
 
+def _scrub(results: list[pipeline.TargetResult], secrets: list[str]) -> None:
+    """Defence in depth: no known secret in what the log, the annotations and the reports show."""
+    for r in results:
+        r.error = redact(r.error, secrets) if r.error else r.error
+        r.log = [redact(x, secrets) for x in r.log]
+        r.annotations = [replace(a, message=redact(a.message, secrets)) for a in r.annotations]
+
+
 def _finish(
     settings: Settings, ctx: Context, plan: Plan, results: list[pipeline.TargetResult], mode: str
 ) -> None:
+    secrets = list(settings.secrets())
+    _scrub(results, secrets)
     if ctx.in_actions:
         report.emit_log(results)
         report.emit_annotations(results)
@@ -244,6 +271,9 @@ def _finish(
     outputs = report.outputs(plan, results)
     if mode == "dry-run":
         text += comment.summary_diffs(results, limit=report.SUMMARY_LIMIT - len(text))
+    # The dry-run diff shows rendered content: redacted here, where it becomes text.
+    text = redact(text, secrets)
+    outputs = {k: redact(v, secrets) for k, v in outputs.items()}
     _write(settings, ctx, text, outputs)
     if mode == "dry-run" and plan.range.is_pull_request and settings.comment and plan.range.pr_number:
         _comment(settings, ctx, plan.range, results)
@@ -257,7 +287,9 @@ def _comment(
         return
     from .pr_comment import upsert_pr_comment  # PyGithub loads slowly: only on pull requests
 
-    body = comment.render(results, config_path=settings.config, run_url=ctx.run_url())
+    body = redact(
+        comment.render(results, config_path=settings.config, run_url=ctx.run_url()), list(settings.secrets())
+    )
     outcome = upsert_pr_comment(
         api_url=ctx.api_url,
         token=settings.github_token,
