@@ -165,6 +165,7 @@ def test_timoni_pulls_a_module_from_a_registry_that_needs_the_login(
     text = config.read_text().replace(
         f"module: ./modules/webapp{values}", f"module: {module}\n    version: 1.0.0{values}"
     )
+    assert module in text
     config.write_text(text)
     example_repo.commit_all("a module from the registry")
     run = run_action(
