@@ -38,8 +38,10 @@ def check_revision(value: str, what: str) -> str:
 def git_env() -> dict[str, str]:
     """git sees PATH, the GIT_CONFIG_* variables that trust the workspace, the network settings a
     fetch needs, and nothing else: no HOME (no user config), none of the action's inputs."""
+    # SSH_AUTH_SOCK: a CLI user's fetch over ssh (a socket path, not a secret; ssh finds ~/.ssh itself).
+    names = ("GIT_CONFIG_COUNT", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM", "SSH_AUTH_SOCK")
     env = runner.allowed(
-        ("GIT_CONFIG_COUNT", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM", *runner.PROXY, *runner.TLS),
+        (*names, *runner.PROXY, *runner.TLS),
         prefixes=("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_"),
     )
     return {**env, **GIT_ENV, "LC_ALL": "C", "GIT_CONFIG_GLOBAL": os.devnull}
