@@ -75,16 +75,20 @@ def escape(root: Path, target: Target) -> str:
     for f in target.files:
         real = _resolve(root / f)
         if not _inside(real_root, real):
-            return _refused(f, real, target)
+            return _refused(f, real, target, root)
         if target.kind == "bundle" and real.is_file():
             text = real.read_text("utf-8", "replace")
             modules += bundle_module_dirs(f, text)
     for module in dict.fromkeys(modules):
         for shown, real in _walk(real_root, root / module, module):
             if not _inside(real_root, real):
-                return _refused(shown, real, target)
+                return _refused(shown, real, target, root)
     return ""
 
 
-def _refused(path: str, real: Path, target: Target) -> str:
-    return f"{path} resolves outside the repository ({real}): refusing to read it ({target.key})"
+def _refused(path: str, real: Path, target: Target, root: Path) -> str:
+    linked = any(
+        p.is_symlink() for p in [root / path, *(root / path).parents] if p != root and root in p.parents
+    )
+    how = "symlink" if linked else "path"
+    return f"{path} resolves outside the repository ({how}): refusing to read it ({target.key}: {real})"

@@ -17,6 +17,7 @@ ZERO_SHA = "0" * 40
 # No prompts; no optional locks, so `git status` never rewrites the index in the workspace.
 GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
 SHA = re.compile(r"[0-9a-f]{7,64}")
+_ANCESTRY = re.compile(r"(?:[~^][0-9]*)+$")
 # What `git check-ref-format` refuses in a ref name (git-check-ref-format(1), rules 1-10).
 _BAD_REF = re.compile(r"(^|/)\.|\.\.|[\x00-\x20\x7f~^:?*\[\\]|@\{|//|\.lock(/|$)|^/|/$|\.$|^@$")
 
@@ -27,10 +28,12 @@ class BadRevision(ValueError):
 
 def check_revision(value: str, what: str) -> str:
     """`value` if it is a commit SHA or a ref name `git check-ref-format` accepts (one level allowed),
-    never anything git could read as an option (`--upload-pack=...`)."""
-    if SHA.fullmatch(value):
+    optionally followed by ancestry steps (`~2`, `^`), never anything git could read as an option
+    (`--upload-pack=...`)."""
+    name = _ANCESTRY.sub("", value)
+    if SHA.fullmatch(name):
         return value
-    if not value or value.startswith("-") or _BAD_REF.search(value):
+    if not name or name.startswith("-") or _BAD_REF.search(name):
         raise BadRevision(f"{what}: {value!r} is neither a commit SHA nor a valid ref name")
     return value
 

@@ -65,7 +65,8 @@ def test_a_ref_name_or_a_sha_still_works(clone: GitRepo, tmp_path: Path) -> None
         "-x",
         "--upload-pack=x",
         "a..b",
-        "HEAD~1",
+        "HEAD~x",
+        "~1",
         "a b",
         "x.lock",
         "a/.b",
@@ -83,7 +84,7 @@ def test_check_ref_format_rules(bad: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "good", ["main", "origin/main", "refs/heads/feature/a-b", "v1.0", "0" * 40, "abc1234"]
+    "good", ["main", "origin/main", "refs/heads/feature/a-b", "v1.0", "0" * 40, "abc1234", "HEAD~2", "main^"]
 )
 def test_good_names(good: str) -> None:
     assert check_revision(good, "base") == good

@@ -102,7 +102,7 @@ def test_a_target_on_another_host_gets_no_credentials(
         example_repo.path,
         tmp_path / "push",
         inputs={
-            "registry": f"oci://{auth_registry.host}/creds",
+            "registry": f"oci://{auth_registry.host}/trust-other-host",
             "registry-username": USER,
             "registry-password": PASSWORD,
             "all": "true",

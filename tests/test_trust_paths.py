@@ -45,7 +45,8 @@ def test_a_bundle_module_outside_the_repository_is_refused(
     by_name = run.by_name()
     assert by_name["platform-staging"]["status"] == "failed"
     assert by_name["platform-staging"]["error"].startswith(
-        f"../modules/webapp resolves outside the repository ({outside})"
+        "../modules/webapp resolves outside the repository (path): refusing to read it "
+        f"(bundles[0]: {outside})"
     ), by_name["platform-staging"]["error"]
     assert by_name["webapp-staging"]["status"] == "pushed"
     assert registry.tags(f"{prefix.split('/', 3)[3]}/platform") == []
@@ -70,7 +71,9 @@ def test_a_symlink_anywhere_under_a_module_is_refused(
     failed = {a["name"]: a["error"] for a in run.artifacts() if a["status"] == "failed"}
     assert failed, run.stdout
     for error in failed.values():
-        assert error.startswith(f"{link} resolves outside the repository ("), error
+        assert error.startswith(f"{link} resolves outside the repository (symlink): refusing to read it ("), (
+            error
+        )
     others = {a["status"] for a in run.artifacts() if a["name"] not in failed}
     assert others and others <= {"pushed", "unchanged"}  # (the cases share a registry prefix)
 
@@ -86,7 +89,8 @@ def test_a_values_file_linked_outside_is_refused(
     example_repo.commit_all("values from outside")
     run = push(example_repo, tmp_path / "push", prefix)
     assert run.by_name()["webapp-staging"]["error"].startswith(
-        f"apps/webapp/staging.yaml resolves outside the repository ({target})"
+        "apps/webapp/staging.yaml resolves outside the repository (symlink): refusing to read it "
+        f"(instances[0]: {target})"
     )
     assert run.by_name()["webapp-production"]["status"] == "pushed"
 
