@@ -101,20 +101,23 @@ def test_a_module_embedding_proc_self_environ_is_refused_in_a_pr_dry_run(
     assert len(comments) == 1 and "modules/webapp/templates/env.txt resolves outside" in comments[0]
 
 
-def test_a_module_embedding_proc_1_environ_is_not_pushed(
-    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path
+@pytest.mark.parametrize("source", ["/proc/1/environ", "/proc/self/environ"])
+def test_a_module_embedding_an_environment_is_not_pushed(
+    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path, source: str
 ) -> None:
-    embed_environ(example_repo, "/proc/1/environ")
-    example_repo.commit_all("embed PID 1's environment")
-    run = run_action(example_repo.path, tmp_path / "push", inputs={"registry": prefix, "all": "true"},
-                     payload={"before": "0" * 40, "created": True})  # fmt: skip
+    """In the container PID 1 is the entrypoint: /proc/1/environ holds every input. (Here PID 1's is
+    unreadable, so on the old code that case fails the build instead; /proc/self/environ was pushed.)"""
+    embed_environ(example_repo, source)
+    example_repo.commit_all("embed an environment")
+    run = run_action(example_repo.path, tmp_path / "push", payload={"before": "0" * 40, "created": True},
+                     inputs={"registry": prefix, "all": "true", "registry-username": "ci-user",
+                             "registry-password": PASSWORD})  # fmt: skip
     assert run.returncode == 1, run.stdout + run.stderr
     by_name = run.by_name()
     assert by_name["webapp-staging"]["error"].startswith(
         "modules/webapp/templates/env.txt resolves outside the repository (symlink): refusing to read it"
     )
-    assert by_name["webapp-staging"]["error"].endswith(": /proc/1/environ)")
-    assert by_name["staging/billing"]["status"] == "pushed"
+    assert by_name["staging/billing"]["status"] in ("pushed", "unchanged")  # (both cases share a prefix)
     path = prefix.split("/", 3)[3]
     assert registry.tags(f"{path}/webapp") == []  # nothing of the webapp reached the registry
     assert any(a["level"] == "error" for a in annotations(run.stdout))
