@@ -21,10 +21,10 @@ import github_action_utils as gha
 
 from . import catchup, comment, events, pipeline, report, timoni
 from .config import ConfigError
-from .credentials import Credentials, redact, registry_host
+from .credentials import Credentials, credentials_host, redact, registry_host
 from .events import CommitRange, EventError
 from .flux import Flux
-from .gitrepo import Repo
+from .gitrepo import BadRevision, Repo, check_revision
 from .planner import Plan, UsageError, load_text, plan_repository
 from .registry import Reader
 from .settings import Settings, duration_seconds, parallelism
@@ -115,6 +115,12 @@ def main(settings: Settings, env: Mapping[str, str]) -> int:
 def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     repo = Repo(settings.workspace.resolve())
     head_ref = settings.head or ctx.sha or "HEAD"
+    try:  # a base or head that git could read as an option never reaches git
+        for what, value in (("input `base`", settings.base), ("head commit", head_ref)):
+            if value:
+                check_revision(value, what)
+    except BadRevision as exc:
+        raise Stop(str(exc)) from exc
     head = repo.resolve(head_ref)
     if head is None:
         raise Stop(f"head commit {head_ref!r} is not in the repository at {repo.root}")
@@ -128,7 +134,7 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
             base_override=settings.base,
             take_all=settings.all,
         )
-    except EventError as exc:
+    except (EventError, BadRevision) as exc:
         raise Stop(str(exc)) from exc
     mode = settings.mode
     if mode == "auto":
@@ -153,14 +159,15 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     if settings.base:
         plan = replace(plan, explicit_base=True)
 
-    flux = _flux(settings, rng, plan, scratch)
+    flux = _flux(settings, ctx, rng, plan, scratch)
     reader = Reader(flux, timeout=duration_seconds(settings.timeout))
     if _plans_from_tags(settings, rng):
+        files = sorted(plan.head_files)
         plan = catchup.catch_up(
             plan,
             repo,
             lambda url: reader.pull(url, scratch / "plan" / uuid.uuid4().hex, content=False),
-            lambda text: load_text(text, settings.config, sorted(plan.head_files), settings.registry, source),
+            lambda text: load_text(text, settings.config, files, settings.registry, source),
         )
     revision = _revision(settings.revision, ctx, repo, head)
     if rng.nothing or mode == "plan":
@@ -203,19 +210,10 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     return pipeline.exit_code(results)
 
 
-def _flux(settings: Settings, rng: CommitRange, plan: Plan, scratch: Path) -> Flux:
-    flux_env: dict[str, str] = {}
-    # A pull request's dry run uses no credentials from a fork; otherwise they serve only to read.
-    use_creds = settings.registry_username and not (rng.is_pull_request and rng.fork)
-    if use_creds:
-        hosts = {registry_host(t.artifact) for t in plan.config.targets}
-        hosts |= {registry_host(p.target.artifact) for p in plan.targets}
-        flux_env = Credentials(settings.registry_username, settings.registry_password).docker_config(
-            hosts, scratch
-        )
+def _flux(settings: Settings, ctx: Context, rng: CommitRange, plan: Plan, scratch: Path) -> Flux:
     # flux stops itself at --timeout; the process limit is a backstop a little later.
     return Flux(
-        env=flux_env,
+        env=_docker_config(settings, ctx, plan, rng, scratch),
         timeout=settings.timeout,
         provider=settings.provider,
         process_timeout=duration_seconds(settings.timeout) + 30,
@@ -226,6 +224,24 @@ def _plans_from_tags(settings: Settings, rng: CommitRange) -> bool:
     """Push and plan runs plan from what each tag holds; an explicit `base` or `all` input, a pull
     request (its own change decides) and a run with nothing to do do not."""
     return not (settings.base or settings.all or rng.is_pull_request or rng.nothing)
+
+
+def _docker_config(
+    settings: Settings, ctx: Context, plan: Plan, rng: CommitRange, scratch: Path
+) -> dict[str, str]:
+    """The private docker config of flux and timoni: always one of the run's own (never the machine's),
+    holding the inputs' login for the host of the `registry` input (else the configuration's `registry`)
+    alone. A pull request's dry run from a fork gets no login; otherwise it serves only to read."""
+    host = credentials_host(settings.registry, plan.config.registry)
+    use_creds = bool(settings.registry_username) and not (rng.is_pull_request and rng.fork)
+    if use_creds and not host:
+        _warn(ctx, "registry-username is set but no `registry` names its host: no credentials are used")
+    others = sorted({registry_host(p.target.artifact) for p in plan.targets} - {host})
+    if use_creds and host and others:
+        _warn(ctx, f"no registry credentials for {', '.join(others)}: they are for {host} only")
+    username = settings.registry_username if use_creds and host else ""
+    login = Credentials(username, settings.registry_password if username else "")
+    return login.docker_config({host} if username else set(), scratch)
 
 
 def _tree_of(repo: Repo, head: str, head_ref: str, dest: Path, ctx: Context) -> Path:
@@ -250,9 +266,19 @@ def _revision(template: str, ctx: Context, repo: Repo, head: str) -> str:
     return template.replace("{ref_name}", ref).replace("{sha}", head).replace("{short_sha}", head[:7])
 
 
+def _scrub(results: list[pipeline.TargetResult], secrets: list[str]) -> None:
+    """Defence in depth: no known secret in what the log, the annotations and the reports show."""
+    for r in results:
+        r.error = redact(r.error, secrets) if r.error else r.error
+        r.log = [redact(x, secrets) for x in r.log]
+        r.annotations = [replace(a, message=redact(a.message, secrets)) for a in r.annotations]
+
+
 def _finish(
     settings: Settings, ctx: Context, plan: Plan, results: list[pipeline.TargetResult], mode: str
 ) -> None:
+    secrets = list(settings.secrets())
+    _scrub(results, secrets)
     if ctx.in_actions:
         report.emit_log(results)
         report.emit_annotations(results)
@@ -268,6 +294,9 @@ def _finish(
     outputs = report.outputs(plan, results)
     if mode == "dry-run":
         text += comment.summary_diffs(results, limit=report.SUMMARY_LIMIT - len(text))
+    # The dry-run diff shows rendered content: redacted here, where it becomes text.
+    text = redact(text, secrets)
+    outputs = {k: redact(v, secrets) for k, v in outputs.items()}
     _write(settings, ctx, text, outputs)
     if mode == "dry-run" and plan.range.is_pull_request and settings.comment and plan.range.pr_number:
         _comment(settings, ctx, plan.range, results)
@@ -281,7 +310,9 @@ def _comment(
         return
     from .pr_comment import upsert_pr_comment  # PyGithub loads slowly: only on pull requests
 
-    body = comment.render(results, config_path=settings.config, run_url=ctx.run_url())
+    body = redact(
+        comment.render(results, config_path=settings.config, run_url=ctx.run_url()), list(settings.secrets())
+    )
     outcome = upsert_pr_comment(
         api_url=ctx.api_url,
         token=settings.github_token,

@@ -318,7 +318,10 @@ def load(
         out = []
         for i, template in enumerate(raw.get(key, [])):
             k, line = where(*base, key, i)
-            out.append(_safe_relpath(fill(template, values, file, k, line), file, k, line))
+            path = _safe_relpath(fill(template, values, file, k, line), file, k, line)
+            if "," in path:  # timoni reads `-f a,b` as two files: this one would never be read
+                raise ConfigError(file, k, f"{path!r}: timoni splits -f on commas; rename the file", line)
+            out.append(path)
         return tuple(out)
 
     def resolve_common(

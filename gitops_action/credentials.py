@@ -19,21 +19,30 @@ def registry_host(artifact: str) -> str:
     return artifact.removeprefix("oci://").split("/", 1)[0]
 
 
+def credentials_host(registry_input: str, config_registry: str) -> str:
+    """The one registry host `registry-username`/`registry-password` are for: the `registry` input's,
+    else the configuration's `registry`. "" when neither names a registry."""
+    return registry_host(registry_input or config_registry) if (registry_input or config_registry) else ""
+
+
 @dataclass(frozen=True)
 class Credentials:
     username: str
     password: str
 
     def docker_config(self, hosts: set[str], parent: Path) -> dict[str, str]:
-        """Write a docker config.json only this run's flux processes see; return their env.
+        """Write a docker config.json only this run's flux and timoni processes see; return their env.
 
         flux (go-containerregistry) reads $DOCKER_CONFIG, and $HOME/.docker as a fallback, so both
         point into the private directory: no credential from the machine's own config is mixed in.
+        With no `hosts` (or no username) the config holds no login at all.
         """
         home = Path(tempfile.mkdtemp(prefix="docker-", dir=parent))
         os.chmod(home, 0o700)
         token = basic_auth(self.username, self.password)
-        config = {"auths": {h: {"auth": token} for h in sorted(hosts)}}
+        config: dict[str, dict[str, dict[str, str]]] = {
+            "auths": {h: {"auth": token} for h in sorted(hosts)} if self.username else {}
+        }
         (home / ".docker").mkdir(mode=0o700)
         path = home / ".docker" / "config.json"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

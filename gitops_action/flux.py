@@ -35,12 +35,30 @@ _HTTPS_PROBE = re.compile(
 )
 
 
+# The cloud variables flux reads for `--provider` (fluxcd/pkg/auth v0.54.2 and the SDKs it builds on:
+# aws-sdk-go-v2 config, azidentity's environment/workload/managed identity, golang.org/x/oauth2/google
+# and compute/metadata). Each provider sees its own and no other's.
+PROVIDER_ENV: dict[str, tuple[str, ...]] = {
+    "aws": ("AWS_",),
+    "azure": ("AZURE_", "IDENTITY_", "MSI_", "IMDS_ENDPOINT"),
+    "gcp": ("GOOGLE_", "GCE_METADATA_", "CLOUDSDK_"),
+}
+
+
+def environment(provider: str, private: Mapping[str, str]) -> dict[str, str]:
+    """Everything a flux process sees: PATH, TLS and proxy settings, its provider's variables, UTC, and
+    `private` (the run's own DOCKER_CONFIG and HOME). No input, no token of the runner."""
+    base = runner.allowed((*runner.TLS, *runner.PROXY), prefixes=PROVIDER_ENV.get(provider, ()))
+    return {**base, "TZ": "UTC", **go_gc(), **private}
+
+
 def go_gc() -> dict[str, str]:
     """GC setting for the short-lived Go programs we start (flux, timoni): with GOGC=400 a call spends
     about a quarter less CPU (no further gain from GOGC=off). The heap may grow to 5x the live data
     instead of 2x; peak RSS of the example's renders and pushes stayed at 40-55 MB. A user's own GOGC
     or GOMEMLIMIT wins."""
-    return {} if "GOGC" in os.environ or "GOMEMLIMIT" in os.environ else {"GOGC": "400"}
+    own = {k: os.environ[k] for k in ("GOGC", "GOMEMLIMIT") if k in os.environ}
+    return own or {"GOGC": "400"}
 
 
 def classify(stderr: str) -> Failure:
@@ -103,7 +121,7 @@ class Flux:
         if self.provider != "generic":
             extra.append(f"--provider={self.provider}")
         return runner.run(
-            ["flux", *args, *extra], env={"TZ": "UTC", **go_gc(), **self.env}, timeout=self.process_timeout
+            ["flux", *args, *extra], env=environment(self.provider, self.env), timeout=self.process_timeout
         )
 
     @staticmethod

@@ -4,6 +4,7 @@ file names with spaces, newlines or non-UTF-8 bytes survive."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,38 @@ from . import runner
 ZERO_SHA = "0" * 40
 # No prompts; no optional locks, so `git status` never rewrites the index in the workspace.
 GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
+SHA = re.compile(r"[0-9a-f]{7,64}")
+_ANCESTRY = re.compile(r"(?:[~^][0-9]*)+$")
+# What `git check-ref-format` refuses in a ref name (git-check-ref-format(1), rules 1-10).
+_BAD_REF = re.compile(r"(^|/)\.|\.\.|[\x00-\x20\x7f~^:?*\[\\]|@\{|//|\.lock(/|$)|^/|/$|\.$|^@$")
+
+
+class BadRevision(ValueError):
+    """A base, head or ref that is neither a commit SHA nor a ref name: a usage error."""
+
+
+def check_revision(value: str, what: str) -> str:
+    """`value` if it is a commit SHA or a ref name `git check-ref-format` accepts (one level allowed),
+    optionally followed by ancestry steps (`~2`, `^`), never anything git could read as an option
+    (`--upload-pack=...`)."""
+    name = _ANCESTRY.sub("", value)
+    if SHA.fullmatch(name):
+        return value
+    if not name or name.startswith("-") or _BAD_REF.search(name):
+        raise BadRevision(f"{what}: {value!r} is neither a commit SHA nor a valid ref name")
+    return value
+
+
+def git_env() -> dict[str, str]:
+    """git sees PATH, the GIT_CONFIG_* variables that trust the workspace, the network settings a
+    fetch needs, and nothing else: no HOME (no user config), none of the action's inputs."""
+    # SSH_AUTH_SOCK: a CLI user's fetch over ssh (a socket path, not a secret; ssh finds ~/.ssh itself).
+    names = ("GIT_CONFIG_COUNT", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM", "SSH_AUTH_SOCK")
+    env = runner.allowed(
+        (*names, *runner.PROXY, *runner.TLS),
+        prefixes=("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_"),
+    )
+    return {**env, **GIT_ENV, "LC_ALL": "C", "GIT_CONFIG_GLOBAL": os.devnull}
 
 
 @dataclass(frozen=True)
@@ -37,7 +70,7 @@ class Repo:
     root: Path
 
     def _git(self, *args: str, timeout: float = 120) -> runner.Completed:
-        return runner.run(["git", "-C", str(self.root), *args], timeout=timeout, env=GIT_ENV)
+        return runner.run(["git", "-C", str(self.root), *args], timeout=timeout, env=git_env())
 
     def _git_bytes(self, *args: str, stdin: bytes | None = None) -> bytes:
         proc = subprocess.run(
@@ -45,25 +78,28 @@ class Repo:
             input=stdin,
             capture_output=True,
             check=False,
-            env={**os.environ, **GIT_ENV},
+            env=git_env(),
         )
         if proc.returncode != 0:
             raise GitError(f"git {' '.join(args)}: {_decode(proc.stderr).strip()}")
         return proc.stdout
 
     def resolve(self, ref: str) -> str | None:
-        out = self._git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+        check_revision(ref, "revision")
+        out = self._git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")
         return out.stdout.strip() if out.ok else None
 
     def has_commit(self, sha: str) -> bool:
-        return self._git("cat-file", "-e", f"{sha}^{{commit}}").ok
+        check_revision(sha, "commit")
+        return self._git("cat-file", "-e", "--end-of-options", f"{sha}^{{commit}}").ok
 
     def fetch(self, sha: str, *, depth: int | None = 1) -> runner.Completed:
         """Bring one missing commit from origin (two-dot diffs need only the two commits)."""
+        check_revision(sha, "commit")
         args = ["fetch", "--no-tags", "--quiet"]
         if depth is not None and self.is_shallow():
             args.append(f"--depth={depth}")
-        return self._git(*args, "origin", sha, timeout=300)
+        return self._git(*args, "--end-of-options", "origin", sha, timeout=300)
 
     def is_shallow(self) -> bool:
         out = self._git("rev-parse", "--is-shallow-repository")
@@ -71,7 +107,15 @@ class Repo:
 
     def diff(self, base: str, head: str) -> list[Change]:
         raw = self._git_bytes(
-            "diff", "-z", "--name-status", "--no-renames", "--no-ext-diff", base, head, "--"
+            "diff",
+            "-z",
+            "--name-status",
+            "--no-renames",
+            "--no-ext-diff",
+            "--end-of-options",
+            base,
+            head,
+            "--",
         )
         parts = raw.split(b"\0")
         changes: list[Change] = []
@@ -82,7 +126,7 @@ class Repo:
         return changes
 
     def list_files(self, commit: str) -> list[str]:
-        raw = self._git_bytes("ls-tree", "-r", "-z", "--name-only", "--full-tree", commit)
+        raw = self._git_bytes("ls-tree", "-r", "-z", "--name-only", "--full-tree", "--end-of-options", commit)
         return [_decode(p) for p in raw.split(b"\0") if p]
 
     def read_files(self, commit: str, paths: Iterable[str]) -> dict[str, bytes | None]:
@@ -116,7 +160,8 @@ class Repo:
         return self.read_files(commit, [path])[path]
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
-        return self._git("merge-base", "--is-ancestor", ancestor, descendant).returncode == 0
+        args = ("merge-base", "--is-ancestor", "--end-of-options", ancestor, descendant)
+        return self._git(*args).returncode == 0
 
     def remote_url(self) -> str:
         out = self._git("config", "--get", "remote.origin.url")
@@ -130,8 +175,9 @@ class Repo:
     def export(self, commit: str, dest: Path) -> Path:
         """The files of `commit` in `dest`, written nowhere near the repository."""
         dest.mkdir(parents=True)
-        archive = self._git_bytes("archive", "--format=tar", commit)
-        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True, capture_output=True)
+        archive = self._git_bytes("archive", "--format=tar", "--end-of-options", commit)
+        tar = ["tar", "-x", "-C", str(dest)]
+        subprocess.run(tar, input=archive, check=True, capture_output=True, env=runner.allowed())
         return dest
 
     def current_branch(self) -> str:
@@ -155,22 +201,23 @@ class Repo:
             args.append(f"--shallow-since={since}")
         elif self.is_shallow():
             args.append("--depth=1")
-        return self._git(*args, "origin", *shas, timeout=300)
+        # The SHAs come from the registry (checked to be 40 hex digits): still data, not options.
+        return self._git(*args, "--end-of-options", "origin", *shas, timeout=300)
 
     def commit_times(self, shas: Sequence[str]) -> dict[str, int]:
         """Committer time of each commit (all present), in one `git show`."""
         if not shas:
             return {}
-        raw = self._git_bytes("show", "-s", "--format=%H %ct", *shas, "--")
+        raw = self._git_bytes("show", "-s", "--format=%H %ct", "--end-of-options", *shas, "--")
         times = dict(line.split(" ", 1) for line in raw.decode().splitlines() if " " in line)
         return {s: int(times[s]) for s in shas if s in times}
 
     def count_between(self, ancestor: str, descendant: str) -> int | None:
         """Commits in descendant's history that are not in ancestor's (None: git could not say)."""
-        out = self._git("rev-list", "--count", f"{ancestor}..{descendant}", "--")
+        out = self._git("rev-list", "--count", "--end-of-options", f"{ancestor}..{descendant}", "--")
         return int(out.stdout.strip()) if out.ok and out.stdout.strip().isdigit() else None
 
 
 def trust_directory(path: str | os.PathLike[str], scope: Sequence[str] = ("--system",)) -> None:
     """Let git work in a checkout owned by another uid (GitHub mounts the workspace that way)."""
-    runner.run(["git", "config", *scope, "--add", "safe.directory", str(path)])
+    runner.run(["git", "config", *scope, "--add", "safe.directory", str(path)], env=git_env())

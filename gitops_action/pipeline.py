@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from . import catchup, cue_errors, manifests, timoni
+from . import catchup, containment, cue_errors, manifests, timoni
 from .catchup import commit_at
 from .config import Target
 from .credentials import redact
@@ -221,9 +221,9 @@ def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, res
         if t.line:
             result.annotations.append(Annotation(opts.config_path, t.line, 1, planned.error))
         return
-    escaped = outside_repository(root, [*t.files, *([t.local_module] if t.local_module else [])])
+    escaped = containment.escape(root, t)
     if escaped:
-        _fail(result, f"{escaped} resolves outside the repository (symlink): refusing to read it ({t.key})")
+        _fail(result, escaped)
         return
 
     # What the tag holds, before rendering (one HTTP request): a re-run need not render at all.
@@ -255,6 +255,7 @@ def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, res
             cache_dir=cache,
             timeout=opts.render_timeout,
             runtime_from_env=opts.runtime_from_env and opts.mode == "push",
+            private=opts.flux.env,
         )
     current = reading.result() if reading else current
     said = cue_errors.clean(rendered.stderr, t.files, root)

@@ -139,6 +139,44 @@ def _may_be_plain_http(host: str) -> bool:
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
 
 
+def realm_refused(realm: str, registry: str, registry_scheme: str) -> str:
+    """Why flux would not ask this token realm, or "". The rules of go-containerregistry v0.21.8
+    (the version flux v2.9.4 builds with), pkg/v1/remote/transport/bearer.go `validateRealmURL`: https
+    always; http only when the registry itself answers in plain HTTP; the registry's own host:port
+    always; otherwise no IP literal that is loopback, private, link-local or unspecified (the cloud
+    metadata address 169.254.169.254 among them)."""
+    parts = urllib.parse.urlsplit(realm)
+    if parts.scheme not in ("https", "http"):
+        return f"realm scheme {parts.scheme!r} is not https"
+    if parts.scheme == "http" and registry_scheme != "http":
+        return "a plain-HTTP realm for an HTTPS registry"
+    if parts.netloc == registry:
+        return ""
+    try:
+        ip = ipaddress.ip_address(parts.hostname or "")
+    except ValueError:
+        return ""
+    if ip.is_loopback or ip.is_link_local or ip.is_private or ip.is_unspecified or ip.is_multicast:
+        return f"realm host {parts.hostname} is a private or link-local address"
+    return ""
+
+
+def _may_carry_credentials(url: str) -> bool:
+    """Never a credential in plain HTTP to anything but this machine (flux would send it to a private
+    address too: such a read is left to flux, which may)."""
+    parts = urllib.parse.urlsplit(url)
+    ip = _address(parts.netloc)
+    return parts.scheme == "https" or (ip is not None and ip.is_loopback)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Token requests follow no redirect: flux checks each hop against the realm rules; a redirected
+    token request is left to it."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
 @dataclass
 class Reader:
     """Reads for one run: the scheme each host answers on and the logins that worked are kept."""
@@ -149,7 +187,9 @@ class Reader:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _schemes: dict[str, str] = field(default_factory=dict, repr=False)
     _probing: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
-    _openers: dict[tuple[bool, bool], urllib.request.OpenerDirector] = field(default_factory=dict, repr=False)
+    _openers: dict[tuple[bool, bool, bool], urllib.request.OpenerDirector] = field(
+        default_factory=dict, repr=False
+    )
     # Authorization that worked, by (host, repository); Basic logins by (host, "").
     _auth: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
     _logins: dict[str, tuple[str, str] | None] = field(default_factory=dict, repr=False)
@@ -231,6 +271,8 @@ class Reader:
         challenge = answer.headers.get("www-authenticate", "")
         kind = challenge.split(" ", 1)[0].lower()
         login = self._login(ref.host)
+        if login and not _may_carry_credentials(url):
+            login = None
         if kind == "basic" and login:
             header, scope = f"Basic {basic_auth(*login)}", ""
         elif kind == "bearer":
@@ -248,11 +290,12 @@ class Reader:
 
     def _token(self, ref: Reference, params: dict[str, str], login: tuple[str, str] | None) -> str | None:
         realm = params.pop("realm", "")
-        if not realm.startswith(("https://", "http://")):
-            return None
+        if realm_refused(realm, ref.host, self._scheme(ref.host)):
+            return None  # flux refuses it too (and says so: the read goes to flux)
         params["scope"] = f"repository:{ref.repository}:pull"
-        auth = f"Basic {basic_auth(*login)}" if login else None
-        answer = self._request(f"{realm}?{urllib.parse.urlencode(params)}", "application/json", auth)
+        auth = f"Basic {basic_auth(*login)}" if login and _may_carry_credentials(realm) else None
+        url = f"{realm}{'&' if '?' in realm else '?'}{urllib.parse.urlencode(params)}"
+        answer = self._request(url, "application/json", auth, follow=False)
         if not (isinstance(answer, Answer) and answer.status == 200):
             return None
         try:
@@ -287,16 +330,16 @@ class Reader:
                 scheme = "http"
         return scheme
 
-    def _opener(self, scheme: str, host: str) -> urllib.request.OpenerDirector:
+    def _opener(self, scheme: str, host: str, follow: bool = True) -> urllib.request.OpenerDirector:
         """One opener per kind of connection for the run: building one, and above all loading the CA
         bundle for TLS, costs more CPU than a local request."""
         ip = _address(host)
         # Like Go: a proxy from the environment, but never for a loopback address.
         direct = ip is not None and ip.is_loopback
-        key = (scheme == "https", direct)
+        key = (scheme == "https", direct, follow)
         with self._lock:
             if key not in self._openers:
-                handlers: list[urllib.request.BaseHandler] = []
+                handlers: list[urllib.request.BaseHandler] = [] if follow else [_NoRedirect()]
                 if direct:
                     handlers.append(urllib.request.ProxyHandler({}))
                 if scheme == "https":
@@ -304,12 +347,14 @@ class Reader:
                 self._openers[key] = urllib.request.build_opener(*handlers)
             return self._openers[key]
 
-    def _request(self, url: str, accept: str, authorization: str | None) -> Answer | OSError | HTTPException:
+    def _request(
+        self, url: str, accept: str, authorization: str | None, follow: bool = True
+    ) -> Answer | OSError | HTTPException:
         request = urllib.request.Request(url, headers={"Accept": accept, "User-Agent": USER_AGENT})
         if authorization:  # not sent on to a redirect (a blob in cloud storage has its own signature)
             request.add_unredirected_header("Authorization", authorization)
         parts = urllib.parse.urlsplit(url)
-        opener = self._opener(parts.scheme, parts.netloc)
+        opener = self._opener(parts.scheme, parts.netloc, follow)
         try:
             with opener.open(request, timeout=self.timeout) as response:
                 return Answer(response.status, _lower(response.headers), response.read())

@@ -27,6 +27,19 @@ class ToolMissing(RuntimeError):
     """An external program is not installed or not executable."""
 
 
+# A child process sees only what it needs: never the action's inputs (INPUT_*), the runner's tokens
+# (ACTIONS_*) or anything else a render could read back through /proc/self/environ.
+PROXY = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
+TLS = ("SSL_CERT_FILE", "SSL_CERT_DIR")
+
+
+def allowed(names: Sequence[str] = (), prefixes: Sequence[str] = ()) -> dict[str, str]:
+    """PATH and the listed variables (exact names, or names starting with one of `prefixes`) of
+    this process's environment: the base of every child's environment."""
+    keep = {"PATH", *names}
+    return {k: v for k, v in os.environ.items() if k in keep or (prefixes and k.startswith(tuple(prefixes)))}
+
+
 def run(
     args: Sequence[str],
     *,
@@ -38,14 +51,12 @@ def run(
 ) -> Completed:
     """Run a program to completion and capture its output as text.
 
-    `env` is added to the current environment, not a replacement for it. With `stdout_path`,
+    `env` is the child's whole environment (build it from `allowed`); None: PATH alone. With `stdout_path`,
     standard output goes straight to that file (large manifests never sit in memory twice). A timeout becomes
     returncode 124 with a message on stderr, like coreutils' `timeout`, so callers classify
     it together with the program's own failures.
     """
-    full_env = dict(os.environ)
-    if env:
-        full_env.update(env)
+    full_env = dict(env) if env is not None else allowed()
     start = time.monotonic()
     out_file = open(stdout_path, "wb") if stdout_path else None  # noqa: SIM115 (closed below)
     try:

@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .credentials import basic_auth
+
 MODES = ("auto", "push", "dry-run", "plan")
 PROVIDERS = ("generic", "aws", "azure", "gcp")
 TRUE = ("true", "yes", "1", "on")
@@ -42,7 +44,9 @@ class Settings:
     output_file: str = ""
 
     def secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self.registry_password, self.github_token) if s)
+        """Every value that must never be shown: the inputs, and the docker config's `auth` value."""
+        auth = basic_auth(self.registry_username, self.registry_password) if self.registry_password else ""
+        return tuple(s for s in (self.registry_password, self.github_token, auth) if s)
 
 
 def _bool(name: str, value: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,11 @@ from .flux import go_gc
 MANIFESTS = "manifests.yaml"  # fixed name: the pushed layer must not depend on a temp file name
 # CUE positions look like `/abs/or/rel/path.cue:12:3`; values files may also be .yaml/.json.
 POSITION = re.compile(r"(?P<file>[^\s:\"'()]+\.(?:cue|ya?ml|json)):(?P<line>\d+):(?P<col>\d+)")
+# A bundle's runtime value from the environment: `@timoni(runtime:TYPE:NAME)` (timoni v0.31.0
+# api/v1alpha1/runtime.go: the body split on ":" must be exactly "runtime", TYPE, NAME).
+RUNTIME_ATTRIBUTE = re.compile(r"@timoni\(runtime:[^:()]*:([^:()]*)\)")
+# Never handed to a bundle, whatever it names: the action's inputs and the runner's tokens.
+NEVER_RUNTIME = ("INPUT_", "ACTIONS_", "GITHUB_TOKEN", "REGISTRY_PASSWORD")
 
 
 @dataclass(frozen=True)
@@ -63,20 +69,55 @@ def identity() -> str:
     return f"{real}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
-def environment(cache_dir: Path) -> dict[str, str]:
-    # No kubeconfig: rendering must not depend on (or reach) any cluster on the machine.
-    return {"TIMONI_CACHE_DIR": str(cache_dir), "KUBECONFIG": os.devnull, **go_gc()}
+def runtime_names(texts: Iterable[str]) -> list[str]:
+    """The environment variables bundle files name as runtime values, secrets of the run excluded."""
+    names = {n for text in texts for n in RUNTIME_ATTRIBUTE.findall(text)}
+    return sorted(n for n in names if n and not n.startswith(NEVER_RUNTIME))
+
+
+def environment(
+    cache_dir: Path, private: Mapping[str, str] | None = None, runtime: Iterable[str] = ()
+) -> dict[str, str]:
+    """Everything a timoni process sees: PATH, TIMONI_* settings, TLS and proxy settings, its cache,
+    `private` (the run's own DOCKER_CONFIG and HOME, for module pulls) and the runtime variables a
+    bundle names. No kubeconfig: rendering must not depend on (or reach) any cluster on the machine."""
+    base = runner.allowed((*runner.TLS, *runner.PROXY, *runtime), prefixes=("TIMONI_",))
+    return {
+        **base,
+        "TIMONI_CACHE_DIR": str(cache_dir),
+        "KUBECONFIG": os.devnull,
+        **go_gc(),
+        **(private or {}),
+    }
+
+
+def _runtime(target: Target, repo_root: Path) -> list[str]:
+    texts = []
+    for f in target.files:
+        try:
+            texts.append((repo_root / f).read_text("utf-8", "replace"))
+        except OSError:
+            continue  # timoni says what is wrong with the file
+    return runtime_names(texts)
 
 
 def render(
-    target: Target, *, repo_root: Path, out_dir: Path, cache_dir: Path, timeout: float, runtime_from_env: bool
+    target: Target,
+    *,
+    repo_root: Path,
+    out_dir: Path,
+    cache_dir: Path,
+    timeout: float,
+    runtime_from_env: bool,
+    private: Mapping[str, str] | None = None,
 ) -> Rendered:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / MANIFESTS
+    runtime = _runtime(target, repo_root) if runtime_from_env and target.kind == "bundle" else []
     done = runner.run(
         build_args(target, runtime_from_env=runtime_from_env),
         cwd=repo_root,
-        env=environment(cache_dir),
+        env=environment(cache_dir, private, runtime),
         timeout=timeout,
         stdout_path=path,
     )

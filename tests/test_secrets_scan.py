@@ -218,3 +218,44 @@ def test_the_scan_finds_a_leak() -> None:
     assert leaks([("plain", f"error: {secret}")])
     assert leaks([("base64", base64.b64encode(secret.encode()).decode())])
     assert leaks([("docker auth", base64.b64encode(f"{USER}:{secret}".encode()).decode())])
+
+
+def test_known_secrets_are_redacted_from_the_diff_the_comment_and_the_annotations(
+    whole_session: None, example_repo: GitRepo, auth_registry: Registry, api: GitHubApiServer, tmp_path: Path
+) -> None:
+    """Issue 12: defence in depth. A pull request that writes the registry password, its docker `auth`
+    form and the GitHub token into plain (non-Secret) values: the diff would show them in clear, and
+    CUE quotes a bad value in its error (an annotation). Every channel carries *** instead."""
+    assert auth_registry.ca_file is not None and auth_registry.auth is not None
+    password = auth_registry.auth[1]
+    registry = f"oci://{auth_registry.host}/redacted"
+    env = {"SSL_CERT_FILE": str(auth_registry.ca_file), "GITHUB_API_URL": api.base_url}
+    creds = {"registry": registry, "registry-username": USER, "registry-password": password,
+             "github-token": SECRETS["GitHub token"]}  # fmt: skip
+    deploy = run_action(example_repo.path, tmp_path / "deploy", inputs={**creds, "all": "true"}, env=env)
+    assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+    base = example_repo.head()
+    auth = base64.b64encode(f"{USER}:{password}".encode()).decode()
+    for name, value in (("staging", password), ("production", auth)):
+        path = example_repo.path / f"apps/webapp/{name}.yaml"
+        path.write_text(path.read_text().replace(f'message: "hello from {name}"', f'message: "{value}"'))
+    overlay = example_repo.path / "bundles/staging.cue"
+    overlay.write_text(  # conflicting values: CUE quotes both
+        overlay.read_text().replace("password:", f'endpoint: "{SECRETS["GitHub token"]}"\n\t\tpassword:')
+    )
+    head = example_repo.commit_all("secrets in plain values")
+    pr = run_action(example_repo.path, tmp_path / "pr", event_name="pull_request", sha=head,
+                    payload=pr_payload(base, head), ref_name=f"{PR}/merge", inputs=creds,
+                    env=env)  # fmt: skip
+    by_name = pr.by_name()
+    assert (
+        by_name["webapp-staging"]["status"] == "dry-run" and by_name["platform-staging"]["status"] == "failed"
+    )
+    assert (
+        '+  message: "***"' in pr.summary or "+  message: '***'" in pr.summary or "message: ***" in pr.summary
+    ), pr.summary
+    assert len(api.comments) == 1 and "***" in api.comments[0]["body"]
+    errors = [a for a in action.annotations(pr.stdout) if a["level"] == "error"]
+    assert any("***" in a["message"] for a in errors), str(errors)
+    found = leaks(texts_of([pr], [c["body"] for c in api.comments]))
+    assert not found, "\n".join(found)
