@@ -60,6 +60,8 @@ class TargetResult:
     diff: manifests.StreamDiff | None = None
     new_target: bool = False  # dry-run: nothing deployed at the tag yet
     settling: Settling | None = field(default=None, repr=False)
+    signed: bool = False  # a verified cosign signature is on `digest` (signing.sign_results)
+    signature: str | None = None  # where it is: oci://REPO:sha256-<hex>.sig
 
     @property
     def url(self) -> str | None:

@@ -48,6 +48,8 @@ def artifacts(results: Sequence[TargetResult]) -> list[dict[str, Any]]:
             "status": r.status,
             "error": " ".join(r.error.split()) if r.error else None,
             "reasons": list(r.reasons),
+            "signed": r.signed,
+            "signature": r.signature,
         }
         if r.diff is not None:
             item["changed"] = r.diff.changed
@@ -132,7 +134,7 @@ def _status(r: TargetResult) -> str:
             if not r.diff.changed
             else (f"dry-run: +{c['added']} ~{c['changed']} -{c['removed']}")
         )
-    return r.status
+    return f"{r.status}, signed" if r.signed else r.status
 
 
 def emit_log(results: Sequence[TargetResult]) -> None:

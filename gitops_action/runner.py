@@ -35,15 +35,17 @@ def run(
     timeout: float | None = None,
     stdin: str | None = None,
     stdout_path: Path | None = None,
+    inherit: bool = True,
 ) -> Completed:
     """Run a program to completion and capture its output as text.
 
-    `env` is added to the current environment, not a replacement for it. With `stdout_path`,
+    `env` is added to the current environment, not a replacement for it (with `inherit=False` it is
+    the program's whole environment: nothing of ours, secrets included, reaches it). With `stdout_path`,
     standard output goes straight to that file (large manifests never sit in memory twice). A timeout becomes
     returncode 124 with a message on stderr, like coreutils' `timeout`, so callers classify
     it together with the program's own failures.
     """
-    full_env = dict(os.environ)
+    full_env = dict(os.environ) if inherit else {}
     if env:
         full_env.update(env)
     start = time.monotonic()

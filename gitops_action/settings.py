@@ -11,6 +11,7 @@ from pathlib import Path
 
 MODES = ("auto", "push", "dry-run", "plan")
 PROVIDERS = ("generic", "aws", "azure", "gcp")
+SIGN_MODES = ("none", "cosign")
 TRUE = ("true", "yes", "1", "on")
 FALSE = ("false", "no", "0", "off", "")
 
@@ -40,9 +41,17 @@ class Settings:
     workspace: Path = Path(".")
     summary_file: str = ""
     output_file: str = ""
+    sign: str = "none"  # none | cosign
+    cosign_key: str = field(default="", repr=False)  # PEM private key; empty with `cosign`: keyless
+    cosign_password: str = field(default="", repr=False)
+    fulcio_url: str = "https://fulcio.sigstore.dev"
+    rekor_url: str = "https://rekor.sigstore.dev"
 
     def secrets(self) -> tuple[str, ...]:
-        return tuple(s for s in (self.registry_password, self.github_token) if s)
+        # A PEM key is masked line by line too: a log line never holds all of it.
+        key_lines = [ln.strip() for ln in self.cosign_key.splitlines() if not ln.startswith("-----")]
+        found = (self.registry_password, self.github_token, self.cosign_password, self.cosign_key, *key_lines)
+        return tuple(dict.fromkeys(s for s in found if s))
 
 
 def _bool(name: str, value: str) -> bool:
@@ -89,7 +98,20 @@ def _check(s: Settings) -> Settings:
         raise SettingsError("inputs `registry-username` and `registry-password` must be given together")
     if s.registry and not s.registry.startswith("oci://"):
         raise SettingsError(f"input `registry`: must start with oci://, got {s.registry!r}")
+    _check_signing(s)
     return s
+
+
+def _check_signing(s: Settings) -> None:
+    if s.sign not in SIGN_MODES:
+        raise SettingsError(f"input `sign`: expected one of {', '.join(SIGN_MODES)}, got {s.sign!r}")
+    if s.cosign_password and not s.cosign_key:
+        raise SettingsError("input `cosign-password` is set but `cosign-key` is empty")
+    if s.cosign_key and "-----BEGIN " not in s.cosign_key:  # never echo it: it is a secret
+        raise SettingsError("input `cosign-key`: expected a PEM private key (`cosign generate-key-pair`)")
+    for name, url in (("fulcio-url", s.fulcio_url), ("rekor-url", s.rekor_url)):
+        if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
+            raise SettingsError(f"input `{name}`: expected an https:// URL, got {url!r}")
 
 
 def _targets(value: str) -> tuple[str, ...]:
@@ -120,6 +142,11 @@ def from_inputs(env: Mapping[str, str]) -> Settings:
             comment=_bool("comment", get("comment", "true") or "true"),
             timeout=get("timeout") or "5m",
             workspace=Path(env.get("GITHUB_WORKSPACE") or "."),
+            sign=get("sign") or "none",
+            cosign_key=env.get("INPUT_COSIGN-KEY", "").strip(),
+            cosign_password=env.get("INPUT_COSIGN-PASSWORD", ""),
+            fulcio_url=get("fulcio-url") or "https://fulcio.sigstore.dev",
+            rekor_url=get("rekor-url") or "https://rekor.sigstore.dev",
         )
     )
 
@@ -174,6 +201,13 @@ def parser() -> argparse.ArgumentParser:
         default=False,
         help="dry-run on a pull request: keep one PR comment up to date (needs GITHUB_TOKEN)",
     )
+    p.add_argument(
+        "--sign",
+        default="none",
+        choices=SIGN_MODES,
+        help="cosign: sign every pushed digest with the PEM key in the COSIGN_KEY environment variable "
+        "(password: COSIGN_PASSWORD); never a command-line argument",
+    )
     p.add_argument("--timeout", default="5m", help="timeout of each flux call, e.g. 90s or 5m (default: 5m)")
     p.add_argument("--summary-file", default="", help="write the markdown summary here (default: stdout)")
     p.add_argument(
@@ -205,6 +239,9 @@ def from_args(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
             workspace=Path(a.repo),
             summary_file=a.summary_file,
             output_file=a.output_file,
+            sign=a.sign,
+            cosign_key=env.get("COSIGN_KEY", "").strip() if a.sign == "cosign" else "",
+            cosign_password=env.get("COSIGN_PASSWORD", "") if a.sign == "cosign" else "",
         )
     )
 
