@@ -118,7 +118,7 @@ def test_dockerfile_builds_tools_with_install_script() -> None:
     assert install, "no RUN calls tools/install.sh"
     assert "--no-apt" in install[0] and re.search(r"--only\s+timoni,flux,cosign\b", install[0]), install[0]
     # Each tool the builder makes is copied into the final image.
-    tool_copies = [rest.split()[1:-1] for keyword, rest in instructions if keyword == "COPY" and "--from=tools" in rest]
+    tool_copies = [r.split()[1:-1] for k, r in instructions if k == "COPY" and "--from=tools" in r]
     assert any({"/out/timoni", "/out/flux", "/out/cosign"} <= set(c) for c in tool_copies), tool_copies
     copies = [rest for keyword, rest in instructions if keyword == "COPY"]
     assert any(c.split()[0].rstrip("/") == "tools" for c in copies), "tools/ is not copied"
