@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -68,6 +69,7 @@ class Signed:
     signed_now: bool = False  # False: a valid signature was there already
     error: str = ""
     log: tuple[str, ...] = ()
+    seconds: float = 0.0
 
 
 def cosign_ref(url: str) -> str:
@@ -147,6 +149,15 @@ def verify(signer: Signer, url: str) -> runner.Completed:
 def sign_and_verify(signer: Signer, url: str) -> Signed:
     """Make sure `oci://REPO@sha256:...` carries a valid signature from this key or identity: keep a
     valid one that is there, else sign, then verify. The one entry point for every mode."""
+    start = time.monotonic()
+    try:
+        outcome = _sign_and_verify(signer, url)
+    except Exception as exc:  # cosign missing, or a bug: this digest fails, the others go on
+        outcome = Signed(False, error=f"signing failed for {url}: {type(exc).__name__}: {exc}")
+    return replace(outcome, seconds=time.monotonic() - start)
+
+
+def _sign_and_verify(signer: Signer, url: str) -> Signed:
     if signer.error:
         return Signed(False, error=f"signing failed: {signer.error}")
     if "@sha256:" not in url:
@@ -183,11 +194,14 @@ def sign_results(results: Sequence[TargetResult], signer: Signer, parallel: int 
 
 def _apply(result: TargetResult, outcome: Signed) -> TargetResult:
     log = [*result.log, *outcome.log]
+    seconds = result.seconds + outcome.seconds
     if outcome.ok:
-        return replace(result, signed=True, signature=outcome.signature, log=log)
+        return replace(result, signed=True, signature=outcome.signature, log=log, seconds=seconds)
     # The push stays: the target fails because Flux (with `verify`) would refuse its digest.
     error = outcome.error if not result.error else f"{outcome.error}; {result.error}"
-    return replace(result, status="failed", signed=False, signature=None, error=error, log=log)
+    return replace(
+        result, status="failed", signed=False, signature=None, error=error, log=log, seconds=seconds
+    )
 
 
 # --- setting up: the key's public half, or the keyless identity -------------------------------
@@ -219,7 +233,10 @@ def prepare(request: Request, scratch: Path, environ: Mapping[str, str]) -> Sign
             env=cosign_env(home, docker, request.provider, environ, secret),
             secrets=_secret_parts(request.key, request.password),
         )
-        done = _run(signer, public_key_args())
+        try:
+            done = _run(signer, public_key_args())
+        except runner.ToolMissing as exc:
+            return replace(signer, error=f"{exc} (sign: cosign needs the cosign binary)")
         if not done.ok or "PUBLIC KEY" not in done.stdout:
             return replace(signer, error=_key_error(done, signer.secrets))
         pub = scratch / "cosign.pub"

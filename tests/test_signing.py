@@ -189,3 +189,37 @@ def test_wrong_password_fails_the_targets_and_leaks_nothing(
     assert signatures(registry, arts) == {}
     assert "Nothing was signed" in run.summary and "wrong password" in run.summary
     assert_nothing_leaks(run, key_pair["key"])
+
+
+def test_keyless_without_an_oidc_token_says_what_the_job_needs(
+    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path
+) -> None:
+    """Keyless signing is wired to the Actions runtime's token; without `id-token: write` the runner
+    sets no ACTIONS_ID_TOKEN_REQUEST_* variables, and the run says so (Fulcio cannot be reached here)."""
+    run = push(example_repo, tmp_path / "run", prefix, sign="cosign", targets="webapp-staging")
+    assert run.returncode == 1, run.stdout + run.stderr
+    (art,) = run.artifacts()
+    assert art["status"] == "failed" and art["digest"] and art["signed"] is False
+    assert "signing failed: keyless signing needs a GitHub OIDC token" in art["error"]
+    assert "id-token: write" in art["error"] and "Nothing was signed" in run.summary
+    assert signatures(registry, [art]) == {} and "Traceback" not in run.stdout + run.stderr
+
+
+def test_missing_cosign_fails_the_targets_without_a_traceback(
+    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path, key_pair: dict[str, Path]
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("timoni", "flux"):
+        (bin_dir / tool).symlink_to(TOOLS / tool)
+    path = os.pathsep.join([str(bin_dir), "/usr/local/bin", "/usr/bin", "/bin"])
+    assert not any((Path(p) / "cosign").exists() for p in path.split(os.pathsep))
+    secrets = {"cosign-key": key_pair["key"].read_text(), "cosign-password": PASSWORD}
+    payload = {"before": "0" * 40, "after": example_repo.head(), "created": True, "ref": "refs/heads/main"}
+    inputs = {"registry": prefix, "sign": "cosign", "targets": "webapp-staging", **secrets}
+    run = run_action(example_repo.path, tmp_path / "run", inputs=inputs, payload=payload, env={"PATH": path})
+    assert run.returncode == 1, run.stdout + run.stderr
+    (art,) = run.artifacts()
+    assert art["status"] == "failed" and "cosign: not found on PATH" in art["error"], art["error"]
+    assert "Traceback" not in run.stdout + run.stderr
+    assert_nothing_leaks(run, key_pair["key"])
