@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TOOLS, GitRepo
+from conftest import ROOT, TOOLS, GitRepo
 from support.action import ActionRun, run_action
 from support.registry import Registry
 
@@ -33,6 +33,15 @@ def key_pair(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         timeout=120,
     )
     return {"key": where / "cosign.key", "pub": where / "cosign.pub"}
+
+
+def test_cosign_is_the_pinned_version() -> None:
+    pins = dict(
+        ln.split("=", 1) for ln in (ROOT / "tools/versions.env").read_text().splitlines()
+        if "=" in ln and not ln.startswith("#")
+    )  # fmt: skip
+    done = subprocess.run([str(TOOLS / "cosign"), "version"], capture_output=True, text=True, check=True)
+    assert re.search(rf"GitVersion:\s+v{re.escape(pins['COSIGN_VERSION'])}\n", done.stdout + done.stderr)
 
 
 def secret_forms(key: Path) -> list[str]:
