@@ -36,6 +36,9 @@ CONTRACT_INPUTS = {
     "parallel",
     "skip-unchanged",
     "comment",
+    "sign",
+    "cosign-key",
+    "cosign-password",
 }
 CONTRACT_OUTPUTS = {"artifacts", "matrix", "pushed", "failed"}
 
