@@ -206,7 +206,12 @@ def parser() -> argparse.ArgumentParser:
         default="none",
         choices=SIGN_MODES,
         help="cosign: sign every pushed digest with the PEM key in the COSIGN_KEY environment variable "
-        "(password: COSIGN_PASSWORD); never a command-line argument",
+        "(password: COSIGN_PASSWORD; never a command-line argument); without COSIGN_KEY, keyless "
+        "with the GitHub OIDC token of the job (a workflow step with id-token: write)",
+    )
+    p.add_argument("--fulcio-url", default="https://fulcio.sigstore.dev", help="Fulcio for keyless signing")
+    p.add_argument(
+        "--rekor-url", default="https://rekor.sigstore.dev", help="Rekor for keyless signing and verifying"
     )
     p.add_argument("--timeout", default="5m", help="timeout of each flux call, e.g. 90s or 5m (default: 5m)")
     p.add_argument("--summary-file", default="", help="write the markdown summary here (default: stdout)")
@@ -242,6 +247,8 @@ def from_args(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
             sign=a.sign,
             cosign_key=env.get("COSIGN_KEY", "").strip() if a.sign == "cosign" else "",
             cosign_password=env.get("COSIGN_PASSWORD", "") if a.sign == "cosign" else "",
+            fulcio_url=a.fulcio_url,
+            rekor_url=a.rekor_url,
         )
     )
 

@@ -24,7 +24,6 @@ from .credentials import redact
 from .flux import go_gc
 from .pipeline import TargetResult
 
-MODES = ("none", "cosign")
 KEY_VAR = "COSIGN_PRIVATE_KEY"
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 FULCIO_URL = "https://fulcio.sigstore.dev"
