@@ -152,7 +152,8 @@ def sign_and_verify(signer: Signer, url: str) -> Signed:
     try:
         outcome = _sign_and_verify(signer, url)
     except Exception as exc:  # cosign missing, or a bug: this digest fails, the others go on
-        outcome = Signed(False, error=f"signing failed for {url}: {type(exc).__name__}: {exc}")
+        said = redact(f"{type(exc).__name__}: {exc}", list(signer.secrets))
+        outcome = Signed(False, error=f"signing failed for {url}: {said}")
     return replace(outcome, seconds=time.monotonic() - start)
 
 
@@ -339,7 +340,7 @@ def verify_block(signer: Signer) -> str:
 
 def summary(signer: Signer, results: Sequence[TargetResult]) -> str:
     """The job summary's signing section, shown once for the run."""
-    count = sum(1 for r in results if r.signed)
+    count = len({r.url for r in results if r.signed})
     head = ["", "### Signatures", ""]
     if signer.error:
         return "\n".join([*head, f"Nothing was signed: {report.md(signer.error)}", ""])
@@ -351,7 +352,10 @@ def summary(signer: Signer, results: Sequence[TargetResult]) -> str:
         text += ["with the public key in a Secret next to it (the key name must end in `.pub`):", ""]
         text += ["```sh", "kubectl -n flux-system create secret generic cosign-pub \\"]
         text += ["  --from-file=cosign.pub=cosign.pub", "```", "", "```", signer.public_key, "```", ""]
-    elif signer.identity.shared:
+    if signer.identity is not None and (signer.fulcio_url, signer.rekor_url) != (FULCIO_URL, REKOR_URL):
+        text += ["With a private Sigstore, add `trustedRootSecretRef` naming a Secret with its"]
+        text += ["`trusted_root.json`.", ""]
+    if signer.identity is not None and signer.identity.shared:
         text += [
             "> [!WARNING]",
             "> The signing identity is a workflow of another repository (a reusable workflow): any",

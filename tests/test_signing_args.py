@@ -7,6 +7,7 @@ import base64
 import json
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,15 @@ def test_bad_signing_inputs(inputs: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=re.escape(message)) as caught:
         from_inputs(inputs)
     assert "s3cr3t" not in str(caught.value)
+
+
+def test_keyless_summary_shows_the_identity_once_and_warns_about_shared_workflows() -> None:
+    text = signing.summary(keyless_signer(), [])
+    assert text.count("matchOIDCIdentity:") == 1 and "keylessly" in text
+    assert "trustedRootSecretRef" not in text and "[!WARNING]" not in text
+    ident = signing.Identity(signing.GITHUB_ISSUER, "https://github.com/org/shared/x.yml@refs/tags/v1", True)
+    private = replace(keyless_signer(rekor_url="https://rekor.internal"), identity=ident)
+    warned = signing.summary(private, [])
+    assert "[!WARNING]" in warned and "trustedRootSecretRef" in warned
+    failed = signing.summary(signing.Signer({}, error="keyless signing needs a GitHub OIDC token"), [])
+    assert "Nothing was signed" in failed and "matchOIDCIdentity" not in failed
