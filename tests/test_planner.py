@@ -541,6 +541,8 @@ def test_plan_mode_writes_outputs_and_builds_nothing(
         "status": "planned",
         "error": None,
         "reasons": ["a workflow_dispatch event carries no base commit"],
+        "signed": False,  # issue 13: every entry says whether a verified signature is on its digest
+        "signature": None,
     }
     assert by_name["platform-staging"]["kind"] == "bundle"
     assert by_name["webapp-production"]["tags"] == ["production", "stable"]
