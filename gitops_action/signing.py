@@ -9,11 +9,8 @@ SIGSTORE_ID_TOKEN, only in that environment and never on a command line.
 
 from __future__ import annotations
 
-import base64
 import json
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -22,28 +19,18 @@ from pathlib import Path
 from . import report, runner
 from .credentials import redact
 from .flux import go_gc
+from .oidc import Identity, OidcError, identity, oidc_token, token_claims
 from .pipeline import TargetResult
 
 KEY_VAR = "COSIGN_PRIVATE_KEY"
-GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 FULCIO_URL = "https://fulcio.sigstore.dev"
 REKOR_URL = "https://rekor.sigstore.dev"
-AUDIENCE = "sigstore"
 SIGNED_STATUSES = ("pushed", "unchanged")  # the digests this run put or left at its tags
 # Handed to cosign from our environment: finding programs, proxies and private CAs, a private
 # Sigstore's trust root, and the cloud credentials of a non-generic `provider`.
 PASSED = ("PATH", "SSL_CERT_FILE", "SSL_CERT_DIR", "TUF_ROOT", "TUF_MIRROR", "SIGSTORE_ROOT_FILE")
 PASSED_PROXY = ("HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "https_proxy", "http_proxy", "no_proxy")
 PASSED_CLOUD = {"aws": ("AWS_",), "azure": ("AZURE_",), "gcp": ("GOOGLE_", "CLOUDSDK_")}
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who signs keylessly: the OIDC issuer and the certificate subject (the workflow's URL@ref)."""
-
-    issuer: str
-    subject: str
-    shared: bool = False  # the workflow lives in another repository (a reusable workflow)
 
 
 @dataclass(frozen=True)
@@ -265,58 +252,6 @@ def _key_error(done: runner.Completed, secrets: Sequence[str]) -> str:
     if "decrypt" in said.lower():
         return "the cosign-key could not be decrypted with cosign-password (wrong password?)"
     return f"cosign could not read the cosign-key: {said}"
-
-
-class OidcError(Exception):
-    """No GitHub OIDC token for keyless signing."""
-
-
-def token_request(environ: Mapping[str, str]) -> urllib.request.Request:
-    """The Actions runtime's token request, for audience `sigstore` (what Fulcio expects)."""
-    url, bearer = environ.get("ACTIONS_ID_TOKEN_REQUEST_URL"), environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
-    if not (url and bearer):
-        raise OidcError(
-            "keyless signing needs a GitHub OIDC token: grant the job `permissions: id-token: write` "
-            "(or give `cosign-key` to sign with a key)"
-        )
-    parts = urllib.parse.urlsplit(url)
-    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    query = [(k, v) for k, v in query if k != "audience"] + [("audience", AUDIENCE)]
-    full = urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
-    return urllib.request.Request(full, headers={"Authorization": f"Bearer {bearer}"})
-
-
-def oidc_token(environ: Mapping[str, str], timeout: float = 30) -> str:
-    request = token_request(environ)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:
-            value = json.loads(answer.read()).get("value")
-    except (OSError, ValueError, AttributeError) as exc:
-        raise OidcError(f"the GitHub OIDC token request failed: {type(exc).__name__}") from exc
-    if not isinstance(value, str) or value.count(".") != 2:
-        raise OidcError("the GitHub OIDC token request returned no token")
-    return value
-
-
-def token_claims(token: str) -> dict[str, object]:
-    """The token's claims, read (not checked: Fulcio checks the token; we only name the identity)."""
-    try:
-        body = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-    except (IndexError, ValueError):
-        return {}
-    return claims if isinstance(claims, dict) else {}
-
-
-def identity(claims: Mapping[str, object], environ: Mapping[str, str]) -> Identity:
-    """The certificate Fulcio issues names the workflow that ran (`job_workflow_ref`: for a reusable
-    workflow, the called one); GITHUB_WORKFLOW_REF (the caller's) stands in when it is missing."""
-    ref = str(claims.get("job_workflow_ref") or environ.get("GITHUB_WORKFLOW_REF", ""))
-    server = environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
-    issuer = str(claims.get("iss") or GITHUB_ISSUER)
-    repo = environ.get("GITHUB_REPOSITORY", "")
-    shared = bool(repo) and not ref.startswith(f"{repo}/")
-    return Identity(issuer, f"{server}/{ref}", shared)
 
 
 # --- what the user pastes into the cluster -----------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gitops_action import runner, signing
+from gitops_action import oidc, runner, signing
 from gitops_action.settings import SettingsError, from_args, from_inputs
 
 URL = "oci://127.0.0.1:5000/deploy/webapp@sha256:" + "ab" * 32
@@ -35,7 +35,7 @@ def key_signer(tmp_path: Path) -> signing.Signer:
 
 
 def keyless_signer(**urls: str) -> signing.Signer:
-    ident = signing.Identity(signing.GITHUB_ISSUER, f"https://github.com/{WORKFLOW_REF}")
+    ident = oidc.Identity(oidc.GITHUB_ISSUER, f"https://github.com/{WORKFLOW_REF}")
     return signing.Signer({"SIGSTORE_ID_TOKEN": "a.b.c"}, identity=ident, **urls)  # type: ignore[arg-type]
 
 
@@ -137,35 +137,35 @@ def test_oidc_token_request_asks_for_the_sigstore_audience() -> None:
         "ACTIONS_ID_TOKEN_REQUEST_URL": "https://pipelines.actions.githubusercontent.com/abc/idtoken?api-version=2.0",
         "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "runtime-token",
     }
-    req = signing.token_request(env)
+    req = oidc.token_request(env)
     assert req.full_url == (
         "https://pipelines.actions.githubusercontent.com/abc/idtoken?api-version=2.0&audience=sigstore"
     )
     assert req.get_header("Authorization") == "Bearer runtime-token"
-    again = signing.token_request({**env, "ACTIONS_ID_TOKEN_REQUEST_URL": req.full_url + "&audience=x"})
+    again = oidc.token_request({**env, "ACTIONS_ID_TOKEN_REQUEST_URL": req.full_url + "&audience=x"})
     assert again.full_url.count("audience=") == 1 and again.full_url.endswith("audience=sigstore")
-    with pytest.raises(signing.OidcError, match="id-token: write"):
-        signing.token_request({})
+    with pytest.raises(oidc.OidcError, match="id-token: write"):
+        oidc.token_request({})
 
 
 def test_identity_names_the_workflow_that_signed() -> None:
     env = {"GITHUB_REPOSITORY": "octo-org/gitops", "GITHUB_WORKFLOW_REF": WORKFLOW_REF}
-    claims = signing.token_claims(jwt({"iss": signing.GITHUB_ISSUER, "job_workflow_ref": WORKFLOW_REF}))
-    own = signing.identity(claims, env)
-    assert own == signing.Identity(signing.GITHUB_ISSUER, f"https://github.com/{WORKFLOW_REF}", False)
+    claims = oidc.token_claims(jwt({"iss": oidc.GITHUB_ISSUER, "job_workflow_ref": WORKFLOW_REF}))
+    own = oidc.identity(claims, env)
+    assert own == oidc.Identity(oidc.GITHUB_ISSUER, f"https://github.com/{WORKFLOW_REF}", False)
     # Inside a reusable workflow the certificate names the called workflow, not the caller's.
     called = "org/timoni-flux-push/.github/workflows/timoni-flux-push.yml@refs/tags/v1"
-    reused = signing.identity(signing.token_claims(jwt({"job_workflow_ref": called})), env)
+    reused = oidc.identity(oidc.token_claims(jwt({"job_workflow_ref": called})), env)
     assert reused.subject == f"https://github.com/{called}" and reused.shared
     # A token without the claim: the caller's workflow ref from the environment.
-    assert signing.identity(signing.token_claims("not-a-jwt"), env) == own
+    assert oidc.identity(oidc.token_claims("not-a-jwt"), env) == own
 
 
 def test_verify_block_is_the_ocirepository_verify(tmp_path: Path) -> None:
     keyless = yaml.safe_load(signing.verify_block(keyless_signer()))["spec"]["verify"]
     assert keyless["provider"] == "cosign"
     (match,) = keyless["matchOIDCIdentity"]
-    assert re.match(match["issuer"], signing.GITHUB_ISSUER)
+    assert re.match(match["issuer"], oidc.GITHUB_ISSUER)
     assert re.match(match["subject"], f"https://github.com/{WORKFLOW_REF}")
     assert not re.match(match["subject"], f"https://github.com/{WORKFLOW_REF}".replace("main", "evil"))
     key = yaml.safe_load(signing.verify_block(key_signer(tmp_path)))["spec"]["verify"]
@@ -212,7 +212,7 @@ def test_keyless_summary_shows_the_identity_once_and_warns_about_shared_workflow
     text = signing.summary(keyless_signer(), [])
     assert text.count("matchOIDCIdentity:") == 1 and "keylessly" in text
     assert "trustedRootSecretRef" not in text and "[!WARNING]" not in text
-    ident = signing.Identity(signing.GITHUB_ISSUER, "https://github.com/org/shared/x.yml@refs/tags/v1", True)
+    ident = oidc.Identity(oidc.GITHUB_ISSUER, "https://github.com/org/shared/x.yml@refs/tags/v1", True)
     private = replace(keyless_signer(rekor_url="https://rekor.internal"), identity=ident)
     warned = signing.summary(private, [])
     assert "[!WARNING]" in warned and "trustedRootSecretRef" in warned
