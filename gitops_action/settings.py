@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .credentials import pem_parts
+
 MODES = ("auto", "push", "dry-run", "plan")
 PROVIDERS = ("generic", "aws", "azure", "gcp")
 SIGN_MODES = ("none", "cosign")
@@ -49,7 +51,7 @@ class Settings:
 
     def secrets(self) -> tuple[str, ...]:
         # A PEM key is masked line by line too: a log line never holds all of it.
-        key_lines = [ln.strip() for ln in self.cosign_key.splitlines() if not ln.startswith("-----")]
+        key_lines = pem_parts(self.cosign_key)
         found = (self.registry_password, self.github_token, self.cosign_password, self.cosign_key, *key_lines)
         return tuple(dict.fromkeys(s for s in found if s))
 
@@ -111,7 +113,7 @@ def _check_signing(s: Settings) -> None:
         raise SettingsError("input `cosign-key`: expected a PEM private key (`cosign generate-key-pair`)")
     for name, url in (("fulcio-url", s.fulcio_url), ("rekor-url", s.rekor_url)):
         if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
-            raise SettingsError(f"input `{name}`: expected an https:// URL, got {url!r}")
+            raise SettingsError(f"input `{name}`: expected an http(s):// URL, got {url!r}")
 
 
 def _targets(value: str) -> tuple[str, ...]:

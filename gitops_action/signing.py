@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import report, runner
-from .credentials import redact
+from .credentials import pem_parts, redact
 from .flux import go_gc
 from .oidc import Identity, OidcError, identity, oidc_token, token_claims
 from .pipeline import TargetResult
@@ -243,8 +243,7 @@ def prepare(request: Request, scratch: Path, environ: Mapping[str, str]) -> Sign
 
 def _secret_parts(key: str, password: str) -> tuple[str, ...]:
     """The password, the key, and each line of the key (a log line never holds all of a PEM)."""
-    lines = [ln.strip() for ln in key.splitlines() if ln.strip() and not ln.startswith("-----")]
-    return tuple(s for s in (password, key, *lines) if s)
+    return tuple(s for s in (password, key, *pem_parts(key)) if s)
 
 
 def _key_error(done: runner.Completed, secrets: Sequence[str]) -> str:

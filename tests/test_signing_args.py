@@ -186,6 +186,9 @@ def test_signing_inputs() -> None:
     assert "OCwicCI6MX0sInNhbHQiOiJ0ZXN0LW9ubHkifX0=" in s.secrets()  # each line of the key
     assert not [x for x in s.secrets() if x.startswith("-----") and "\n" not in x]  # no lone header
     assert "pw-Secret-1" not in repr(s) and "eyJrZGYi" not in repr(s)
+    # A key's short last line is not masked on its own: it would blank those characters everywhere.
+    short = from_inputs({**env, "INPUT_COSIGN-KEY": KEY.replace("=\n-----END", "=\n8Q==\n-----END")})
+    assert "8Q==" not in short.secrets()
     assert from_inputs({}).sign == "none"
     keyless = from_inputs({"INPUT_SIGN": "cosign", "INPUT_REKOR-URL": "https://rekor.internal"})
     assert keyless.rekor_url == "https://rekor.internal" and not keyless.cosign_key
