@@ -7,6 +7,7 @@ import json
 import os
 import re
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ import pytest
 from conftest import ROOT, TOOLS, GitRepo
 from support.action import ActionRun, run_action
 from support.registry import Registry
+
+from gitops_action import signing
 
 PASSWORD = "Cosign-Key-Pa55-Right"
 WRONG = "Cosign-Key-Pa55-Wrong"
@@ -232,3 +235,31 @@ def test_missing_cosign_fails_the_targets_without_a_traceback(
     assert art["status"] == "failed" and "cosign: not found on PATH" in art["error"], art["error"]
     assert "Traceback" not in run.stdout + run.stderr
     assert_nothing_leaks(run, key_pair["key"])
+
+
+def test_a_signature_that_does_not_verify_fails_with_signing_failed(
+    registry: Registry, prefix: str, tmp_path: Path, key_pair: dict[str, Path]
+) -> None:
+    """The check after signing is real: signed with one key, verified against another, it fails."""
+    content = tmp_path / "content"
+    content.mkdir()
+    (content / "all.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: one}\n")
+    pushed = subprocess.run(
+        [str(TOOLS / "flux"), "push", "artifact", f"{prefix}/app:latest", f"--path={content}",
+         "--source=https://example.com/x", "--revision=main@sha1:" + "2" * 40, "-o", "json"],
+        check=True, capture_output=True, text=True, timeout=120, env={**os.environ, "TZ": "UTC"},
+    )  # fmt: skip
+    url = f"{prefix}/app@{json.loads(pushed.stdout)['digest']}"
+    other = tmp_path / "other-key"
+    other.mkdir()
+    subprocess.run([str(TOOLS / "cosign"), "generate-key-pair"], cwd=other, check=True, capture_output=True,
+                   env={**os.environ, "COSIGN_PASSWORD": PASSWORD}, timeout=120)  # fmt: skip
+    request = signing.Request(key=key_pair["key"].read_text(), password=PASSWORD)
+    signer = signing.prepare(request, tmp_path / "scratch", os.environ)
+    assert not signer.error and signer.public_key == key_pair["pub"].read_text().strip()
+    mismatched = replace(signer, public_key_file=other / "cosign.pub")
+    out = signing.sign_and_verify(mismatched, url)
+    assert not out.ok and out.error.startswith(f"signing failed: the new signature of {url} does not verify")
+    # With the matching key the same digest is found signed: no second signature.
+    again = signing.sign_and_verify(signer, url)
+    assert again.ok and not again.signed_now and again.signature == signing.signature_ref(url)
