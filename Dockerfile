@@ -6,7 +6,7 @@
 # `@sha256:<digest>` to the FROM lines below when cutting a release.
 
 # ---------------------------------------------------------------------------------------------
-# 1. timoni and flux, built from the Go module proxy by the same script developers run.
+# 1. timoni, flux and cosign, built from the Go module proxy by the same script developers run.
 FROM golang:1.26-bookworm AS tools
 
 # The versions come from tools/versions.env (install.sh reads it). These ARGs repeat them so the
@@ -14,6 +14,7 @@ FROM golang:1.26-bookworm AS tools
 # ever disagree (a --build-arg cannot change what install.sh builds).
 ARG TIMONI_VERSION=0.31.0
 ARG FLUX_VERSION=2.9.4
+ARG COSIGN_VERSION=3.1.3
 
 # install.sh parses `go mod download -json` with python3 (bookworm's is 3.11).
 RUN apt-get update \
@@ -22,10 +23,11 @@ RUN apt-get update \
 
 COPY tools/ /src/tools/
 RUN if ! grep -qx "TIMONI_VERSION=${TIMONI_VERSION}" /src/tools/versions.env \
-       || ! grep -qx "FLUX_VERSION=${FLUX_VERSION}" /src/tools/versions.env; then \
+       || ! grep -qx "FLUX_VERSION=${FLUX_VERSION}" /src/tools/versions.env \
+       || ! grep -qx "COSIGN_VERSION=${COSIGN_VERSION}" /src/tools/versions.env; then \
          echo "Dockerfile ARG versions differ from tools/versions.env" >&2; exit 1; \
     fi
-RUN /src/tools/install.sh --no-apt --only timoni,flux --bin /out
+RUN /src/tools/install.sh --no-apt --only timoni,flux,cosign --bin /out
 
 # ---------------------------------------------------------------------------------------------
 # 2. Python dependencies: the pip-compile lock, hash-checked, wheels only, no resolver.
@@ -37,16 +39,18 @@ RUN python -m venv /opt/venv \
        -r /tmp/requirements.lock
 
 # ---------------------------------------------------------------------------------------------
-# 3. The action: Python 3.11, git, the venv, timoni and flux. No Go toolchain.
+# 3. The action: Python 3.11, git, the venv, timoni, flux and cosign. No Go toolchain.
 FROM python:3.11-slim-bookworm
 
 ARG TIMONI_VERSION=0.31.0
 ARG FLUX_VERSION=2.9.4
+ARG COSIGN_VERSION=3.1.3
 LABEL org.opencontainers.image.title="timoni-flux-push" \
       org.opencontainers.image.description="Render Timoni instances and bundles and push them as Flux OCI artifacts" \
       org.opencontainers.image.source="https://github.com/org/timoni-flux-push" \
       io.github.timoni-flux-push.timoni-version="${TIMONI_VERSION}" \
-      io.github.timoni-flux-push.flux-version="${FLUX_VERSION}"
+      io.github.timoni-flux-push.flux-version="${FLUX_VERSION}" \
+      io.github.timoni-flux-push.cosign-version="${COSIGN_VERSION}"
 
 # git 2.39 is bookworm's; the glob takes Debian's security updates but fails loudly on a base
 # image that moved to another release.
@@ -55,7 +59,7 @@ RUN apt-get update \
     && apt-get clean \
     && rm -rf /var/lib/apt/lists/*
 
-COPY --from=tools /out/timoni /out/flux /usr/local/bin/
+COPY --from=tools /out/timoni /out/flux /out/cosign /usr/local/bin/
 COPY --from=deps /opt/venv /opt/venv
 COPY gitops_action/ /app/gitops_action/
 COPY entrypoint.py /app/entrypoint.py

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import github_action_utils as gha
 
-from . import catchup, comment, events, pipeline, report, timoni
+from . import catchup, comment, events, pipeline, report, signing, timoni
 from .config import ConfigError
 from .credentials import Credentials, credentials_host, redact, registry_host
 from .events import CommitRange, EventError
@@ -206,7 +206,10 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
         config_path=settings.config,
     )
     results = pipeline.run(plan, opts)
-    _finish(settings, ctx, plan, results, mode)
+    extra = ""
+    if settings.sign == "cosign" and opts.mode == "push":  # a dry run signs nothing
+        results, extra = _sign(settings, ctx, results, flux.env, scratch, opts.parallel)
+    _finish(settings, ctx, plan, results, mode, extra)
     return pipeline.exit_code(results)
 
 
@@ -244,6 +247,32 @@ def _docker_config(
     return login.docker_config({host} if username else set(), scratch)
 
 
+def _sign(
+    settings: Settings,
+    ctx: Context,
+    results: list[pipeline.TargetResult],
+    flux_env: Mapping[str, str],
+    scratch: Path,
+    parallel: int,
+) -> tuple[list[pipeline.TargetResult], str]:
+    """Sign the digests the run's pushes and tags settled on; the summary's `verify` section."""
+    request = signing.Request(
+        key=settings.cosign_key,
+        password=settings.cosign_password,
+        fulcio_url=settings.fulcio_url,
+        rekor_url=settings.rekor_url,
+        provider=settings.provider,
+        docker_config=flux_env.get("DOCKER_CONFIG", ""),
+        timeout=duration_seconds(settings.timeout),
+    )
+    signer = signing.prepare(request, scratch / "signing", os.environ)
+    if ctx.in_actions:
+        for secret in signer.secrets:  # the OIDC token (key and password are masked already)
+            gha.add_mask(secret)
+    signed = signing.sign_results(results, signer, parallel)
+    return signed, signing.summary(signer, signed)
+
+
 def _tree_of(repo: Repo, head: str, head_ref: str, dest: Path, ctx: Context) -> Path:
     """Where the files of `head` are: the work tree when it holds exactly that commit, else an
     export of the commit (a dirty or other checkout must not be pushed as `head`)."""
@@ -275,7 +304,12 @@ def _scrub(results: list[pipeline.TargetResult], secrets: list[str]) -> None:
 
 
 def _finish(
-    settings: Settings, ctx: Context, plan: Plan, results: list[pipeline.TargetResult], mode: str
+    settings: Settings,
+    ctx: Context,
+    plan: Plan,
+    results: list[pipeline.TargetResult],
+    mode: str,
+    extra: str = "",
 ) -> None:
     secrets = list(settings.secrets())
     _scrub(results, secrets)
@@ -290,7 +324,7 @@ def _finish(
                 + (f" ({r.error})" if r.error else "")
             )
             print(line, file=sys.stderr)
-    text = report.summary(plan, results, mode=mode)
+    text = report.summary(plan, results, mode=mode) + extra
     outputs = report.outputs(plan, results)
     if mode == "dry-run":
         text += comment.summary_diffs(results, limit=report.SUMMARY_LIMIT - len(text))

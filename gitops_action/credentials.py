@@ -56,3 +56,9 @@ def redact(text: str, secrets: list[str]) -> str:
         if s:
             text = text.replace(s, "***")
     return text
+
+
+def pem_parts(pem: str) -> list[str]:
+    """The lines of a PEM body worth masking on their own (a log line may hold one line of a key);
+    header lines are not secret, and masking a few characters would blank them all over the log."""
+    return [ln.strip() for ln in pem.splitlines() if len(ln.strip()) >= 8 and not ln.startswith("-----")]

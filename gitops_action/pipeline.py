@@ -63,6 +63,8 @@ class TargetResult:
     base: str = ""  # the commit the tag held when planning (planned from the tags)
     caught_up: bool = False  # delivered because its tag was behind, not because of the event's diff
     settling: Settling | None = field(default=None, repr=False)
+    signed: bool = False  # a verified cosign signature is on `digest` (signing.sign_results)
+    signature: str | None = None  # where it is: oci://REPO:sha256-<hex>.sig
 
     @property
     def url(self) -> str | None:

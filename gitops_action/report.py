@@ -50,6 +50,8 @@ def artifacts(results: Sequence[TargetResult]) -> list[dict[str, Any]]:
             "reasons": list(r.reasons),
             "base": r.base or None,
             "caught_up": r.caught_up,
+            "signed": r.signed,
+            "signature": r.signature,
         }
         if r.diff is not None:
             item["changed"] = r.diff.changed
@@ -149,7 +151,7 @@ def _status(r: TargetResult) -> str:
             if not r.diff.changed
             else (f"dry-run: +{c['added']} ~{c['changed']} -{c['removed']}")
         )
-    return r.status
+    return f"{r.status}, signed" if r.signed else r.status
 
 
 def emit_log(results: Sequence[TargetResult]) -> None:

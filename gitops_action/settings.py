@@ -9,10 +9,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .credentials import basic_auth
+from .credentials import basic_auth, pem_parts
 
 MODES = ("auto", "push", "dry-run", "plan")
 PROVIDERS = ("generic", "aws", "azure", "gcp")
+SIGN_MODES = ("none", "cosign")
 TRUE = ("true", "yes", "1", "on")
 FALSE = ("false", "no", "0", "off", "")
 
@@ -42,11 +43,19 @@ class Settings:
     workspace: Path = Path(".")
     summary_file: str = ""
     output_file: str = ""
+    sign: str = "none"  # none | cosign
+    cosign_key: str = field(default="", repr=False)  # PEM private key; empty with `cosign`: keyless
+    cosign_password: str = field(default="", repr=False)
+    fulcio_url: str = "https://fulcio.sigstore.dev"
+    rekor_url: str = "https://rekor.sigstore.dev"
 
     def secrets(self) -> tuple[str, ...]:
-        """Every value that must never be shown: the inputs, and the docker config's `auth` value."""
+        """Every value that must never be shown: the inputs, the docker config's `auth` value, and a
+        PEM key line by line too (a log line never holds all of it)."""
         auth = basic_auth(self.registry_username, self.registry_password) if self.registry_password else ""
-        return tuple(s for s in (self.registry_password, self.github_token, auth) if s)
+        key_lines = pem_parts(self.cosign_key)
+        found = (self.registry_password, self.github_token, auth, self.cosign_password, self.cosign_key)
+        return tuple(dict.fromkeys(s for s in (*found, *key_lines) if s))
 
 
 def _bool(name: str, value: str) -> bool:
@@ -93,7 +102,20 @@ def _check(s: Settings) -> Settings:
         raise SettingsError("inputs `registry-username` and `registry-password` must be given together")
     if s.registry and not s.registry.startswith("oci://"):
         raise SettingsError(f"input `registry`: must start with oci://, got {s.registry!r}")
+    _check_signing(s)
     return s
+
+
+def _check_signing(s: Settings) -> None:
+    if s.sign not in SIGN_MODES:
+        raise SettingsError(f"input `sign`: expected one of {', '.join(SIGN_MODES)}, got {s.sign!r}")
+    if s.cosign_password and not s.cosign_key:
+        raise SettingsError("input `cosign-password` is set but `cosign-key` is empty")
+    if s.cosign_key and "-----BEGIN " not in s.cosign_key:  # never echo it: it is a secret
+        raise SettingsError("input `cosign-key`: expected a PEM private key (`cosign generate-key-pair`)")
+    for name, url in (("fulcio-url", s.fulcio_url), ("rekor-url", s.rekor_url)):
+        if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
+            raise SettingsError(f"input `{name}`: expected an http(s):// URL, got {url!r}")
 
 
 def _targets(value: str) -> tuple[str, ...]:
@@ -124,6 +146,11 @@ def from_inputs(env: Mapping[str, str]) -> Settings:
             comment=_bool("comment", get("comment", "true") or "true"),
             timeout=get("timeout") or "5m",
             workspace=Path(env.get("GITHUB_WORKSPACE") or "."),
+            sign=get("sign") or "none",
+            cosign_key=env.get("INPUT_COSIGN-KEY", "").strip(),
+            cosign_password=env.get("INPUT_COSIGN-PASSWORD", ""),
+            fulcio_url=get("fulcio-url") or "https://fulcio.sigstore.dev",
+            rekor_url=get("rekor-url") or "https://rekor.sigstore.dev",
         )
     )
 
@@ -178,6 +205,18 @@ def parser() -> argparse.ArgumentParser:
         default=False,
         help="dry-run on a pull request: keep one PR comment up to date (needs GITHUB_TOKEN)",
     )
+    p.add_argument(
+        "--sign",
+        default="none",
+        choices=SIGN_MODES,
+        help="cosign: sign every pushed digest with the PEM key in the COSIGN_KEY environment variable "
+        "(password: COSIGN_PASSWORD; never a command-line argument); without COSIGN_KEY, keyless "
+        "with the GitHub OIDC token of the job (a workflow step with id-token: write)",
+    )
+    p.add_argument("--fulcio-url", default="https://fulcio.sigstore.dev", help="Fulcio for keyless signing")
+    p.add_argument(
+        "--rekor-url", default="https://rekor.sigstore.dev", help="Rekor for keyless signing and verifying"
+    )
     p.add_argument("--timeout", default="5m", help="timeout of each flux call, e.g. 90s or 5m (default: 5m)")
     p.add_argument("--summary-file", default="", help="write the markdown summary here (default: stdout)")
     p.add_argument(
@@ -209,6 +248,11 @@ def from_args(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
             workspace=Path(a.repo),
             summary_file=a.summary_file,
             output_file=a.output_file,
+            sign=a.sign,
+            cosign_key=env.get("COSIGN_KEY", "").strip() if a.sign == "cosign" else "",
+            cosign_password=env.get("COSIGN_PASSWORD", "") if a.sign == "cosign" else "",
+            fulcio_url=a.fulcio_url,
+            rekor_url=a.rekor_url,
         )
     )
 

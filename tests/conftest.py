@@ -31,7 +31,7 @@ PR = 7  # the pull request number the GitHub API test server knows
 def pytest_configure(config: pytest.Config) -> None:
     os.environ["PATH"] = f"{TOOLS}{os.pathsep}{os.environ['PATH']}"
     # The tools must be the real, pinned ones: fail loudly, never skip.
-    for tool in ("timoni", "flux"):
+    for tool in ("timoni", "flux", "cosign"):
         if not (TOOLS / tool).exists():
             raise pytest.UsageError(f"{TOOLS / tool} is missing: run tools/install.sh (make test does)")
     if shutil.which("docker-registry") is None:

@@ -160,6 +160,11 @@ NON_DEFAULT = {
     "skip-unchanged": "false",
     "comment": "false",
     "timeout": "90s",
+    "sign": "cosign",
+    "cosign-key": "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nx\n-----END ...-----",
+    "cosign-password": "p",
+    "fulcio-url": "https://fulcio.example.com",
+    "rekor-url": "https://rekor.example.com",
 }
 
 
@@ -174,6 +179,8 @@ def test_every_input_changes_the_settings(name: str) -> None:
         changed["INPUT_REGISTRY-PASSWORD"] = "p"
     if name == "registry-password":
         changed["INPUT_REGISTRY-USERNAME"] = "u"
+    if name == "cosign-password":  # a password alone is refused: it needs its key
+        changed["INPUT_COSIGN-KEY"] = base_env["INPUT_COSIGN-KEY"] = NON_DEFAULT["cosign-key"]
     assert settings.from_inputs(changed) != settings.from_inputs(base_env)
 
 
@@ -208,7 +215,7 @@ def test_cli_help_explains_every_flag() -> None:
         if action.option_strings and action.dest != "help":
             assert action.help, f"{action.option_strings} has no help"
             assert action.option_strings[-1] in out.stdout
-    # The flags have the inputs' names (password and token come from the environment instead).
+    # The flags have the inputs' names (passwords, key and token come from the environment instead).
     for name in ACTION["inputs"]:
-        if name not in ("registry-password", "github-token", "mode"):
+        if name not in ("registry-password", "github-token", "mode", "cosign-key", "cosign-password"):
             assert f"--{name}" in out.stdout, name

@@ -36,6 +36,9 @@ CONTRACT_INPUTS = {
     "parallel",
     "skip-unchanged",
     "comment",
+    "sign",
+    "cosign-key",
+    "cosign-password",
 }
 CONTRACT_OUTPUTS = {"artifacts", "matrix", "pushed", "failed"}
 
@@ -99,7 +102,7 @@ def test_dockerfile_args_match_versions_env() -> None:
             for item in rest.split():
                 name, _, value = item.partition("=")
                 args.setdefault(name, []).append(value.strip("\"'"))
-    for name in ("TIMONI_VERSION", "FLUX_VERSION"):
+    for name in ("TIMONI_VERSION", "FLUX_VERSION", "COSIGN_VERSION"):
         assert name in pins, f"tools/versions.env has no {name}"
         assert args.get(name), f"Dockerfile declares no `ARG {name}=...`"
         assert set(args[name]) == {pins[name]}, (
@@ -116,7 +119,10 @@ def test_dockerfile_builds_tools_with_install_script() -> None:
     runs = [rest for keyword, rest in instructions if keyword == "RUN"]
     install = [r for r in runs if "tools/install.sh" in r]
     assert install, "no RUN calls tools/install.sh"
-    assert "--no-apt" in install[0] and re.search(r"--only\s+timoni,flux\b", install[0]), install[0]
+    assert "--no-apt" in install[0] and re.search(r"--only\s+timoni,flux,cosign\b", install[0]), install[0]
+    # Each tool the builder makes is copied into the final image.
+    tool_copies = [r.split()[1:-1] for k, r in instructions if k == "COPY" and "--from=tools" in r]
+    assert any({"/out/timoni", "/out/flux", "/out/cosign"} <= set(c) for c in tool_copies), tool_copies
     copies = [rest for keyword, rest in instructions if keyword == "COPY"]
     assert any(c.split()[0].rstrip("/") == "tools" for c in copies), "tools/ is not copied"
     assert ("ENTRYPOINT", '["/opt/venv/bin/python", "/app/entrypoint.py"]') in instructions
@@ -276,3 +282,13 @@ def test_readme_configuration_reference_matches_the_schema() -> None:
     documented = set(re.findall(r"^\| `([a-z]+)` \|", section, re.M))
     assert keys - documented == set(), f"schema keys missing from the README: {sorted(keys - documented)}"
     assert documented - keys == set(), f"README documents unknown keys: {sorted(documented - keys)}"
+
+
+def test_install_script_builds_cosign_by_default() -> None:
+    """`make test` on a fresh machine runs install.sh without --only: cosign must be in that default,
+    built from its Go module at the pinned version (the tests require the binary)."""
+    script = (ROOT / "tools" / "install.sh").read_text(encoding="utf-8")
+    default = re.search(r'^only="([^"]*)"', script, re.M)
+    assert default and "cosign" in default.group(1).split(","), default
+    assert re.search(r"build_from_module github\.com/sigstore/cosign/v3 \"v\$COSIGN_VERSION\"", script)
+    assert versions_env()["COSIGN_VERSION"].startswith("3."), "the signing flags are cosign v3's"

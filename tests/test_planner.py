@@ -544,6 +544,8 @@ def test_plan_mode_writes_outputs_and_builds_nothing(
         "reasons": ["new target: production holds nothing yet"],
         "base": None,
         "caught_up": False,
+        "signed": False,  # issue 13: every entry says whether a verified signature is on its digest
+        "signature": None,
     }
     assert by_name["platform-staging"]["kind"] == "bundle"
     assert by_name["webapp-production"]["tags"] == ["production", "stable"]

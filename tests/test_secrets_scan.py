@@ -32,6 +32,8 @@ SECRETS = {
     "billing password, production": "production-demo-password",
     "billing password, staging": "staging-demo-password",
     "billing API key, staging": "staging-demo-api-key",
+    "cosign key password (test_signing)": "Cosign-Key-Pa55-Right",
+    "wrong cosign key password (test_signing)": "Cosign-Key-Pa55-Wrong",
 }
 USER = "ci-user"
 MASK = re.compile(r"^::add-mask ?::.*$", re.M)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the pinned external tools (tools/versions.env) into a project-local bin directory.
 # Idempotent: a tool already at its pinned version is left alone, so a second run takes seconds.
-#   tools/install.sh [--bin DIR] [--no-apt] [--only timoni,flux,actionlint]
+#   tools/install.sh [--bin DIR] [--no-apt] [--only timoni,flux,cosign,actionlint]
 # The Dockerfile's builder stage runs this same script with --no-apt.
 set -euo pipefail
 
@@ -11,7 +11,7 @@ source "$here/versions.env"
 
 bin_dir="$here/../.tools/bin"
 with_apt=1
-only="timoni,flux,actionlint"
+only="timoni,flux,cosign,actionlint"
 while [ $# -gt 0 ]; do
   case "$1" in
     --bin) bin_dir=$2; shift 2 ;;
@@ -65,6 +65,15 @@ install_flux() {
     "v$FLUX_VERSION" ./cmd/flux "$bin_dir/flux" "-X main.VERSION=$FLUX_VERSION"
 }
 
+install_cosign() {
+  if [ -x "$bin_dir/cosign" ] && "$bin_dir/cosign" version 2>/dev/null | grep -q "v$COSIGN_VERSION"; then
+    echo "cosign $COSIGN_VERSION: present"; return
+  fi
+  echo "cosign $COSIGN_VERSION: building (first build takes minutes)"
+  build_from_module github.com/sigstore/cosign/v3 "v$COSIGN_VERSION" ./cmd/cosign \
+    "$bin_dir/cosign" "-X sigs.k8s.io/release-utils/version.gitVersion=v$COSIGN_VERSION"
+}
+
 install_actionlint() {
   if [ -x "$bin_dir/actionlint" ] && "$bin_dir/actionlint" -version 2>/dev/null | grep -q "$ACTIONLINT_VERSION"; then
     echo "actionlint $ACTIONLINT_VERSION: present"; return
@@ -91,16 +100,18 @@ install_apt() {
   fi
 }
 
-# timoni and flux build in parallel: the longest step of a fresh install.
+# timoni, flux and cosign build in parallel: the longest step of a fresh install.
 pids=()
 if wanted timoni; then install_timoni & pids+=($!); fi
 if wanted flux; then install_flux & pids+=($!); fi
+if wanted cosign; then install_cosign & pids+=($!); fi
 status=0
 for p in "${pids[@]}"; do wait "$p" || status=1; done
-[ $status -eq 0 ] || { echo "install.sh: building timoni or flux failed (see above)" >&2; exit 1; }
+[ $status -eq 0 ] || { echo "install.sh: building timoni, flux or cosign failed (see above)" >&2; exit 1; }
 if wanted actionlint; then install_actionlint; fi
 if [ $with_apt -eq 1 ]; then install_apt; fi
 
 wanted timoni && "$bin_dir/timoni" version 2>&1 | head -n 3
 wanted flux && "$bin_dir/flux" version --client
+wanted cosign && "$bin_dir/cosign" version 2>&1 | grep -m1 GitVersion
 exit 0

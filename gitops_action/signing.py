@@ -1,0 +1,300 @@
+"""Sign pushed digests with cosign, verify each signature, and tell the user Flux's `verify` block.
+
+Signatures use cosign's `.sig` tag format (`REPO:sha256-<hex>.sig`): every Flux source-controller
+that verifies cosign signatures reads it, and it needs no referrers API (DESIGN.md, "Signing").
+cosign runs with an environment built here, not ours: the private key travels as
+`--key env://COSIGN_PRIVATE_KEY`, the password as COSIGN_PASSWORD and the OIDC token as
+SIGSTORE_ID_TOKEN, only in that environment and never on a command line.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from . import report, runner
+from .credentials import pem_parts, redact
+from .flux import go_gc
+from .oidc import Identity, OidcError, identity, oidc_token, token_claims
+from .pipeline import TargetResult
+
+KEY_VAR = "COSIGN_PRIVATE_KEY"
+FULCIO_URL = "https://fulcio.sigstore.dev"
+REKOR_URL = "https://rekor.sigstore.dev"
+SIGNED_STATUSES = ("pushed", "unchanged")  # the digests this run put or left at its tags
+# Handed to cosign from our environment: finding programs, proxies and private CAs, a private
+# Sigstore's trust root, and the cloud credentials of a non-generic `provider`.
+PASSED = ("PATH", "SSL_CERT_FILE", "SSL_CERT_DIR", "TUF_ROOT", "TUF_MIRROR", "SIGSTORE_ROOT_FILE")
+PASSED_PROXY = ("HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "https_proxy", "http_proxy", "no_proxy")
+PASSED_CLOUD = {"aws": ("AWS_",), "azure": ("AZURE_",), "gcp": ("GOOGLE_", "CLOUDSDK_")}
+
+
+@dataclass(frozen=True)
+class Signer:
+    """Everything a cosign call needs. Secrets live in `env` only (cosign's whole environment)."""
+
+    env: Mapping[str, str] = field(repr=False)
+    public_key: str = ""  # key mode: the PEM public key (verify, and the Secret Flux needs)
+    public_key_file: Path | None = None
+    identity: Identity | None = None  # keyless mode
+    fulcio_url: str = FULCIO_URL
+    rekor_url: str = REKOR_URL
+    timeout: float = 300
+    error: str = ""  # could not be set up: every target that needs a signature fails with it
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True)
+class Signed:
+    ok: bool
+    signature: str = ""  # where the signature is: oci://REPO:sha256-<hex>.sig
+    signed_now: bool = False  # False: a valid signature was there already
+    error: str = ""
+    log: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+
+def cosign_ref(url: str) -> str:
+    """oci://host/repo@sha256:... -> host/repo@sha256:... (cosign takes no scheme)."""
+    return url.removeprefix("oci://")
+
+
+def signature_ref(url: str) -> str:
+    """The `.sig` tag a signature of `oci://REPO@sha256:HEX` is stored under."""
+    repo, _, digest = url.partition("@")
+    return f"{repo}:{digest.replace(':', '-')}.sig"
+
+
+def sign_args(signer: Signer, url: str) -> list[str]:
+    """`cosign sign` for one digest, key or keyless, in the `.sig` format. The key or token is in
+    the environment: nothing secret is in these arguments."""
+    args = ["cosign", "sign", "--yes", "--new-bundle-format=false", "--use-signing-config=false"]
+    if signer.identity is None:
+        # Key mode stays private and offline: Flux verifies a key signature without the log.
+        args += [f"--key=env://{KEY_VAR}", "--tlog-upload=false"]
+    else:
+        args += [f"--fulcio-url={signer.fulcio_url}", f"--rekor-url={signer.rekor_url}"]
+    return [*args, cosign_ref(url)]
+
+
+def verify_args(signer: Signer, url: str) -> list[str]:
+    """`cosign verify` of one digest against the same key or identity that signs."""
+    args = ["cosign", "verify", "--new-bundle-format=false", "--output=json"]
+    if signer.identity is None:
+        args += [f"--key={signer.public_key_file}", "--insecure-ignore-tlog=true"]
+    else:
+        args += [
+            f"--certificate-oidc-issuer-regexp={go_regexp(signer.identity.issuer)}",
+            f"--certificate-identity-regexp={go_regexp(signer.identity.subject)}",
+            f"--rekor-url={signer.rekor_url}",
+        ]
+    return [*args, cosign_ref(url)]
+
+
+def public_key_args() -> list[str]:
+    return ["cosign", "public-key", f"--key=env://{KEY_VAR}"]
+
+
+def go_regexp(literal: str) -> str:
+    """An anchored Go regular expression matching exactly `literal` (Go's regexp.QuoteMeta)."""
+    return "^" + "".join("\\" + c if c in "\\.+*?()|[]{}^$" else c for c in literal) + "$"
+
+
+def cosign_env(
+    home: Path, docker_config: str, provider: str, environ: Mapping[str, str], secret: Mapping[str, str]
+) -> dict[str, str]:
+    """cosign's whole environment: a private HOME, the registry credentials flux uses, what PASSED
+    names, and `secret` (key and password, or the OIDC token). Nothing else of ours reaches it."""
+    env = {k: environ[k] for k in (*PASSED, *PASSED_PROXY) if k in environ}
+    prefixes = PASSED_CLOUD.get(provider, ())
+    env.update({k: v for k, v in environ.items() if prefixes and k.startswith(prefixes)})
+    env.update({"HOME": str(home), "DOCKER_CONFIG": docker_config, "TZ": "UTC", **go_gc(), **secret})
+    return env
+
+
+def _run(signer: Signer, args: Sequence[str]) -> runner.Completed:
+    return runner.run(args, env=signer.env, timeout=signer.timeout)
+
+
+def _said(done: runner.Completed, secrets: Sequence[str]) -> str:
+    """cosign's last `Error:` line (or last line), with secrets removed."""
+    lines = [ln.strip() for ln in done.stderr.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("Error:")]
+    pick = (errors or lines or [f"cosign exited {done.returncode}"])[-1].removeprefix("Error:").strip()
+    return redact(pick, list(secrets))
+
+
+def verify(signer: Signer, url: str) -> runner.Completed:
+    return _run(signer, verify_args(signer, url))
+
+
+def sign_and_verify(signer: Signer, url: str) -> Signed:
+    """Make sure `oci://REPO@sha256:...` carries a valid signature from this key or identity: keep a
+    valid one that is there, else sign, then verify. The one entry point for every mode."""
+    start = time.monotonic()
+    try:
+        outcome = _sign_and_verify(signer, url)
+    except Exception as exc:  # cosign missing, or a bug: this digest fails, the others go on
+        said = redact(f"{type(exc).__name__}: {exc}", list(signer.secrets))
+        outcome = Signed(False, error=f"signing failed for {url}: {said}")
+    return replace(outcome, seconds=time.monotonic() - start)
+
+
+def _sign_and_verify(signer: Signer, url: str) -> Signed:
+    if signer.error:
+        return Signed(False, error=f"signing failed: {signer.error}")
+    if "@sha256:" not in url:
+        return Signed(False, error=f"signing failed: {url} is not a digest reference (never a tag)")
+    where = signature_ref(url)
+    if verify(signer, url).ok:
+        return Signed(True, where, False, log=(f"{url}: already signed ({where}): not signed again",))
+    signed = _run(signer, sign_args(signer, url))
+    if not signed.ok:
+        return Signed(False, error=f"signing failed for {url}: {_said(signed, signer.secrets)}")
+    checked = verify(signer, url)
+    if not checked.ok:
+        why = _said(checked, signer.secrets)
+        return Signed(False, error=f"signing failed: the new signature of {url} does not verify: {why}")
+    return Signed(True, where, True, log=(f"{url}: signed and verified ({where})",))
+
+
+def sign_results(results: Sequence[TargetResult], signer: Signer, parallel: int = 2) -> list[TargetResult]:
+    """New results with every pushed or unchanged digest signed (or found signed) and verified.
+    A digest shared by several targets is signed once; one repository is signed one digest at a time
+    (concurrent writes to one repository can fail in the registry)."""
+    urls = sorted({r.url for r in results if r.status in SIGNED_STATUSES and r.url})
+    by_repo: dict[str, list[str]] = {}
+    for url in urls:
+        by_repo.setdefault(url.partition("@")[0], []).append(url)
+
+    def repo_batch(batch: list[str]) -> list[tuple[str, Signed]]:
+        return [(u, sign_and_verify(signer, u)) for u in batch]
+
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        done = dict(pair for batch in pool.map(repo_batch, by_repo.values()) for pair in batch)
+    return [_apply(r, done[r.url]) if r.url in done else r for r in results]
+
+
+def _apply(result: TargetResult, outcome: Signed) -> TargetResult:
+    log = [*result.log, *outcome.log]
+    seconds = result.seconds + outcome.seconds
+    if outcome.ok:
+        return replace(result, signed=True, signature=outcome.signature, log=log, seconds=seconds)
+    # The push stays: the target fails because Flux (with `verify`) would refuse its digest.
+    error = outcome.error if not result.error else f"{outcome.error}; {result.error}"
+    return replace(
+        result, status="failed", signed=False, signature=None, error=error, log=log, seconds=seconds
+    )
+
+
+# --- setting up: the key's public half, or the keyless identity -------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """What signing needs from the settings and the run."""
+
+    key: str = field(default="", repr=False)
+    password: str = field(default="", repr=False)
+    fulcio_url: str = FULCIO_URL
+    rekor_url: str = REKOR_URL
+    provider: str = "generic"
+    docker_config: str = ""  # the private docker config of the run's flux calls, if any
+    timeout: float = 300
+
+
+def prepare(request: Request, scratch: Path, environ: Mapping[str, str]) -> Signer:
+    """A Signer for this run; on failure a Signer whose `error` fails every target to be signed."""
+    home = scratch / "cosign-home"
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    docker = request.docker_config or environ.get("DOCKER_CONFIG") or str(Path.home() / ".docker")
+    base = Signer({}, fulcio_url=request.fulcio_url, rekor_url=request.rekor_url, timeout=request.timeout)
+    if request.key:
+        secret = {KEY_VAR: request.key, "COSIGN_PASSWORD": request.password}
+        signer = replace(
+            base,
+            env=cosign_env(home, docker, request.provider, environ, secret),
+            secrets=_secret_parts(request.key, request.password),
+        )
+        try:
+            done = _run(signer, public_key_args())
+        except runner.ToolMissing as exc:
+            return replace(signer, error=f"{exc} (sign: cosign needs the cosign binary)")
+        if not done.ok or "PUBLIC KEY" not in done.stdout:
+            return replace(signer, error=_key_error(done, signer.secrets))
+        pub = scratch / "cosign.pub"
+        pub.write_text(done.stdout, "utf-8")
+        return replace(signer, public_key=done.stdout.strip(), public_key_file=pub)
+    try:
+        token = oidc_token(environ)
+    except OidcError as exc:
+        return replace(base, error=str(exc))
+    return replace(
+        base,
+        env=cosign_env(home, docker, request.provider, environ, {"SIGSTORE_ID_TOKEN": token}),
+        identity=identity(token_claims(token), environ),
+        secrets=(token,),
+    )
+
+
+def _secret_parts(key: str, password: str) -> tuple[str, ...]:
+    """The password, the key, and each line of the key (a log line never holds all of a PEM)."""
+    return tuple(s for s in (password, key, *pem_parts(key)) if s)
+
+
+def _key_error(done: runner.Completed, secrets: Sequence[str]) -> str:
+    said = _said(done, secrets)
+    if "decrypt" in said.lower():
+        return "the cosign-key could not be decrypted with cosign-password (wrong password?)"
+    return f"cosign could not read the cosign-key: {said}"
+
+
+# --- what the user pastes into the cluster -----------------------------------------------------
+
+
+def verify_block(signer: Signer) -> str:
+    """The OCIRepository `spec.verify` that accepts exactly this run's signatures."""
+    lines = ["spec:", "  verify:", "    provider: cosign"]
+    if signer.identity is None:
+        return "\n".join([*lines, "    secretRef:", "      name: cosign-pub"])
+    quote = json.dumps  # a JSON string is a YAML string: backslashes stay exact
+    return "\n".join(
+        [
+            *lines,
+            "    matchOIDCIdentity:",
+            f"      - issuer: {quote(go_regexp(signer.identity.issuer))}",
+            f"        subject: {quote(go_regexp(signer.identity.subject))}",
+        ]
+    )
+
+
+def summary(signer: Signer, results: Sequence[TargetResult]) -> str:
+    """The job summary's signing section, shown once for the run."""
+    count = len({r.url for r in results if r.signed})
+    head = ["", "### Signatures", ""]
+    if signer.error:
+        return "\n".join([*head, f"Nothing was signed: {report.md(signer.error)}", ""])
+    how = "with the key below (no transparency log)" if signer.identity is None else "keylessly"
+    text = [*head, f"{count} digest(s) carry a cosign signature made {how}, verified after signing."]
+    text += ["Add this to each `OCIRepository` so Flux refuses anything else:", "", "```yaml"]
+    text += [verify_block(signer), "```", ""]
+    if signer.identity is None:
+        text += ["with the public key in a Secret next to it (the key name must end in `.pub`):", ""]
+        text += ["```sh", "kubectl -n flux-system create secret generic cosign-pub \\"]
+        text += ["  --from-file=cosign.pub=cosign.pub", "```", "", "```", signer.public_key, "```", ""]
+    if signer.identity is not None and (signer.fulcio_url, signer.rekor_url) != (FULCIO_URL, REKOR_URL):
+        text += ["With a private Sigstore, add `trustedRootSecretRef` naming a Secret with its"]
+        text += ["`trusted_root.json`.", ""]
+    if signer.identity is not None and signer.identity.shared:
+        text += [
+            "> [!WARNING]",
+            "> The signing identity is a workflow of another repository (a reusable workflow): any",
+            "> repository that can call it can make signatures with this identity. Sign with a key,",
+            "> or run the action from a workflow of this repository.",
+            "",
+        ]
+    return "\n".join(text)
