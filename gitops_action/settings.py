@@ -170,7 +170,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=".timoni-flux.yaml", help="configuration file, relative to --repo")
     p.add_argument("--repo", default=".", help="the git repository (default: current directory)")
     p.add_argument("--all", action="store_true", help="ignore the diff and take every target")
-    p.add_argument("--base", default="", help="base commit to diff against (default: none, so every target)")
+    p.add_argument("--base", default="", help="base commit to diff against (default: what each tag holds)")
     p.add_argument("--head", default="", help="head commit (default: HEAD)")
     p.add_argument("--targets", default="", help="comma-separated target names to restrict the run to")
     p.add_argument(
