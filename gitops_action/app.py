@@ -27,6 +27,7 @@ from .flux import Flux
 from .gitrepo import BadRevision, Repo, check_revision
 from .planner import Plan, UsageError, load_text, plan_repository
 from .registry import Reader
+from .results import TargetResult, exit_code
 from .settings import Settings, duration_seconds, parallelism
 
 
@@ -172,7 +173,7 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     revision = _revision(settings.revision, ctx, repo, head)
     if rng.nothing or mode == "plan":
         results = [
-            pipeline.TargetResult(
+            TargetResult(
                 p.target,
                 "planned" if p.status == "planned" else p.status,
                 revision=revision,
@@ -210,7 +211,7 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     if settings.sign == "cosign" and opts.mode == "push":  # a dry run signs nothing
         results, extra = _sign(settings, ctx, results, flux.env, scratch, opts.parallel)
     _finish(settings, ctx, plan, results, mode, extra)
-    return pipeline.exit_code(results)
+    return exit_code(results)
 
 
 def _flux(settings: Settings, ctx: Context, rng: CommitRange, plan: Plan, scratch: Path) -> Flux:
@@ -250,11 +251,11 @@ def _docker_config(
 def _sign(
     settings: Settings,
     ctx: Context,
-    results: list[pipeline.TargetResult],
+    results: list[TargetResult],
     flux_env: Mapping[str, str],
     scratch: Path,
     parallel: int,
-) -> tuple[list[pipeline.TargetResult], str]:
+) -> tuple[list[TargetResult], str]:
     """Sign the digests the run's pushes and tags settled on; the summary's `verify` section."""
     request = signing.Request(
         key=settings.cosign_key,
@@ -295,24 +296,29 @@ def _revision(template: str, ctx: Context, repo: Repo, head: str) -> str:
     return template.replace("{ref_name}", ref).replace("{sha}", head).replace("{short_sha}", head[:7])
 
 
-def _scrub(results: list[pipeline.TargetResult], secrets: list[str]) -> None:
+def _scrub(results: list[TargetResult], secrets: list[str]) -> list[TargetResult]:
     """Defence in depth: no known secret in what the log, the annotations and the reports show."""
-    for r in results:
-        r.error = redact(r.error, secrets) if r.error else r.error
-        r.log = [redact(x, secrets) for x in r.log]
-        r.annotations = [replace(a, message=redact(a.message, secrets)) for a in r.annotations]
+    return [
+        replace(
+            r,
+            error=redact(r.error, secrets) if r.error else r.error,
+            log=[redact(x, secrets) for x in r.log],
+            annotations=[replace(a, message=redact(a.message, secrets)) for a in r.annotations],
+        )
+        for r in results
+    ]
 
 
 def _finish(
     settings: Settings,
     ctx: Context,
     plan: Plan,
-    results: list[pipeline.TargetResult],
+    results: list[TargetResult],
     mode: str,
     extra: str = "",
 ) -> None:
     secrets = list(settings.secrets())
-    _scrub(results, secrets)
+    results = _scrub(results, secrets)
     if ctx.in_actions:
         report.emit_log(results)
         report.emit_annotations(results)
@@ -336,9 +342,7 @@ def _finish(
         _comment(settings, ctx, plan.range, results)
 
 
-def _comment(
-    settings: Settings, ctx: Context, rng: CommitRange, results: list[pipeline.TargetResult]
-) -> None:
+def _comment(settings: Settings, ctx: Context, rng: CommitRange, results: list[TargetResult]) -> None:
     if not settings.github_token:
         _warn(ctx, "no github-token: the pull request comment was not written")
         return

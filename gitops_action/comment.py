@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .manifests import label
-from .pipeline import TargetResult
 from .report import fence, md
+from .results import TargetResult
 
 COMMENT_LIMIT = 65_536  # characters; GitHub refuses longer bodies with 422 "Body is too long"
 MARGIN = 1_024

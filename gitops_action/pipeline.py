@@ -1,74 +1,42 @@
 """Planned targets -> rendered -> pushed (or diffed), in parallel, every target to the end.
 
+Per target, a short sequence of steps, each a function that returns what the next one takes:
+
+    settled_early  removed, skipped by the plan, a planning error, a path outside the repository
+    read_tag       what the first tag holds (the plan's read when it planned from the tags)
+    rerun          the tag holds this commit's render from the same inputs: unchanged, no render
+    render         timoni, while the tag's content is read alongside
+    dry_run | deliver   the diff; or never-backwards, skip-unchanged, last look, push
+and once for the run, after every push: settle.settle (re-read, repair, other tags).
+
 One target's failure never stops another; each result says what happened and why.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal
 
-from . import catchup, containment, cue_errors, manifests, timoni
+from . import containment, cue_errors, manifests, settle, timoni, writes
 from .catchup import commit_at
 from .config import Target
 from .credentials import redact
-from .flux import Call, Flux, Pulled, Pushed
+from .flux import Flux, Pulled
 from .gitrepo import Repo
 from .planner import Plan, PlannedTarget
 from .registry import Reader
+from .results import Annotation, Status, TargetResult
+from .settle import Settling
+from .writes import RepositoryLocks, render_inputs, with_retries
 
-Status = Literal["pushed", "unchanged", "dry-run", "planned", "failed", "removed", "skipped"]
+__all__ = ["Options", "render_inputs", "run"]
+
 Mode = Literal["push", "dry-run"]
-
-
-@dataclass(frozen=True)
-class Annotation:
-    file: str
-    line: int
-    col: int
-    message: str
-
-
-@dataclass(frozen=True)
-class Settling:
-    """A push whose tag is verified once the run's pushes are done (see _settle)."""
-
-    url: str
-    rendered: Path
-    work: Path
-    seconds: float  # from the last look at the tag to the end of the push (a racing run's window)
-
-
-@dataclass
-class TargetResult:
-    target: Target
-    status: Status
-    revision: str = ""
-    digest: str | None = None
-    error: str | None = None
-    seconds: float = 0.0
-    reasons: tuple[str, ...] = ()
-    annotations: list[Annotation] = field(default_factory=list)
-    log: list[str] = field(default_factory=list)  # what timoni and flux said, for the log group
-    diff: manifests.StreamDiff | None = None
-    new_target: bool = False  # dry-run: nothing deployed at the tag yet
-    base: str = ""  # the commit the tag held when planning (planned from the tags)
-    caught_up: bool = False  # delivered because its tag was behind, not because of the event's diff
-    settling: Settling | None = field(default=None, repr=False)
-    signed: bool = False  # a verified cosign signature is on `digest` (signing.sign_results)
-    signature: str | None = None  # where it is: oci://REPO:sha256-<hex>.sig
-
-    @property
-    def url(self) -> str | None:
-        return f"{self.target.artifact}@{self.digest}" if self.digest else None
 
 
 class Ancestry:
@@ -85,20 +53,6 @@ class Ancestry:
             if key not in self._known:
                 self._known[key] = newer_commit(repo, key[0], head)
             return self._known[key]
-
-
-class RepositoryLocks:
-    """One lock per OCI repository: targets that share a repository (different tags) write to it one
-    at a time. Concurrent uploads of the same blob to one repository (the flux config blob is the same
-    for every push) can fail in the registry: `DIGEST_INVALID`, `MANIFEST_BLOB_UNKNOWN`."""
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._locks: dict[str, threading.Lock] = {}
-
-    def __call__(self, artifact: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(artifact, threading.Lock())
 
 
 @dataclass(frozen=True)
@@ -125,29 +79,30 @@ class Options:
     writing: RepositoryLocks = field(default_factory=RepositoryLocks, compare=False, repr=False)
 
 
-T = TypeVar("T", Pushed, Pulled, Call)
+@dataclass(frozen=True)
+class Outcome:
+    """What a target's steps decided; the target's result is made from it once."""
+
+    status: Status
+    digest: str | None = None
+    error: str | None = None
+    annotations: tuple[Annotation, ...] = ()
+    diff: manifests.StreamDiff | None = None
+    new_target: bool = False
+    settling: Settling | None = None
 
 
-def _call_of(result: Pushed | Pulled | Call) -> Call:
-    return result if isinstance(result, Call) else result.call
+def _failed(error: str, *annotations: Annotation) -> Outcome:
+    return Outcome("failed", error=error, annotations=annotations)
 
 
-def with_retries(action: Callable[[], T], opts: Options, log: list[str], what: str) -> T:
-    """Retry transient registry failures (5xx, resets, timeouts) with exponential backoff;
-    never 401/403, a missing tag or bad input."""
-    delay = opts.backoff
-    for attempt in range(1, opts.attempts + 1):
-        result = action()
-        call = _call_of(result)
-        if call.ok or call.failure != "transient" or attempt == opts.attempts:
-            return result
-        log.append(
-            f"{what}: transient failure (attempt {attempt}/{opts.attempts}), "
-            f"retrying in {delay:.0f}s: {call.error}"
-        )
-        time.sleep(delay)
-        delay *= 2
-    raise AssertionError("unreachable")
+@dataclass(frozen=True)
+class Work:
+    """Where one target's steps write, and what they say for its log group."""
+
+    dir: Path
+    cache: Path
+    log: list[str] = field(default_factory=list)
 
 
 def run(plan: Plan, opts: Options) -> list[TargetResult]:
@@ -155,106 +110,145 @@ def run(plan: Plan, opts: Options) -> list[TargetResult]:
     cache.mkdir(parents=True, exist_ok=True)
     items = list(enumerate(plan.targets))
     with ThreadPoolExecutor(max_workers=max(1, opts.parallel)) as pool:
-        results = list(pool.map(lambda it: process(it[1], opts, opts.scratch / f"t{it[0]}", cache), items))
-        pushed = [r for r in results if r.settling is not None]
-        if pushed:
-            # One wait for the whole run, not one per target: see _settle.
-            factor, least, most = SETTLE
-            time.sleep(min(max(factor * max(r.settling.seconds for r in pushed if r.settling), least), most))
-            list(pool.map(lambda r: settle(r, opts), pushed))
+        done = list(pool.map(lambda it: process(it[1], opts, Work(opts.scratch / f"t{it[0]}", cache)), items))
+        pending = [s for _, s in done if s is not None]
+        results = [r for r, _ in done]
+        if pending:
+            time.sleep(settle.wait(pending))  # one wait for the whole run, not one per target
+            settled = dict(zip(map(id, pending), pool.map(lambda s: _settled(s, opts), pending), strict=True))
+            secrets = list(opts.secrets)
+            results = [_after(r, s, settled, secrets) for r, (_, s) in zip(results, done, strict=True)]
     return results
 
 
-def settle(result: TargetResult, opts: Options) -> None:
-    """After the run's pushes: verify each pushed tag, then add the target's other tags."""
-
-    def verify_then_tag() -> None:
-        digest = _settle(result, opts)
-        if digest and len(result.target.tags) > 1:
-            _tag_others(result.target, digest, opts, result)
-
-    _guarded(result, opts, verify_then_tag)
-    result.settling = None
-
-
-def process(planned: PlannedTarget, opts: Options, work: Path, cache: Path) -> TargetResult:
+def process(planned: PlannedTarget, opts: Options, work: Work) -> tuple[TargetResult, Settling | None]:
+    """One target to its result, and its push to settle once the run's pushes are done."""
+    outcome, seconds = _guarded(lambda: _steps(planned, opts, work))
     result = TargetResult(
         planned.target,
-        "failed",
+        outcome.status,
         revision=opts.revision,
+        digest=outcome.digest,
+        error=redact(outcome.error, list(opts.secrets)) if outcome.error else None,
+        seconds=seconds,
         reasons=planned.reasons,
+        annotations=list(outcome.annotations),
+        log=[redact(x, list(opts.secrets)) for x in work.log],
+        diff=outcome.diff,
+        new_target=outcome.new_target,
         base=planned.base,
         caught_up=planned.caught_up,
     )
-    _guarded(result, opts, lambda: _process(planned, opts, work, cache, result))
-    return result
+    return result, outcome.settling
 
 
-def _guarded(result: TargetResult, opts: Options, step: Callable[[], None]) -> None:
-    """Run one step of a target: a bug fails that target only; its time counts; no secret is kept."""
+def _guarded(step: Callable[[], Outcome]) -> tuple[Outcome, float]:
+    """A bug fails that target only; its time counts."""
     start = time.monotonic()
     try:
-        step()
+        outcome = step()
     except Exception as exc:  # a bug must not cost the other targets their run
-        result.status, result.error = "failed", f"internal error: {type(exc).__name__}: {exc}"
-    result.seconds += time.monotonic() - start
-    if result.error:
-        result.error = redact(result.error, list(opts.secrets))
-    result.log = [redact(x, list(opts.secrets)) for x in result.log]
+        outcome = _failed(f"internal error: {type(exc).__name__}: {exc}")
+    return outcome, time.monotonic() - start
 
 
-def _fail(result: TargetResult, message: str) -> None:
-    result.status, result.error = "failed", message
+def _settled(pending: Settling, opts: Options) -> tuple[settle.Settled, list[str], float]:
+    log: list[str] = []
+    start = time.monotonic()
+    try:
+        done = settle.settle(pending, opts, log)
+    except Exception as exc:  # as in _guarded
+        done = settle.Settled("", f"internal error: {type(exc).__name__}: {exc}")
+    return done, log, time.monotonic() - start
 
 
-def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, result: TargetResult) -> None:
+def _after(
+    result: TargetResult,
+    pending: Settling | None,
+    settled: dict[int, tuple[settle.Settled, list[str], float]],
+    secrets: list[str],
+) -> TargetResult:
+    """The result once its push has settled: repaired digest, the settle log, or its failure."""
+    if pending is None:
+        return result
+    done, log, seconds = settled[id(pending)]
+    log = [*result.log, *(redact(x, secrets) for x in log)]
+    changed = replace(result, log=log, seconds=result.seconds + seconds)
+    if done.error:
+        return replace(changed, status="failed", error=redact(done.error, secrets))
+    return replace(changed, digest=done.digest or result.digest)
+
+
+# --- the steps --------------------------------------------------------------------------------
+
+
+def _steps(planned: PlannedTarget, opts: Options, work: Work) -> Outcome:
+    early = settled_early(planned, opts)
+    if early is not None:
+        return early
     t = planned.target
-    root = opts.root
-    if planned.status == "removed":
-        result.status = "removed"
-        result.error = None
-        return
-    if planned.status == "skipped":  # the plan found a newer commit at the tag
-        result.status, result.error = "skipped", planned.error
-        result.digest = planned.held.digest if planned.held and planned.held.digest else None
-        return
-    if planned.error:
-        _fail(result, planned.error)
-        if t.line:
-            result.annotations.append(Annotation(opts.config_path, t.line, 1, planned.error))
-        return
-    escaped = containment.escape(root, t)
-    if escaped:
-        _fail(result, escaped)
-        return
-
-    # What the tag holds, before rendering (one HTTP request): a re-run need not render at all.
     url = f"{t.artifact}:{t.tags[0]}"
-    pull_log: list[str] = []
+    current = planned.held if planned.held is not None else read_tag(url, opts, work, content=False)
+    if rerun(t, current, opts):
+        work.log.append(f"{url} holds this commit's render from the same inputs (a re-run): not rendered")
+        return unchanged(t, current, opts, work)
+    rendered, current = render(planned, current, url, opts, work)
+    if isinstance(rendered, Outcome):
+        return rendered
+    if not current.call.ok and current.call.failure != "missing":
+        return _failed(writes.registry_error("reading", url, current.call))
+    if opts.mode == "dry-run":
+        return dry_run(rendered, current if current.call.ok else None)
+    return deliver(t, url, current, rendered, opts, work)
 
-    def read(content: bool) -> Pulled:
-        return with_retries(
-            lambda: opts.reader.pull(url, work / "deployed", content=content), opts, pull_log, "pull"
-        )
 
-    # The plan read the tag already when it planned from the tags.
-    current = planned.held if planned.held is not None else read(content=False)
-    held = current.annotations.get(RENDER_INPUTS) if current.revision == opts.revision else None
-    if held and held == render_inputs(t, opts):
-        result.log.extend(pull_log)
-        result.log.append(f"{url} holds this commit's render from the same inputs (a re-run): not rendered")
-        _unchanged(result, current, opts)
-        return
-    # The content (skip-unchanged, dry-run diff) comes while timoni renders: a second read of the tag,
-    # consistent in itself. (A flux pull, the fallback, brought the content already.)
+def settled_early(planned: PlannedTarget, opts: Options) -> Outcome | None:
+    """A target the plan settled, or that must not be rendered; None: render it."""
+    t = planned.target
+    if planned.status == "removed":
+        return Outcome("removed")
+    if planned.status == "skipped":  # the plan found a newer commit at the tag
+        held = planned.held.digest if planned.held and planned.held.digest else None
+        return Outcome("skipped", digest=held, error=planned.error)
+    if planned.error:
+        notes = (Annotation(opts.config_path, t.line, 1, planned.error),) if t.line else ()
+        return _failed(planned.error, *notes)
+    escaped = containment.escape(opts.root, t)
+    return _failed(escaped) if escaped else None
+
+
+def read_tag(url: str, opts: Options, work: Work, *, content: bool) -> Pulled:
+    return with_retries(
+        lambda: opts.reader.pull(url, work.dir / "deployed", content=content), opts, work.log, "pull"
+    )
+
+
+def rerun(t: Target, current: Pulled, opts: Options) -> bool:
+    """The tag holds this commit, pushed from the same render inputs: rendering again would give
+    the same manifests."""
+    held = current.annotations.get(writes.RENDER_INPUTS) if current.revision == opts.revision else None
+    return bool(held) and held == render_inputs(t, opts)
+
+
+def render(
+    planned: PlannedTarget, current: Pulled, url: str, opts: Options, work: Work
+) -> tuple[Path | Outcome, Pulled]:
+    """timoni's render (its path, or the failure), and the tag's content, read while timoni renders
+    when skip-unchanged or the dry-run diff needs it (a flux pull, the fallback, brought it already)."""
+    t, root = planned.target, opts.root
     compare = opts.mode == "dry-run" or opts.skip_unchanged
+    reads: list[str] = []
     with ThreadPoolExecutor(max_workers=1) as side:
-        reading = side.submit(read, True) if compare and current.call.ok and not current.directory else None
+        reading = (
+            side.submit(lambda: read_tag(url, opts, Work(work.dir, work.cache, reads), content=True))
+            if compare and current.call.ok and not current.directory
+            else None
+        )
         rendered = timoni.render(
             t,
             repo_root=root,
-            out_dir=work,
-            cache_dir=cache,
+            out_dir=work.dir,
+            cache_dir=work.cache,
             timeout=opts.render_timeout,
             runtime_from_env=opts.runtime_from_env and opts.mode == "push",
             private=opts.flux.env,
@@ -262,202 +256,26 @@ def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, res
     current = reading.result() if reading else current
     said = cue_errors.clean(rendered.stderr, t.files, root)
     if said:
-        result.log.append(said)
+        work.log.append(said)
     if not rendered.ok:
-        located = cue_errors.locate(said, t.files, root, bundle=t.kind == "bundle")
-        first = located[0].message if located else rendered.error
-        where = f" ({located[0].file}:{located[0].line})" if located else ""
-        _fail(result, f"timoni build failed{where}: {cue_errors.clean(first, t.files, root)}")
-        result.annotations = [Annotation(x.file, x.line, x.col, x.message) for x in located]
-        if not located and t.line:
-            result.annotations.append(Annotation(opts.config_path, t.line, 1, result.error or ""))
-        return
-
-    result.log.extend(pull_log)  # a failed render is what the user needs to hear about, not the read
-    exists = current.call.ok
-    if not exists and current.call.failure != "missing":
-        _fail(result, _registry_error("reading", url, current.call))
-        return
-
-    if opts.mode == "dry-run":
-        _dry_run(result, rendered.path, current if exists else None)
-        return
-
-    if exists:
-        newer = opts.ancestry.newer(opts.repo, current, opts.head)
-        if newer:
-            result.status, result.digest = "skipped", current.digest or None
-            result.error = (
-                f"{url} already holds {current.revision}, a descendant of this commit: not moving it back"
-            )
-            return
-        deployed = work / "deployed" / timoni.MANIFESTS
-        if opts.skip_unchanged and deployed.is_file() and same_file(deployed, rendered.path):
-            _unchanged(result, current, opts)
-            if result.status == "unchanged" and commit_at(current) != opts.head:
-                _mark_checked(result, current, opts, work)
-            return
-
-    # A last look right before pushing: a run for a newer commit may have pushed while this one
-    # rendered. From here to the end of the push is the window _settle covers from the newer run's side.
-    last_look = time.monotonic()
-    last = opts.reader.pull(url, work / "last-look", content=False)
-    if last.call.ok and opts.ancestry.newer(opts.repo, last, opts.head):
-        result.status, result.digest = "skipped", last.digest or None
-        result.error = f"{url} now holds {last.revision}, a descendant of this commit: not moving it back"
-        return
-
-    notes = push_annotations(t, opts)
-    with opts.writing(t.artifact):
-        pushed = with_retries(
-            lambda: opts.flux.push(
-                url, rendered.path, source=opts.source, revision=opts.revision, annotations=notes
-            ),
-            opts,
-            result.log,
-            "push",
-        )
-    if not pushed.call.ok:
-        _fail(result, _registry_error("pushing", url, pushed.call))
-        return
-    result.status, result.digest = "pushed", pushed.digest
-    result.settling = Settling(url, rendered.path, work, time.monotonic() - last_look)
+        return _render_failure(planned, said, rendered.error, opts), current
+    work.log.extend(reads)  # a failed render is what the user needs to hear about, not the read
+    return rendered.path, current
 
 
-def _unchanged(result: TargetResult, current: Pulled, opts: Options) -> None:
-    t = result.target
-    result.status, result.digest = "unchanged", current.digest or None
-    # A run that pushed the first tag and then lost the registry left the other tags behind:
-    # point them at what the first tag holds (nothing changes when they already do).
-    if len(t.tags) > 1 and current.digest:
-        _tag_others(t, current.digest, opts, result)
+def _render_failure(planned: PlannedTarget, said: str, error: str, opts: Options) -> Outcome:
+    t, root = planned.target, opts.root
+    located = cue_errors.locate(said, t.files, root, bundle=t.kind == "bundle")
+    first = located[0].message if located else error
+    where = f" ({located[0].file}:{located[0].line})" if located else ""
+    message = f"timoni build failed{where}: {cue_errors.clean(first, t.files, root)}"
+    notes = [Annotation(x.file, x.line, x.col, x.message) for x in located]
+    if not located and t.line:
+        notes.append(Annotation(opts.config_path, t.line, 1, message))
+    return _failed(message, *notes)
 
 
-RENDER_INPUTS = "timoni-flux-push.render-inputs"
-
-
-def push_annotations(t: Target, opts: Options) -> dict[str, str]:
-    """Every push records its full commit (the revision template may not: `{short_sha}`), so the plan
-    and the never-backwards check work whatever the template, and the render inputs where they apply."""
-    inputs = render_inputs(t, opts)
-    return {catchup.COMMIT: opts.head, **({RENDER_INPUTS: inputs} if inputs else {})}
-
-
-def _mark_checked(result: TargetResult, current: Pulled, opts: Options, work: Path) -> None:
-    """The tag holds an older commit whose render equals this one's (e.g. a module refactor), and
-    skip-unchanged leaves it there. Record that this commit renders the same digest, next to the tag,
-    so later runs plan from this commit and do not render the target again and again. A failure
-    costs only that: the next run renders and checks again."""
-    t = result.target
-    record = work / "checked"
-    record.mkdir(parents=True, exist_ok=True)
-    (record / "checked.json").write_text(
-        json.dumps({"tag": t.tags[0], "digest": current.digest, "commit": opts.head}, sort_keys=True)
-    )
-    url = f"{t.artifact}:{catchup.marker_tag(t.tags[0])}"
-    notes = {catchup.COMMIT: opts.head, catchup.CHECKED: current.digest}
-    with opts.writing(t.artifact):
-        marked = with_retries(
-            lambda: opts.flux.push(
-                url, record, source=opts.source, revision=opts.revision, annotations=notes
-            ),
-            opts,
-            result.log,
-            "record",
-        )
-    if marked.call.ok:
-        result.log.append(f"{url}: recorded that {opts.head[:12]} renders the digest {current.digest}")
-    else:
-        why = marked.call.error
-        result.log.append(f"could not record the check at {url} (the next run renders again): {why}")
-
-
-def render_inputs(t: Target, opts: Options) -> str:
-    """What a render of `t` at this commit depends on, hashed; pushed as an annotation. When the tag
-    already holds this commit with the same value, rendering again would give the same manifests:
-    a re-run reports `unchanged` without running timoni. "" where a render can depend on more than
-    the commit's files and timoni: modules from a registry (a tag can move), bundles (runtime
-    values from the environment, remote modules), and wherever the content is not compared."""
-    if opts.mode != "push" or not opts.skip_unchanged or t.kind != "instance" or not t.local_module:
-        return ""
-    if not opts.timoni_identity:
-        return ""
-    inputs = {
-        "commit": opts.head,
-        "timoni": opts.timoni_identity,
-        "args": timoni.build_args(t, runtime_from_env=False),
-    }
-    return "sha256:" + hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
-
-
-def _tag_others(t: Target, digest: str, opts: Options, result: TargetResult) -> None:
-    ref = f"{t.artifact}@{digest}"
-    with opts.writing(t.artifact):
-        tagged = with_retries(lambda: opts.flux.tag(ref, t.tags[1:]), opts, result.log, "tag")
-    if not tagged.ok:
-        _fail(result, _registry_error("tagging", ref, tagged))
-
-
-REPAIRS = 2  # pushes again after finding the tag overwritten by an older commit's run
-SETTLE = (2.0, 0.1, 15.0)  # wait before re-reading: factor x Settling.seconds, at least, at most
-
-
-def _settle(result: TargetResult, opts: Options) -> str:
-    """Re-read the tag after pushing. A run for an older commit that took its last look at the tag
-    before our push may push after it (OCI has no conditional tag update). Its span from reading the
-    tag to the end of its push takes about as long as ours, so the run waits twice that (once, for all
-    its targets) before re-reading; when the tag then holds an ancestor of our commit, push again.
-    Returns the digest the other tags should get, or "" when the tag now holds a newer commit (whose
-    run tags them) or could not be put back."""
-    pending = result.settling
-    assert pending is not None and result.digest
-    factor, least, most = SETTLE
-    digest, took = result.digest, pending.seconds
-    for attempt in range(REPAIRS + 1):
-        if attempt:
-            time.sleep(min(max(factor * took, least), most))
-        seen = opts.reader.pull(pending.url, pending.work / f"verify{attempt}", content=False)
-        if not seen.call.ok:
-            result.log.append(f"verify: could not re-read {pending.url} after pushing: {seen.call.error}")
-            return digest
-        sha = commit_at(seen)
-        if seen.digest == digest or not sha or sha == opts.head:
-            return digest
-        if opts.ancestry.newer(opts.repo, seen, opts.head):
-            result.log.append(
-                f"verify: {pending.url} now holds {seen.revision}, a newer commit: leaving the tags to it"
-            )
-            return ""
-        if not opts.repo.is_ancestor(sha, opts.head):
-            return digest  # another line of history (e.g. a forced push): not ours to judge
-        if attempt == REPAIRS:
-            break
-        result.log.append(
-            f"verify: {pending.url} was overwritten by {seen.revision}, an older commit: pushing again"
-        )
-        with opts.writing(result.target.artifact):
-            again = with_retries(
-                lambda: opts.flux.push(
-                    pending.url,
-                    pending.rendered,
-                    source=opts.source,
-                    revision=opts.revision,
-                    annotations=push_annotations(result.target, opts),
-                ),
-                opts,
-                result.log,
-                "push",
-            )
-        if not again.call.ok:
-            _fail(result, _registry_error("pushing again", pending.url, again.call))
-            return ""
-        digest = result.digest = again.digest
-        took = again.call.seconds
-    _fail(result, f"{pending.url} kept being overwritten by runs for older commits ({REPAIRS} pushes again)")
-    return ""
-
-
-def _dry_run(result: TargetResult, rendered: Path, current: Pulled | None) -> None:
+def dry_run(rendered: Path, current: Pulled | None) -> Outcome:
     try:
         new = manifests.parse(rendered.read_text("utf-8"))
         old: dict[manifests.Key, dict[str, object]] = {}
@@ -465,30 +283,46 @@ def _dry_run(result: TargetResult, rendered: Path, current: Pulled | None) -> No
             for f in sorted(current.directory.rglob("*.y*ml")):
                 old.update(manifests.parse(f.read_text("utf-8")))
     except (manifests.ManifestError, UnicodeDecodeError) as exc:
-        _fail(result, str(exc))
-        return
-    result.status = "dry-run"
-    result.new_target = current is None
-    result.diff = manifests.diff(old, new)
-    if current is not None:
-        result.digest = current.digest or None
+        return _failed(str(exc))
+    digest = (current.digest or None) if current is not None else None
+    return Outcome("dry-run", digest=digest, diff=manifests.diff(old, new), new_target=current is None)
 
 
-_TIMED_OUT = re.compile(r"deadline exceeded|timed? ?out|Client\.Timeout", re.I)
+def deliver(t: Target, url: str, current: Pulled, rendered: Path, opts: Options, work: Work) -> Outcome:
+    """Never backwards; skip-unchanged; a last look; the push."""
+    if current.call.ok:
+        if opts.ancestry.newer(opts.repo, current, opts.head):
+            why = f"{url} already holds {current.revision}, a descendant of this commit: not moving it back"
+            return Outcome("skipped", digest=current.digest or None, error=why)
+        deployed = work.dir / "deployed" / timoni.MANIFESTS
+        if opts.skip_unchanged and deployed.is_file() and same_file(deployed, rendered):
+            outcome = unchanged(t, current, opts, work)
+            if outcome.status == "unchanged" and current.digest and commit_at(current) != opts.head:
+                writes.mark_checked(t, current.digest, opts, work.dir, work.log)
+            return outcome
+    # A run for a newer commit may have pushed while this one rendered. From here to the end of the
+    # push is the window settle.verify covers from the newer run's side.
+    last_look = time.monotonic()
+    last = opts.reader.pull(url, work.dir / "last-look", content=False)
+    if last.call.ok and opts.ancestry.newer(opts.repo, last, opts.head):
+        why = f"{url} now holds {last.revision}, a descendant of this commit: not moving it back"
+        return Outcome("skipped", digest=last.digest or None, error=why)
+    pushed = writes.push(t, url, rendered, opts, work.log)
+    if not pushed.call.ok:
+        return _failed(writes.registry_error("pushing", url, pushed.call))
+    pending = Settling(t, url, pushed.digest, rendered, work.dir, time.monotonic() - last_look)
+    return Outcome("pushed", digest=pushed.digest, settling=pending)
 
 
-def _registry_error(doing: str, url: str, call: Call) -> str:
-    if call.failure == "auth":
-        return f"the registry refused the credentials while {doing} {url}: {call.error}"
-    if call.failure == "transient" and _TIMED_OUT.search(call.error):
-        # A stall, or flux still retrying 5xx answers when the deadline came: flux cannot tell which.
-        return (
-            f"timed out while {doing} {url} (gave up after retries; the `timeout` input limits each "
-            f"attempt): {call.error}"
-        )
-    if call.failure == "transient":
-        return f"the registry kept failing while {doing} {url} (gave up after retries): {call.error}"
-    return f"{doing} {url} failed: {call.error}"
+def unchanged(t: Target, current: Pulled, opts: Options, work: Work) -> Outcome:
+    """The tag holds this content. A run that pushed the first tag and then lost the registry left the
+    other tags behind: point them at what the first tag holds (nothing changes when they already do)."""
+    digest = current.digest or None
+    if len(t.tags) > 1 and current.digest:
+        error = writes.tag_others(t, current.digest, opts, work.log)
+        if error:
+            return Outcome("failed", digest=digest, error=error)
+    return Outcome("unchanged", digest=digest)
 
 
 def same_file(a: Path, b: Path) -> bool:
@@ -506,16 +340,3 @@ def newer_commit(repo: Repo, sha: str, head: str) -> str:
         if not repo.has_commit(sha):
             return ""
     return sha if repo.is_ancestor(head, sha) else ""
-
-
-def outside_repository(root: Path, paths: list[str]) -> str:
-    real_root = root.resolve()
-    for p in paths:
-        full = (root / p).resolve()
-        if full != real_root and real_root not in full.parents:
-            return p
-    return ""
-
-
-def exit_code(results: list[TargetResult]) -> int:
-    return 1 if any(r.status == "failed" for r in results) else 0

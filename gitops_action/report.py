@@ -14,8 +14,8 @@ from typing import Any
 
 import github_action_utils as gha
 
-from .pipeline import TargetResult
 from .planner import Plan
+from .results import TargetResult
 
 SUMMARY_LIMIT = 1024 * 1024 - 4096  # GitHub drops a step summary over 1 MiB; keep a margin
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")

@@ -20,7 +20,7 @@ from . import report, runner
 from .credentials import pem_parts, redact
 from .flux import go_gc
 from .oidc import Identity, OidcError, identity, oidc_token, token_claims
-from .pipeline import TargetResult
+from .results import TargetResult
 
 KEY_VAR = "COSIGN_PRIVATE_KEY"
 FULCIO_URL = "https://fulcio.sigstore.dev"
