@@ -112,6 +112,12 @@ def main(settings: Settings, env: Mapping[str, str]) -> int:
 
 
 def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
+    if settings.mode in ("promote", "flux-config"):  # the modes that render nothing
+        from . import modes
+
+        if settings.mode == "promote":
+            return modes.run_promote(settings, ctx, scratch)
+        return modes.run_flux_config(settings, ctx)
     repo = Repo(settings.workspace.resolve())
     head_ref = settings.head or ctx.sha or "HEAD"
     head = repo.resolve(head_ref)

@@ -9,7 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-MODES = ("auto", "push", "dry-run", "plan")
+MODES = ("auto", "push", "dry-run", "plan", "promote", "flux-config")
+TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 PROVIDERS = ("generic", "aws", "azure", "gcp")
 TRUE = ("true", "yes", "1", "on")
 FALSE = ("false", "no", "0", "off", "")
@@ -40,6 +41,14 @@ class Settings:
     workspace: Path = Path(".")
     summary_file: str = ""
     output_file: str = ""
+    # mode promote: point tag `to_tag` at the digest of `from_tag`; `force` allows a rollback
+    from_tag: str = ""
+    to_tag: str = ""
+    force: bool = False
+    # mode flux-config: where the files go (else one YAML stream), and a tag to follow instead of
+    # each target's first tag
+    output_dir: str = ""
+    flux_tag: str = ""
 
     def secrets(self) -> tuple[str, ...]:
         return tuple(s for s in (self.registry_password, self.github_token) if s)
@@ -89,7 +98,23 @@ def _check(s: Settings) -> Settings:
         raise SettingsError("inputs `registry-username` and `registry-password` must be given together")
     if s.registry and not s.registry.startswith("oci://"):
         raise SettingsError(f"input `registry`: must start with oci://, got {s.registry!r}")
+    if s.mode == "promote":
+        _check_promote(s)
+    if s.flux_tag and not TAG.match(s.flux_tag):
+        raise SettingsError(f"--tag: {s.flux_tag!r} is not a valid OCI tag")
     return s
+
+
+def _check_promote(s: Settings) -> None:
+    for name, tag in (("from", s.from_tag), ("to", s.to_tag)):
+        if not tag:
+            raise SettingsError(
+                f"mode promote needs input `{name}` (a tag, e.g. from: staging, to: production)"
+            )
+        if not TAG.match(tag):
+            raise SettingsError(f"input `{name}`: {tag!r} is not a valid OCI tag")
+    if s.from_tag == s.to_tag:
+        raise SettingsError(f"inputs `from` and `to` are the same tag ({s.from_tag!r}): nothing to promote")
 
 
 def _targets(value: str) -> tuple[str, ...]:
@@ -120,6 +145,10 @@ def from_inputs(env: Mapping[str, str]) -> Settings:
             comment=_bool("comment", get("comment", "true") or "true"),
             timeout=get("timeout") or "5m",
             workspace=Path(env.get("GITHUB_WORKSPACE") or "."),
+            from_tag=get("from"),
+            to_tag=get("to"),
+            force=_bool("force", get("force", "false")),
+            output_dir=get("output-dir"),
         )
     )
 
@@ -132,9 +161,11 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "mode",
-        choices=("plan", "push", "dry-run"),
+        choices=("plan", "push", "dry-run", "promote", "flux-config"),
         help="plan: list affected targets; push: build and "
-        "push them; dry-run: build and diff against the artifact at each target's first tag",
+        "push them; dry-run: build and diff against the artifact at each target's first tag; "
+        "promote: point tag --to at the digest of tag --from (nothing rendered); flux-config: write "
+        "the Flux OCIRepository and Kustomization of every target",
     )
     p.add_argument("--config", default=".timoni-flux.yaml", help="configuration file, relative to --repo")
     p.add_argument("--repo", default=".", help="the git repository (default: current directory)")
@@ -175,6 +206,22 @@ def parser() -> argparse.ArgumentParser:
         help="dry-run on a pull request: keep one PR comment up to date (needs GITHUB_TOKEN)",
     )
     p.add_argument("--timeout", default="5m", help="timeout of each flux call, e.g. 90s or 5m (default: 5m)")
+    p.add_argument("--from", dest="from_tag", default="", help="promote: the tag to promote (e.g. staging)")
+    p.add_argument(
+        "--to", dest="to_tag", default="", help="promote: the tag to point at it (e.g. production)"
+    )
+    p.add_argument(
+        "--force", action="store_true", help="promote: allow moving --to back to an older commit (rollback)"
+    )
+    p.add_argument(
+        "--output-dir", default="", help="flux-config: write one file per target here (default: stdout)"
+    )
+    p.add_argument(
+        "--tag",
+        dest="flux_tag",
+        default="",
+        help="flux-config: the tag to follow (default: each target's first)",
+    )
     p.add_argument("--summary-file", default="", help="write the markdown summary here (default: stdout)")
     p.add_argument(
         "--output-file", default="", help="write the outputs (artifacts, matrix, pushed, failed) as JSON"
@@ -205,6 +252,11 @@ def from_args(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
             workspace=Path(a.repo),
             summary_file=a.summary_file,
             output_file=a.output_file,
+            from_tag=a.from_tag,
+            to_tag=a.to_tag,
+            force=a.force,
+            output_dir=a.output_dir,
+            flux_tag=a.flux_tag,
         )
     )
 

@@ -48,6 +48,8 @@ def build_args(target: Target, *, runtime_from_env: bool) -> list[str]:
         args += ["-f", f]
     if target.version:
         args += ["-v", target.version]
+    if target.digest:  # timoni refuses the module when the pulled digest differs
+        args += ["--digest", target.digest]
     return args
 
 
