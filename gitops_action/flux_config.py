@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from .config import Config, ConfigError, FluxSettings, Target
+from .config import TAG_RE, Config, ConfigError, FluxSettings, Target
 
 SOURCE_API = "source.toolkit.fluxcd.io/v1"  # the only version Flux 2.9 serves (v1beta2 went in 1.8)
 KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/v1"
@@ -117,16 +117,8 @@ def generate(
     seen: dict[str, Target] = {}  # by name alone: it is also the file name in --output-dir
     for t in targets:
         s = settings_for(t, config.flux, tag)
+        _check_names(s, t, config.path)
         name, namespace = str(s["name"]), str(s["namespace"])
-        for what, value in (("name", name), ("namespace", namespace)):
-            if len(value) > 253 or not NAME.fullmatch(value):
-                raise ConfigError(
-                    config.path,
-                    f"{t.key}.flux.{what}",
-                    f"{value!r} is not a valid Kubernetes object {what} for the Flux objects of {t.id} "
-                    "(lower case letters, digits, - and .): set `flux.name`",
-                    t.line,
-                )
         other = seen.get(name)
         if other is not None:
             raise ConfigError(
@@ -139,6 +131,35 @@ def generate(
         seen[name] = t
         out.append(SyncConfig(t, name, namespace, objects_for(t, s, verify=verify)))
     return out
+
+
+NAMED = (
+    "name",
+    "namespace",
+    "source.secretRef",
+    "kustomization.serviceAccountName",
+    "kustomization.targetNamespace",
+)
+
+
+def _check_names(s: Mapping[str, str | bool], t: Target, file: str) -> None:
+    """Names as Kubernetes takes them, once the placeholders are filled in."""
+    for key in NAMED:
+        value = s.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or len(value) > 253 or not NAME.fullmatch(value):
+            hint = ": set `flux.name`" if key == "name" else ""
+            raise ConfigError(
+                file,
+                f"{t.key}.flux.{key}",
+                f"{value!r} is not a valid Kubernetes name for the Flux objects of {t.id} "
+                f"(lower case letters, digits, - and .){hint}",
+                t.line,
+            )
+    tag = s["source.tag"]
+    if not isinstance(tag, str) or not TAG_RE.match(tag):
+        raise ConfigError(file, f"{t.key}.flux.source.tag", f"{tag!r} is not a valid OCI tag", t.line)
 
 
 def header(sync: SyncConfig, config_path: str) -> str:
