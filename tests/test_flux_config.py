@@ -33,9 +33,9 @@ def _closed(schema: Any) -> Any:
     that does not preserve unknown fields, so a misspelt field fails here."""
     if isinstance(schema, dict):
         out = {k: _closed(v) for k, v in schema.items()}
-        if "properties" in out and "additionalProperties" not in out:
-            if not out.get("x-kubernetes-preserve-unknown-fields"):
-                out["additionalProperties"] = False
+        preserves = out.get("x-kubernetes-preserve-unknown-fields")
+        if "properties" in out and "additionalProperties" not in out and not preserves:
+            out["additionalProperties"] = False
         return out
     if isinstance(schema, list):
         return [_closed(x) for x in schema]
