@@ -209,8 +209,10 @@ def test_promotion_takes_only_flux_artifacts_of_this_branch(
     (manifests / "manifests.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
     for tag, rev in (("feature", f"experiment@sha1:{foreign}"), ("release", "v1.2.3")):
         subprocess.run(
-            ["flux", "push", "artifact", f"{prefix}/webapp:{tag}", f"--path={manifests}"]
-            + ["--source=https://example.com/x", f"--revision={rev}"],
+            [
+                *("flux", "push", "artifact", f"{prefix}/webapp:{tag}", f"--path={manifests}"),
+                *("--source=https://example.com/x", f"--revision={rev}"),
+            ],
             check=True,
             capture_output=True,
         )
