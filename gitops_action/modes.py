@@ -94,8 +94,13 @@ def run_flux_config(settings: Settings, ctx: Context) -> int:
         print(f"wrote {len(paths)} file(s) in {settings.output_dir}", file=sys.stderr)
         lines += [f"- {md(s.target.id)}: `{md(str(p))}`" for s, p in zip(syncs, paths, strict=True)]
     else:
+        token = f"stop-{uuid.uuid4().hex}"  # the configuration's text: no workflow commands in it
+        if ctx.in_actions:
+            gha.begin_stop_commands(token)
         sys.stdout.write(stream)
         sys.stdout.flush()
+        if ctx.in_actions:
+            gha.end_stop_commands(token)
         lines += [f"{len(syncs)} target(s):", "", fence(stream, "yaml")]
     write_report(settings, "\n".join(lines) + "\n", _no_artifacts(), stdout=bool(settings.output_dir))
     return 0

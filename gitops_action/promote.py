@@ -125,6 +125,17 @@ def known(repo: Repo, sha: str) -> bool:
         return repo.has_commit(sha)
 
 
+def descends(repo: Repo, ancestor: str, commit: str) -> bool:
+    """`commit` is `ancestor` or a descendant of it. A shallow clone's history stops short of
+    most ancestors: it is made whole (once) before answering no."""
+    if repo.is_ancestor(ancestor, commit):
+        return True
+    with _FETCH_LOCK:
+        if repo.is_shallow():
+            repo.unshallow()
+    return repo.is_ancestor(ancestor, commit)
+
+
 def promote(t: Target, req: Request, work: Path, result: Promotion) -> None:
     src_url, dst_url = f"{t.artifact}:{req.from_tag}", f"{t.artifact}:{req.to_tag}"
 
@@ -147,7 +158,7 @@ def promote(t: Target, req: Request, work: Path, result: Promotion) -> None:
         )
         return
     result.revision = src.revision
-    if not (known(req.repo, sha) and req.repo.is_ancestor(sha, req.head)):
+    if not (known(req.repo, sha) and descends(req.repo, sha, req.head)):
         result.error = (
             f"{src_url} holds {src.revision}, which is not a commit of this branch's history "
             f"(head {req.head[:12]}): not promoting it"
@@ -166,7 +177,7 @@ def promote(t: Target, req: Request, work: Path, result: Promotion) -> None:
         held = commit_of(dst.revision)
         # Backwards: what `to` holds descends from what `from` holds (whether or not it is in
         # this checkout's history: a run from an older checkout must not undo a newer promotion).
-        if held and held != sha and known(req.repo, held) and req.repo.is_ancestor(sha, held):
+        if held and held != sha and known(req.repo, held) and descends(req.repo, sha, held):
             if not req.force:
                 result.status = "skipped"
                 result.error = (

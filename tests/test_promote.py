@@ -240,6 +240,24 @@ def test_promotion_takes_only_flux_artifacts_of_this_branch(
     assert rc == 0 and {got[n]["status"] for n in ("webapp", "billing", "platform")} == {"skipped"}
 
 
+def test_promotion_from_a_shallow_checkout(
+    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path
+) -> None:
+    """actions/checkout leaves one commit: the history check fetches what it needs."""
+    first = setup(example_repo)
+    push_all(example_repo, prefix)
+    example_repo.write("docs.md", "later\n")
+    example_repo.commit_all("a later commit")
+    clone = example_repo.shallow_clone(tmp_path / "shallow")
+    assert clone.git("rev-parse", "--is-shallow-repository") == "true"
+    rc, got, _, _ = promote(
+        clone, tmp_path, prefix, "--from", "staging", "--to", "production", "--targets", "webapp"
+    )
+    assert rc == 0 and got["webapp"]["status"] == "promoted", got
+    assert got["webapp"]["revision"] == f"main@sha1:{first}"
+    assert digest(registry, prefix, "webapp", "production") == digest(registry, prefix, "webapp", "staging")
+
+
 def test_promotion_usage_errors(example_repo: GitRepo, prefix: str) -> None:
     setup(example_repo)
     for args, needle in (
