@@ -268,3 +268,48 @@ def test_promotion_usage_errors(example_repo: GitRepo, prefix: str) -> None:
     ):
         out = run_cli(example_repo, "promote", "--registry", prefix, *args)
         assert out.returncode == 2 and needle in out.stderr, (args, out.stderr)
+
+
+def test_promotion_with_registry_credentials(
+    example_repo: GitRepo, auth_registry: Registry, tmp_path: Path
+) -> None:
+    """The reads and the tag go through the run's own docker config; a refused login fails the
+    target clearly and the password is printed nowhere."""
+    assert auth_registry.auth is not None and auth_registry.ca_file is not None
+    setup(example_repo)
+    user, password = auth_registry.auth
+    env = {"SSL_CERT_FILE": str(auth_registry.ca_file)}
+    base = {"registry": f"oci://{auth_registry.host}/promo", "registry-username": user, "targets": "webapp"}
+    pushed = run_action(
+        example_repo.path,
+        tmp_path / "push",
+        inputs={**base, "registry-password": password, "all": "true"},
+        env=env,
+    )
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    wrong = "Wr0ng-Promotion-Pa55word"
+    for secret, tmp in ((wrong, "wrong"), (password, "good")):
+        run = run_action(
+            example_repo.path,
+            tmp_path / tmp,
+            inputs={
+                **base,
+                "registry-password": secret,
+                "mode": "promote",
+                "from": "staging",
+                "to": "production",
+            },
+            env=env,
+        )
+        rest = run.stdout.replace(f"::add-mask ::{secret}", "")
+        for text in (rest, run.stderr, run.summary, *run.outputs.values()):
+            assert secret not in text
+        (entry,) = run.artifacts()
+        if secret == wrong:
+            assert run.returncode == 1 and entry["status"] == "failed"
+            assert "refused the credentials" in entry["error"]
+            assert auth_registry.manifest("promo/webapp", "production") is None
+        else:
+            assert run.returncode == 0 and entry["status"] == "promoted", run.stdout
+            found = auth_registry.manifest("promo/webapp", "production")
+            assert found is not None and found[0] == entry["digest"] == pushed.by_name()["webapp"]["digest"]
