@@ -137,57 +137,14 @@ def descends(repo: Repo, ancestor: str, commit: str) -> bool:
 
 
 def promote(t: Target, req: Request, work: Path, result: Promotion) -> None:
-    src_url, dst_url = f"{t.artifact}:{req.from_tag}", f"{t.artifact}:{req.to_tag}"
+    dst_url = f"{t.artifact}:{req.to_tag}"
 
     def read(url: str, name: str) -> Pulled:
         return _retried(lambda: req.reader.pull(url, work / name, content=False), req, result.log, "read")
 
-    src = read(src_url, "from")
-    if not src.call.ok:
-        if src.call.failure == "missing":
-            result.error = f"{src_url} does not exist: nothing to promote"
-            result.status = "skipped" if req.missing_ok else "failed"
-        else:
-            result.error = _registry_error("reading", src_url, src.call)
+    src = _source(f"{t.artifact}:{req.from_tag}", read, req, result)
+    if src is None or not _may_move(dst_url, src, read, req, result):
         return
-    sha = commit_of(src.revision)
-    if not sha or not src.digest:
-        result.error = (
-            f"{src_url} is not a Flux artifact of a commit: its revision is {src.revision or 'missing'!r} "
-            "(expected REF@sha1:SHA, as flux push artifact --revision writes it)"
-        )
-        return
-    result.revision = src.revision
-    if not (known(req.repo, sha) and descends(req.repo, sha, req.head)):
-        result.error = (
-            f"{src_url} holds {src.revision}, which is not a commit of this branch's history "
-            f"(head {req.head[:12]}): not promoting it"
-        )
-        return
-
-    dst = read(dst_url, "to")
-    if not dst.call.ok and dst.call.failure != "missing":
-        result.error = _registry_error("reading", dst_url, dst.call)
-        return
-    if dst.call.ok:
-        result.previous_digest, result.previous_revision = dst.digest or None, dst.revision
-        if dst.digest == src.digest:
-            result.status, result.digest = "unchanged", src.digest
-            return
-        held = commit_of(dst.revision)
-        # Backwards: what `to` holds descends from what `from` holds (whether or not it is in
-        # this checkout's history: a run from an older checkout must not undo a newer promotion).
-        if held and held != sha and known(req.repo, held) and descends(req.repo, sha, held):
-            if not req.force:
-                result.status = "skipped"
-                result.error = (
-                    f"{dst_url} holds {dst.revision}, newer than {src.revision} at {req.from_tag}: "
-                    "not moving it back (force: true rolls back)"
-                )
-                return
-            result.rollback = True
-            result.log.append(f"rollback (force): {dst_url} moves back from {dst.revision} to {src.revision}")
-
     ref = f"{t.artifact}@{src.digest}"
     tagged = _retried(lambda: req.flux.tag(ref, [req.to_tag]), req, result.log, "tag")
     if not tagged.ok:
@@ -200,3 +157,68 @@ def promote(t: Target, req: Request, work: Path, result: Promotion) -> None:
         result.error = f"after tagging, {dst_url} holds {held_now}, not {src.digest} (another run moved it?)"
         return
     result.status, result.digest = "promoted", src.digest
+
+
+Read = Callable[[str, str], Pulled]
+
+
+def _source(url: str, read: Read, req: Request, result: Promotion) -> Pulled | None:
+    """What `from` holds, when it is a Flux artifact of a commit of this branch's history."""
+    src = read(url, "from")
+    if not src.call.ok:
+        if src.call.failure == "missing":
+            result.error = f"{url} does not exist: nothing to promote"
+            result.status = "skipped" if req.missing_ok else "failed"
+        else:
+            result.error = _registry_error("reading", url, src.call)
+        return None
+    sha = commit_of(src.revision)
+    if not sha or not src.digest:
+        result.error = (
+            f"{url} is not a Flux artifact of a commit: its revision is {src.revision or 'missing'!r} "
+            "(expected REF@sha1:SHA, as flux push artifact --revision writes it)"
+        )
+        return None
+    result.revision = src.revision
+    if not (known(req.repo, sha) and descends(req.repo, sha, req.head)):
+        result.error = (
+            f"{url} holds {src.revision}, which is not a commit of this branch's history "
+            f"(head {req.head[:12]}): not promoting it"
+        )
+        return None
+    return src
+
+
+def _may_move(url: str, src: Pulled, read: Read, req: Request, result: Promotion) -> bool:
+    """Whether `to` may be pointed at `src`: not when it already is (unchanged), nor when it holds
+    a newer commit than `src` (unless force: a rollback)."""
+    dst = read(url, "to")
+    if not dst.call.ok:
+        if dst.call.failure != "missing":
+            result.error = _registry_error("reading", url, dst.call)
+            return False
+        return True
+    result.previous_digest, result.previous_revision = dst.digest or None, dst.revision
+    if dst.digest == src.digest:
+        result.status, result.digest = "unchanged", src.digest
+        return False
+    sha, held = commit_of(src.revision), commit_of(dst.revision)
+    if not held or held == sha:
+        return True
+    if not known(req.repo, held):
+        result.log.append(f"{url} holds {dst.revision}, a commit this repository does not know: moving it")
+        return True
+    # Backwards: what `to` holds descends from what `from` holds (whether or not it is in this
+    # checkout's history: a run from an older checkout must not undo a newer promotion).
+    if not descends(req.repo, sha, held):
+        return True
+    if not req.force:
+        result.status = "skipped"
+        result.error = (
+            f"{url} holds {dst.revision}, newer than {src.revision} at {req.from_tag}: "
+            "not moving it back (force: true rolls back)"
+        )
+        return False
+    result.rollback = True
+    result.log.append(f"rollback (force): {url} moves back from {dst.revision} to {src.revision}")
+    return True
