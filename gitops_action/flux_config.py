@@ -186,6 +186,8 @@ def write_files(syncs: Sequence[SyncConfig], config_path: str, directory: Path) 
     for sync in syncs:
         path = directory / sync.file_name
         text = to_yaml([sync], config_path)
+        if path.is_symlink():  # the repository's content: never write through a link it planted
+            path.unlink()
         if not (path.is_file() and path.read_text("utf-8") == text):
             path.write_text(text, "utf-8")
         written.append(path)

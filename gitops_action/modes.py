@@ -90,7 +90,7 @@ def run_flux_config(settings: Settings, ctx: Context) -> int:
     stream = flux_config.to_yaml(syncs, config.path)
     lines = [f"## timoni-flux-push: flux-config at `{head[:12]}`", ""]
     if settings.output_dir:
-        paths = flux_config.write_files(syncs, config.path, Path(settings.output_dir))
+        paths = flux_config.write_files(syncs, config.path, _output_dir(settings, ctx))
         print(f"wrote {len(paths)} file(s) in {settings.output_dir}", file=sys.stderr)
         lines += [f"- {md(s.target.id)}: `{md(str(p))}`" for s, p in zip(syncs, paths, strict=True)]
     else:
@@ -104,6 +104,19 @@ def run_flux_config(settings: Settings, ctx: Context) -> int:
         lines += [f"{len(syncs)} target(s):", "", fence(stream, "yaml")]
     write_report(settings, "\n".join(lines) + "\n", _no_artifacts(), stdout=bool(settings.output_dir))
     return 0
+
+
+def _output_dir(settings: Settings, ctx: Context) -> Path:
+    """In Actions the directory must stay inside the workspace: a directory of the checkout may be
+    a symlink the repository planted."""
+    directory = Path(settings.output_dir)
+    if ctx.in_actions:
+        workspace = settings.workspace.resolve()
+        full = (workspace / directory).resolve()
+        if full != workspace and workspace not in full.parents:
+            raise Stop(f"input `output-dir`: {settings.output_dir!r} resolves outside the workspace")
+        return full
+    return directory
 
 
 # --- promote -----------------------------------------------------------------------------------

@@ -279,3 +279,25 @@ def test_action_mode_writes_the_files(example_repo: GitRepo, tmp_path: Path) -> 
     assert written == sorted(f"{t.id.replace('/', '-')}.yaml" for t in example_targets(example_repo))
     assert "clusters/flux/webapp-staging.yaml" in run.summary
     assert json.loads(run.outputs["artifacts"]) == []
+
+
+def test_action_mode_never_writes_outside_the_workspace(example_repo: GitRepo, tmp_path: Path) -> None:
+    """A directory of the checkout may be a symlink the repository planted; so may a file in it."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (example_repo.path / "sync").symlink_to(outside)
+    (example_repo.path / "clusters/flux").mkdir(parents=True)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    (example_repo.path / "clusters/flux/webapp-staging.yaml").symlink_to(victim)
+    example_repo.commit_all("planted links")
+    run = run_action(example_repo.path, tmp_path / "a1", inputs={"mode": "flux-config", "output-dir": "sync"})
+    assert run.returncode == 2 and "resolves outside the workspace" in run.stdout
+    assert list(outside.iterdir()) == []
+    run = run_action(
+        example_repo.path, tmp_path / "a2", inputs={"mode": "flux-config", "output-dir": "clusters/flux"}
+    )
+    assert run.returncode == 0, run.stdout
+    assert victim.read_text() == "keep me\n"
+    written = example_repo.path / "clusters/flux/webapp-staging.yaml"
+    assert not written.is_symlink() and "kind: OCIRepository" in written.read_text()
