@@ -160,6 +160,10 @@ NON_DEFAULT = {
     "skip-unchanged": "false",
     "comment": "false",
     "timeout": "90s",
+    "from": "staging",
+    "to": "production",
+    "force": "true",
+    "output-dir": "clusters/flux",
 }
 
 
