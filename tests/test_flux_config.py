@@ -301,3 +301,25 @@ def test_action_mode_never_writes_outside_the_workspace(example_repo: GitRepo, t
     assert victim.read_text() == "keep me\n"
     written = example_repo.path / "clusters/flux/webapp-staging.yaml"
     assert not written.is_symlink() and "kind: OCIRepository" in written.read_text()
+
+
+def test_a_flux_block_change_rebuilds_nothing(example_repo: GitRepo, tmp_path: Path) -> None:
+    """The `flux:` settings shape the cluster's sync, not the artifact: no target is affected."""
+    base = example_repo.head()
+    path = example_repo.path / ".timoni-flux.yaml"
+    text = path.read_text().replace(
+        "    tags: [staging]\n", "    tags: [staging]\n    flux: {name: web}\n", 1
+    )
+    path.write_text(text + FLUX_SECTION)
+    example_repo.commit_all("flux settings only")
+    out_file = tmp_path / "plan.json"
+    run = run_cli(example_repo, "plan", "--base", base, "--output-file", str(out_file))
+    assert run.returncode == 0, run.stderr
+    assert json.loads(json.loads(out_file.read_text())["artifacts"]) == []
+    # While the same kind of edit to a field of the artifact does affect its target.
+    path.write_text(path.read_text().replace("    flux: {name: web}\n", "    watch: [docs]\n", 1))
+    example_repo.commit_all("watch")
+    run = run_cli(example_repo, "plan", "--base", base, "--output-file", str(out_file))
+    assert [a["name"] for a in json.loads(json.loads(out_file.read_text())["artifacts"])] == [
+        "webapp-staging"
+    ]
