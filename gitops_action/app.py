@@ -114,6 +114,12 @@ def main(settings: Settings, env: Mapping[str, str]) -> int:
 
 
 def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
+    if settings.mode in ("promote", "flux-config"):  # the modes that render nothing
+        from . import modes
+
+        if settings.mode == "promote":
+            return modes.run_promote(settings, ctx, scratch)
+        return modes.run_flux_config(settings, ctx)
     repo = Repo(settings.workspace.resolve())
     head_ref = settings.head or ctx.sha or "HEAD"
     try:  # a base or head that git could read as an option never reaches git

@@ -35,6 +35,21 @@ class ConfigError(Exception):
         super().__init__(f"{where}: {key or '(top level)'}: {message}")
 
 
+# A `flux:` block flattened to sorted (dotted key, value) pairs, e.g. ("source.interval", "1m"):
+# hashable, so targets stay usable as dictionary keys.
+FluxSettings = tuple[tuple[str, str | bool], ...]
+
+
+def flatten(block: dict[str, Any] | None, prefix: str = "") -> FluxSettings:
+    out: list[tuple[str, str | bool]] = []
+    for key, value in (block or {}).items():
+        if isinstance(value, dict):
+            out.extend(flatten(value, f"{prefix}{key}."))
+        else:
+            out.append((f"{prefix}{key}", value))
+    return tuple(sorted(out))
+
+
 @dataclass(frozen=True)
 class Target:
     """One thing that is rendered and pushed: a module instance or a bundle."""
@@ -49,6 +64,10 @@ class Target:
     module: str = ""  # repo-relative directory, or oci://...
     version: str = ""
     watch: tuple[str, ...] = ()
+    digest: str = ""  # oci:// modules: timoni build --digest
+    # Its own `flux:` settings (flux_config.py), flattened: they shape the cluster's sync
+    # configuration, not the artifact, so a change to them is no reason to render again.
+    flux: FluxSettings = field(default=(), compare=False)
     # Where the target comes from, for messages; not part of its identity.
     key: str = field(default="", compare=False)
     line: int | None = field(default=None, compare=False)
@@ -65,6 +84,7 @@ class Config:
     source: str
     targets: tuple[Target, ...]
     warnings: tuple[str, ...] = ()
+    flux: FluxSettings = ()  # the top-level `flux:` defaults
 
     def by_id(self) -> dict[str, Target]:
         return {t.id: t for t in self.targets}
@@ -368,6 +388,12 @@ def load(
             _safe_relpath(f("watch", w, i), file, *where(*base, "watch", i))
             for i, w in enumerate(raw.get("watch", []))
         )
+        if "digest" in raw and not module.startswith("oci://"):
+            key, line = where(*base, "digest")
+            raise ConfigError(
+                file, key, "`digest` pins a module from a registry: `module` must be oci://", line
+            )
+        flux = tuple((k, f("flux", v) if isinstance(v, str) else v) for k, v in flatten(raw.get("flux")))
         return {
             "namespace": f("namespace", raw["namespace"]) if "namespace" in raw else "",
             "module": module,
@@ -375,6 +401,8 @@ def load(
             "artifact": artifact,
             "tags": tags,
             "watch": watch,
+            "digest": raw.get("digest", ""),
+            "flux": flux,
         }
 
     for index, raw in enumerate(data.get("instances", [])):
@@ -449,7 +477,12 @@ def load(
 
     _check_unique(targets, file)
     return Config(
-        path=file, registry=registry, source=source, targets=tuple(targets), warnings=tuple(warnings)
+        path=file,
+        registry=registry,
+        source=source,
+        targets=tuple(targets),
+        warnings=tuple(warnings),
+        flux=flatten(data.get("flux")),
     )
 
 

@@ -101,6 +101,11 @@ class Repo:
             args.append(f"--depth={depth}")
         return self._git(*args, "--end-of-options", "origin", sha, timeout=300)
 
+    def unshallow(self) -> runner.Completed:
+        """The whole history of a shallow clone: an ancestry check walks back from head, which a
+        shallow clone cuts off."""
+        return self._git("fetch", "--unshallow", "--no-tags", "--quiet", "origin", timeout=600)
+
     def is_shallow(self) -> bool:
         out = self._git("rev-parse", "--is-shallow-repository")
         return out.stdout.strip() == "true"

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from .credentials import basic_auth, pem_parts
 
-MODES = ("auto", "push", "dry-run", "plan")
+MODES = ("auto", "push", "dry-run", "plan", "promote", "flux-config")
+TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 PROVIDERS = ("generic", "aws", "azure", "gcp")
 SIGN_MODES = ("none", "cosign")
 TRUE = ("true", "yes", "1", "on")
@@ -48,6 +49,14 @@ class Settings:
     cosign_password: str = field(default="", repr=False)
     fulcio_url: str = "https://fulcio.sigstore.dev"
     rekor_url: str = "https://rekor.sigstore.dev"
+    # mode promote: point tag `to_tag` at the digest of `from_tag`; `force` allows a rollback
+    from_tag: str = ""
+    to_tag: str = ""
+    force: bool = False
+    # mode flux-config: where the files go (else one YAML stream), and a tag to follow instead of
+    # each target's first tag
+    output_dir: str = ""
+    flux_tag: str = ""
 
     def secrets(self) -> tuple[str, ...]:
         """Every value that must never be shown: the inputs, the docker config's `auth` value, and a
@@ -103,6 +112,10 @@ def _check(s: Settings) -> Settings:
     if s.registry and not s.registry.startswith("oci://"):
         raise SettingsError(f"input `registry`: must start with oci://, got {s.registry!r}")
     _check_signing(s)
+    if s.mode == "promote":
+        _check_promote(s)
+    if s.flux_tag and not TAG.match(s.flux_tag):
+        raise SettingsError(f"--tag: {s.flux_tag!r} is not a valid OCI tag")
     return s
 
 
@@ -116,6 +129,18 @@ def _check_signing(s: Settings) -> None:
     for name, url in (("fulcio-url", s.fulcio_url), ("rekor-url", s.rekor_url)):
         if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
             raise SettingsError(f"input `{name}`: expected an http(s):// URL, got {url!r}")
+
+
+def _check_promote(s: Settings) -> None:
+    for name, tag in (("from", s.from_tag), ("to", s.to_tag)):
+        if not tag:
+            raise SettingsError(
+                f"mode promote needs input `{name}` (a tag, e.g. from: staging, to: production)"
+            )
+        if not TAG.match(tag):
+            raise SettingsError(f"input `{name}`: {tag!r} is not a valid OCI tag")
+    if s.from_tag == s.to_tag:
+        raise SettingsError(f"inputs `from` and `to` are the same tag ({s.from_tag!r}): nothing to promote")
 
 
 def _targets(value: str) -> tuple[str, ...]:
@@ -151,6 +176,10 @@ def from_inputs(env: Mapping[str, str]) -> Settings:
             cosign_password=env.get("INPUT_COSIGN-PASSWORD", ""),
             fulcio_url=get("fulcio-url") or "https://fulcio.sigstore.dev",
             rekor_url=get("rekor-url") or "https://rekor.sigstore.dev",
+            from_tag=get("from"),
+            to_tag=get("to"),
+            force=_bool("force", get("force", "false")),
+            output_dir=get("output-dir"),
         )
     )
 
@@ -163,9 +192,11 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "mode",
-        choices=("plan", "push", "dry-run"),
+        choices=("plan", "push", "dry-run", "promote", "flux-config"),
         help="plan: list affected targets; push: build and "
-        "push them; dry-run: build and diff against the artifact at each target's first tag",
+        "push them; dry-run: build and diff against the artifact at each target's first tag; "
+        "promote: point tag --to at the digest of tag --from (nothing rendered); flux-config: write "
+        "the Flux OCIRepository and Kustomization of every target",
     )
     p.add_argument("--config", default=".timoni-flux.yaml", help="configuration file, relative to --repo")
     p.add_argument("--repo", default=".", help="the git repository (default: current directory)")
@@ -218,6 +249,22 @@ def parser() -> argparse.ArgumentParser:
         "--rekor-url", default="https://rekor.sigstore.dev", help="Rekor for keyless signing and verifying"
     )
     p.add_argument("--timeout", default="5m", help="timeout of each flux call, e.g. 90s or 5m (default: 5m)")
+    p.add_argument("--from", dest="from_tag", default="", help="promote: the tag to promote (e.g. staging)")
+    p.add_argument(
+        "--to", dest="to_tag", default="", help="promote: the tag to point at it (e.g. production)"
+    )
+    p.add_argument(
+        "--force", action="store_true", help="promote: allow moving --to back to an older commit (rollback)"
+    )
+    p.add_argument(
+        "--output-dir", default="", help="flux-config: write one file per target here (default: stdout)"
+    )
+    p.add_argument(
+        "--tag",
+        dest="flux_tag",
+        default="",
+        help="flux-config: the tag to follow (default: each target's first)",
+    )
     p.add_argument("--summary-file", default="", help="write the markdown summary here (default: stdout)")
     p.add_argument(
         "--output-file", default="", help="write the outputs (artifacts, matrix, pushed, failed) as JSON"
@@ -253,6 +300,11 @@ def from_args(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
             cosign_password=env.get("COSIGN_PASSWORD", "") if a.sign == "cosign" else "",
             fulcio_url=a.fulcio_url,
             rekor_url=a.rekor_url,
+            from_tag=a.from_tag,
+            to_tag=a.to_tag,
+            force=a.force,
+            output_dir=a.output_dir,
+            flux_tag=a.flux_tag,
         )
     )
 

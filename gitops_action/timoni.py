@@ -54,6 +54,8 @@ def build_args(target: Target, *, runtime_from_env: bool) -> list[str]:
         args += ["-f", f]
     if target.version:
         args += ["-v", target.version]
+    if target.digest:  # timoni refuses the module when the pulled digest differs
+        args += ["--digest", target.digest]
     return args
 
 
@@ -123,10 +125,21 @@ def render(
     )
     positions = tuple(cue_positions(done.stderr, repo_root))
     if not done.ok:
-        return Rendered(False, path, done.stderr, done.seconds, first_error(done.stderr), positions)
+        return Rendered(False, path, done.stderr, done.seconds, _error(target, done.stderr), positions)
     if not path.read_bytes().strip():
         return Rendered(False, path, done.stderr, done.seconds, "timoni rendered no manifests (empty output)")
     return Rendered(True, path, done.stderr, done.seconds)
+
+
+_NOT_AT_DIGEST = re.compile(r"digest mismatch|MANIFEST_UNKNOWN|manifest unknown", re.I)
+
+
+def _error(target: Target, stderr: str) -> str:
+    said = first_error(stderr)
+    if target.digest and _NOT_AT_DIGEST.search(stderr):
+        # timoni says "digest mismatch, expected X got Y" or a bare 404: name the pin that failed.
+        return f"module {target.module} is not at digest {target.digest} ({said})"
+    return said
 
 
 def first_error(stderr: str) -> str:

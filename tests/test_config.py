@@ -122,7 +122,8 @@ CASES = [
         "    valeus: [apps/webapp/common.cue, apps/webapp/staging.yaml]",
         "instances[0].valeus",
         "valeus:",
-        "unknown key 'valeus' (allowed: artifact, module, name, namespace, tags, values, version, watch)",
+        "unknown key 'valeus' (allowed: artifact, digest, flux, module, name, namespace, tags, values, "
+        "version, watch)",
     ),
     Broken(
         "unknown-key-in-match-instance",
@@ -138,7 +139,7 @@ CASES = [
         "bundels:",
         "bundels",
         "bundels:",
-        "unknown key 'bundels' (allowed: bundles, instances, registry, source, version)",
+        "unknown key 'bundels' (allowed: bundles, flux, instances, registry, source, version)",
     ),
     Broken(
         "duplicate-yaml-key",

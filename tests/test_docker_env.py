@@ -165,6 +165,10 @@ NON_DEFAULT = {
     "cosign-password": "p",
     "fulcio-url": "https://fulcio.example.com",
     "rekor-url": "https://rekor.example.com",
+    "from": "staging",
+    "to": "production",
+    "force": "true",
+    "output-dir": "clusters/flux",
 }
 
 

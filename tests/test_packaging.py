@@ -279,7 +279,7 @@ def test_readme_configuration_reference_matches_the_schema() -> None:
     keys = _schema_keys(schema, set())
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Configuration reference", 1)[1].split("\n## ", 1)[0]
-    documented = set(re.findall(r"^\| `([a-z]+)` \|", section, re.M))
+    documented = set(re.findall(r"^\| `([A-Za-z]+)` \|", section, re.M))
     assert keys - documented == set(), f"schema keys missing from the README: {sorted(keys - documented)}"
     assert documented - keys == set(), f"README documents unknown keys: {sorted(documented - keys)}"
 

@@ -2,6 +2,9 @@
 # Fetches the real test material pinned in tools/versions.env into .tools/npm/ (git-ignored):
 #   .tools/npm/openapi/api.github.com.json   GitHub's REST OpenAPI description (@octokit/openapi)
 #   .tools/npm/webhooks-examples/             real webhook payloads (@octokit/webhooks-examples)
+#   .tools/crds/                              Flux's OCIRepository and Kustomization CRDs, from the
+#                                             controllers' Go modules (`go mod download` checks them
+#                                             against the Go checksum database)
 # `npm pack` verifies each tarball against the registry's integrity hash. Idempotent: a marker
 # file holding the version makes a second run a no-op.
 set -euo pipefail
@@ -41,3 +44,24 @@ fetch() {
 
 fetch @octokit/openapi "$OCTOKIT_OPENAPI_VERSION" "$out/openapi" package/generated/api.github.com.json
 fetch @octokit/webhooks-examples "$OCTOKIT_WEBHOOKS_EXAMPLES_VERSION" "$out/webhooks-examples"
+
+# crd MODULE VERSION FILE: copy config/crd/bases/FILE of the Go module MODULE@vVERSION into
+# .tools/crds/ (replaced only once the copy succeeded).
+crd() {
+  local module=$1 version=$2 file=$3 dir
+  if [ "$(cat "$root/.tools/crds/$file.version" 2>/dev/null || true)" = "$version" ]; then
+    echo "$module@v$version $file: present"
+    return
+  fi
+  dir=$(cd "$scratch" && go mod download -json "$module@v$version" \
+        | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d.get("Dir") or ""); sys.exit(0 if d.get("Dir") else d.get("Error"))')
+  mkdir -p "$root/.tools/crds"
+  cp "$dir/config/crd/bases/$file" "$scratch/$file"
+  chmod u+w "$scratch/$file"
+  mv "$scratch/$file" "$root/.tools/crds/$file"
+  echo "$version" > "$root/.tools/crds/$file.version"
+  echo "$module@v$version $file: installed in .tools/crds"
+}
+
+crd github.com/fluxcd/source-controller "$SOURCE_CONTROLLER_VERSION" source.toolkit.fluxcd.io_ocirepositories.yaml
+crd github.com/fluxcd/kustomize-controller "$KUSTOMIZE_CONTROLLER_VERSION" kustomize.toolkit.fluxcd.io_kustomizations.yaml

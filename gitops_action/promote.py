@@ -1,0 +1,224 @@
+"""Promotion by digest: point tag `to` at the exact artifact tag `from` holds. Nothing is rendered.
+
+For each target: read the digest at `from` (the registry reads the pipeline uses), check that it is
+a Flux artifact whose revision is a commit of this branch's history, and re-tag that digest with
+`flux tag artifact`. `to` never moves back to an older commit than it holds unless `force` (a
+rollback, which the result says). Targets sharing an OCI repository share one promotion.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from .config import Target
+from .flux import Call, Flux, Pulled
+from .gitrepo import Repo
+from .pipeline import _registry_error, commit_of
+from .registry import Reader
+
+Status = Literal["promoted", "unchanged", "skipped", "failed"]
+
+
+@dataclass
+class Promotion:
+    """What happened to one target's `to` tag. `digest` is what `to` holds afterwards (the
+    digest taken from `from`, for signing); `previous_*` is what it held before."""
+
+    target: Target
+    status: Status
+    from_tag: str
+    to_tag: str
+    digest: str | None = None
+    revision: str = ""
+    previous_digest: str | None = None
+    previous_revision: str = ""
+    rollback: bool = False
+    error: str | None = None
+    seconds: float = 0.0
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str | None:
+        return f"{self.target.artifact}@{self.digest}" if self.digest else None
+
+
+@dataclass(frozen=True)
+class Request:
+    from_tag: str
+    to_tag: str
+    force: bool
+    repo: Repo
+    head: str
+    flux: Flux
+    reader: Reader
+    scratch: Path
+    missing_ok: bool = False  # every target was asked for: one without `from` is skipped, not failed
+    parallel: int = 2
+    attempts: int = 4
+    backoff: float = 1.0
+
+
+T = TypeVar("T", Pulled, Call)
+
+
+def _retried(action: Callable[[], T], req: Request, log: list[str], what: str) -> T:
+    """Transient registry failures are tried again with backoff (as the pipeline does)."""
+    delay = req.backoff
+    for attempt in range(1, req.attempts + 1):
+        result = action()
+        call = result if isinstance(result, Call) else result.call
+        if call.ok or call.failure != "transient" or attempt == req.attempts:
+            return result
+        log.append(f"{what}: transient failure (attempt {attempt}/{req.attempts}), retrying: {call.error}")
+        time.sleep(delay)
+        delay *= 2
+    raise AssertionError("unreachable")
+
+
+def run(targets: Sequence[Target], req: Request) -> list[Promotion]:
+    """One Promotion per target, in order; one target's failure never stops another."""
+    by_artifact: dict[str, Target] = {}
+    for t in targets:
+        by_artifact.setdefault(t.artifact, t)
+    leaders = list(by_artifact.values())
+    with ThreadPoolExecutor(max_workers=max(1, req.parallel)) as pool:
+        done = list(pool.map(lambda it: _guarded(it[1], req, req.scratch / f"p{it[0]}"), enumerate(leaders)))
+    results = {p.target.artifact: p for p in done}
+    out = []
+    for t in targets:
+        first = results[t.artifact]
+        if first.target is t:
+            out.append(first)
+            continue
+        shared = dataclasses.replace(first, target=t, log=list(first.log))
+        shared.log.append(f"same OCI repository as {first.target.id}: one promotion for both")
+        out.append(shared)
+    return out
+
+
+def _guarded(target: Target, req: Request, work: Path) -> Promotion:
+    result = Promotion(target, "failed", req.from_tag, req.to_tag)
+    start = time.monotonic()
+    try:
+        promote(target, req, work, result)
+    except Exception as exc:  # a bug fails this target only
+        result.status, result.error = "failed", f"internal error: {type(exc).__name__}: {exc}"
+    result.seconds = time.monotonic() - start
+    return result
+
+
+_FETCH_LOCK = threading.Lock()
+
+
+def known(repo: Repo, sha: str) -> bool:
+    """The clone has `sha`, fetched from origin when it lacked it (a shallow checkout)."""
+    with _FETCH_LOCK:
+        if not repo.has_commit(sha):
+            repo.fetch(sha, depth=None)
+        return repo.has_commit(sha)
+
+
+def descends(repo: Repo, ancestor: str, commit: str) -> bool:
+    """`commit` is `ancestor` or a descendant of it. A shallow clone's history stops short of
+    most ancestors: it is made whole (once) before answering no."""
+    if repo.is_ancestor(ancestor, commit):
+        return True
+    with _FETCH_LOCK:
+        if repo.is_shallow():
+            repo.unshallow()
+    return repo.is_ancestor(ancestor, commit)
+
+
+def promote(t: Target, req: Request, work: Path, result: Promotion) -> None:
+    dst_url = f"{t.artifact}:{req.to_tag}"
+
+    def read(url: str, name: str) -> Pulled:
+        return _retried(lambda: req.reader.pull(url, work / name, content=False), req, result.log, "read")
+
+    src = _source(f"{t.artifact}:{req.from_tag}", read, req, result)
+    if src is None or not _may_move(dst_url, src, read, req, result):
+        return
+    ref = f"{t.artifact}@{src.digest}"
+    tagged = _retried(lambda: req.flux.tag(ref, [req.to_tag]), req, result.log, "tag")
+    if not tagged.ok:
+        result.error = _registry_error("tagging", ref, tagged)
+        return
+    # Read back: the digest at `to` is what a cluster following it gets.
+    after = read(dst_url, "after")
+    if not after.call.ok or after.digest != src.digest:
+        held_now = after.digest if after.call.ok else after.call.error
+        result.error = f"after tagging, {dst_url} holds {held_now}, not {src.digest} (another run moved it?)"
+        return
+    result.status, result.digest = "promoted", src.digest
+
+
+Read = Callable[[str, str], Pulled]
+
+
+def _source(url: str, read: Read, req: Request, result: Promotion) -> Pulled | None:
+    """What `from` holds, when it is a Flux artifact of a commit of this branch's history."""
+    src = read(url, "from")
+    if not src.call.ok:
+        if src.call.failure == "missing":
+            result.error = f"{url} does not exist: nothing to promote"
+            result.status = "skipped" if req.missing_ok else "failed"
+        else:
+            result.error = _registry_error("reading", url, src.call)
+        return None
+    sha = commit_of(src.revision)
+    if not sha or not src.digest:
+        result.error = (
+            f"{url} is not a Flux artifact of a commit: its revision is {src.revision or 'missing'!r} "
+            "(expected REF@sha1:SHA, as flux push artifact --revision writes it)"
+        )
+        return None
+    result.revision = src.revision
+    if not (known(req.repo, sha) and descends(req.repo, sha, req.head)):
+        result.error = (
+            f"{url} holds {src.revision}, which is not a commit of this branch's history "
+            f"(head {req.head[:12]}): not promoting it"
+        )
+        return None
+    return src
+
+
+def _may_move(url: str, src: Pulled, read: Read, req: Request, result: Promotion) -> bool:
+    """Whether `to` may be pointed at `src`: not when it already is (unchanged), nor when it holds
+    a newer commit than `src` (unless force: a rollback)."""
+    dst = read(url, "to")
+    if not dst.call.ok:
+        if dst.call.failure != "missing":
+            result.error = _registry_error("reading", url, dst.call)
+            return False
+        return True
+    result.previous_digest, result.previous_revision = dst.digest or None, dst.revision
+    if dst.digest == src.digest:
+        result.status, result.digest = "unchanged", src.digest
+        return False
+    sha, held = commit_of(src.revision), commit_of(dst.revision)
+    if not held or held == sha:
+        return True
+    if not known(req.repo, held):
+        result.log.append(f"{url} holds {dst.revision}, a commit this repository does not know: moving it")
+        return True
+    # Backwards: what `to` holds descends from what `from` holds (whether or not it is in this
+    # checkout's history: a run from an older checkout must not undo a newer promotion).
+    if not descends(req.repo, sha, held):
+        return True
+    if not req.force:
+        result.status = "skipped"
+        result.error = (
+            f"{url} holds {dst.revision}, newer than {src.revision} at {req.from_tag}: "
+            "not moving it back (force: true rolls back)"
+        )
+        return False
+    result.rollback = True
+    result.log.append(f"rollback (force): {url} moves back from {dst.revision} to {src.revision}")
+    return True

@@ -1,0 +1,325 @@
+"""flux-config: the OCIRepository and Kustomization of every target, checked against the real Flux
+CRDs (source-controller and kustomize-controller v1.9.4, the versions flux v2.9.4 pins; fetched by
+tools/test-material.sh into .tools/crds/)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from conftest import ROOT, run_cli
+from support.action import run_action
+from support.repos import GitRepo
+
+from gitops_action import config as cfg
+from gitops_action import flux_config
+
+CRDS = ROOT / ".tools" / "crds"
+CRD_FILES = {
+    "OCIRepository": "source.toolkit.fluxcd.io_ocirepositories.yaml",
+    "Kustomization": "kustomize.toolkit.fluxcd.io_kustomizations.yaml",
+}
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+
+
+def _closed(schema: Any) -> Any:
+    """The API server drops unknown fields, jsonschema lets them pass: close every object schema
+    that does not preserve unknown fields, so a misspelt field fails here."""
+    if isinstance(schema, dict):
+        out = {k: _closed(v) for k, v in schema.items()}
+        preserves = out.get("x-kubernetes-preserve-unknown-fields")
+        if "properties" in out and "additionalProperties" not in out and not preserves:
+            out["additionalProperties"] = False
+        return out
+    if isinstance(schema, list):
+        return [_closed(x) for x in schema]
+    return schema
+
+
+@cache
+def crd(kind: str) -> tuple[str, dict[str, Any]]:
+    """(apiVersion served, the openAPIV3Schema) of the kind's CRD."""
+    path = CRDS / CRD_FILES[kind]
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: run tools/test-material.sh", pytrace=False)
+    doc = yaml.safe_load(path.read_text())
+    assert doc["spec"]["names"]["kind"] == kind
+    served = [v for v in doc["spec"]["versions"] if v.get("served")]
+    assert [v["name"] for v in served] == ["v1"], "Flux 2.9 serves only v1"
+    schema = served[0]["schema"]["openAPIV3Schema"]
+    # metadata is only `type: object` in a CRD: hold the two fields we write to the API's rules.
+    schema = copy.deepcopy(schema)
+    schema["properties"]["metadata"] = {
+        "type": "object",
+        "required": ["name", "namespace"],
+        "properties": {
+            "name": {"type": "string", "maxLength": 253, "pattern": DNS_SUBDOMAIN},
+            "namespace": {"type": "string", "maxLength": 63, "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},
+        },
+    }
+    return f"{doc['spec']['group']}/v1", _closed(schema)
+
+
+def _defaulted(schema: dict[str, Any], value: Any) -> Any:
+    """Fill the schema's defaults first, as the API server does before validating (e.g. the
+    required `verify.provider` defaults to cosign)."""
+    if not isinstance(value, dict):
+        return value
+    out = dict(value)
+    for name, sub in schema.get("properties", {}).items():
+        if name not in out and "default" in sub:
+            out[name] = sub["default"]
+        if name in out:
+            out[name] = _defaulted(sub, out[name])
+    return out
+
+
+def crd_errors(obj: dict[str, Any]) -> list[str]:
+    api_version, schema = crd(obj["kind"])
+    errors = [f"apiVersion {obj['apiVersion']} is not the served {api_version}"]
+    errors = errors if obj["apiVersion"] != api_version else []
+    validator = jsonschema.Draft7Validator(schema)
+    errors += [f"{list(e.path)}: {e.message}" for e in validator.iter_errors(_defaulted(schema, obj))]
+    return errors
+
+
+def objects(stream: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(stream) if d is not None]
+
+
+def example_targets(repo: GitRepo) -> list[cfg.Target]:
+    files = repo.git("ls-files").splitlines()
+    text = (repo.path / ".timoni-flux.yaml").read_text()
+    return list(cfg.load(text, file=".timoni-flux.yaml", repo_files=files).targets)
+
+
+def test_example_output_validates_against_both_crds(example_repo: GitRepo) -> None:
+    out = run_cli(example_repo, "flux-config")
+    assert out.returncode == 0, out.stderr
+    docs = objects(out.stdout)
+    targets = example_targets(example_repo)
+    assert len(targets) == 5 and len(docs) == 2 * len(targets)
+    for obj in docs:
+        assert crd_errors(obj) == [], (obj, crd_errors(obj))
+    for t, (source, sync) in zip(targets, zip(docs[::2], docs[1::2], strict=True), strict=True):
+        assert (source["kind"], sync["kind"]) == ("OCIRepository", "Kustomization")
+        name = t.id.replace("/", "-")
+        assert source["metadata"] == sync["metadata"] == {"name": name, "namespace": "flux-system"}
+        assert source["spec"]["url"] == t.artifact and source["spec"]["ref"] == {"tag": t.tags[0]}
+        assert sync["spec"]["sourceRef"] == {"kind": "OCIRepository", "name": name}
+        # The guide's (flux-oci-sync's) defaults.
+        assert source["spec"]["interval"] == "1m"
+        spec = sync["spec"]
+        assert (spec["interval"], spec["retryInterval"], spec["timeout"]) == ("60m", "5m", "3m")
+        assert (spec["path"], spec["prune"], spec["wait"]) == ("./", True, True)
+        assert spec.get("targetNamespace") == (t.namespace if t.kind == "instance" else None)
+
+
+def test_the_crd_check_catches_bad_objects() -> None:
+    """The schemas are strict enough to fail: a wrong type, a missing required field, a misspelt one."""
+    good = flux_config.objects_for(
+        cfg.Target("a", "instance", "a", "oci://r.example/a", ("staging",), ()),
+        flux_config.settings_for(cfg.Target("a", "instance", "a", "oci://r.example/a", ("staging",), ()), ()),
+    )
+    assert [crd_errors(o) for o in good] == [[], []]
+    source, sync = copy.deepcopy(good[0]), copy.deepcopy(good[1])
+    sync["spec"]["prune"] = "yes"
+    assert any("'yes' is not of type 'boolean'" in e for e in crd_errors(sync))
+    del sync["spec"]["sourceRef"]
+    assert any("'sourceRef' is a required property" in e for e in crd_errors(sync))
+    source["spec"]["intervall"] = "1m"
+    assert any("intervall" in e for e in crd_errors(source))
+    source = copy.deepcopy(good[0])
+    source["spec"]["url"] = "https://r.example/a"
+    assert crd_errors(source), "url must be oci://"
+
+
+FLUX_SECTION = """
+flux:
+  namespace: gitops-sync
+  source:
+    interval: 5m
+    provider: aws
+    secretRef: registry-login
+  kustomization:
+    interval: 30m
+    retryInterval: 2m
+    timeout: 10m
+    prune: false
+    wait: false
+    serviceAccountName: deployer
+"""
+
+
+def test_a_changed_flux_default_changes_every_object(example_repo: GitRepo) -> None:
+    before = objects(run_cli(example_repo, "flux-config").stdout)
+    path = example_repo.path / ".timoni-flux.yaml"
+    path.write_text(path.read_text() + FLUX_SECTION)
+    example_repo.commit_all("flux defaults")
+    out = run_cli(example_repo, "flux-config")
+    assert out.returncode == 0, out.stderr
+    after = objects(out.stdout)
+    assert len(after) == len(before) == 10
+    for old, new in zip(before, after, strict=True):
+        assert new != old
+        assert new["metadata"]["namespace"] == "gitops-sync" != old["metadata"]["namespace"]
+        assert crd_errors(new) == []
+        if new["kind"] == "OCIRepository":
+            assert new["spec"]["interval"] == "5m" and new["spec"]["provider"] == "aws"
+            assert new["spec"]["secretRef"] == {"name": "registry-login"}
+        else:
+            spec = new["spec"]
+            assert (spec["interval"], spec["retryInterval"], spec["timeout"]) == ("30m", "2m", "10m")
+            assert (spec["prune"], spec["wait"], spec["serviceAccountName"]) == (False, False, "deployer")
+
+
+def test_a_target_overrides_the_defaults_with_placeholders(example_repo: GitRepo) -> None:
+    path = example_repo.path / ".timoni-flux.yaml"
+    text = path.read_text().replace(
+        '    tags: ["{env}"]\n',
+        '    tags: ["{env}"]\n    flux:\n      name: "billing-{env}"\n'
+        "      kustomization: {interval: 7m, targetNamespace: billing}\n",
+    )
+    path.write_text(text + FLUX_SECTION)
+    example_repo.commit_all("per-target flux")
+    docs = {
+        (o["kind"], o["metadata"]["name"]): o for o in objects(run_cli(example_repo, "flux-config").stdout)
+    }
+    sync = docs[("Kustomization", "billing-staging")]["spec"]
+    assert (sync["interval"], sync["targetNamespace"], sync["retryInterval"]) == ("7m", "billing", "2m")
+    assert docs[("OCIRepository", "billing-production")]["spec"]["interval"] == "5m"
+    assert docs[("Kustomization", "webapp-staging")]["spec"]["interval"] == "30m"
+    assert all(crd_errors(o) == [] for o in docs.values())
+
+
+def test_output_is_byte_identical_on_a_second_run(example_repo: GitRepo, tmp_path: Path) -> None:
+    first, second = run_cli(example_repo, "flux-config"), run_cli(example_repo, "flux-config")
+    assert first.returncode == 0 and first.stdout == second.stdout and first.stdout
+    out = tmp_path / "clusters" / "flux"
+    run = run_cli(example_repo, "flux-config", "--output-dir", str(out))
+    assert run.returncode == 0, run.stderr
+    files = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(out.iterdir())}
+    assert sorted(files) == sorted(f"{t.id.replace('/', '-')}.yaml" for t in example_targets(example_repo))
+    # One file per target holds exactly that target's part of the stream.
+    assert b"".join(files[f"{t.id.replace('/', '-')}.yaml"][0] for t in example_targets(example_repo)) == (
+        first.stdout.encode()
+    )
+    again = run_cli(example_repo, "flux-config", "--output-dir", str(out))
+    assert again.returncode == 0
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(out.iterdir())} == files
+
+
+def test_verify_block_is_emitted_when_given(example_repo: GitRepo) -> None:
+    text = (example_repo.path / ".timoni-flux.yaml").read_text()
+    conf = cfg.load(text, file=".timoni-flux.yaml", repo_files=example_repo.git("ls-files").splitlines())
+    verify = {
+        "provider": "cosign",
+        "matchOIDCIdentity": [
+            {
+                "issuer": r"^https://token\.actions\.githubusercontent\.com$",
+                "subject": r"^https://github\.com/octo-org/gitops/\.github/workflows/deploy\.yml@refs/heads/main$",
+            }
+        ],
+    }
+    syncs = flux_config.generate(conf, conf.targets, verify=verify)
+    for s in syncs:
+        source, sync = s.objects
+        assert source["spec"]["verify"] == verify and "verify" not in sync["spec"]
+        assert crd_errors(source) == []
+    # Key-based: only the secret; the CRD's default fills the required provider.
+    keyed = flux_config.generate(conf, conf.targets[:1], verify={"secretRef": {"name": "cosign-pub"}})
+    assert crd_errors(keyed[0].objects[0]) == []
+    assert all("verify" not in s.objects[0]["spec"] for s in flux_config.generate(conf, conf.targets))
+
+
+@pytest.mark.parametrize(
+    ("snippet", "key", "offset", "needle"),
+    [
+        ("flux:\n  source:\n    interval: 1 minute\n", "flux.source.interval", 3, "does not match"),
+        ("flux:\n  kustomization:\n    prune: yes please\n", "flux.kustomization.prune", 3, "is not of type"),
+        ("flux:\n  sourc: {}\n", "flux.sourc", 2, "unknown key 'sourc'"),
+        ("flux:\n  name: one-for-all\n", "flux.name", 2, "unknown key 'name'"),
+    ],
+)
+def test_a_bad_flux_section_names_key_and_line(
+    example_repo: GitRepo, snippet: str, key: str, offset: int, needle: str
+) -> None:
+    path = example_repo.path / ".timoni-flux.yaml"
+    lines = path.read_text().count("\n")
+    path.write_text(path.read_text() + snippet)
+    example_repo.commit_all("bad flux section")
+    out = run_cli(example_repo, "flux-config")
+    assert out.returncode == 2, out.stderr
+    assert f"error: .timoni-flux.yaml:{lines + offset}: {key}: " in out.stderr, out.stderr
+    assert needle in out.stderr and "Traceback" not in out.stderr
+
+
+def test_a_name_flux_cannot_take_is_an_error_naming_the_target(example_repo: GitRepo) -> None:
+    example_repo.write(
+        "clusters/staging/new_billing.cue", (example_repo.path / "clusters/staging/billing.cue").read_text()
+    )
+    example_repo.commit_all("an id that is no Kubernetes name")
+    out = run_cli(example_repo, "flux-config")
+    assert out.returncode == 2
+    assert "'staging-new_billing' is not a valid Kubernetes name" in out.stderr and "flux.name" in out.stderr
+
+
+def test_action_mode_writes_the_files(example_repo: GitRepo, tmp_path: Path) -> None:
+    run = run_action(
+        example_repo.path, tmp_path / "action", inputs={"mode": "flux-config", "output-dir": "clusters/flux"}
+    )
+    assert run.returncode == 0, run.stderr + run.stdout
+    written = sorted(p.name for p in (example_repo.path / "clusters/flux").iterdir())
+    assert written == sorted(f"{t.id.replace('/', '-')}.yaml" for t in example_targets(example_repo))
+    assert "clusters/flux/webapp-staging.yaml" in run.summary
+    assert json.loads(run.outputs["artifacts"]) == []
+
+
+def test_action_mode_never_writes_outside_the_workspace(example_repo: GitRepo, tmp_path: Path) -> None:
+    """A directory of the checkout may be a symlink the repository planted; so may a file in it."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (example_repo.path / "sync").symlink_to(outside)
+    (example_repo.path / "clusters/flux").mkdir(parents=True)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    (example_repo.path / "clusters/flux/webapp-staging.yaml").symlink_to(victim)
+    example_repo.commit_all("planted links")
+    run = run_action(example_repo.path, tmp_path / "a1", inputs={"mode": "flux-config", "output-dir": "sync"})
+    assert run.returncode == 2 and "resolves outside the workspace" in run.stdout
+    assert list(outside.iterdir()) == []
+    run = run_action(
+        example_repo.path, tmp_path / "a2", inputs={"mode": "flux-config", "output-dir": "clusters/flux"}
+    )
+    assert run.returncode == 0, run.stdout
+    assert victim.read_text() == "keep me\n"
+    written = example_repo.path / "clusters/flux/webapp-staging.yaml"
+    assert not written.is_symlink() and "kind: OCIRepository" in written.read_text()
+
+
+def test_a_flux_block_change_rebuilds_nothing(example_repo: GitRepo, tmp_path: Path) -> None:
+    """The `flux:` settings shape the cluster's sync, not the artifact: no target is affected."""
+    base = example_repo.head()
+    path = example_repo.path / ".timoni-flux.yaml"
+    text = path.read_text().replace(
+        "    tags: [staging]\n", "    tags: [staging]\n    flux: {name: web}\n", 1
+    )
+    path.write_text(text + FLUX_SECTION)
+    example_repo.commit_all("flux settings only")
+    out_file = tmp_path / "plan.json"
+    run = run_cli(example_repo, "plan", "--base", base, "--output-file", str(out_file))
+    assert run.returncode == 0, run.stderr
+    assert json.loads(json.loads(out_file.read_text())["artifacts"]) == []
+    # While the same kind of edit to a field of the artifact does affect its target.
+    path.write_text(path.read_text().replace("    flux: {name: web}\n", "    watch: [docs]\n", 1))
+    example_repo.commit_all("watch")
+    run = run_cli(example_repo, "plan", "--base", base, "--output-file", str(out_file))
+    assert [a["name"] for a in json.loads(json.loads(out_file.read_text())["artifacts"])] == [
+        "webapp-staging"
+    ]
