@@ -239,14 +239,22 @@ def _plans_from_tags(settings: Settings, rng: CommitRange) -> bool:
 def _docker_config(
     settings: Settings, ctx: Context, plan: Plan, rng: CommitRange, scratch: Path
 ) -> dict[str, str]:
+    hosts = {registry_host(p.target.artifact) for p in plan.targets}
+    fork = rng.is_pull_request and rng.fork
+    return docker_config(settings, ctx, plan.config.registry, hosts, scratch, fork=fork)
+
+
+def docker_config(
+    settings: Settings, ctx: Context, registry: str, hosts: set[str], scratch: Path, *, fork: bool
+) -> dict[str, str]:
     """The private docker config of flux and timoni: always one of the run's own (never the machine's),
     holding the inputs' login for the host of the `registry` input (else the configuration's `registry`)
     alone. A pull request's dry run from a fork gets no login; otherwise it serves only to read."""
-    host = credentials_host(settings.registry, plan.config.registry)
-    use_creds = bool(settings.registry_username) and not (rng.is_pull_request and rng.fork)
+    host = credentials_host(settings.registry, registry)
+    use_creds = bool(settings.registry_username) and not fork
     if use_creds and not host:
         _warn(ctx, "registry-username is set but no `registry` names its host: no credentials are used")
-    others = sorted({registry_host(p.target.artifact) for p in plan.targets} - {host})
+    others = sorted(hosts - {host})
     if use_creds and host and others:
         _warn(ctx, f"no registry credentials for {', '.join(others)}: they are for {host} only")
     username = settings.registry_username if use_creds and host else ""

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -13,10 +14,10 @@ from typing import Any
 
 import github_action_utils as gha
 
-from . import flux_config, promote
-from .app import Context, Stop, _warn
+from . import flux_config, promote, signing
+from .app import Context, Stop, _warn, docker_config
 from .config import Config, ConfigError, Target
-from .credentials import Credentials, redact, registry_host
+from .credentials import redact, registry_host
 from .flux import Flux
 from .gitrepo import Repo
 from .planner import load_text
@@ -83,8 +84,11 @@ def _no_artifacts(**more: str) -> dict[str, str]:
 def run_flux_config(settings: Settings, ctx: Context) -> int:
     _, head, config, targets = load_config(settings, ctx)
     try:
-        # `verify` (signature verification) is the signing settings' to give; none yet.
-        syncs = flux_config.generate(config, targets, verify=None, tag=settings.flux_tag)
+        # With signing on, Flux is told to refuse what this repository's CI did not sign.
+        verify = (
+            signing.verify_spec(bool(settings.cosign_key), os.environ) if settings.sign == "cosign" else None
+        )
+        syncs = flux_config.generate(config, targets, verify=verify, tag=settings.flux_tag)
     except ConfigError as exc:
         raise Stop(str(exc), exc.file, exc.line) from exc
     stream = flux_config.to_yaml(syncs, config.path)
@@ -123,21 +127,23 @@ def _output_dir(settings: Settings, ctx: Context) -> Path:
 
 
 def run_promote(settings: Settings, ctx: Context, scratch: Path) -> int:
-    results = promotions(settings, ctx, scratch)
-    finish_promote(settings, ctx, results)
+    repo, head, config, targets = load_config(settings, ctx)
+    hosts = {registry_host(t.artifact) for t in targets}
+    env = docker_config(settings, ctx, config.registry, hosts, scratch, fork=False)
+    results = promotions(settings, repo, head, targets, env, scratch)
+    extra = ""
+    if settings.sign == "cosign":
+        results, extra = _sign_promoted(settings, ctx, results, env, scratch)
+    finish_promote(settings, ctx, results, extra)
     return 1 if any(r.status == "failed" for r in results) else 0
 
 
-def promotions(settings: Settings, ctx: Context, scratch: Path) -> list[promote.Promotion]:
+def promotions(
+    settings: Settings, repo: Repo, head: str, targets: list[Target], env: dict[str, str], scratch: Path
+) -> list[promote.Promotion]:
     """Promote every target asked for; the results carry the digests `to` now holds (to sign)."""
-    repo, head, _, targets = load_config(settings, ctx)
-    flux_env: dict[str, str] = {}
-    if settings.registry_username:
-        hosts = {registry_host(t.artifact) for t in targets}
-        creds = Credentials(settings.registry_username, settings.registry_password)
-        flux_env = creds.docker_config(hosts, scratch)
     flux = Flux(
-        env=flux_env,
+        env=env,
         timeout=settings.timeout,
         provider=settings.provider,
         process_timeout=duration_seconds(settings.timeout) + 30,
@@ -162,6 +168,40 @@ def promotions(settings: Settings, ctx: Context, scratch: Path) -> list[promote.
     return results
 
 
+def _sign_promoted(
+    settings: Settings, ctx: Context, results: list[promote.Promotion], env: dict[str, str], scratch: Path
+) -> tuple[list[promote.Promotion], str]:
+    """Sign each promoted digest under the promoting workflow's identity (or key), verified; a
+    digest that carries a valid signature already is left as it is. A failure fails the target
+    (the tag stays promoted: Flux with `verify` refuses the digest until it is signed)."""
+    request = signing.Request(
+        key=settings.cosign_key,
+        password=settings.cosign_password,
+        fulcio_url=settings.fulcio_url,
+        rekor_url=settings.rekor_url,
+        provider=settings.provider,
+        docker_config=env.get("DOCKER_CONFIG", ""),
+        timeout=duration_seconds(settings.timeout),
+    )
+    signer = signing.prepare(request, scratch / "signing", os.environ)
+    if ctx.in_actions:
+        for secret in signer.secrets:
+            gha.add_mask(secret)
+    out = []
+    for r in results:
+        if r.status not in ("promoted", "unchanged") or not r.url:
+            out.append(r)
+            continue
+        done = signing.Signed(False, error=f"signing failed: {signer.error}") if signer.error else None
+        done = done or signing.sign_and_verify(signer, r.url)
+        log = [*r.log, *done.log]
+        if done.ok:
+            out.append(dataclasses.replace(r, signed=True, signature=done.signature, log=log))
+        else:
+            out.append(dataclasses.replace(r, status="failed", error=done.error, log=log))
+    return out, signing.summary_text(signer, len({r.url for r in out if r.signed}))
+
+
 def artifacts(results: Sequence[promote.Promotion]) -> list[dict[str, Any]]:
     return [
         {
@@ -177,6 +217,8 @@ def artifacts(results: Sequence[promote.Promotion]) -> list[dict[str, Any]]:
             "from": r.from_tag,
             "previous": {"digest": r.previous_digest, "revision": r.previous_revision or None},
             "rollback": r.rollback,
+            "signed": r.signed,
+            "signature": r.signature,
         }
         for r in results
     ]
@@ -217,7 +259,9 @@ def promote_summary(results: Sequence[promote.Promotion], from_tag: str, to_tag:
     return "\n".join(lines) + "\n"
 
 
-def finish_promote(settings: Settings, ctx: Context, results: Sequence[promote.Promotion]) -> None:
+def finish_promote(
+    settings: Settings, ctx: Context, results: Sequence[promote.Promotion], extra: str = ""
+) -> None:
     for r in results:
         said = f"{r.target.id}: {r.status}" + (f" {r.url}" if r.url else "")
         said += f" ({r.error})" if r.error else ""
@@ -234,7 +278,8 @@ def finish_promote(settings: Settings, ctx: Context, results: Sequence[promote.P
         unchanged=str(count["unchanged"]),
         promoted=str(count["promoted"]),
     )
-    write_report(settings, promote_summary(results, settings.from_tag, settings.to_tag), outputs, stdout=True)
+    summary = promote_summary(results, settings.from_tag, settings.to_tag) + extra
+    write_report(settings, summary, outputs, stdout=True)
 
 
 def _log_group(r: promote.Promotion, said: str) -> None:

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
 
+from .catchup import commit_at
 from .config import Target
 from .flux import Call, Flux, Pulled
 from .gitrepo import Repo
-from .pipeline import _registry_error, commit_of
 from .registry import Reader
+from .writes import registry_error
 
 Status = Literal["promoted", "unchanged", "skipped", "failed"]
 
@@ -43,6 +44,8 @@ class Promotion:
     error: str | None = None
     seconds: float = 0.0
     log: list[str] = field(default_factory=list)
+    signed: bool = False  # a verified cosign signature is on `digest` (sign: cosign)
+    signature: str | None = None
 
     @property
     def url(self) -> str | None:
@@ -148,7 +151,7 @@ def promote(t: Target, req: Request, work: Path, result: Promotion) -> None:
     ref = f"{t.artifact}@{src.digest}"
     tagged = _retried(lambda: req.flux.tag(ref, [req.to_tag]), req, result.log, "tag")
     if not tagged.ok:
-        result.error = _registry_error("tagging", ref, tagged)
+        result.error = registry_error("tagging", ref, tagged)
         return
     # Read back: the digest at `to` is what a cluster following it gets.
     after = read(dst_url, "after")
@@ -170,9 +173,9 @@ def _source(url: str, read: Read, req: Request, result: Promotion) -> Pulled | N
             result.error = f"{url} does not exist: nothing to promote"
             result.status = "skipped" if req.missing_ok else "failed"
         else:
-            result.error = _registry_error("reading", url, src.call)
+            result.error = registry_error("reading", url, src.call)
         return None
-    sha = commit_of(src.revision)
+    sha = commit_at(src)
     if not sha or not src.digest:
         result.error = (
             f"{url} is not a Flux artifact of a commit: its revision is {src.revision or 'missing'!r} "
@@ -195,14 +198,14 @@ def _may_move(url: str, src: Pulled, read: Read, req: Request, result: Promotion
     dst = read(url, "to")
     if not dst.call.ok:
         if dst.call.failure != "missing":
-            result.error = _registry_error("reading", url, dst.call)
+            result.error = registry_error("reading", url, dst.call)
             return False
         return True
     result.previous_digest, result.previous_revision = dst.digest or None, dst.revision
     if dst.digest == src.digest:
         result.status, result.digest = "unchanged", src.digest
         return False
-    sha, held = commit_of(src.revision), commit_of(dst.revision)
+    sha, held = commit_at(src), commit_at(dst)
     if not held or held == sha:
         return True
     if not known(req.repo, held):

@@ -272,9 +272,23 @@ def verify_block(signer: Signer) -> str:
     )
 
 
+def verify_spec(key: bool, environ: Mapping[str, str]) -> dict[str, object]:
+    """`spec.verify` for the Flux objects `flux-config` writes: the key's Secret, or the keyless
+    identity of the workflow that signs (GITHUB_WORKFLOW_REF: no token is needed to name it)."""
+    if key:
+        return {"provider": "cosign", "secretRef": {"name": "cosign-pub"}}
+    who = identity({}, environ)
+    match = {"issuer": go_regexp(who.issuer), "subject": go_regexp(who.subject)}
+    return {"provider": "cosign", "matchOIDCIdentity": [match]}
+
+
 def summary(signer: Signer, results: Sequence[TargetResult]) -> str:
     """The job summary's signing section, shown once for the run."""
-    count = len({r.url for r in results if r.signed})
+    return summary_text(signer, len({r.url for r in results if r.signed}))
+
+
+def summary_text(signer: Signer, count: int) -> str:
+    """The signing section for `count` signed digests (pushes, or promotions)."""
     head = ["", "### Signatures", ""]
     if signer.error:
         return "\n".join([*head, f"Nothing was signed: {report.md(signer.error)}", ""])

@@ -71,9 +71,11 @@ def push(repo: GitRepo, work: Path, prefix: str, **inputs: str) -> ActionRun:
     return run_action(repo.path, work, inputs=inputs, payload=payload, sha=repo.head())
 
 
-def signed_push(repo: GitRepo, work: Path, prefix: str, key: Path, password: str = PASSWORD) -> ActionRun:
+def signed_push(
+    repo: GitRepo, work: Path, prefix: str, key: Path, password: str = PASSWORD, **inputs: str
+) -> ActionRun:
     secrets = {"cosign-key": key.read_text(), "cosign-password": password}
-    return push(repo, work, prefix, sign="cosign", **secrets)
+    return push(repo, work, prefix, sign="cosign", **secrets, **inputs)
 
 
 def cosign_verify(pub: Path, ref: str) -> subprocess.CompletedProcess[str]:
@@ -162,21 +164,28 @@ def test_a_rerun_signs_only_what_has_no_signature(
     assert signatures(registry, plain.artifacts()) == {} and "### Signatures" not in plain.summary
 
     # A dry run with signing on signs nothing either.
-    dry = push(example_repo, tmp_path / "dry", prefix, mode="dry-run", sign="cosign",
+    # (`all`: with every tag at this commit, a plan from the tags takes no target.)
+    dry = push(example_repo, tmp_path / "dry", prefix, mode="dry-run", sign="cosign", all="true",
                **{"cosign-key": key_pair["key"].read_text(), "cosign-password": PASSWORD})  # fmt: skip
     assert dry.returncode == 0, dry.stdout + dry.stderr
     assert {a["status"] for a in dry.artifacts()} == {"dry-run"}
     assert signatures(registry, plain.artifacts()) == {} and "### Signatures" not in dry.summary
 
-    # Signing turned on, same commit: every target is `unchanged`, and its digest gets signed now.
-    first = signed_push(example_repo, tmp_path / "first", prefix, key_pair["key"])
+    # Signing turned on, same commit, once with `all` (the README says so): every target is
+    # `unchanged`, and its digest gets signed now.
+    first = signed_push(example_repo, tmp_path / "first", prefix, key_pair["key"], all="true")
     assert first.returncode == 0, first.stdout + first.stderr
     assert {(a["status"], a["signed"]) for a in first.artifacts()} == {("unchanged", True)}
     before = signatures(registry, first.artifacts())
     assert len(before) == 5 and {n for _, n in before.values()} == {1}
 
-    # Nothing changed: nothing is signed again (same `.sig` manifests, one signature each).
-    again = signed_push(example_repo, tmp_path / "again", prefix, key_pair["key"])
+    # A re-run with nothing changed plans nothing, so it signs nothing.
+    idle = signed_push(example_repo, tmp_path / "idle", prefix, key_pair["key"])
+    assert idle.returncode == 0 and idle.artifacts() == [], idle.stdout + idle.stderr
+    assert signatures(registry, first.artifacts()) == before
+
+    # Every target taken again: nothing is signed again (same `.sig` manifests, one signature each).
+    again = signed_push(example_repo, tmp_path / "again", prefix, key_pair["key"], all="true")
     assert again.returncode == 0, again.stdout + again.stderr
     assert {(a["status"], a["signed"]) for a in again.artifacts()} == {("unchanged", True)}
     assert signatures(registry, again.artifacts()) == before
