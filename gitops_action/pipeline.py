@@ -222,6 +222,9 @@ def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, res
         )
 
     current = read(content=False)
+    if current.foreign:
+        _fail(result, not_ours(url, current.foreign))
+        return
     held = current.annotations.get(RENDER_INPUTS) if current.revision == opts.revision else None
     if held and held == render_inputs(t, opts):
         result.log.extend(pull_log)
@@ -282,6 +285,9 @@ def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, res
     # rendered. From here to the end of the push is the window _settle covers from the newer run's side.
     last_look = time.monotonic()
     last = opts.reader.pull(url, work / "last-look", content=False)
+    if last.foreign:
+        _fail(result, not_ours(url, last.foreign))
+        return
     if last.call.ok and opts.ancestry.newer(opts.repo, last.revision, opts.head):
         result.status, result.digest = "skipped", last.digest or None
         result.error = f"{url} now holds {last.revision}, a descendant of this commit: not moving it back"
@@ -303,6 +309,10 @@ def _process(planned: PlannedTarget, opts: Options, work: Path, cache: Path, res
         return
     result.status, result.digest = "pushed", pushed.digest
     result.settling = Settling(url, rendered.path, work, time.monotonic() - last_look)
+
+
+def not_ours(url: str, held: str) -> str:
+    return f"{url} holds {held}, not a Flux artifact: not overwriting it (push to another tag or repository)"
 
 
 def _unchanged(result: TargetResult, current: Pulled, opts: Options) -> None:
