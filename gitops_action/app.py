@@ -119,6 +119,14 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
         raise Stop(f"head commit {head_ref!r} is not in the repository at {repo.root}")
     try:
         payload = events.load_payload(ctx.event_path) if ctx.event_name else {}
+        reviewed = events.reviewed_head(
+            repo,
+            event=ctx.event_name,
+            payload=payload,
+            head=head,
+            allowed=settings.allow_pull_request_target,
+        )
+        head, head_ref = reviewed, (head_ref if reviewed == head else reviewed)
         rng = events.commit_range(
             repo,
             event=ctx.event_name,
@@ -132,6 +140,8 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     mode = settings.mode
     if mode == "auto":
         mode = "dry-run" if rng.is_pull_request else "push"
+    if ctx.event_name == events.UNTRUSTED_EVENT and mode == "push":
+        raise Stop(f"mode `push` on {ctx.event_name} would deliver a pull request nobody merged: use dry-run")
 
     source = _source(ctx, repo)
     try:
@@ -168,7 +178,9 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     root = _tree_of(repo, head, head_ref, scratch / "tree", ctx)
     flux_env: dict[str, str] = {}
     # A pull request's dry run uses no credentials from a fork; otherwise they serve only to read.
-    use_creds = settings.registry_username and not (rng.is_pull_request and rng.fork)
+    # On pull_request_target the code under review is the pull request's: never with credentials.
+    untrusted = (rng.is_pull_request and rng.fork) or ctx.event_name == events.UNTRUSTED_EVENT
+    use_creds = settings.registry_username and not untrusted
     if use_creds:
         hosts = {registry_host(p.target.artifact) for p in plan.targets}
         flux_env = Credentials(settings.registry_username, settings.registry_password).docker_config(

@@ -37,6 +37,7 @@ class Settings:
     skip_unchanged: bool = True
     comment: bool = True
     timeout: str = "5m"
+    allow_pull_request_target: bool = False
     workspace: Path = Path(".")
     summary_file: str = ""
     output_file: str = ""
@@ -119,6 +120,9 @@ def from_inputs(env: Mapping[str, str]) -> Settings:
             skip_unchanged=_bool("skip-unchanged", get("skip-unchanged", "true") or "true"),
             comment=_bool("comment", get("comment", "true") or "true"),
             timeout=get("timeout") or "5m",
+            allow_pull_request_target=_bool(
+                "allow-pull-request-target", get("allow-pull-request-target", "false")
+            ),
             workspace=Path(env.get("GITHUB_WORKSPACE") or "."),
         )
     )
@@ -175,6 +179,11 @@ def parser() -> argparse.ArgumentParser:
         help="dry-run on a pull request: keep one PR comment up to date (needs GITHUB_TOKEN)",
     )
     p.add_argument("--timeout", default="5m", help="timeout of each flux call, e.g. 90s or 5m (default: 5m)")
+    p.add_argument(
+        "--allow-pull-request-target",
+        action="store_true",
+        help="in a pull_request_target run: dry-run the pull request's head without credentials",
+    )
     p.add_argument("--summary-file", default="", help="write the markdown summary here (default: stdout)")
     p.add_argument(
         "--output-file", default="", help="write the outputs (artifacts, matrix, pushed, failed) as JSON"
@@ -202,6 +211,7 @@ def from_args(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
             skip_unchanged=a.skip_unchanged,
             comment=a.comment,
             timeout=a.timeout,
+            allow_pull_request_target=a.allow_pull_request_target,
             workspace=Path(a.repo),
             summary_file=a.summary_file,
             output_file=a.output_file,
