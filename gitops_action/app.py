@@ -10,8 +10,10 @@ import io
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ import github_action_utils as gha
 from . import comment, events, pipeline, report, timoni
 from .config import ConfigError
 from .credentials import Credentials, redact, registry_host
+from .cue_errors import plain
 from .events import CommitRange, EventError
 from .flux import Flux
 from .gitrepo import Repo
@@ -80,10 +83,11 @@ def main(settings: Settings, env: Mapping[str, str]) -> int:
         if ctx.in_actions:
             gha.add_mask(secret)
     scratch = Path(tempfile.mkdtemp(prefix="timoni-flux-push-"))
+    _remove_on_signal(scratch)
     try:
         return _main(settings, ctx, scratch)
     except Stop as stop:
-        msg = redact(str(stop), list(settings.secrets()))
+        msg = plain(redact(str(stop), list(settings.secrets())))
         if ctx.in_actions:
             gha.error(
                 msg,
@@ -216,6 +220,19 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     return pipeline.exit_code(results)
 
 
+def _remove_on_signal(scratch: Path) -> None:
+    """A cancelled job (SIGTERM, SIGINT) removes the scratch directory, the docker config with the
+    credentials in it, at once: `finally` alone runs only on a normal exit, and waits for workers."""
+
+    def stop(signum: int, _frame: object) -> None:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise SystemExit(128 + signum)
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, stop)
+
+
 def _tree_of(repo: Repo, head: str, head_ref: str, dest: Path, ctx: Context) -> Path:
     """Where the files of `head` are: the work tree when it holds exactly that commit, else an
     export of the commit (a dirty or other checkout must not be pushed as `head`)."""
@@ -293,7 +310,7 @@ def _say(ctx: Context, message: str) -> None:
 
 def _warn(ctx: Context, message: str) -> None:
     if ctx.in_actions:
-        gha.warning(message, title="timoni-flux-push")
+        gha.warning(plain(message), title="timoni-flux-push")
     else:
         print(f"warning: {message}", file=sys.stderr)
 

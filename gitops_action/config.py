@@ -52,6 +52,8 @@ class Target:
     # Where the target comes from, for messages; not part of its identity.
     key: str = field(default="", compare=False)
     line: int | None = field(default=None, compare=False)
+    # A file a `match` picked up that cannot be an instance: this target fails, not the whole run.
+    problem: str = field(default="", compare=False)
 
     @property
     def local_module(self) -> str | None:
@@ -405,13 +407,17 @@ def load(
             found += 1
             captured = m.groupdict()
             values = {**captured, "registry": registry}
-            tid = (
-                fill(raw["id"], values, file, *where(*base, "id"))
-                if "id" in raw
-                else "/".join(captured[w] for w in pattern.words)
-            )
-            common = resolve_common(raw, values, base)
-            extra = paths(raw, "values", values, base)
+            try:
+                tid = (
+                    fill(raw["id"], values, file, *where(*base, "id"))
+                    if "id" in raw
+                    else "/".join(captured[w] for w in pattern.words)
+                )
+                common = resolve_common(raw, values, base)
+                extra = paths(raw, "values", values, base)
+            except ConfigError as exc:
+                targets.append(_unusable(path, captured["name"], f"{entry_key} ({path})", entry_line, exc))
+                continue
             targets.append(
                 Target(
                     id=tid,
@@ -450,10 +456,19 @@ def load(
     )
 
 
+def _unusable(path: str, name: str, key: str, line: int | None, exc: ConfigError) -> Target:
+    """The target of a matched file that cannot be an instance (e.g. `Billing Notes.cue`: no valid
+    artifact name): it fails with the configuration's message, its id is the file's path."""
+    problem = f"{path} cannot be an instance of this `match`: {exc}"
+    return Target(path, "instance", name, "", (), (path,), key=key, line=line, problem=problem)
+
+
 def _check_unique(targets: Sequence[Target], file: str) -> None:
     ids: dict[str, Target] = {}
     pushes: dict[tuple[str, str], Target] = {}
     for t in targets:
+        if t.problem:
+            continue
         if t.id in ids:
             raise ConfigError(file, t.key, f"target id {t.id!r} is also used by {ids[t.id].key}", t.line)
         ids[t.id] = t

@@ -138,7 +138,7 @@ def plan(
             error = (
                 f"module {t.local_module} is not a Timoni module: no cue.mod/module.cue ({cfg_file} {t.key})"
             )
-        out.append(PlannedTarget(t, "planned", tuple(dict.fromkeys(reasons)), error))
+        out.append(PlannedTarget(t, "planned", tuple(dict.fromkeys(reasons)), t.problem or error))
 
     head_ids = {t.id for t in head_config.targets}
     for tid, t in base_targets.items():

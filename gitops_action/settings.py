@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import posixpath
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -80,8 +81,28 @@ def duration_seconds(value: str) -> float:
     return sum(float(n) * scale[u] for n, u in parts)
 
 
+REVISION_FIELDS = ("ref_name", "sha", "short_sha")
+
+
+def _check_impossible(s: Settings) -> None:
+    """Inputs no run could honour: said before anything starts, not as a failure of every target."""
+    if duration_seconds(s.timeout) <= 0:
+        raise SettingsError(
+            f"input `timeout`: {s.timeout!r} leaves no time for any call: give e.g. 90s or 5m"
+        )
+    config = posixpath.normpath(s.config)
+    if "\0" in s.config or posixpath.isabs(config) or config == ".." or config.startswith("../"):
+        raise SettingsError(
+            f"input `config`: {s.config!r} is outside the repository: give a path relative to its root"
+        )
+    unknown = sorted(set(re.findall(r"\{(\w*)\}", s.revision)) - set(REVISION_FIELDS))
+    if unknown:
+        known = ", ".join(f"{{{f}}}" for f in REVISION_FIELDS)
+        raise SettingsError(f"input `revision`: unknown placeholder {{{unknown[0]}}} (known: {known})")
+
+
 def _check(s: Settings) -> Settings:
-    duration_seconds(s.timeout)
+    _check_impossible(s)
     if s.mode not in MODES:
         raise SettingsError(f"input `mode`: expected one of {', '.join(MODES)}, got {s.mode!r}")
     if s.provider not in PROVIDERS:
