@@ -376,6 +376,17 @@ def load(
             "watch": watch,
         }
 
+    def expand(
+        raw: dict[str, Any], base: tuple[str | int, ...], pattern: MatchPattern, values: dict[str, str]
+    ) -> tuple[str, dict[str, Any], tuple[str, ...]]:
+        """A `match` entry filled in for one matched file: its id, common fields and values files."""
+        tid = (
+            fill(raw["id"], values, file, *where(*base, "id"))
+            if "id" in raw
+            else "/".join(values[w] for w in pattern.words)
+        )
+        return tid, resolve_common(raw, values, base), paths(raw, "values", values, base)
+
     for index, raw in enumerate(data.get("instances", [])):
         base: tuple[str | int, ...] = ("instances", index)
         entry_key, entry_line = where(*base)
@@ -408,14 +419,13 @@ def load(
             captured = m.groupdict()
             values = {**captured, "registry": registry}
             try:
-                tid = (
-                    fill(raw["id"], values, file, *where(*base, "id"))
-                    if "id" in raw
-                    else "/".join(captured[w] for w in pattern.words)
-                )
-                common = resolve_common(raw, values, base)
-                extra = paths(raw, "values", values, base)
+                tid, common, extra = expand(raw, base, pattern, values)
             except ConfigError as exc:
+                # The entry itself is broken when a plain file name breaks it too: stop the run.
+                try:
+                    expand(raw, base, pattern, {**{w: "x" for w in captured}, "registry": registry})
+                except ConfigError:
+                    raise exc from None
                 targets.append(_unusable(path, captured["name"], f"{entry_key} ({path})", entry_line, exc))
                 continue
             targets.append(

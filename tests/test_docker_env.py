@@ -160,6 +160,7 @@ NON_DEFAULT = {
     "skip-unchanged": "false",
     "comment": "false",
     "timeout": "90s",
+    "allow-pull-request-target": "true",
 }
 
 
