@@ -15,7 +15,7 @@ from typing import Any
 
 import github_action_utils as gha
 
-from .cue_errors import plain
+from .cue_errors import CONTROL, plain
 from .pipeline import TargetResult
 from .planner import Plan
 
@@ -27,9 +27,10 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
 def md(text: str) -> str:
     """Escape untrusted text for one markdown line (a table cell, a list item, a <summary>). `<`, `>`
     and `&` become entities: a backslash does not escape them inside an HTML block (<details>)."""
-    flat = " ".join(plain(text).split())
+    flat = " ".join(CONTROL.sub("", text).split())
     flat = flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MD_SPECIAL.sub(r"\\\1", flat).replace("@", "&#64;")
+    # Undecodable bytes of a file name (surrogates) are shown as \udcXX, after the escaping.
+    return plain(_MD_SPECIAL.sub(r"\\\1", flat).replace("@", "&#64;"))
 
 
 @dataclass(frozen=True)
