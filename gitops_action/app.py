@@ -14,7 +14,7 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,7 +83,7 @@ def main(settings: Settings, env: Mapping[str, str]) -> int:
         if ctx.in_actions:
             gha.add_mask(secret)
     scratch = Path(tempfile.mkdtemp(prefix="timoni-flux-push-"))
-    _remove_on_signal(scratch)
+    restore = _remove_on_signal(scratch)
     try:
         return _main(settings, ctx, scratch)
     except Stop as stop:
@@ -113,6 +113,7 @@ def main(settings: Settings, env: Mapping[str, str]) -> int:
         return 2
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        restore()  # after the removal: a signal in between still finds our handler
 
 
 def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
@@ -220,17 +221,24 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     return pipeline.exit_code(results)
 
 
-def _remove_on_signal(scratch: Path) -> None:
+def _remove_on_signal(scratch: Path) -> Callable[[], None]:
     """A cancelled job (SIGTERM, SIGINT) removes the scratch directory, the docker config with the
-    credentials in it, at once: `finally` alone runs only on a normal exit, and waits for workers."""
+    credentials in it, at once: `finally` alone runs only on a normal exit, and waits for workers.
+    Returns what puts the previous handlers back."""
 
     def stop(signum: int, _frame: object) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
         raise SystemExit(128 + signum)
 
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, stop)
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None  # only the main thread may set handlers
+    before = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def restore() -> None:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+    return restore
 
 
 def _tree_of(repo: Repo, head: str, head_ref: str, dest: Path, ctx: Context) -> Path:
