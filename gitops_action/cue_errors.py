@@ -99,13 +99,13 @@ def locate(stderr: str, files: Sequence[str], repo_root: Path, *, bundle: bool) 
         hit = find_field(files, field, repo_root)
         if hit:
             found.append(Located(hit[0], hit[1], 1, msg))
-    found.extend(merged_values_errors(stderr, files, repo_root) if not bundle else [])
+    found.extend(merged_values_errors(stderr, files, repo_root, bundle=bundle))
     # timoni echoes the file with its final newline: `loading values from <f>\n failed: ...`.
     for m in re.finditer(r"<(?P<file>[^<>\n]+)>\s*failed: (?P<msg>.+)", stderr):
         if m.group("file") in files:
             found.append(Located(m.group("file"), 1, 1, f"{m.group('file')}: {m.group('msg').strip()}"))
     for m in FILE_POS.finditer(stderr):
-        if m.group("file") == "./values.cue" and not bundle:
+        if m.group("file") == "./values.cue":
             continue  # timoni's merged values, not a file of the user's (see merged_values_errors)
         rel = _relative(m.group("file"), files, repo_root)
         if rel:
@@ -117,14 +117,25 @@ def locate(stderr: str, files: Sequence[str], repo_root: Path, *, bundle: bool) 
     return list(unique.values())
 
 
-def merged_values_errors(stderr: str, files: Sequence[str], repo_root: Path) -> list[Located]:
+BUNDLE_INSTANCE = re.compile(r"^build failed for (?P<name>[^\s:]+):", re.M)
+
+
+def merged_values_errors(
+    stderr: str, files: Sequence[str], repo_root: Path, *, bundle: bool
+) -> list[Located]:
     """Errors timoni reports at `./values.cue:L:C`, its in-memory merge of the values: mapped to the
     user's file by content and position, never by the file's name. CUE formats that merge one field
     a line, nested fields one tab deeper under `values: {`, so column C puts the offending label
     C-1 levels below `values`: the last C-1 labels of the error's path (`...#cfg.colour` at column
-    2 is `values.colour`), looked up in the target's files, last file first (the one that wins)."""
+    2 is `values.colour`), looked up in the target's files, last file first (the one that wins).
+    In a bundle the instance is the one timoni names (`build failed for webapp:`) and the field is
+    `bundle.instances.webapp.values.colour`."""
     found: list[Located] = []
     for block in ERROR_BLOCK.finditer(stderr):
+        instance = [m.group("name") for m in BUNDLE_INSTANCE.finditer(stderr, 0, block.start())][-1:]
+        if bundle and not instance:
+            continue
+        prefix = ["bundle", "instances", instance[0]] if bundle else []
         labels = _labels(block.group("path"))
         message = block.group("msg").strip().rstrip(":")
         for pos in MERGED_POS.finditer(block.group("at")):
@@ -134,9 +145,10 @@ def merged_values_errors(stderr: str, files: Sequence[str], repo_root: Path) -> 
             field = labels[-depth:]
             if any(label.startswith("#") for label in field):
                 continue  # a definition's own field: not something a values file sets
-            hit = find_field(files, ["values", *field], repo_root)
+            hit = find_field(files, [*prefix, "values", *field], repo_root)
             if hit:
-                found.append(Located(hit[0], hit[1], 1, f"values.{'.'.join(field)}: {message}"))
+                where = ".".join([*prefix, "values", *field])
+                found.append(Located(hit[0], hit[1], 1, f"{where}: {message}"))
     return found
 
 

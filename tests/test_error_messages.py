@@ -72,6 +72,26 @@ def test_merged_values_are_never_mapped_by_file_name(
     assert "values.colour: field not allowed" in run.by_name()["webapp-staging"]["error"]
 
 
+def test_closed_schema_error_in_a_bundle_names_instance_and_line(
+    example_repo: GitRepo, prefix: str, tmp_path: Path
+) -> None:
+    """timoni says `build failed for webapp:` and points at the instance's merged `./values.cue`.
+    Before: the bare `timoni build failed: build failed for webapp:` on the configuration's line."""
+    staging = example_repo.path / "bundles/staging.cue"
+    staging.write_text(
+        staging.read_text().replace("\t\treplicas: 2\n", '\t\treplicas: 2\n\t\tcolour: "red"\n')
+    )
+    example_repo.commit_all("a field the webapp module does not have")
+    run = push(example_repo, tmp_path / "run", prefix, targets="platform-staging")
+    assert run.returncode == 1, run.stdout + run.stderr
+    line = line_of(staging, "colour")
+    assert run.by_name()["platform-staging"]["error"] == (
+        f"timoni build failed (bundles/staging.cue:{line}): "
+        "bundle.instances.webapp.values.colour: field not allowed"
+    )
+    assert [(a["file"], a["line"]) for a in errors(run)] == [("bundles/staging.cue", str(line))]
+
+
 def test_no_terminal_escapes_or_log_prefixes(example_repo: GitRepo, prefix: str, tmp_path: Path) -> None:
     """timoni echoes a file name as it is, escape sequences included, after its `9:06PM ERR` prefix.
     Before: the escape reached the error output, the summary and the annotation."""
