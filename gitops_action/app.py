@@ -10,10 +10,12 @@ import io
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -22,6 +24,7 @@ import github_action_utils as gha
 from . import catchup, comment, events, pipeline, report, signing, timoni
 from .config import ConfigError
 from .credentials import Credentials, credentials_host, redact, registry_host
+from .cue_errors import plain
 from .events import CommitRange, EventError
 from .flux import Flux
 from .gitrepo import BadRevision, Repo, check_revision
@@ -82,10 +85,11 @@ def main(settings: Settings, env: Mapping[str, str]) -> int:
         if ctx.in_actions:
             gha.add_mask(secret)
     scratch = Path(tempfile.mkdtemp(prefix="timoni-flux-push-"))
+    restore = _remove_on_signal(scratch)
     try:
         return _main(settings, ctx, scratch)
     except Stop as stop:
-        msg = redact(str(stop), list(settings.secrets()))
+        msg = plain(redact(str(stop), list(settings.secrets())))
         if ctx.in_actions:
             gha.error(
                 msg,
@@ -111,6 +115,7 @@ def main(settings: Settings, env: Mapping[str, str]) -> int:
         return 2
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        restore()  # after the removal: a signal in between still finds our handler
 
 
 def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
@@ -133,6 +138,14 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
         raise Stop(f"head commit {head_ref!r} is not in the repository at {repo.root}")
     try:
         payload = events.load_payload(ctx.event_path) if ctx.event_name else {}
+        reviewed = events.reviewed_head(
+            repo,
+            event=ctx.event_name,
+            payload=payload,
+            head=head,
+            allowed=settings.allow_pull_request_target,
+        )
+        head, head_ref = reviewed, (head_ref if reviewed == head else reviewed)
         rng = events.commit_range(
             repo,
             event=ctx.event_name,
@@ -146,6 +159,8 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     mode = settings.mode
     if mode == "auto":
         mode = "dry-run" if rng.is_pull_request else "push"
+    if ctx.event_name == events.UNTRUSTED_EVENT and mode == "push":
+        raise Stop(f"mode `push` on {ctx.event_name} would deliver a pull request nobody merged: use dry-run")
 
     source = _source(ctx, repo)
     try:
@@ -240,7 +255,8 @@ def _docker_config(
     settings: Settings, ctx: Context, plan: Plan, rng: CommitRange, scratch: Path
 ) -> dict[str, str]:
     hosts = {registry_host(p.target.artifact) for p in plan.targets}
-    fork = rng.is_pull_request and rng.fork
+    # On pull_request_target the code under review is the pull request's: never with credentials.
+    fork = (rng.is_pull_request and rng.fork) or ctx.event_name == events.UNTRUSTED_EVENT
     return docker_config(settings, ctx, plan.config.registry, hosts, scratch, fork=fork)
 
 
@@ -286,6 +302,26 @@ def _sign(
             gha.add_mask(secret)
     signed = signing.sign_results(results, signer, parallel)
     return signed, signing.summary(signer, signed)
+
+
+def _remove_on_signal(scratch: Path) -> Callable[[], None]:
+    """A cancelled job (SIGTERM, SIGINT) removes the scratch directory, the docker config with the
+    credentials in it, at once: `finally` alone runs only on a normal exit, and waits for workers.
+    Returns what puts the previous handlers back."""
+
+    def stop(signum: int, _frame: object) -> None:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise SystemExit(128 + signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None  # only the main thread may set handlers
+    before = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def restore() -> None:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+    return restore
 
 
 def _tree_of(repo: Repo, head: str, head_ref: str, dest: Path, ctx: Context) -> Path:
@@ -388,7 +424,7 @@ def _say(ctx: Context, message: str) -> None:
 
 def _warn(ctx: Context, message: str) -> None:
     if ctx.in_actions:
-        gha.warning(message, title="timoni-flux-push")
+        gha.warning(plain(message), title="timoni-flux-push")
     else:
         print(f"warning: {message}", file=sys.stderr)
 

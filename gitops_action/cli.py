@@ -31,6 +31,23 @@ def action_main() -> int:
     try:
         settings = from_inputs(os.environ)
     except SettingsError as exc:
-        print(f"::error title=timoni-flux-push: bad input::{exc}", flush=True)
-        return 2
+        return _bad_input(str(exc))
     return app.main(settings, os.environ)
+
+
+def _bad_input(message: str) -> int:
+    """An input no run can use: the annotation, the summary and the outputs still say so (exit 2)."""
+    import github_action_utils as gha
+
+    from .report import md
+
+    gha.error(message, title="timoni-flux-push: bad input")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY", "")
+    if summary:
+        with open(summary, "a", encoding="utf-8", errors="backslashreplace") as fh:
+            fh.write(f"## timoni-flux-push\n\nNothing was built: {md(message)}\n")
+    if os.environ.get("GITHUB_OUTPUT"):
+        outputs = {"artifacts": "[]", "matrix": '{"include": []}', "pushed": "0", "failed": "0"}
+        for name, value in {**outputs, "unchanged": "0", "changed": "false"}.items():
+            gha.set_output(name, value)
+    return 2

@@ -71,6 +71,8 @@ class Target:
     # Where the target comes from, for messages; not part of its identity.
     key: str = field(default="", compare=False)
     line: int | None = field(default=None, compare=False)
+    # A file a `match` picked up that cannot be an instance: this target fails, not the whole run.
+    problem: str = field(default="", compare=False)
 
     @property
     def local_module(self) -> str | None:
@@ -405,6 +407,17 @@ def load(
             "flux": flux,
         }
 
+    def expand(
+        raw: dict[str, Any], base: tuple[str | int, ...], pattern: MatchPattern, values: dict[str, str]
+    ) -> tuple[str, dict[str, Any], tuple[str, ...]]:
+        """A `match` entry filled in for one matched file: its id, common fields and values files."""
+        tid = (
+            fill(raw["id"], values, file, *where(*base, "id"))
+            if "id" in raw
+            else "/".join(values[w] for w in pattern.words)
+        )
+        return tid, resolve_common(raw, values, base), paths(raw, "values", values, base)
+
     for index, raw in enumerate(data.get("instances", [])):
         base: tuple[str | int, ...] = ("instances", index)
         entry_key, entry_line = where(*base)
@@ -436,13 +449,16 @@ def load(
             found += 1
             captured = m.groupdict()
             values = {**captured, "registry": registry}
-            tid = (
-                fill(raw["id"], values, file, *where(*base, "id"))
-                if "id" in raw
-                else "/".join(captured[w] for w in pattern.words)
-            )
-            common = resolve_common(raw, values, base)
-            extra = paths(raw, "values", values, base)
+            try:
+                tid, common, extra = expand(raw, base, pattern, values)
+            except ConfigError as exc:
+                # The entry itself is broken when a plain file name breaks it too: stop the run.
+                try:
+                    expand(raw, base, pattern, {**{w: "x" for w in captured}, "registry": registry})
+                except ConfigError:
+                    raise exc from None
+                targets.append(_unusable(path, captured["name"], f"{entry_key} ({path})", entry_line, exc))
+                continue
             targets.append(
                 Target(
                     id=tid,
@@ -486,10 +502,19 @@ def load(
     )
 
 
+def _unusable(path: str, name: str, key: str, line: int | None, exc: ConfigError) -> Target:
+    """The target of a matched file that cannot be an instance (e.g. `Billing Notes.cue`: no valid
+    artifact name): it fails with the configuration's message, its id is the file's path."""
+    problem = f"{path} cannot be an instance of this `match`: {exc}"
+    return Target(path, "instance", name, "", (), (path,), key=key, line=line, problem=problem)
+
+
 def _check_unique(targets: Sequence[Target], file: str) -> None:
     ids: dict[str, Target] = {}
     pushes: dict[tuple[str, str], Target] = {}
     for t in targets:
+        if t.problem:
+            continue
         if t.id in ids:
             raise ConfigError(file, t.key, f"target id {t.id!r} is also used by {ids[t.id].key}", t.line)
         ids[t.id] = t

@@ -20,6 +20,12 @@ FIELD_ERROR = re.compile(r"^(?P<path>(?:values|bundle)(?:\.[\w\-\"#$]+)+):\s+(?P
 BUNDLE_POS = re.compile(r"\./(?P<index>\d+)\.[^\s:]*:(?P<line>\d+):(?P<col>\d+)")
 FILE_POS = re.compile(r"(?P<file>[^\s:\"'()]+\.(?:cue|ya?ml|json)):(?P<line>\d+)(?::(?P<col>\d+))?")
 LOG_PREFIX = re.compile(r"^\d{1,2}:\d{2}(?:AM|PM)\s+ERR\s+", re.M)
+# Terminal escapes (colour, cursor moves) and other control characters: never in a message.
+CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]?|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# An error header (`a.b.#c.d: field not allowed:`) then its positions, indented, one a line.
+ERROR_BLOCK = re.compile(r"^(?P<path>[^\s:]+):\s+(?P<msg>[^\n]*?):?\n(?P<at>(?:[ \t]+\S[^\n]*\n?)+)", re.M)
+# timoni's merge of the defaults and every -f file, in memory: its lines are none of the user's.
+MERGED_POS = re.compile(r"^\s*\./values\.cue:(?P<line>\d+):(?P<col>\d+)\s*$", re.M)
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,7 @@ def clean(stderr: str, files: Sequence[str], repo_root: Path) -> str:
     """timoni's stderr made safe to show: a values file it echoed whole is replaced by its name, and
     the values the target's files give secret-looking keys are hidden (CUE quotes values in errors:
     `conflicting values "pa55word" and "other"`)."""
-    text = LOG_PREFIX.sub("", stderr)
+    text = LOG_PREFIX.sub("", plain(stderr))
     hidden: set[str] = set()
     for f in files:
         try:
@@ -47,6 +53,12 @@ def clean(stderr: str, files: Sequence[str], repo_root: Path) -> str:
     for value in sorted(hidden, key=len, reverse=True):
         text = text.replace(value, "***")
     return text.strip()
+
+
+def plain(text: str) -> str:
+    """Text without terminal escapes or control characters (tabs and newlines stay), and valid
+    UTF-8: a file name's undecodable bytes (kept as surrogates) are written as \\udcXX."""
+    return CONTROL.sub("", text).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 # A key named like a credential (password, apiKey, client_secret, token, ...), then a string value:
@@ -87,11 +99,14 @@ def locate(stderr: str, files: Sequence[str], repo_root: Path, *, bundle: bool) 
         hit = find_field(files, field, repo_root)
         if hit:
             found.append(Located(hit[0], hit[1], 1, msg))
+    found.extend(merged_values_errors(stderr, files, repo_root, bundle=bundle))
     # timoni echoes the file with its final newline: `loading values from <f>\n failed: ...`.
     for m in re.finditer(r"<(?P<file>[^<>\n]+)>\s*failed: (?P<msg>.+)", stderr):
         if m.group("file") in files:
             found.append(Located(m.group("file"), 1, 1, f"{m.group('file')}: {m.group('msg').strip()}"))
     for m in FILE_POS.finditer(stderr):
+        if m.group("file") == "./values.cue":
+            continue  # timoni's merged values, not a file of the user's (see merged_values_errors)
         rel = _relative(m.group("file"), files, repo_root)
         if rel:
             line_text = _line_of(stderr, m.start())
@@ -100,6 +115,46 @@ def locate(stderr: str, files: Sequence[str], repo_root: Path, *, bundle: bool) 
     for loc in found:
         unique.setdefault((loc.file, loc.line), loc)
     return list(unique.values())
+
+
+BUNDLE_INSTANCE = re.compile(r"^build failed for (?P<name>[^\s:]+):", re.M)
+
+
+def merged_values_errors(
+    stderr: str, files: Sequence[str], repo_root: Path, *, bundle: bool
+) -> list[Located]:
+    """Errors timoni reports at `./values.cue:L:C`, its in-memory merge of the values: mapped to the
+    user's file by content and position, never by the file's name. CUE formats that merge one field
+    a line, nested fields one tab deeper under `values: {`, so column C puts the offending label
+    C-1 levels below `values`: the last C-1 labels of the error's path (`...#cfg.colour` at column
+    2 is `values.colour`), looked up in the target's files, last file first (the one that wins).
+    In a bundle the instance is the one timoni names (`build failed for webapp:`) and the field is
+    `bundle.instances.webapp.values.colour`."""
+    found: list[Located] = []
+    for block in ERROR_BLOCK.finditer(stderr):
+        instance = [m.group("name") for m in BUNDLE_INSTANCE.finditer(stderr, 0, block.start())][-1:]
+        if bundle and not instance:
+            continue
+        prefix = ["bundle", "instances", instance[0]] if bundle else []
+        labels = _labels(block.group("path"))
+        message = block.group("msg").strip().rstrip(":")
+        for pos in MERGED_POS.finditer(block.group("at")):
+            depth = int(pos.group("col")) - 1
+            if not 1 <= depth <= len(labels):
+                continue
+            field = labels[-depth:]
+            if any(label.startswith("#") for label in field):
+                continue  # a definition's own field: not something a values file sets
+            hit = find_field(files, [*prefix, "values", *field], repo_root)
+            if hit:
+                where = ".".join([*prefix, "values", *field])
+                found.append(Located(hit[0], hit[1], 1, f"{where}: {message}"))
+    return found
+
+
+def _labels(path: str) -> list[str]:
+    """`a."b.c".d` -> [a, "b.c", d]: dots inside quoted labels do not split."""
+    return [m.group(0) for m in re.finditer(r'"(?:[^"\\]|\\.)*"|[^.]+', path)]
 
 
 def _line_of(text: str, pos: int) -> str:

@@ -7,6 +7,7 @@ reason is reported. Never "nothing changed" by accident.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,40 @@ def _field(payload: dict[str, Any], dotted: str, event: str) -> Any:
             raise EventError(f"{event} event payload has no `{dotted}`")
         value = value[part]
     return value
+
+
+UNTRUSTED_EVENT = "pull_request_target"
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+REFUSED = (
+    "a pull_request_target run checks out the base branch and holds this repository's secrets: "
+    'rendering the checkout would review the wrong commit ("nothing changed" for a real change), '
+    "and rendering the pull request's code would run it next to those secrets. Run the dry run on "
+    "`pull_request` instead, or set the input `allow-pull-request-target: true` to dry-run the pull "
+    "request's head commit (fetched by SHA) without registry credentials or runtime values"
+)
+
+
+def reviewed_head(repo: Repo, *, event: str, payload: dict[str, Any], head: str, allowed: bool) -> str:
+    """The commit to render. On pull_request_target that is the pull request's head, not the checkout
+    (the base branch); refused unless the workflow allows it. May fetch the head by SHA."""
+    if event != UNTRUSTED_EVENT:
+        return head
+    if not allowed:
+        raise EventError(REFUSED)
+    sha = str(_field(payload, "pull_request.head.sha", event)).lower()
+    if not _SHA.fullmatch(sha):
+        raise EventError(f"{event} event: pull_request.head.sha {sha[:80]!r} is not a commit SHA")
+    number = int(_field(payload, "pull_request.number", event))
+    found = repo.resolve(sha)
+    if found is None:
+        fetched = repo.fetch(sha)
+        found = repo.resolve(sha) if fetched.ok else None
+    if found is None:  # a server that refuses a fetch by SHA still serves the pull request's ref
+        repo.fetch(f"refs/pull/{number}/head")
+        found = repo.resolve(sha)
+    if found is None:
+        raise EventError(f"{event} event: the pull request's head {sha[:12]} cannot be fetched from origin")
+    return found
 
 
 def commit_range(

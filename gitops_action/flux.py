@@ -105,6 +105,7 @@ class Pulled:
     digest: str = ""
     directory: Path | None = None
     annotations: Mapping[str, str] = field(default_factory=dict)  # the manifest's (HTTP reads only)
+    foreign: str = ""  # what the tag holds when it is not a Flux artifact (HTTP reads only)
 
 
 @dataclass(frozen=True)

@@ -189,6 +189,8 @@ def _steps(planned: PlannedTarget, opts: Options, work: Work) -> Outcome:
     t = planned.target
     url = f"{t.artifact}:{t.tags[0]}"
     current = planned.held if planned.held is not None else read_tag(url, opts, work, content=False)
+    if current.foreign:
+        return _failed(not_ours(url, current.foreign))
     if rerun(t, current, opts):
         work.log.append(f"{url} holds this commit's render from the same inputs (a re-run): not rendered")
         return unchanged(t, current, opts, work)
@@ -304,6 +306,8 @@ def deliver(t: Target, url: str, current: Pulled, rendered: Path, opts: Options,
     # push is the window settle.verify covers from the newer run's side.
     last_look = time.monotonic()
     last = opts.reader.pull(url, work.dir / "last-look", content=False)
+    if last.foreign:
+        return _failed(not_ours(url, last.foreign))
     if last.call.ok and opts.ancestry.newer(opts.repo, last, opts.head):
         why = f"{url} now holds {last.revision}, a descendant of this commit: not moving it back"
         return Outcome("skipped", digest=last.digest or None, error=why)
@@ -312,6 +316,10 @@ def deliver(t: Target, url: str, current: Pulled, rendered: Path, opts: Options,
         return _failed(writes.registry_error("pushing", url, pushed.call))
     pending = Settling(t, url, pushed.digest, rendered, work.dir, time.monotonic() - last_look)
     return Outcome("pushed", digest=pushed.digest, settling=pending)
+
+
+def not_ours(url: str, held: str) -> str:
+    return f"{url} holds {held}, not a Flux artifact: not overwriting it (push to another tag or repository)"
 
 
 def unchanged(t: Target, current: Pulled, opts: Options, work: Work) -> Outcome:

@@ -187,6 +187,8 @@ def target_modules(t: Target, bundle_texts: Mapping[str, str]) -> tuple[str, ...
 
 def head_problem(t: Target, head_files: set[str] | frozenset[str], cfg_file: str) -> str:
     """Why `t` cannot be built at head ("" when it can be tried): the target fails without a render."""
+    if t.problem:  # e.g. a file a `match` pattern picked up that cannot be an instance
+        return t.problem
     missing = [f for f in t.files if f not in head_files]
     if missing:
         line = f" line {t.line}" if t.line else ""

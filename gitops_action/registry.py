@@ -34,13 +34,26 @@ from pathlib import Path, PurePosixPath
 from .credentials import basic_auth
 from .flux import Call, Failure, Flux, Pulled
 
+INDEX_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+)
+# Index types are asked for too: a registry answers 404 to a request that does not accept what the
+# tag holds, and a multi-arch image at the tag must not read as a missing tag (it would be overwritten).
 MANIFEST_TYPES = ", ".join(
     [
         "application/vnd.oci.image.manifest.v1+json",
         "application/vnd.docker.distribution.manifest.v2+json",
+        *INDEX_TYPES,
     ]
 )
 FLUX_LAYER = "application/vnd.cncf.flux.content.v1.tar+gzip"
+FLUX_CONFIG = "application/vnd.cncf.flux.config.v1+json"
+KNOWN_CONFIGS = {
+    "application/vnd.oci.image.config.v1+json": "a container image",
+    "application/vnd.docker.container.image.v1+json": "a container image",
+    "application/vnd.cncf.helm.config.v1+json": "a Helm chart",
+}
 REVISION = "org.opencontainers.image.revision"
 USER_AGENT = "timoni-flux-push"
 MAX_MANIFEST = 4 * 1024 * 1024  # the distribution spec's own limit for a manifest
@@ -221,9 +234,17 @@ class Reader:
             raise Fallback("manifest too large")
         try:
             manifest = json.loads(got.body)
+        except ValueError as exc:
+            raise Fallback("not an image manifest") from exc
+        held = foreign(manifest, got.headers.get("content-type", ""))
+        if held:  # not ours to read, and above all not ours to overwrite
+            return Pulled(
+                self._ok(start), digest="sha256:" + hashlib.sha256(got.body).hexdigest(), foreign=held
+            )
+        try:
             layers = manifest["layers"]
             annotations = manifest.get("annotations") or {}
-        except (ValueError, KeyError, TypeError) as exc:
+        except (KeyError, TypeError) as exc:
             raise Fallback("not an image manifest") from exc
         if not (isinstance(layers, list) and len(layers) == 1 and isinstance(layers[0], dict)):
             raise Fallback("not one layer")
@@ -390,6 +411,26 @@ class Reader:
     @staticmethod
     def _failed(failure: Failure, error: str, start: float) -> Call:
         return Call(False, failure, error, error, time.monotonic() - start)
+
+
+def foreign(manifest: object, content_type: str) -> str:
+    """What a tag holds when it is not a Flux artifact (an image, an image index, a Helm chart, an
+    artifact of another tool), in words for the user; "" for a Flux artifact."""
+    if not isinstance(manifest, dict):
+        return "something that is not an OCI manifest"
+    media = str(manifest.get("mediaType") or content_type.split(";", 1)[0].strip())
+    if media in INDEX_TYPES or "manifests" in manifest:
+        return f"a multi-arch image index ({media or 'no media type'})"
+    config = manifest.get("config")
+    kind = str(config.get("mediaType", "")) if isinstance(config, dict) else ""
+    if kind == FLUX_CONFIG:
+        return ""
+    what = KNOWN_CONFIGS.get(kind, "an OCI artifact that is not a Flux artifact")
+    artifact_type = manifest.get("artifactType")
+    detail = f"config media type {kind or 'missing'}" + (
+        f", artifact type {artifact_type}" if artifact_type else ""
+    )
+    return f"{what} ({detail})"
 
 
 def _describe(exc: OSError | HTTPException) -> str:

@@ -10,21 +10,52 @@ import json
 import re
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import github_action_utils as gha
 
+from .cue_errors import CONTROL, plain
 from .planner import Plan
 from .results import TargetResult
 
 SUMMARY_LIMIT = 1024 * 1024 - 4096  # GitHub drops a step summary over 1 MiB; keep a margin
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+MAX_ERROR_ANNOTATIONS = 10  # GitHub shows at most 10 error annotations per step, drops the rest
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
 
 
 def md(text: str) -> str:
-    """Escape untrusted text for one markdown line (a table cell or a list item)."""
-    flat = " ".join(text.split())
-    return _MD_SPECIAL.sub(r"\\\1", flat).replace("&", "&amp;").replace("@", "&#64;")
+    """Escape untrusted text for one markdown line (a table cell, a list item, a <summary>). `<`, `>`
+    and `&` become entities: a backslash does not escape them inside an HTML block (<details>)."""
+    flat = " ".join(CONTROL.sub("", text).split())
+    flat = flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    # Undecodable bytes of a file name (surrogates) are shown as \udcXX, after the escaping.
+    return plain(_MD_SPECIAL.sub(r"\\\1", flat).replace("@", "&#64;"))
+
+
+@dataclass(frozen=True)
+class ErrorNote:
+    title: str
+    message: str
+    file: str | None = None
+    line: int | None = None
+    col: int | None = None
+
+
+def error_notes(results: Sequence[TargetResult]) -> list[ErrorNote]:
+    """Every error annotation of the run, the most useful first: one per failed target (its first
+    position in a file, else its error), in target order; then the further positions."""
+    first: list[ErrorNote] = []
+    more: list[ErrorNote] = []
+    for r in results:
+        title = plain(f"{r.target.id}: timoni build failed")
+        notes = [ErrorNote(title, plain(a.message), plain(a.file), a.line, a.col) for a in r.annotations]
+        if notes:
+            first.append(notes[0])
+            more.extend(notes[1:])
+        elif r.status == "failed":
+            first.append(ErrorNote(plain(f"{r.target.id} failed"), plain(r.error or "failed")))
+    return first + more
 
 
 def fence(text: str, lang: str = "") -> str:
@@ -46,7 +77,7 @@ def artifacts(results: Sequence[TargetResult]) -> list[dict[str, Any]]:
             "url": r.url,
             "revision": r.revision,
             "status": r.status,
-            "error": " ".join(r.error.split()) if r.error else None,
+            "error": " ".join(plain(r.error).split()) if r.error else None,
             "reasons": list(r.reasons),
             "base": r.base or None,
             "caught_up": r.caught_up,
@@ -108,6 +139,12 @@ def summary(
             lines.append(f"- **{md(r.target.id)}** ({r.status}): {md(r.error or '')}")
             for a in r.annotations:
                 lines.append(f"  - {md(a.file)}:{a.line}:{a.col}: {md(a.message)}")
+        count = len(error_notes(results))
+        if count > MAX_ERROR_ANNOTATIONS:
+            lines.append(
+                f"\n{count} errors: GitHub shows {MAX_ERROR_ANNOTATIONS} annotations per step, so the "
+                f"first error of each failed target is annotated first; all {count} are listed here."
+            )
     why = [r for r in results if r.reasons]
     if why:
         lines += ["", "<details><summary>Why each target was taken</summary>", ""]
@@ -157,7 +194,7 @@ def _status(r: TargetResult) -> str:
 def emit_log(results: Sequence[TargetResult]) -> None:
     """One log group per target; tool output inside stop-commands so it cannot run commands."""
     for r in results:
-        gha.start_group(f"{r.target.id}: {r.status}")
+        gha.start_group(plain(f"{r.target.id}: {r.status}"))
         body = "\n".join(
             [*(f"reason: {x}" for x in r.reasons), *r.log, *([f"error: {r.error}"] if r.error else [])]
         )
@@ -170,12 +207,8 @@ def emit_log(results: Sequence[TargetResult]) -> None:
 
 
 def emit_annotations(results: Sequence[TargetResult]) -> None:
+    for n in error_notes(results)[:MAX_ERROR_ANNOTATIONS]:  # the summary lists them all
+        gha.error(n.message, title=n.title, file=n.file, line=n.line, col=n.col)
     for r in results:
-        for a in r.annotations:
-            gha.error(
-                a.message, title=f"{r.target.id}: timoni build failed", file=a.file, line=a.line, col=a.col
-            )
-        if r.status == "failed" and not r.annotations:
-            gha.error(r.error or "failed", title=f"{r.target.id} failed")
         if r.status == "skipped":
-            gha.warning(r.error or "skipped", title=f"{r.target.id} skipped")
+            gha.warning(plain(r.error or "skipped"), title=plain(f"{r.target.id} skipped"))

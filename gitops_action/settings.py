@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import posixpath
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ class Settings:
     skip_unchanged: bool = True
     comment: bool = True
     timeout: str = "5m"
+    allow_pull_request_target: bool = False
     workspace: Path = Path(".")
     summary_file: str = ""
     output_file: str = ""
@@ -101,8 +103,28 @@ def duration_seconds(value: str) -> float:
     return sum(float(n) * scale[u] for n, u in parts)
 
 
+REVISION_FIELDS = ("ref_name", "sha", "short_sha")
+
+
+def _check_impossible(s: Settings) -> None:
+    """Inputs no run could honour: said before anything starts, not as a failure of every target."""
+    if duration_seconds(s.timeout) <= 0:
+        raise SettingsError(
+            f"input `timeout`: {s.timeout!r} leaves no time for any call: give e.g. 90s or 5m"
+        )
+    config = posixpath.normpath(s.config)
+    if "\0" in s.config or posixpath.isabs(config) or config == ".." or config.startswith("../"):
+        raise SettingsError(
+            f"input `config`: {s.config!r} is outside the repository: give a path relative to its root"
+        )
+    unknown = sorted(set(re.findall(r"\{(\w*)\}", s.revision)) - set(REVISION_FIELDS))
+    if unknown:
+        known = ", ".join(f"{{{f}}}" for f in REVISION_FIELDS)
+        raise SettingsError(f"input `revision`: unknown placeholder {{{unknown[0]}}} (known: {known})")
+
+
 def _check(s: Settings) -> Settings:
-    duration_seconds(s.timeout)
+    _check_impossible(s)
     if s.mode not in MODES:
         raise SettingsError(f"input `mode`: expected one of {', '.join(MODES)}, got {s.mode!r}")
     if s.provider not in PROVIDERS:
@@ -170,6 +192,9 @@ def from_inputs(env: Mapping[str, str]) -> Settings:
             skip_unchanged=_bool("skip-unchanged", get("skip-unchanged", "true") or "true"),
             comment=_bool("comment", get("comment", "true") or "true"),
             timeout=get("timeout") or "5m",
+            allow_pull_request_target=_bool(
+                "allow-pull-request-target", get("allow-pull-request-target", "false")
+            ),
             workspace=Path(env.get("GITHUB_WORKSPACE") or "."),
             sign=get("sign") or "none",
             cosign_key=env.get("INPUT_COSIGN-KEY", "").strip(),
@@ -265,6 +290,11 @@ def parser() -> argparse.ArgumentParser:
         default="",
         help="flux-config: the tag to follow (default: each target's first)",
     )
+    p.add_argument(
+        "--allow-pull-request-target",
+        action="store_true",
+        help="in a pull_request_target run: dry-run the pull request's head without credentials",
+    )
     p.add_argument("--summary-file", default="", help="write the markdown summary here (default: stdout)")
     p.add_argument(
         "--output-file", default="", help="write the outputs (artifacts, matrix, pushed, failed) as JSON"
@@ -292,6 +322,7 @@ def from_args(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
             skip_unchanged=a.skip_unchanged,
             comment=a.comment,
             timeout=a.timeout,
+            allow_pull_request_target=a.allow_pull_request_target,
             workspace=Path(a.repo),
             summary_file=a.summary_file,
             output_file=a.output_file,

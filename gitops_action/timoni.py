@@ -144,8 +144,10 @@ def _error(target: Target, stderr: str) -> str:
 
 def first_error(stderr: str) -> str:
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    for ln in lines:
+    for i, ln in enumerate(lines):
         if "error" in ln.lower() or "✗" in ln:
+            if ln.endswith(":") and i + 1 < len(lines):  # `ERR build failed:`: the cause is next
+                ln = f"{ln} {lines[i + 1]}"
             return ln.lstrip("✗ ").strip()
     return lines[0] if lines else "timoni failed without a message"
 

@@ -169,6 +169,7 @@ NON_DEFAULT = {
     "to": "production",
     "force": "true",
     "output-dir": "clusters/flux",
+    "allow-pull-request-target": "true",
 }
 
 

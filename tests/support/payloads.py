@@ -89,6 +89,13 @@ def pull_request(
     return p
 
 
+def pull_request_target(*, base_sha: str, head_sha: str, number: int = 2, fork: bool = True) -> Payload:
+    """A pull_request_target event. GitHub sends it the pull_request webhook's payload (the package
+    has no example of its own, because it is no webhook of its own): the real pull_request example,
+    from a fork by default, the case the event exists for."""
+    return pull_request(base_sha=base_sha, head_sha=head_sha, number=number, fork=fork, action="opened")
+
+
 def merge_group(*, base_sha: str, head_sha: str) -> Payload:
     p = example("merge_group")
     mg = p["merge_group"]
