@@ -70,7 +70,6 @@ class Call:
     ok: bool
     failure: Failure
     error: str
-    stderr: str
     seconds: float
 
 
@@ -109,9 +108,9 @@ class Flux:
     @staticmethod
     def _call(done: runner.Completed) -> Call:
         if done.ok:
-            return Call(True, "", "", done.stderr, done.seconds)
+            return Call(True, "", "", done.seconds)
         failure: Failure = "transient" if done.returncode == 124 else classify(done.stderr)
-        return Call(False, failure, message(done.stderr), done.stderr, done.seconds)
+        return Call(False, failure, message(done.stderr), done.seconds)
 
     def push(
         self,
@@ -143,13 +142,7 @@ class Flux:
             digest = str(json.loads(done.stdout)["digest"])
         except (ValueError, KeyError, TypeError):
             return Pushed(
-                Call(
-                    False,
-                    "fatal",
-                    f"flux printed no digest: {done.stdout[:200]!r}",
-                    done.stderr,
-                    done.seconds,
-                )
+                Call(False, "fatal", f"flux printed no digest: {done.stdout[:200]!r}", done.seconds)
             )
         return Pushed(call, digest)
 

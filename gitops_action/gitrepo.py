@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -137,8 +137,3 @@ class Repo:
     def current_branch(self) -> str:
         out = self._git("symbolic-ref", "--quiet", "--short", "HEAD")
         return out.stdout.strip() if out.ok else "HEAD"
-
-
-def trust_directory(path: str | os.PathLike[str], scope: Sequence[str] = ("--system",)) -> None:
-    """Let git work in a checkout owned by another uid (GitHub mounts the workspace that way)."""
-    runner.run(["git", "config", *scope, "--add", "safe.directory", str(path)])

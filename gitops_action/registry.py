@@ -145,7 +145,6 @@ class Reader:
 
     flux: Flux
     timeout: float = 60.0
-    flux_reads: int = 0  # reads left to `flux pull`
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _schemes: dict[str, str] = field(default_factory=dict, repr=False)
     _probing: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
@@ -169,8 +168,6 @@ class Reader:
         return pulled
 
     def _by_flux(self, url: str, out_dir: Path) -> Pulled:
-        with self._lock:
-            self.flux_reads += 1
         return self.flux.pull(url, out_dir)
 
     def _pull(self, ref: Reference, out_dir: Path, content: bool, start: float) -> Pulled:
@@ -340,11 +337,11 @@ class Reader:
 
     @staticmethod
     def _ok(start: float) -> Call:
-        return Call(True, "", "", "", time.monotonic() - start)
+        return Call(True, "", "", time.monotonic() - start)
 
     @staticmethod
     def _failed(failure: Failure, error: str, start: float) -> Call:
-        return Call(False, failure, error, error, time.monotonic() - start)
+        return Call(False, failure, error, time.monotonic() - start)
 
 
 def _describe(exc: OSError | HTTPException) -> str:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Completed:
-    args: tuple[str, ...]
     returncode: int
     stdout: str
     stderr: str
@@ -64,13 +63,11 @@ def run(
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode("utf-8", "replace") if isinstance(exc.stdout, bytes) else exc.stdout or ""
         err = exc.stderr.decode("utf-8", "replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
-        return Completed(
-            tuple(args), 124, out, err + f"\ntimed out after {timeout:.0f}s", time.monotonic() - start
-        )
+        return Completed(124, out, err + f"\ntimed out after {timeout:.0f}s", time.monotonic() - start)
     finally:
         if out_file:
             out_file.close()
     stdout = "" if out_file else proc.stdout.decode("utf-8", "replace")
     return Completed(
-        tuple(args), proc.returncode, stdout, proc.stderr.decode("utf-8", "replace"), time.monotonic() - start
+        proc.returncode, stdout, proc.stderr.decode("utf-8", "replace"), time.monotonic() - start
     )
