@@ -3,8 +3,10 @@ file names with spaces, newlines or non-UTF-8 bytes survive."""
 
 from __future__ import annotations
 
+import io
 import os
-import subprocess
+import posixpath
+import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,17 +41,13 @@ class Repo:
     def _git(self, *args: str, timeout: float = 120) -> runner.Completed:
         return runner.run(["git", "-C", str(self.root), *args], timeout=timeout, env=GIT_ENV)
 
-    def _git_bytes(self, *args: str, stdin: bytes | None = None) -> bytes:
-        proc = subprocess.run(
-            ["git", "-C", str(self.root), *args],
-            input=stdin,
-            capture_output=True,
-            check=False,
-            env={**os.environ, **GIT_ENV},
+    def _git_bytes(self, *args: str, stdin: bytes | None = None, timeout: float = 120) -> bytes:
+        done = runner.run(
+            ["git", "-C", str(self.root), *args], stdin=stdin, env=GIT_ENV, timeout=timeout, binary=True
         )
-        if proc.returncode != 0:
-            raise GitError(f"git {' '.join(args)}: {_decode(proc.stderr).strip()}")
-        return proc.stdout
+        if not done.ok:
+            raise GitError(f"git {' '.join(args)}: {done.stderr.strip()}")
+        return done.output
 
     def resolve(self, ref: str) -> str | None:
         out = self._git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
@@ -130,10 +128,47 @@ class Repo:
     def export(self, commit: str, dest: Path) -> Path:
         """The files of `commit` in `dest`, written nowhere near the repository."""
         dest.mkdir(parents=True)
-        archive = self._git_bytes("archive", "--format=tar", commit)
-        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True, capture_output=True)
+        unpack(self._git_bytes("archive", "--format=tar", commit, timeout=300), dest)
         return dest
 
     def current_branch(self) -> str:
         out = self._git("symbolic-ref", "--quiet", "--short", "HEAD")
         return out.stdout.strip() if out.ok else "HEAD"
+
+
+def unpack(archive: bytes, dest: Path) -> None:
+    """Extract a tar archive (`git archive`) into `dest`; nothing is written or points outside it.
+
+    The archive is hostile input: a member that leaves `dest` is an error; a link whose target is
+    outside `dest` is left out (the files that name it are then missing, never read from outside).
+    Files and directories are written first and links last, so that no file is written through a
+    link, and every link is checked where it really points once all of them exist.
+    """
+    root = dest.resolve()
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:") as tar:
+        members = tar.getmembers()
+        for m in members:
+            name = posixpath.normpath(m.name)
+            if name.startswith(("/", "../")) or name == "..":
+                raise GitError(f"archive member {m.name!r} leaves the destination")
+            if m.isfile() or m.isdir():
+                tar.extract(m, root, filter="data")
+        links = [m for m in members if m.issym()]  # git archive writes no hard links or devices
+    made: list[Path] = []
+    for m in links:
+        path = root / posixpath.normpath(m.name)
+        if m.linkname.startswith("/") or path.exists() or path.is_symlink():
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not _inside(path.parent, root):  # under another link that points out: not through it
+            continue
+        path.symlink_to(m.linkname)
+        made.append(path)
+    while bad := [p for p in made if not _inside(p, root)]:
+        for p in bad:  # removing one link can change where another one points: check again
+            p.unlink()
+            made.remove(p)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return Path(os.path.realpath(path)).is_relative_to(root)

@@ -16,6 +16,7 @@ class Completed:
     stdout: str
     stderr: str
     seconds: float
+    output: bytes = b""  # standard output as bytes, with `binary=True` (stdout is then "")
 
     @property
     def ok(self) -> bool:
@@ -32,15 +33,17 @@ def run(
     cwd: str | Path | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float | None = None,
-    stdin: str | None = None,
+    stdin: str | bytes | None = None,
     stdout_path: Path | None = None,
+    binary: bool = False,
 ) -> Completed:
     """Run a program to completion and capture its output as text.
 
     `env` is added to the current environment, not a replacement for it. With `stdout_path`,
     standard output goes straight to that file (large manifests never sit in memory twice). A timeout becomes
     returncode 124 with a message on stderr, like coreutils' `timeout`, so callers classify
-    it together with the program's own failures.
+    it together with the program's own failures. With `binary`, standard output is kept as bytes
+    (`output`): git's NUL-separated names and archives are not text.
     """
     full_env = dict(os.environ)
     if env:
@@ -52,7 +55,7 @@ def run(
             list(args),
             cwd=cwd,
             env=full_env,
-            input=stdin.encode() if stdin is not None else None,
+            input=stdin.encode() if isinstance(stdin, str) else stdin,
             stdout=out_file or subprocess.PIPE,
             stderr=subprocess.PIPE,
             timeout=timeout,
@@ -67,7 +70,7 @@ def run(
     finally:
         if out_file:
             out_file.close()
-    stdout = "" if out_file else proc.stdout.decode("utf-8", "replace")
-    return Completed(
-        proc.returncode, stdout, proc.stderr.decode("utf-8", "replace"), time.monotonic() - start
-    )
+    stdout = "" if out_file or binary else proc.stdout.decode("utf-8", "replace")
+    output = proc.stdout if binary and not out_file else b""
+    err = proc.stderr.decode("utf-8", "replace")
+    return Completed(proc.returncode, stdout, err, time.monotonic() - start, output)
