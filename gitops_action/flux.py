@@ -4,16 +4,14 @@ flux exits 1 for every failure."""
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from . import runner
-
-Failure = Literal["", "missing", "auth", "transient", "fatal"]
+from .oci import Call, Failure, Pulled, Pushed
+from .runner import go_gc
 
 _MISSING = re.compile(r"MANIFEST_UNKNOWN|NAME_UNKNOWN|manifest unknown|unexpected status code 404")
 _AUTH = re.compile(
@@ -33,14 +31,6 @@ _HTTPS_PROBE = re.compile(
     r'Get "https://[^"]*": (?:tls: first record does not look like a TLS handshake|'
     r"http: server gave HTTP response to HTTPS client); "
 )
-
-
-def go_gc() -> dict[str, str]:
-    """GC setting for the short-lived Go programs we start (flux, timoni): with GOGC=400 a call spends
-    about a quarter less CPU (no further gain from GOGC=off). The heap may grow to 5x the live data
-    instead of 2x; peak RSS of the example's renders and pushes stayed at 40-55 MB. A user's own GOGC
-    or GOMEMLIMIT wins."""
-    return {} if "GOGC" in os.environ or "GOMEMLIMIT" in os.environ else {"GOGC": "400"}
 
 
 def classify(stderr: str) -> Failure:
@@ -63,29 +53,6 @@ def message(stderr: str) -> str:
     # For a plain-HTTP registry flux tries HTTPS first and reports both attempts: keep the one that matters.
     pick = _HTTPS_PROBE.sub("", pick)
     return pick.lstrip("✗ ").strip()
-
-
-@dataclass(frozen=True)
-class Call:
-    ok: bool
-    failure: Failure
-    error: str
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Pushed:
-    call: Call
-    digest: str = ""
-
-
-@dataclass(frozen=True)
-class Pulled:
-    call: Call
-    revision: str = ""
-    digest: str = ""
-    directory: Path | None = None
-    annotations: Mapping[str, str] = field(default_factory=dict)  # the manifest's (HTTP reads only)
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,9 @@ from typing import Literal, TypeVar
 from . import cue_errors, manifests, timoni
 from .config import Target
 from .credentials import redact
-from .flux import Call, Flux, Pulled, Pushed
+from .flux import Flux
 from .gitrepo import Repo
+from .oci import Call, Pulled, Pushed
 from .planner import Plan, PlannedTarget
 from .registry import Reader
 

@@ -32,7 +32,8 @@ from http.client import HTTPException
 from pathlib import Path, PurePosixPath
 
 from .credentials import basic_auth
-from .flux import Call, Failure, Flux, Pulled
+from .flux import Flux
+from .oci import Call, Failure, Pulled
 
 MANIFEST_TYPES = ", ".join(
     [

@@ -74,3 +74,11 @@ def run(
     output = proc.stdout if binary and not out_file else b""
     err = proc.stderr.decode("utf-8", "replace")
     return Completed(proc.returncode, stdout, err, time.monotonic() - start, output)
+
+
+def go_gc() -> dict[str, str]:
+    """GC setting for the short-lived Go programs we start (flux, timoni): with GOGC=400 a call spends
+    about a quarter less CPU (no further gain from GOGC=off). The heap may grow to 5x the live data
+    instead of 2x; peak RSS of the example's renders and pushes stayed at 40-55 MB. A user's own GOGC
+    or GOMEMLIMIT wins."""
+    return {} if "GOGC" in os.environ or "GOMEMLIMIT" in os.environ else {"GOGC": "400"}

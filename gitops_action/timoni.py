@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import runner
 from .config import Target
-from .flux import go_gc
+from .runner import go_gc
 
 MANIFESTS = "manifests.yaml"  # fixed name: the pushed layer must not depend on a temp file name
 
