@@ -19,12 +19,12 @@ from pathlib import Path
 import github_action_utils as gha
 
 from . import comment, events, pipeline, report, timoni
-from .config import ConfigError
 from .credentials import Credentials, redact, registry_host
-from .events import CommitRange, EventError
+from .errors import ActionError, UsageError
+from .events import CommitRange
 from .flux import Flux
 from .gitrepo import Repo
-from .planner import Plan, UsageError, plan_repository
+from .planner import Plan, plan_repository
 from .registry import Reader
 from .settings import Settings, duration_seconds, parallelism
 
@@ -63,14 +63,6 @@ class Context:
         return f"{self.server_url}/{self.repository}/actions/runs/{self.run_id}"
 
 
-class Stop(Exception):
-    """A usage or configuration error: report it and exit 2."""
-
-    def __init__(self, message: str, file: str = "", line: int | None = None) -> None:
-        super().__init__(message)
-        self.file, self.line = file, line
-
-
 def main(settings: Settings, env: Mapping[str, str]) -> int:
     ctx = Context.from_env(env)
     for stream in (sys.stdout, sys.stderr):  # the log stays valid UTF-8 whatever the file names
@@ -82,33 +74,39 @@ def main(settings: Settings, env: Mapping[str, str]) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="timoni-flux-push-"))
     try:
         return _main(settings, ctx, scratch)
-    except Stop as stop:
-        msg = redact(str(stop), list(settings.secrets()))
-        if ctx.in_actions:
-            gha.error(
-                msg,
-                title="timoni-flux-push: configuration or usage error",
-                file=stop.file or None,
-                line=stop.line,
-            )
-        else:  # in Actions the escaped annotation says it; a plain print could carry workflow commands
-            print(f"error: {msg}", file=sys.stderr)
-        _write(
-            settings,
-            ctx,
-            f"## timoni-flux-push\n\nNothing was built: {report.md(msg)}\n",
-            {
-                "artifacts": "[]",
-                "matrix": json.dumps({"include": []}),
-                "pushed": "0",
-                "failed": "0",
-                "unchanged": "0",
-                "changed": "false",
-            },
-        )
-        return 2
+    except Exception as exc:  # the one place a run-level error is caught (see errors.py)
+        return _stopped(settings, ctx, exc)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _stopped(settings: Settings, ctx: Context, exc: Exception) -> int:
+    """Report an error that stopped the run: exit 2 for usage and configuration errors (nothing was
+    built), 1 for anything else (an internal error). The summary and outputs are written either way."""
+    usage = isinstance(exc, UsageError)
+    text = str(exc) if isinstance(exc, ActionError) else f"{type(exc).__name__}: {exc}"
+    msg = redact(text, list(settings.secrets()))
+    where = exc if isinstance(exc, ActionError) else ActionError()
+    if ctx.in_actions:
+        kind = "configuration or usage error" if usage else "internal error"
+        gha.error(msg, title=f"timoni-flux-push: {kind}", file=where.file or None, line=where.line)
+    else:  # in Actions the escaped annotation says it; a plain print could carry workflow commands
+        print(f"error: {msg}" if usage else f"error: internal error: {msg}", file=sys.stderr)
+    said = "Nothing was built" if usage else "The run stopped on an internal error"
+    _write(
+        settings,
+        ctx,
+        f"## timoni-flux-push\n\n{said}: {report.md(msg)}\n",
+        {
+            "artifacts": "[]",
+            "matrix": json.dumps({"include": []}),
+            "pushed": "0",
+            "failed": "0",
+            "unchanged": "0",
+            "changed": "false",
+        },
+    )
+    return 2 if usage else 1
 
 
 def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
@@ -116,37 +114,29 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     head_ref = settings.head or ctx.sha or "HEAD"
     head = repo.resolve(head_ref)
     if head is None:
-        raise Stop(f"head commit {head_ref!r} is not in the repository at {repo.root}")
-    try:
-        payload = events.load_payload(ctx.event_path) if ctx.event_name else {}
-        rng = events.commit_range(
-            repo,
-            event=ctx.event_name,
-            payload=payload,
-            head=head,
-            base_override=settings.base,
-            take_all=settings.all,
-        )
-    except EventError as exc:
-        raise Stop(str(exc)) from exc
+        raise UsageError(f"head commit {head_ref!r} is not in the repository at {repo.root}")
+    payload = events.load_payload(ctx.event_path) if ctx.event_name else {}
+    rng = events.commit_range(
+        repo,
+        event=ctx.event_name,
+        payload=payload,
+        head=head,
+        base_override=settings.base,
+        take_all=settings.all,
+    )
     mode = settings.mode
     if mode == "auto":
         mode = "dry-run" if rng.is_pull_request else "push"
 
     source = _source(ctx, repo)
-    try:
-        plan = plan_repository(
-            repo,
-            rng,
-            config_path=settings.config,
-            registry_override=settings.registry,
-            default_source=source,
-            only=settings.targets,
-        )
-    except ConfigError as exc:
-        raise Stop(str(exc), exc.file, exc.line) from exc
-    except UsageError as exc:
-        raise Stop(str(exc)) from exc
+    plan = plan_repository(
+        repo,
+        rng,
+        config_path=settings.config,
+        registry_override=settings.registry,
+        default_source=source,
+        only=settings.targets,
+    )
     for w in plan.warnings:
         _warn(ctx, w)
 

@@ -18,21 +18,13 @@ from typing import Any, Literal
 import yaml
 
 from . import schema_check
+from .errors import ConfigError
 
 DEFAULT_TAGS = ("latest",)
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 REPOSITORY_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")  # the OCI distribution spec's name grammar
-
-
-class ConfigError(Exception):
-    """A configuration problem: the run stops with exit code 2 before anything is built."""
-
-    def __init__(self, file: str, key: str, message: str, line: int | None = None) -> None:
-        self.file, self.key, self.message, self.line = file, key, message, line
-        where = f"{file}:{line}" if line else file
-        super().__init__(f"{where}: {key or '(top level)'}: {message}")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from . import runner
+from .errors import GitError
 
 ZERO_SHA = "0" * 40
 # No prompts; no optional locks, so `git status` never rewrites the index in the workspace.
@@ -23,10 +24,6 @@ GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
 class Change:
     status: Literal["A", "M", "D", "T"]
     path: str
-
-
-class GitError(RuntimeError):
-    pass
 
 
 def _decode(raw: bytes) -> str:

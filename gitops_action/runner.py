@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import ToolMissing
+
 
 @dataclass(frozen=True)
 class Completed:
@@ -21,10 +23,6 @@ class Completed:
     @property
     def ok(self) -> bool:
         return self.returncode == 0
-
-
-class ToolMissing(RuntimeError):
-    """An external program is not installed or not executable."""
 
 
 def run(

@@ -9,14 +9,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import SettingsError
+
 MODES = ("auto", "push", "dry-run", "plan")
 PROVIDERS = ("generic", "aws", "azure", "gcp")
 TRUE = ("true", "yes", "1", "on")
 FALSE = ("false", "no", "0", "off", "")
-
-
-class SettingsError(ValueError):
-    """A bad input value: exit 2."""
 
 
 @dataclass(frozen=True)
