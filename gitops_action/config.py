@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -212,35 +212,37 @@ class MatchPattern:
     literal_prefix: str
 
 
+# Glob syntax shared by `match` patterns and `watch` globs: `**/` is any number of directories,
+# `**` anything, `*` and `?` stay within one path segment.
+_GLOB = (("**/", "(?:[^/]+/)*"), ("**", ".*"), ("*", "[^/]*"), ("?", "[^/]"))
+
+
+def _translate(pattern: str, placeholder: Callable[[re.Match[str]], str] | None = None) -> str:
+    """The regex for a glob; with `placeholder`, each `{word}` becomes what it returns."""
+    out, i = "", 0
+    while i < len(pattern):
+        glob = next((g for g in _GLOB if pattern.startswith(g[0], i)), None)
+        if glob:
+            out, i = out + glob[1], i + len(glob[0])
+        elif placeholder and (m := PLACEHOLDER.match(pattern, i)):
+            out, i = out + placeholder(m), m.end()
+        else:
+            out, i = out + re.escape(pattern[i]), i + 1
+    return out
+
+
 def compile_match(pattern: str, file: str, key: str, line: int | None) -> MatchPattern:
     """Turn `clusters/{env}/{name}/*.cue` into a regex: a placeholder is one path segment."""
     words: list[str] = []
-    out = ""
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out += "(?:[^/]+/)*"
-            i += 3
-        elif pattern.startswith("**", i):
-            out += ".*"
-            i += 2
-        elif pattern[i] == "*":
-            out += "[^/]*"
-            i += 1
-        elif pattern[i] == "?":
-            out += "[^/]"
-            i += 1
-        elif m := PLACEHOLDER.match(pattern, i):
-            word = m.group(1)
-            if word in words:
-                out += f"(?P={word})"
-            else:
-                words.append(word)
-                out += f"(?P<{word}>[^/]+)"
-            i = m.end()
-        else:
-            out += re.escape(pattern[i])
-            i += 1
+
+    def capture(m: re.Match[str]) -> str:
+        word = m.group(1)
+        if word in words:  # a repeated placeholder matches the same segment again
+            return f"(?P={word})"
+        words.append(word)
+        return f"(?P<{word}>[^/]+)"
+
+    out = _translate(pattern, capture)
     if "name" not in words:
         raise ConfigError(file, key, "a match pattern must capture {name}", line)
     prefix = re.split(r"[*?{]", pattern, maxsplit=1)[0]
@@ -248,27 +250,10 @@ def compile_match(pattern: str, file: str, key: str, line: int | None) -> MatchP
     return MatchPattern(re.compile(out + r"\Z", re.DOTALL), tuple(words), prefix)
 
 
-def _glob_regex(glob: str) -> re.Pattern[str]:
-    out = ""
-    i = 0
-    while i < len(glob):
-        if glob.startswith("**/", i):
-            out, i = out + "(?:[^/]+/)*", i + 3
-        elif glob.startswith("**", i):
-            out, i = out + ".*", i + 2
-        elif glob[i] == "*":
-            out, i = out + "[^/]*", i + 1
-        elif glob[i] == "?":
-            out, i = out + "[^/]", i + 1
-        else:
-            out, i = out + re.escape(glob[i]), i + 1
-    # A plain directory name watches everything below it.
-    return re.compile(out + r"(?:/.*)?\Z", re.DOTALL)
-
-
 @cache
 def glob_regex(glob: str) -> re.Pattern[str]:
-    return _glob_regex(glob)
+    # A plain directory name watches everything below it.
+    return re.compile(_translate(glob) + r"(?:/.*)?\Z", re.DOTALL)
 
 
 def _check_tag(tag: str, file: str, key: str, line: int | None) -> None:
