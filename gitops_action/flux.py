@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import runner
+from . import defaults, runner
 from .oci import Call, Failure, Pulled, Pushed
 from .runner import go_gc
 
@@ -60,7 +60,7 @@ class Flux:
     """Options shared by every flux call of one run."""
 
     env: Mapping[str, str]
-    timeout: str = "5m"
+    timeout: str = defaults.TIMEOUT
     provider: str = "generic"
     process_timeout: float = 600
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import defaults
 from .errors import SettingsError
 
 MODES = ("auto", "push", "dry-run", "plan")
@@ -19,22 +20,22 @@ FALSE = ("false", "no", "0", "off", "")
 
 @dataclass(frozen=True)
 class Settings:
-    mode: str = "auto"
-    config: str = ".timoni-flux.yaml"
+    mode: str = defaults.MODE
+    config: str = defaults.CONFIG
     all: bool = False
     base: str = ""
     head: str = ""
     targets: tuple[str, ...] = ()
-    revision: str = "{ref_name}@sha1:{sha}"
+    revision: str = defaults.REVISION
     registry: str = ""
     registry_username: str = field(default="", repr=False)
     registry_password: str = field(default="", repr=False)
-    provider: str = "generic"
+    provider: str = defaults.PROVIDER
     github_token: str = field(default="", repr=False)
     parallel: int = 0  # 0: the CPU count
     skip_unchanged: bool = True
     comment: bool = True
-    timeout: str = "5m"
+    timeout: str = defaults.TIMEOUT
     workspace: Path = Path(".")
     summary_file: str = ""
     output_file: str = ""
@@ -102,21 +103,21 @@ def from_inputs(env: Mapping[str, str]) -> Settings:
 
     return _check(
         Settings(
-            mode=get("mode", "auto") or "auto",
-            config=get("config") or ".timoni-flux.yaml",
+            mode=get("mode") or defaults.MODE,
+            config=get("config") or defaults.CONFIG,
             all=_bool("all", get("all", "false")),
             base=get("base"),
             targets=_targets(get("targets")),
-            revision=get("revision") or "{ref_name}@sha1:{sha}",
+            revision=get("revision") or defaults.REVISION,
             registry=get("registry"),
             registry_username=get("registry-username"),
             registry_password=env.get("INPUT_REGISTRY-PASSWORD", ""),
-            provider=get("provider") or "generic",
+            provider=get("provider") or defaults.PROVIDER,
             github_token=get("github-token"),
             parallel=_int("parallel", get("parallel")),
             skip_unchanged=_bool("skip-unchanged", get("skip-unchanged", "true") or "true"),
             comment=_bool("comment", get("comment", "true") or "true"),
-            timeout=get("timeout") or "5m",
+            timeout=get("timeout") or defaults.TIMEOUT,
             workspace=Path(env.get("GITHUB_WORKSPACE") or "."),
         )
     )
@@ -134,7 +135,7 @@ def parser() -> argparse.ArgumentParser:
         help="plan: list affected targets; push: build and "
         "push them; dry-run: build and diff against the artifact at each target's first tag",
     )
-    p.add_argument("--config", default=".timoni-flux.yaml", help="configuration file, relative to --repo")
+    p.add_argument("--config", default=defaults.CONFIG, help="configuration file, relative to --repo")
     p.add_argument("--repo", default=".", help="the git repository (default: current directory)")
     p.add_argument("--all", action="store_true", help="ignore the diff and take every target")
     p.add_argument("--base", default="", help="base commit to diff against (default: none, so every target)")
@@ -142,7 +143,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--targets", default="", help="comma-separated target names to restrict the run to")
     p.add_argument(
         "--revision",
-        default="{ref_name}@sha1:{sha}",
+        default=defaults.REVISION,
         help="flux --revision template; {ref_name}, {sha} and {short_sha} are filled in",
     )
     p.add_argument(
@@ -155,7 +156,7 @@ def parser() -> argparse.ArgumentParser:
         "REGISTRY_PASSWORD environment variable (never a command-line argument)",
     )
     p.add_argument(
-        "--provider", default="generic", choices=PROVIDERS, help="flux --provider for registry login"
+        "--provider", default=defaults.PROVIDER, choices=PROVIDERS, help="flux --provider for registry login"
     )
     p.add_argument(
         "--parallel", type=int, default=0, help="targets built and pushed at once (default: CPU count)"
@@ -172,7 +173,11 @@ def parser() -> argparse.ArgumentParser:
         default=False,
         help="dry-run on a pull request: keep one PR comment up to date (needs GITHUB_TOKEN)",
     )
-    p.add_argument("--timeout", default="5m", help="timeout of each flux call, e.g. 90s or 5m (default: 5m)")
+    p.add_argument(
+        "--timeout",
+        default=defaults.TIMEOUT,
+        help=f"timeout of each flux call, e.g. 90s or 5m (default: {defaults.TIMEOUT})",
+    )
     p.add_argument("--summary-file", default="", help="write the markdown summary here (default: stdout)")
     p.add_argument(
         "--output-file", default="", help="write the outputs (artifacts, matrix, pushed, failed) as JSON"
