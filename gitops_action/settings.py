@@ -6,7 +6,7 @@ import argparse
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from . import defaults
@@ -187,29 +187,19 @@ def parser() -> argparse.ArgumentParser:
 
 def from_args(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
     a = parser().parse_args(list(argv))
+    as_given = {k: v for k, v in vars(a).items() if k in _FIELDS}  # flags named like their field
     return _check(
         Settings(
-            mode=a.mode,
-            config=a.config,
-            all=a.all,
-            base=a.base,
-            head=a.head,
+            **as_given,
             targets=_targets(a.targets),
-            revision=a.revision,
-            registry=a.registry,
-            registry_username=a.registry_username,
             registry_password=env.get("REGISTRY_PASSWORD", "") if a.registry_username else "",
-            provider=a.provider,
             github_token=env.get("GITHUB_TOKEN", ""),
-            parallel=a.parallel,
-            skip_unchanged=a.skip_unchanged,
-            comment=a.comment,
-            timeout=a.timeout,
             workspace=Path(a.repo),
-            summary_file=a.summary_file,
-            output_file=a.output_file,
         )
     )
+
+
+_FIELDS = {f.name for f in fields(Settings)} - {"targets", "registry_password", "github_token", "workspace"}
 
 
 def parallelism(requested: int) -> int:

@@ -42,3 +42,42 @@ def test_every_default_in_action_yml_means_not_given(name: str) -> None:
 
 def test_flux_calls_default_to_the_same_timeout() -> None:
     assert Flux(env={}).timeout == defaults.TIMEOUT
+
+
+def test_every_flag_reaches_its_setting() -> None:
+    argv = ["dry-run", "--config", "c.yaml", "--repo", "/r", "--all", "--base", "b", "--head", "h"]
+    argv += [
+        "--targets",
+        "a, b",
+        "--revision",
+        "{sha}",
+        "--registry",
+        "oci://r/x",
+        "--registry-username",
+        "u",
+    ]
+    argv += ["--provider", "aws", "--parallel", "3", "--no-skip-unchanged", "--comment", "--timeout", "90s"]
+    argv += ["--summary-file", "s.md", "--output-file", "o.json"]
+    got = settings.from_args(argv, {"REGISTRY_PASSWORD": "p", "GITHUB_TOKEN": "t"})
+    assert got == settings.Settings(
+        mode="dry-run",
+        config="c.yaml",
+        all=True,
+        base="b",
+        head="h",
+        targets=("a", "b"),
+        revision="{sha}",
+        registry="oci://r/x",
+        registry_username="u",
+        registry_password="p",
+        provider="aws",
+        github_token="t",
+        parallel=3,
+        skip_unchanged=False,
+        comment=True,
+        timeout="90s",
+        workspace=Path("/r"),
+        summary_file="s.md",
+        output_file="o.json",
+    )
+    assert settings.from_args(["plan"], {"REGISTRY_PASSWORD": "p"}).registry_password == ""
