@@ -34,3 +34,8 @@ class Pulled:
     digest: str = ""
     directory: Path | None = None
     annotations: Mapping[str, str] = field(default_factory=dict)  # the manifest's (HTTP reads only)
+
+
+class FluxOnly(Exception):
+    """A read only `flux pull` does the way flux would (a cloud provider, a credential helper, an
+    artifact flux did not push...): the registry reader hands it over, saying why."""
