@@ -109,8 +109,8 @@ def _stopped(settings: Settings, ctx: Context, exc: Exception) -> int:
     return 2 if usage else 1
 
 
-def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
-    repo = Repo(settings.workspace.resolve())
+def _commit_range(settings: Settings, ctx: Context, repo: Repo) -> tuple[str, str, CommitRange]:
+    """The head commit as given and as a sha, and the range of commits the run compares."""
     head_ref = settings.head or ctx.sha or "HEAD"
     head = repo.resolve(head_ref)
     if head is None:
@@ -124,6 +124,32 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
         base_override=settings.base,
         take_all=settings.all,
     )
+    return head_ref, head, rng
+
+
+def _flux(settings: Settings, plan: Plan, scratch: Path) -> Flux:
+    """flux with this run's registry login, if it may use one."""
+    rng = plan.range
+    flux_env: dict[str, str] = {}
+    # A pull request's dry run uses no credentials from a fork; otherwise they serve only to read.
+    use_creds = settings.registry_username and not (rng.is_pull_request and rng.fork)
+    if use_creds:
+        hosts = {registry_host(p.target.artifact) for p in plan.targets}
+        flux_env = Credentials(settings.registry_username, settings.registry_password).docker_config(
+            hosts, scratch
+        )
+    # flux stops itself at --timeout; the process limit is a backstop a little later.
+    return Flux(
+        env=flux_env,
+        timeout=settings.timeout,
+        provider=settings.provider,
+        process_timeout=duration_seconds(settings.timeout) + 30,
+    )
+
+
+def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
+    repo = Repo(settings.workspace.resolve())
+    head_ref, head, rng = _commit_range(settings, ctx, repo)
     mode = settings.mode
     if mode == "auto":
         mode = "dry-run" if rng.is_pull_request else "push"
@@ -156,21 +182,7 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
         return 0
 
     root = _tree_of(repo, head, head_ref, scratch / "tree", ctx)
-    flux_env: dict[str, str] = {}
-    # A pull request's dry run uses no credentials from a fork; otherwise they serve only to read.
-    use_creds = settings.registry_username and not (rng.is_pull_request and rng.fork)
-    if use_creds:
-        hosts = {registry_host(p.target.artifact) for p in plan.targets}
-        flux_env = Credentials(settings.registry_username, settings.registry_password).docker_config(
-            hosts, scratch
-        )
-    # flux stops itself at --timeout; the process limit is a backstop a little later.
-    flux = Flux(
-        env=flux_env,
-        timeout=settings.timeout,
-        provider=settings.provider,
-        process_timeout=duration_seconds(settings.timeout) + 30,
-    )
+    flux = _flux(settings, plan, scratch)
     opts = pipeline.Options(
         mode="dry-run" if mode == "dry-run" else "push",
         repo=repo,
