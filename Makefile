@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 BIN := $(CURDIR)/.tools/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all tools venv test-material test lint demo bench clean
+.PHONY: all tools venv test-material test unit lint demo bench clean
 
 all: test
 
@@ -24,6 +24,10 @@ test-material:
 
 test: tools venv test-material
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The tests that need neither timoni, flux nor the registry (marked `unit`, or under tests/unit/).
+unit: venv
+	$(PY) -m pytest -m unit $(PYTEST_ARGS)
 
 lint: tools venv
 	$(VENV)/bin/ruff check gitops_action tests bench tools entrypoint.py

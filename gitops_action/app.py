@@ -1,13 +1,14 @@
-"""One run, start to end: event -> changes -> plan -> builds -> pushes -> report.
+"""One run, start to end: event -> changes -> plan (the event's, then what each tag holds) ->
+render and push (pipeline) -> sign -> report (finish).
 
-Exit codes: 0 no target failed, 1 a target failed (after every other target ran), 2 a
-configuration or usage error (nothing built).
+Exit codes: 0 no target failed, 1 a target failed (after every other target ran) or the run stopped
+on an internal error, 2 a configuration or usage error (nothing built). Every error a run raises is
+caught once, in `main` (errors.py).
 """
 
 from __future__ import annotations
 
 import io
-import json
 import os
 import shutil
 import signal
@@ -16,64 +17,25 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import github_action_utils as gha
 
-from . import catchup, comment, events, pipeline, report, signing, timoni
-from .config import ConfigError
-from .credentials import Credentials, credentials_host, redact, registry_host
-from .cue_errors import plain
-from .events import CommitRange, EventError
+from . import catchup, events, pipeline, signing, timoni
+from .context import Context
+from .credentials import Credentials, credentials_host, registry_host
+from .errors import UsageError
+from .events import CommitRange
+from .finish import finish, stopped, warn
 from .flux import Flux
-from .gitrepo import BadRevision, Repo, check_revision
-from .planner import Plan, UsageError, load_text, plan_repository
+from .gitrepo import Repo, check_revision
+from .planner import Plan, load_text, plan_repository
 from .registry import Reader
 from .results import TargetResult, exit_code
 from .settings import Settings, duration_seconds, parallelism
 
-
-@dataclass(frozen=True)
-class Context:
-    """The GitHub (or plain CI) environment a run sees."""
-
-    in_actions: bool
-    event_name: str
-    event_path: str
-    sha: str
-    ref_name: str
-    repository: str
-    server_url: str
-    api_url: str
-    run_id: str
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Context:
-        return cls(
-            in_actions=env.get("GITHUB_ACTIONS") == "true",
-            event_name=env.get("GITHUB_EVENT_NAME", ""),
-            event_path=env.get("GITHUB_EVENT_PATH", ""),
-            sha=env.get("GITHUB_SHA", ""),
-            ref_name=env.get("GITHUB_REF_NAME", ""),
-            repository=env.get("GITHUB_REPOSITORY", ""),
-            server_url=env.get("GITHUB_SERVER_URL", "https://github.com"),
-            api_url=env.get("GITHUB_API_URL", "https://api.github.com"),
-            run_id=env.get("GITHUB_RUN_ID", ""),
-        )
-
-    def run_url(self) -> str:
-        if not (self.repository and self.run_id):
-            return ""
-        return f"{self.server_url}/{self.repository}/actions/runs/{self.run_id}"
-
-
-class Stop(Exception):
-    """A usage or configuration error: report it and exit 2."""
-
-    def __init__(self, message: str, file: str = "", line: int | None = None) -> None:
-        super().__init__(message)
-        self.file, self.line = file, line
+__all__ = ["Context", "docker_config", "main", "signer_for"]
 
 
 def main(settings: Settings, env: Mapping[str, str]) -> int:
@@ -88,31 +50,8 @@ def main(settings: Settings, env: Mapping[str, str]) -> int:
     restore = _remove_on_signal(scratch)
     try:
         return _main(settings, ctx, scratch)
-    except Stop as stop:
-        msg = plain(redact(str(stop), list(settings.secrets())))
-        if ctx.in_actions:
-            gha.error(
-                msg,
-                title="timoni-flux-push: configuration or usage error",
-                file=stop.file or None,
-                line=stop.line,
-            )
-        else:  # in Actions the escaped annotation says it; a plain print could carry workflow commands
-            print(f"error: {msg}", file=sys.stderr)
-        _write(
-            settings,
-            ctx,
-            f"## timoni-flux-push\n\nNothing was built: {report.md(msg)}\n",
-            {
-                "artifacts": "[]",
-                "matrix": json.dumps({"include": []}),
-                "pushed": "0",
-                "failed": "0",
-                "unchanged": "0",
-                "changed": "false",
-            },
-        )
-        return 2
+    except Exception as exc:  # the one place a run-level error is caught (see errors.py)
+        return stopped(settings, ctx, exc)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         restore()  # after the removal: a signal in between still finds our handler
@@ -126,93 +65,24 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
             return modes.run_promote(settings, ctx, scratch)
         return modes.run_flux_config(settings, ctx)
     repo = Repo(settings.workspace.resolve())
-    head_ref = settings.head or ctx.sha or "HEAD"
-    try:  # a base or head that git could read as an option never reaches git
-        for what, value in (("input `base`", settings.base), ("head commit", head_ref)):
-            if value:
-                check_revision(value, what)
-    except BadRevision as exc:
-        raise Stop(str(exc)) from exc
-    head = repo.resolve(head_ref)
-    if head is None:
-        raise Stop(f"head commit {head_ref!r} is not in the repository at {repo.root}")
-    try:
-        payload = events.load_payload(ctx.event_path) if ctx.event_name else {}
-        reviewed = events.reviewed_head(
-            repo,
-            event=ctx.event_name,
-            payload=payload,
-            head=head,
-            allowed=settings.allow_pull_request_target,
-        )
-        head, head_ref = reviewed, (head_ref if reviewed == head else reviewed)
-        rng = events.commit_range(
-            repo,
-            event=ctx.event_name,
-            payload=payload,
-            head=head,
-            base_override=settings.base,
-            take_all=settings.all,
-        )
-    except (EventError, BadRevision) as exc:
-        raise Stop(str(exc)) from exc
+    head_ref, head, rng = _commit_range(settings, ctx, repo)
     mode = settings.mode
     if mode == "auto":
         mode = "dry-run" if rng.is_pull_request else "push"
     if ctx.event_name == events.UNTRUSTED_EVENT and mode == "push":
-        raise Stop(f"mode `push` on {ctx.event_name} would deliver a pull request nobody merged: use dry-run")
-
+        raise UsageError(
+            f"mode `push` on {ctx.event_name} would deliver a pull request nobody merged: use dry-run"
+        )
     source = _source(ctx, repo)
-    try:
-        plan = plan_repository(
-            repo,
-            rng,
-            config_path=settings.config,
-            registry_override=settings.registry,
-            default_source=source,
-            only=settings.targets,
-        )
-    except ConfigError as exc:
-        raise Stop(str(exc), exc.file, exc.line) from exc
-    except UsageError as exc:
-        raise Stop(str(exc)) from exc
-    for w in plan.warnings:
-        _warn(ctx, w)
-    if settings.base:
-        plan = replace(plan, explicit_base=True)
-
-    flux = _flux(settings, ctx, rng, plan, scratch)
-    reader = Reader(flux, timeout=duration_seconds(settings.timeout))
-    if _plans_from_tags(settings, rng):
-        files = sorted(plan.head_files)
-        plan = catchup.catch_up(
-            plan,
-            repo,
-            lambda url: reader.pull(url, scratch / "plan" / uuid.uuid4().hex, content=False),
-            lambda text: load_text(text, settings.config, files, settings.registry, source),
-        )
+    plan, flux, reader = _plan(settings, ctx, repo, rng, source, scratch)
     revision = _revision(settings.revision, ctx, repo, head)
     if rng.nothing or mode == "plan":
-        results = [
-            TargetResult(
-                p.target,
-                "planned" if p.status == "planned" else p.status,
-                revision=revision,
-                reasons=p.reasons,
-                error=p.error or None,
-                base=p.base,
-                caught_up=p.caught_up,
-            )
-            for p in plan.targets
-        ]
-        _finish(settings, ctx, plan, results, mode)
+        finish(settings, ctx, plan, _planned(plan, revision), mode)
         return 0
-
-    root = _tree_of(repo, head, head_ref, scratch / "tree", ctx)
     opts = pipeline.Options(
         mode="dry-run" if mode == "dry-run" else "push",
         repo=repo,
-        root=root,
+        root=_tree_of(repo, head, head_ref, scratch / "tree", ctx),
         head=head,
         revision=revision,
         source=plan.config.source or source,
@@ -231,18 +101,79 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     extra = ""
     if settings.sign == "cosign" and opts.mode == "push":  # a dry run signs nothing
         results, extra = _sign(settings, ctx, results, flux.env, scratch, opts.parallel)
-    _finish(settings, ctx, plan, results, mode, extra)
+    finish(settings, ctx, plan, results, mode, extra)
     return exit_code(results)
 
 
-def _flux(settings: Settings, ctx: Context, rng: CommitRange, plan: Plan, scratch: Path) -> Flux:
-    # flux stops itself at --timeout; the process limit is a backstop a little later.
-    return Flux(
-        env=_docker_config(settings, ctx, plan, rng, scratch),
-        timeout=settings.timeout,
-        provider=settings.provider,
-        process_timeout=duration_seconds(settings.timeout) + 30,
+def _commit_range(settings: Settings, ctx: Context, repo: Repo) -> tuple[str, str, CommitRange]:
+    """The head commit as given and as a SHA, and the range of commits the event compares."""
+    head_ref = settings.head or ctx.sha or "HEAD"
+    # A base or head that git could read as an option never reaches git (BadRevision: exit 2).
+    for what, value in (("input `base`", settings.base), ("head commit", head_ref)):
+        if value:
+            check_revision(value, what)
+    head = repo.resolve(head_ref)
+    if head is None:
+        raise UsageError(f"head commit {head_ref!r} is not in the repository at {repo.root}")
+    payload = events.load_payload(ctx.event_path) if ctx.event_name else {}
+    reviewed = events.reviewed_head(
+        repo, event=ctx.event_name, payload=payload, head=head, allowed=settings.allow_pull_request_target
     )
+    head, head_ref = reviewed, (head_ref if reviewed == head else reviewed)
+    rng = events.commit_range(
+        repo,
+        event=ctx.event_name,
+        payload=payload,
+        head=head,
+        base_override=settings.base,
+        take_all=settings.all,
+    )
+    return head_ref, head, rng
+
+
+def _plan(
+    settings: Settings, ctx: Context, repo: Repo, rng: CommitRange, source: str, scratch: Path
+) -> tuple[Plan, Flux, Reader]:
+    """The event's plan, then (push and plan runs) what each target's tag holds (catchup.py)."""
+    plan = plan_repository(
+        repo,
+        rng,
+        config_path=settings.config,
+        registry_override=settings.registry,
+        default_source=source,
+        only=settings.targets,
+    )
+    for w in plan.warnings:
+        warn(ctx, w)
+    if settings.base:
+        plan = replace(plan, explicit_base=True)
+    flux = _flux(settings, ctx, rng, plan, scratch)
+    reader = Reader(flux, timeout=duration_seconds(settings.timeout))
+    if _plans_from_tags(settings, rng):
+        files = sorted(plan.head_files)
+        plan = catchup.catch_up(
+            plan,
+            repo,
+            lambda url: reader.pull(url, scratch / "plan" / uuid.uuid4().hex, content=False),
+            lambda text: load_text(text, settings.config, files, settings.registry, source),
+        )
+    return plan, flux, reader
+
+
+def _planned(plan: Plan, revision: str) -> list[TargetResult]:
+    """Plan mode's results: what a push would do, and the revision it would carry."""
+    return [
+        TargetResult(
+            p.target,
+            "planned" if p.status == "planned" else p.status,
+            revision=revision,
+            reasons=p.reasons,
+            error=p.error or None,
+            base=p.base,
+            caught_up=p.caught_up,
+        )
+        for p in plan.targets
+    ]
 
 
 def _plans_from_tags(settings: Settings, rng: CommitRange) -> bool:
@@ -251,13 +182,21 @@ def _plans_from_tags(settings: Settings, rng: CommitRange) -> bool:
     return not (settings.base or settings.all or rng.is_pull_request or rng.nothing)
 
 
-def _docker_config(
-    settings: Settings, ctx: Context, plan: Plan, rng: CommitRange, scratch: Path
-) -> dict[str, str]:
-    hosts = {registry_host(p.target.artifact) for p in plan.targets}
+def _flux(settings: Settings, ctx: Context, rng: CommitRange, plan: Plan, scratch: Path) -> Flux:
     # On pull_request_target the code under review is the pull request's: never with credentials.
     fork = (rng.is_pull_request and rng.fork) or ctx.event_name == events.UNTRUSTED_EVENT
-    return docker_config(settings, ctx, plan.config.registry, hosts, scratch, fork=fork)
+    env = docker_config(settings, ctx, plan.config.registry, _hosts(plan), scratch, fork=fork)
+    # flux stops itself at --timeout; the process limit is a backstop a little later.
+    return Flux(
+        env=env,
+        timeout=settings.timeout,
+        provider=settings.provider,
+        process_timeout=duration_seconds(settings.timeout) + 30,
+    )
+
+
+def _hosts(plan: Plan) -> set[str]:
+    return {registry_host(p.target.artifact) for p in plan.targets}
 
 
 def docker_config(
@@ -269,13 +208,31 @@ def docker_config(
     host = credentials_host(settings.registry, registry)
     use_creds = bool(settings.registry_username) and not fork
     if use_creds and not host:
-        _warn(ctx, "registry-username is set but no `registry` names its host: no credentials are used")
+        warn(ctx, "registry-username is set but no `registry` names its host: no credentials are used")
     others = sorted(hosts - {host})
     if use_creds and host and others:
-        _warn(ctx, f"no registry credentials for {', '.join(others)}: they are for {host} only")
+        warn(ctx, f"no registry credentials for {', '.join(others)}: they are for {host} only")
     username = settings.registry_username if use_creds and host else ""
     login = Credentials(username, settings.registry_password if username else "")
     return login.docker_config({host} if username else set(), scratch)
+
+
+def signer_for(settings: Settings, ctx: Context, docker: str, scratch: Path) -> signing.Signer:
+    """The run's cosign signer (key or keyless), its secrets masked in the log."""
+    request = signing.Request(
+        key=settings.cosign_key,
+        password=settings.cosign_password,
+        fulcio_url=settings.fulcio_url,
+        rekor_url=settings.rekor_url,
+        provider=settings.provider,
+        docker_config=docker,
+        timeout=duration_seconds(settings.timeout),
+    )
+    signer = signing.prepare(request, scratch / "signing", os.environ)
+    if ctx.in_actions:
+        for secret in signer.secrets:  # the OIDC token (key and password are masked already)
+            gha.add_mask(secret)
+    return signer
 
 
 def _sign(
@@ -287,19 +244,7 @@ def _sign(
     parallel: int,
 ) -> tuple[list[TargetResult], str]:
     """Sign the digests the run's pushes and tags settled on; the summary's `verify` section."""
-    request = signing.Request(
-        key=settings.cosign_key,
-        password=settings.cosign_password,
-        fulcio_url=settings.fulcio_url,
-        rekor_url=settings.rekor_url,
-        provider=settings.provider,
-        docker_config=flux_env.get("DOCKER_CONFIG", ""),
-        timeout=duration_seconds(settings.timeout),
-    )
-    signer = signing.prepare(request, scratch / "signing", os.environ)
-    if ctx.in_actions:
-        for secret in signer.secrets:  # the OIDC token (key and password are masked already)
-            gha.add_mask(secret)
+    signer = signer_for(settings, ctx, flux_env.get("DOCKER_CONFIG", ""), scratch)
     signed = signing.sign_results(results, signer, parallel)
     return signed, signing.summary(signer, signed)
 
@@ -331,7 +276,7 @@ def _tree_of(repo: Repo, head: str, head_ref: str, dest: Path, ctx: Context) -> 
     if at_head and repo.is_clean():
         return repo.root
     if at_head:
-        _warn(ctx, "the work tree has uncommitted changes: rendering the committed files of HEAD instead")
+        warn(ctx, "the work tree has uncommitted changes: rendering the committed files of HEAD instead")
     return repo.export(head, dest)
 
 
@@ -344,101 +289,3 @@ def _source(ctx: Context, repo: Repo) -> str:
 def _revision(template: str, ctx: Context, repo: Repo, head: str) -> str:
     ref = ctx.ref_name or repo.current_branch()
     return template.replace("{ref_name}", ref).replace("{sha}", head).replace("{short_sha}", head[:7])
-
-
-def _scrub(results: list[TargetResult], secrets: list[str]) -> list[TargetResult]:
-    """Defence in depth: no known secret in what the log, the annotations and the reports show."""
-    return [
-        replace(
-            r,
-            error=redact(r.error, secrets) if r.error else r.error,
-            log=[redact(x, secrets) for x in r.log],
-            annotations=[replace(a, message=redact(a.message, secrets)) for a in r.annotations],
-        )
-        for r in results
-    ]
-
-
-def _finish(
-    settings: Settings,
-    ctx: Context,
-    plan: Plan,
-    results: list[TargetResult],
-    mode: str,
-    extra: str = "",
-) -> None:
-    secrets = list(settings.secrets())
-    results = _scrub(results, secrets)
-    if ctx.in_actions:
-        report.emit_log(results)
-        report.emit_annotations(results)
-    else:
-        for r in results:
-            line = (
-                f"{r.target.id}: {r.status}"
-                + (f" {r.url}" if r.url else "")
-                + (f" ({r.error})" if r.error else "")
-            )
-            print(line, file=sys.stderr)
-    text = report.summary(plan, results, mode=mode) + extra
-    outputs = report.outputs(plan, results)
-    if mode == "dry-run":
-        text += comment.summary_diffs(results, limit=report.SUMMARY_LIMIT - len(text))
-    # The dry-run diff shows rendered content: redacted here, where it becomes text.
-    text = redact(text, secrets)
-    outputs = {k: redact(v, secrets) for k, v in outputs.items()}
-    _write(settings, ctx, text, outputs)
-    if mode == "dry-run" and plan.range.is_pull_request and settings.comment and plan.range.pr_number:
-        _comment(settings, ctx, plan.range, results)
-
-
-def _comment(settings: Settings, ctx: Context, rng: CommitRange, results: list[TargetResult]) -> None:
-    if not settings.github_token:
-        _warn(ctx, "no github-token: the pull request comment was not written")
-        return
-    from .pr_comment import upsert_pr_comment  # PyGithub loads slowly: only on pull requests
-
-    body = redact(
-        comment.render(results, config_path=settings.config, run_url=ctx.run_url()), list(settings.secrets())
-    )
-    outcome = upsert_pr_comment(
-        api_url=ctx.api_url,
-        token=settings.github_token,
-        repository=ctx.repository,
-        number=rng.pr_number or 0,
-        marker=comment.marker(settings.config),
-        body=body,
-    )
-    if outcome.action in ("forbidden", "failed"):
-        _warn(ctx, redact(outcome.message, list(settings.secrets())))
-    else:
-        _say(ctx, f"pull request comment {outcome.action}: {outcome.html_url}")
-
-
-def _say(ctx: Context, message: str) -> None:
-    if ctx.in_actions:
-        gha.notice(message, title="timoni-flux-push")
-    else:
-        print(message, file=sys.stderr)
-
-
-def _warn(ctx: Context, message: str) -> None:
-    if ctx.in_actions:
-        gha.warning(plain(message), title="timoni-flux-push")
-    else:
-        print(f"warning: {message}", file=sys.stderr)
-
-
-def _write(settings: Settings, ctx: Context, summary: str, outputs: dict[str, str]) -> None:
-    summary_path = settings.summary_file or os.environ.get("GITHUB_STEP_SUMMARY", "")
-    if summary_path:
-        # A file name that is not UTF-8 (kept by surrogateescape) is written as \udcXX, never a crash.
-        with open(summary_path, "a", encoding="utf-8", errors="backslashreplace") as fh:
-            fh.write(summary)
-    else:
-        print(summary)
-    if os.environ.get("GITHUB_OUTPUT"):
-        for k, v in outputs.items():
-            gha.set_output(k, v)
-    if settings.output_file:
-        Path(settings.output_file).write_text(json.dumps(outputs, indent=2), "utf-8")

@@ -27,8 +27,8 @@ from typing import Literal
 
 from . import planner
 from .config import Config, ConfigError, Target
-from .flux import Pulled
 from .gitrepo import Change, Repo
+from .oci import Pulled
 
 COMMIT = "timoni-flux-push.commit"  # the full commit a push was built from, whatever the revision
 CHECKED = "timoni-flux-push.checked"  # on a marker: the digest a later commit's render equalled

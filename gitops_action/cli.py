@@ -7,7 +7,8 @@ import sys
 from collections.abc import Sequence
 
 from . import app
-from .settings import SettingsError, from_args, from_inputs
+from .errors import SettingsError
+from .settings import from_args, from_inputs
 
 
 def main(argv: Sequence[str] | None = None) -> int:

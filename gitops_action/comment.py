@@ -55,13 +55,15 @@ def fit(sections: list[tuple[TargetResult, str]], budget: int, where: str) -> li
         if total <= budget:
             break
         short = _folded(sections[i][0], where)
-        total -= len(out[i]) - len(short)
-        out[i] = short
-    while out and total > budget:  # even one line per target is too much: drop lines, say how many
+        if len(short) < len(out[i]):  # a one-line section is already as short as it gets
+            total -= len(out[i]) - len(short)
+            out[i] = short
+    if total <= budget:
+        return out
+    while out:  # even one line per target is too much: drop lines until a line saying so fits
         total -= len(out.pop()) + 1
-        dropped = len(sections) - len(out)
-        note = f"- ... and {dropped} more target(s), listed in the job summary"
-        if total + len(note) <= budget:
+        note = f"- ... and {len(sections) - len(out)} more target(s), listed in the job summary"
+        if total + len(note) + 1 <= budget:
             out.append(note)
             break
     return out

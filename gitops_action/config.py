@@ -1,39 +1,44 @@
 """The configuration file: load, validate against the JSON Schema, expand into targets.
 
 Loading is pure: it takes the file's text and the list of files in the repository at one commit,
-so the planner can expand the configuration at the base and at the head commit alike.
+so the planner can expand the configuration at the base and at the head commit alike. The YAML
+with its lines is `config_yaml`, the schema check `config_schema`, the path patterns `globs`; this
+module expands entries into `Target`s and checks what the schema cannot (paths stay inside the
+repository, placeholders are known, OCI names and tags are valid, no two targets collide).
 """
 
 from __future__ import annotations
 
-import json
 import posixpath
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
 from typing import Any, Literal
 
-import yaml
+from .config_schema import inlined_schema, schema, validate
+from .config_yaml import Lines, key_path, line_for, parse_yaml
+from .errors import ConfigError
+from .globs import PLACEHOLDER, compile_match, glob_regex
 
-from . import schema_check
+__all__ = [  # what the planner and the tests use from here
+    "Config",
+    "ConfigError",
+    "Target",
+    "compile_match",
+    "glob_regex",
+    "inlined_schema",
+    "key_path",
+    "load",
+    "schema",
+    "validate",
+]
 
 DEFAULT_TAGS = ("latest",)
-PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 REPOSITORY_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")  # the OCI distribution spec's name grammar
 
-
-class ConfigError(Exception):
-    """A configuration problem: the run stops with exit code 2 before anything is built."""
-
-    def __init__(self, file: str, key: str, message: str, line: int | None = None) -> None:
-        self.file, self.key, self.message, self.line = file, key, message, line
-        where = f"{file}:{line}" if line else file
-        super().__init__(f"{where}: {key or '(top level)'}: {message}")
-
+Parts = tuple[str | int, ...]  # a key path: ("instances", 0, "values", 1)
 
 # A `flux:` block flattened to sorted (dotted key, value) pairs, e.g. ("source.interval", "1m"):
 # hashable, so targets stay usable as dictionary keys.
@@ -92,129 +97,6 @@ class Config:
         return {t.id: t for t in self.targets}
 
 
-@cache
-def schema() -> dict[str, Any]:
-    text = resources.files("gitops_action").joinpath("schema/config.schema.json").read_text("utf-8")
-    loaded: dict[str, Any] = json.loads(text)
-    return loaded
-
-
-def key_path(parts: Iterable[str | int]) -> str:
-    out = ""
-    for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-class _DuplicateKey(Exception):
-    def __init__(self, path: tuple[str | int, ...], line: int) -> None:
-        super().__init__(path, line)
-        self.path, self.line = path, line
-
-
-def _node_lines(
-    node: yaml.Node, path: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int]
-) -> None:
-    """Record the 1-based line of every key path, so errors can point at the file."""
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            sub = (*path, str(key_node.value))
-            if sub in lines:  # YAML keeps the last of two equal keys: silently dropping the first
-                raise _DuplicateKey(sub, key_node.start_mark.line + 1)
-            _node_lines(value_node, sub, lines)
-            lines[sub] = key_node.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _node_lines(item, (*path, i), lines)
-
-
-def parse_yaml(text: str, file: str) -> tuple[Any, dict[tuple[str | int, ...], int]]:
-    # Parse once (compose, then construct from the same node tree), with libyaml when present:
-    # the pure-Python parser dominated planning on large configurations.
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(file, "", f"invalid YAML: {problem}", line) from exc
-    finally:
-        loader.dispose()
-    lines: dict[tuple[str | int, ...], int] = {}
-    if node is not None:
-        try:
-            _node_lines(node, (), lines)
-        except _DuplicateKey as dup:
-            raise ConfigError(
-                file,
-                key_path(dup.path),
-                "duplicate key (YAML would silently keep only the last one)",
-                dup.line,
-            ) from None
-    return data, lines
-
-
-def _line_for(lines: dict[tuple[str | int, ...], int], path: Sequence[str | int]) -> int | None:
-    p = tuple(path)
-    while p not in lines and p:
-        p = p[:-1]
-    return lines.get(p)
-
-
-def _inline_refs(node: Any, root: dict[str, Any]) -> Any:
-    """The schema with every local `$ref` replaced by what it points at (the schema has no cycles):
-    reference lookups were most of the validation time on large configurations."""
-    if isinstance(node, list):
-        return [_inline_refs(x, root) for x in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: _inline_refs(v, root) for k, v in node.items() if k not in ("$ref", "$defs")}
-    ref = node.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#/"):
-        target: Any = root
-        for part in ref[2:].split("/"):
-            target = target[part]
-        out = {**_inline_refs(target, root), **out}
-    elif ref is not None:
-        out["$ref"] = ref
-    return out
-
-
-@cache
-def inlined_schema() -> dict[str, Any]:
-    return dict(_inline_refs(schema(), schema()))
-
-
-def validate(data: Any, lines: dict[tuple[str | int, ...], int], file: str) -> None:
-    errors = sorted(
-        schema_check.iter_errors(inlined_schema(), data), key=lambda e: (list(map(str, e.path)), e.message)
-    )
-    if not errors:
-        return
-    err = errors[0]
-    best = err
-    if err.validator == "oneOf" and err.context:
-        # An instance is either explicit or a `match` pattern: report the errors of the one it meant.
-        meant = 1 if isinstance(err.instance, dict) and "match" in err.instance else 0
-        branch = [e for e in err.context if e.branch == meant]
-        # jsonschema's best_match: the error closest to the top of the document, the first one on a tie.
-        best = min(branch, key=lambda e: len(e.path)) if branch else err
-    path = list(best.path)
-    message = best.message
-    if best.validator == "pattern" and isinstance(best.schema.get("description"), str):
-        # "'x' does not match '\\{name\\}'" alone says little: add what the field must be.
-        message += f" ({best.schema['description']})"
-    if best.validator == "additionalProperties":
-        extra = sorted(set(best.instance) - set(best.schema.get("properties", {})))
-        if extra:
-            path = [*path, extra[0]]
-            message = f"unknown key {extra[0]!r} (allowed: {', '.join(sorted(best.schema['properties']))})"
-    raise ConfigError(file, key_path(path), message, _line_for(lines, path))
-
-
 def _safe_relpath(value: str, file: str, key: str, line: int | None) -> str:
     if value.startswith("/") or "\\" in value:
         raise ConfigError(file, key, f"{value!r} must be a path relative to the repository root", line)
@@ -235,72 +117,6 @@ def fill(template: str, values: dict[str, str], file: str, key: str, line: int |
     return PLACEHOLDER.sub(sub, template)
 
 
-@dataclass(frozen=True)
-class MatchPattern:
-    regex: re.Pattern[str]
-    words: tuple[str, ...]
-    literal_prefix: str
-
-
-def compile_match(pattern: str, file: str, key: str, line: int | None) -> MatchPattern:
-    """Turn `clusters/{env}/{name}/*.cue` into a regex: a placeholder is one path segment."""
-    words: list[str] = []
-    out = ""
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out += "(?:[^/]+/)*"
-            i += 3
-        elif pattern.startswith("**", i):
-            out += ".*"
-            i += 2
-        elif pattern[i] == "*":
-            out += "[^/]*"
-            i += 1
-        elif pattern[i] == "?":
-            out += "[^/]"
-            i += 1
-        elif m := PLACEHOLDER.match(pattern, i):
-            word = m.group(1)
-            if word in words:
-                out += f"(?P={word})"
-            else:
-                words.append(word)
-                out += f"(?P<{word}>[^/]+)"
-            i = m.end()
-        else:
-            out += re.escape(pattern[i])
-            i += 1
-    if "name" not in words:
-        raise ConfigError(file, key, "a match pattern must capture {name}", line)
-    prefix = re.split(r"[*?{]", pattern, maxsplit=1)[0]
-    # DOTALL: `**` must also match file names holding a newline (git allows them).
-    return MatchPattern(re.compile(out + r"\Z", re.DOTALL), tuple(words), prefix)
-
-
-def _glob_regex(glob: str) -> re.Pattern[str]:
-    out = ""
-    i = 0
-    while i < len(glob):
-        if glob.startswith("**/", i):
-            out, i = out + "(?:[^/]+/)*", i + 3
-        elif glob.startswith("**", i):
-            out, i = out + ".*", i + 2
-        elif glob[i] == "*":
-            out, i = out + "[^/]*", i + 1
-        elif glob[i] == "?":
-            out, i = out + "[^/]", i + 1
-        else:
-            out, i = out + re.escape(glob[i]), i + 1
-    # A plain directory name watches everything below it.
-    return re.compile(out + r"(?:/.*)?\Z", re.DOTALL)
-
-
-@cache
-def glob_regex(glob: str) -> re.Pattern[str]:
-    return _glob_regex(glob)
-
-
 def _check_tag(tag: str, file: str, key: str, line: int | None) -> None:
     if not TAG_RE.match(tag):
         raise ConfigError(
@@ -309,6 +125,28 @@ def _check_tag(tag: str, file: str, key: str, line: int | None) -> None:
             f"{tag!r} is not a valid OCI tag (letters, digits, _ . -; not starting with . or -)",
             line,
         )
+
+
+@dataclass(frozen=True)
+class _Doc:
+    """The configuration being expanded: what every message needs (file, key, line)."""
+
+    file: str
+    lines: Lines
+    registry: str
+
+    def where(self, *parts: str | int) -> tuple[str, int | None]:
+        return key_path(parts), line_for(self.lines, parts)
+
+    def fill(self, template: str, values: dict[str, str], *parts: str | int) -> str:
+        return fill(template, values, self.file, *self.where(*parts))
+
+    def relpath(self, value: str, *parts: str | int) -> str:
+        return _safe_relpath(value, self.file, *self.where(*parts))
+
+    def error(self, message: str, *parts: str | int) -> ConfigError:
+        key, line = self.where(*parts)
+        return ConfigError(self.file, key, message, line)
 
 
 def load(
@@ -325,181 +163,62 @@ def load(
     if data is None:
         raise ConfigError(file, "", "the file is empty (expected at least `version: 1`)", 1)
     validate(data, lines, file)
-    registry = (registry_override or data.get("registry") or "").rstrip("/")
-    source = data.get("source") or default_source
+    doc = _Doc(file, lines, (registry_override or data.get("registry") or "").rstrip("/"))
     targets: list[Target] = []
     warnings: list[str] = []
-
-    def where(*parts: str | int) -> tuple[str, int | None]:
-        return key_path(parts), _line_for(lines, parts)
-
-    def paths(
-        raw: dict[str, Any], key: str, values: dict[str, str], base: tuple[str | int, ...]
-    ) -> tuple[str, ...]:
-        """The entry's list of repository paths under `key`, placeholders filled, kept inside."""
-        out = []
-        for i, template in enumerate(raw.get(key, [])):
-            k, line = where(*base, key, i)
-            path = _safe_relpath(fill(template, values, file, k, line), file, k, line)
-            if "," in path:  # timoni reads `-f a,b` as two files: this one would never be read
-                raise ConfigError(file, k, f"{path!r}: timoni splits -f on commas; rename the file", line)
-            out.append(path)
-        return tuple(out)
-
-    def resolve_common(
-        raw: dict[str, Any], values: dict[str, str], base: tuple[str | int, ...]
-    ) -> dict[str, Any]:
-        def f(k: str, s: str, *more: int) -> str:
-            key, line = where(*base, k, *more)
-            return fill(s, values, file, key, line)
-
-        module = f("module", raw["module"]) if "module" in raw else ""
-        if module and not module.startswith("oci://"):
-            key, line = where(*base, "module")
-            module = _safe_relpath(module.removeprefix("file://"), file, key, line)
-        artifact_t = raw.get("artifact") or "{registry}/{name}"
-        if "{registry}" in artifact_t and not registry:
-            key, line = where(*base, "artifact" if "artifact" in raw else "")
-            raise ConfigError(
-                file, key, "no registry: set `registry` in the file or the `registry` input", line
-            )
-        artifact = f("artifact", artifact_t)
-        if not artifact.startswith("oci://"):
-            key, line = where(*base, "artifact")
-            raise ConfigError(file, key, f"artifact {artifact!r} must start with oci://", line)
-        if artifact != artifact.lower():
-            key, line = where(*base, "artifact")
-            raise ConfigError(
-                file, key, f"artifact {artifact!r}: OCI repository names must be lower case", line
-            )
-        repository = artifact.removeprefix("oci://").partition("/")[2]
-        if not (2 <= len(repository) <= 255 and REPOSITORY_RE.fullmatch(repository)):
-            # Caught here, not as a 404 halfway through a push (the registry refuses such names).
-            key, line = where(*base, "artifact")
-            raise ConfigError(
-                file,
-                key,
-                f"artifact {artifact!r}: {repository!r} is not a valid OCI repository name (components of "
-                "a-z and 0-9 joined by one of . _ __ -, separated by /)",
-                line,
-            )
-        tags = tuple(f("tags", t, i) for i, t in enumerate(raw.get("tags") or DEFAULT_TAGS))
-        for i, tag in enumerate(tags):
-            _check_tag(tag, file, *where(*base, "tags", i))
-        watch = tuple(
-            _safe_relpath(f("watch", w, i), file, *where(*base, "watch", i))
-            for i, w in enumerate(raw.get("watch", []))
-        )
-        if "digest" in raw and not module.startswith("oci://"):
-            key, line = where(*base, "digest")
-            raise ConfigError(
-                file, key, "`digest` pins a module from a registry: `module` must be oci://", line
-            )
-        flux = tuple((k, f("flux", v) if isinstance(v, str) else v) for k, v in flatten(raw.get("flux")))
-        return {
-            "namespace": f("namespace", raw["namespace"]) if "namespace" in raw else "",
-            "module": module,
-            "version": f("version", raw["version"]) if "version" in raw else "",
-            "artifact": artifact,
-            "tags": tags,
-            "watch": watch,
-            "digest": raw.get("digest", ""),
-            "flux": flux,
-        }
-
-    def expand(
-        raw: dict[str, Any], base: tuple[str | int, ...], pattern: MatchPattern, values: dict[str, str]
-    ) -> tuple[str, dict[str, Any], tuple[str, ...]]:
-        """A `match` entry filled in for one matched file: its id, common fields and values files."""
-        tid = (
-            fill(raw["id"], values, file, *where(*base, "id"))
-            if "id" in raw
-            else "/".join(values[w] for w in pattern.words)
-        )
-        return tid, resolve_common(raw, values, base), paths(raw, "values", values, base)
-
     for index, raw in enumerate(data.get("instances", [])):
-        base: tuple[str | int, ...] = ("instances", index)
-        entry_key, entry_line = where(*base)
         if "name" in raw:
-            values = {"name": raw["name"], "registry": registry}
-            common = resolve_common(raw, values, base)
-            files = paths(raw, "values", values, base)
-            targets.append(
-                Target(
-                    id=raw["name"],
-                    kind="instance",
-                    name=raw["name"],
-                    files=files,
-                    key=entry_key,
-                    line=entry_line,
-                    **common,
-                )
-            )
+            targets.append(_target(doc, raw, ("instances", index), {"name": raw["name"]}))
             continue
-        mkey, mline = where(*base, "match")
-        pattern = compile_match(_safe_relpath(raw["match"], file, mkey, mline), file, mkey, mline)
-        found = 0
-        for path in repo_files or ():
-            if not path.startswith(pattern.literal_prefix):
-                continue
-            m = pattern.regex.match(path)
-            if not m:
-                continue
-            found += 1
-            captured = m.groupdict()
-            values = {**captured, "registry": registry}
-            try:
-                tid, common, extra = expand(raw, base, pattern, values)
-            except ConfigError as exc:
-                # The entry itself is broken when a plain file name breaks it too: stop the run.
-                try:
-                    expand(raw, base, pattern, {**{w: "x" for w in captured}, "registry": registry})
-                except ConfigError:
-                    raise exc from None
-                targets.append(_unusable(path, captured["name"], f"{entry_key} ({path})", entry_line, exc))
-                continue
-            targets.append(
-                Target(
-                    id=tid,
-                    kind="instance",
-                    name=captured["name"],
-                    files=(*extra, path),
-                    key=f"{entry_key} ({path})",
-                    line=entry_line,
-                    **common,
-                )
-            )
+        found = _matched(doc, raw, ("instances", index), repo_files)
         if not found and repo_files is not None:
+            mkey, mline = doc.where("instances", index, "match")
             warnings.append(f"{file}:{mline}: {mkey}: pattern {raw['match']!r} matches no file")
-
+        targets += found
     for index, raw in enumerate(data.get("bundles", [])):
-        base = ("bundles", index)
-        entry_key, entry_line = where(*base)
-        values = {"name": raw["name"], "registry": registry}
-        common = resolve_common(raw, values, base)
-        files = paths(raw, "files", values, base)
-        targets.append(
-            Target(
-                id=raw["name"],
-                kind="bundle",
-                name=raw["name"],
-                files=files,
-                key=entry_key,
-                line=entry_line,
-                **common,
-            )
-        )
-
+        targets.append(_target(doc, raw, ("bundles", index), {"name": raw["name"]}, kind="bundle"))
     _check_unique(targets, file)
     return Config(
         path=file,
-        registry=registry,
-        source=source,
+        registry=doc.registry,
+        source=data.get("source") or default_source,
         targets=tuple(targets),
         warnings=tuple(warnings),
         flux=flatten(data.get("flux")),
     )
+
+
+def _matched(doc: _Doc, raw: dict[str, Any], base: Parts, repo_files: Sequence[str] | None) -> list[Target]:
+    """One target per repository file the entry's `match` pattern matches."""
+    pattern = compile_match(doc.relpath(raw["match"], *base, "match"), doc.file, *doc.where(*base, "match"))
+    out = []
+    for path in repo_files or ():
+        if not path.startswith(pattern.literal_prefix):
+            continue
+        m = pattern.regex.match(path)
+        if not m:
+            continue
+        captured = m.groupdict()
+        try:
+            out.append(_matched_target(doc, raw, base, pattern.words, captured, path))
+        except ConfigError as exc:
+            # The entry itself is broken when a plain file name breaks it too: stop the run.
+            plain = dict.fromkeys(captured, "x")
+            _matched_target(doc, raw, base, pattern.words, plain, path)
+            entry_key, entry_line = doc.where(*base)
+            out.append(_unusable(path, captured["name"], f"{entry_key} ({path})", entry_line, exc))
+    return out
+
+
+def _matched_target(
+    doc: _Doc, raw: dict[str, Any], base: Parts, words: Sequence[str], captured: dict[str, str], path: str
+) -> Target:
+    tid = (
+        doc.fill(raw["id"], {**captured, "registry": doc.registry}, *base, "id")
+        if "id" in raw
+        else "/".join(captured[w] for w in words)
+    )
+    return _target(doc, raw, base, captured, tid=tid, matched=path)
 
 
 def _unusable(path: str, name: str, key: str, line: int | None, exc: ConfigError) -> Target:
@@ -507,6 +226,99 @@ def _unusable(path: str, name: str, key: str, line: int | None, exc: ConfigError
     artifact name): it fails with the configuration's message, its id is the file's path."""
     problem = f"{path} cannot be an instance of this `match`: {exc}"
     return Target(path, "instance", name, "", (), (path,), key=key, line=line, problem=problem)
+
+
+def _target(
+    doc: _Doc,
+    raw: dict[str, Any],
+    base: Parts,
+    captured: dict[str, str],
+    *,
+    kind: Literal["instance", "bundle"] = "instance",
+    tid: str | None = None,
+    matched: str = "",
+) -> Target:
+    """The target of one entry (with `matched`: of one file its `match` pattern matched)."""
+    values = {**captured, "registry": doc.registry}
+    entry_key, entry_line = doc.where(*base)
+    common = _common(doc, raw, values, base)
+    files = _paths(doc, raw, "files" if kind == "bundle" else "values", values, base)
+    return Target(
+        id=raw["name"] if tid is None else tid,
+        kind=kind,
+        name=captured["name"],
+        files=(*files, matched) if matched else files,
+        key=f"{entry_key} ({matched})" if matched else entry_key,
+        line=entry_line,
+        **common,
+    )
+
+
+def _paths(doc: _Doc, raw: dict[str, Any], key: str, values: dict[str, str], base: Parts) -> tuple[str, ...]:
+    """The entry's list of repository paths under `key`, placeholders filled, kept inside."""
+    out = []
+    for i, template in enumerate(raw.get(key, [])):
+        path = doc.relpath(doc.fill(template, values, *base, key, i), *base, key, i)
+        if "," in path:  # timoni reads `-f a,b` as two files: this one would never be read
+            raise doc.error(f"{path!r}: timoni splits -f on commas; rename the file", *base, key, i)
+        out.append(path)
+    return tuple(out)
+
+
+def _common(doc: _Doc, raw: dict[str, Any], values: dict[str, str], base: Parts) -> dict[str, Any]:
+    """What instances and bundles share: module, artifact, tags, watch, namespace, version."""
+    module = doc.fill(raw["module"], values, *base, "module") if "module" in raw else ""
+    if module and not module.startswith("oci://"):
+        module = doc.relpath(module.removeprefix("file://"), *base, "module")
+    artifact = _artifact(doc, raw, values, base)
+    tags = tuple(doc.fill(t, values, *base, "tags", i) for i, t in enumerate(raw.get("tags") or DEFAULT_TAGS))
+    for i, tag in enumerate(tags):
+        _check_tag(tag, doc.file, *doc.where(*base, "tags", i))
+    watch = tuple(
+        doc.relpath(doc.fill(w, values, *base, "watch", i), *base, "watch", i)
+        for i, w in enumerate(raw.get("watch", []))
+    )
+    if "digest" in raw and not module.startswith("oci://"):
+        raise doc.error("`digest` pins a module from a registry: `module` must be oci://", *base, "digest")
+    flux = tuple(
+        (k, doc.fill(v, values, *base, "flux") if isinstance(v, str) else v)
+        for k, v in flatten(raw.get("flux"))
+    )
+    return {
+        "namespace": doc.fill(raw["namespace"], values, *base, "namespace") if "namespace" in raw else "",
+        "module": module,
+        "version": doc.fill(raw["version"], values, *base, "version") if "version" in raw else "",
+        "artifact": artifact,
+        "tags": tags,
+        "watch": watch,
+        "digest": raw.get("digest", ""),
+        "flux": flux,
+    }
+
+
+def _artifact(doc: _Doc, raw: dict[str, Any], values: dict[str, str], base: Parts) -> str:
+    """The entry's OCI repository, checked here rather than refused by the registry mid-push."""
+    template = raw.get("artifact") or "{registry}/{name}"
+    if "{registry}" in template and not doc.registry:
+        raise doc.error(
+            "no registry: set `registry` in the file or the `registry` input",
+            *base,
+            "artifact" if "artifact" in raw else "",
+        )
+    artifact = doc.fill(template, values, *base, "artifact")
+    if not artifact.startswith("oci://"):
+        raise doc.error(f"artifact {artifact!r} must start with oci://", *base, "artifact")
+    if artifact != artifact.lower():
+        raise doc.error(f"artifact {artifact!r}: OCI repository names must be lower case", *base, "artifact")
+    repository = artifact.removeprefix("oci://").partition("/")[2]
+    if not (2 <= len(repository) <= 255 and REPOSITORY_RE.fullmatch(repository)):
+        raise doc.error(
+            f"artifact {artifact!r}: {repository!r} is not a valid OCI repository name (components of "
+            "a-z and 0-9 joined by one of . _ __ -, separated by /)",
+            *base,
+            "artifact",
+        )
+    return artifact
 
 
 def _check_unique(targets: Sequence[Target], file: str) -> None:

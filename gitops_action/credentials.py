@@ -6,8 +6,11 @@ import base64
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from .oci import FluxOnly
 
 
 def basic_auth(username: str, password: str) -> str:
@@ -49,6 +52,51 @@ class Credentials:
         with os.fdopen(fd, "w") as fh:
             json.dump(config, fh)
         return {"DOCKER_CONFIG": str(home / ".docker"), "HOME": str(home)}
+
+
+def _auth_key(key: str) -> str:
+    """`https://host/v1/` and `host` name the same registry in a docker config."""
+    return key.split("://", 1)[-1].split("/", 1)[0]
+
+
+def docker_login(host: str, env: Mapping[str, str]) -> tuple[str, str] | None:
+    """(user, password) for `host` from the docker config flux would read, None for anonymous.
+    Raises FluxOnly where the credentials sit somewhere only flux's keychain reaches."""
+    directory = env.get("DOCKER_CONFIG") or os.environ.get("DOCKER_CONFIG")
+    home = env.get("HOME") or os.environ.get("HOME", "")
+    path = Path(directory) / "config.json" if directory else Path(home) / ".docker" / "config.json"
+    if not path.is_file():
+        if os.environ.get("REGISTRY_AUTH_FILE") or os.environ.get("XDG_RUNTIME_DIR"):
+            raise FluxOnly("no docker config: flux may use a podman auth file")
+        return None
+    try:
+        config = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise FluxOnly(f"unreadable docker config {path}") from exc
+    if not isinstance(config, dict):
+        raise FluxOnly(f"unexpected docker config {path}")
+    helpers = config.get("credHelpers") or {}
+    if isinstance(helpers, dict) and any(_auth_key(k) == host for k in helpers):
+        raise FluxOnly(f"a credential helper serves {host}")
+    auths = config.get("auths") or {}
+    if not isinstance(auths, dict):
+        raise FluxOnly(f"unexpected docker config {path}")
+    entry = next((v for k, v in auths.items() if _auth_key(k) == host), None)
+    if not isinstance(entry, dict) or not entry:
+        if config.get("credsStore"):
+            raise FluxOnly("a credential store may hold the login")
+        return None
+    if entry.get("identitytoken") or entry.get("registrytoken"):
+        raise FluxOnly(f"a token login for {host}")
+    if entry.get("auth"):
+        try:
+            user, _, password = base64.b64decode(str(entry["auth"])).decode().partition(":")
+        except ValueError as exc:
+            raise FluxOnly(f"unreadable login for {host}") from exc
+        return user, password
+    if entry.get("username"):
+        return str(entry["username"]), str(entry.get("password", ""))
+    return None
 
 
 def redact(text: str, secrets: list[str]) -> str:

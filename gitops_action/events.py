@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import EventError
 from .gitrepo import ZERO_SHA, Repo
 
 
@@ -24,10 +25,6 @@ class CommitRange:
     is_pull_request: bool = False
     pr_number: int | None = None
     fork: bool = False
-
-
-class EventError(Exception):
-    """The event payload is unusable (missing file or fields): a usage error, exit 2."""
 
 
 def load_payload(path: str | None) -> dict[str, Any]:

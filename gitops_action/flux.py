@@ -4,16 +4,14 @@ flux exits 1 for every failure."""
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-from . import runner
-
-Failure = Literal["", "missing", "auth", "transient", "fatal"]
+from . import defaults, runner
+from .oci import Call, Failure, Pulled, Pushed
+from .runner import go_gc
 
 _MISSING = re.compile(r"MANIFEST_UNKNOWN|NAME_UNKNOWN|manifest unknown|unexpected status code 404")
 _AUTH = re.compile(
@@ -52,15 +50,6 @@ def environment(provider: str, private: Mapping[str, str]) -> dict[str, str]:
     return {**base, "TZ": "UTC", **go_gc(), **private}
 
 
-def go_gc() -> dict[str, str]:
-    """GC setting for the short-lived Go programs we start (flux, timoni): with GOGC=400 a call spends
-    about a quarter less CPU (no further gain from GOGC=off). The heap may grow to 5x the live data
-    instead of 2x; peak RSS of the example's renders and pushes stayed at 40-55 MB. A user's own GOGC
-    or GOMEMLIMIT wins."""
-    own = {k: os.environ[k] for k in ("GOGC", "GOMEMLIMIT") if k in os.environ}
-    return own or {"GOGC": "400"}
-
-
 def classify(stderr: str) -> Failure:
     # Repository names and URLs are the user's words ("forbidden-app"): never classify on them.
     text = _URL.sub("URL", stderr)
@@ -84,36 +73,11 @@ def message(stderr: str) -> str:
 
 
 @dataclass(frozen=True)
-class Call:
-    ok: bool
-    failure: Failure
-    error: str
-    stderr: str
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Pushed:
-    call: Call
-    digest: str = ""
-
-
-@dataclass(frozen=True)
-class Pulled:
-    call: Call
-    revision: str = ""
-    digest: str = ""
-    directory: Path | None = None
-    annotations: Mapping[str, str] = field(default_factory=dict)  # the manifest's (HTTP reads only)
-    foreign: str = ""  # what the tag holds when it is not a Flux artifact (HTTP reads only)
-
-
-@dataclass(frozen=True)
 class Flux:
     """Options shared by every flux call of one run."""
 
     env: Mapping[str, str]
-    timeout: str = "5m"
+    timeout: str = defaults.TIMEOUT
     provider: str = "generic"
     process_timeout: float = 600
 
@@ -128,9 +92,9 @@ class Flux:
     @staticmethod
     def _call(done: runner.Completed) -> Call:
         if done.ok:
-            return Call(True, "", "", done.stderr, done.seconds)
+            return Call(True, "", "", done.seconds)
         failure: Failure = "transient" if done.returncode == 124 else classify(done.stderr)
-        return Call(False, failure, message(done.stderr), done.stderr, done.seconds)
+        return Call(False, failure, message(done.stderr), done.seconds)
 
     def push(
         self,
@@ -162,13 +126,7 @@ class Flux:
             digest = str(json.loads(done.stdout)["digest"])
         except (ValueError, KeyError, TypeError):
             return Pushed(
-                Call(
-                    False,
-                    "fatal",
-                    f"flux printed no digest: {done.stdout[:200]!r}",
-                    done.stderr,
-                    done.seconds,
-                )
+                Call(False, "fatal", f"flux printed no digest: {done.stdout[:200]!r}", done.seconds)
             )
         return Pushed(call, digest)
 

@@ -3,15 +3,18 @@ file names with spaces, newlines or non-UTF-8 bytes survive."""
 
 from __future__ import annotations
 
+import io
 import os
+import posixpath
 import re
-import subprocess
+import tarfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from . import runner
+from .errors import GitError, UsageError
 
 ZERO_SHA = "0" * 40
 # No prompts; no optional locks, so `git status` never rewrites the index in the workspace.
@@ -22,7 +25,7 @@ _ANCESTRY = re.compile(r"(?:[~^][0-9]*)+$")
 _BAD_REF = re.compile(r"(^|/)\.|\.\.|[\x00-\x20\x7f~^:?*\[\\]|@\{|//|\.lock(/|$)|^/|/$|\.$|^@$")
 
 
-class BadRevision(ValueError):
+class BadRevision(UsageError, ValueError):
     """A base, head or ref that is neither a commit SHA nor a ref name: a usage error."""
 
 
@@ -56,10 +59,6 @@ class Change:
     path: str
 
 
-class GitError(RuntimeError):
-    pass
-
-
 def _decode(raw: bytes) -> str:
     # Non-UTF-8 names are kept distinct and printable (surrogateescape round-trips them).
     return raw.decode("utf-8", "surrogateescape")
@@ -72,17 +71,13 @@ class Repo:
     def _git(self, *args: str, timeout: float = 120) -> runner.Completed:
         return runner.run(["git", "-C", str(self.root), *args], timeout=timeout, env=git_env())
 
-    def _git_bytes(self, *args: str, stdin: bytes | None = None) -> bytes:
-        proc = subprocess.run(
-            ["git", "-C", str(self.root), *args],
-            input=stdin,
-            capture_output=True,
-            check=False,
-            env=git_env(),
+    def _git_bytes(self, *args: str, stdin: bytes | None = None, timeout: float = 120) -> bytes:
+        done = runner.run(
+            ["git", "-C", str(self.root), *args], stdin=stdin, env=git_env(), timeout=timeout, binary=True
         )
-        if proc.returncode != 0:
-            raise GitError(f"git {' '.join(args)}: {_decode(proc.stderr).strip()}")
-        return proc.stdout
+        if not done.ok:
+            raise GitError(f"git {' '.join(args)}: {done.stderr.strip()}")
+        return done.output
 
     def resolve(self, ref: str) -> str | None:
         check_revision(ref, "revision")
@@ -180,9 +175,7 @@ class Repo:
     def export(self, commit: str, dest: Path) -> Path:
         """The files of `commit` in `dest`, written nowhere near the repository."""
         dest.mkdir(parents=True)
-        archive = self._git_bytes("archive", "--format=tar", "--end-of-options", commit)
-        tar = ["tar", "-x", "-C", str(dest)]
-        subprocess.run(tar, input=archive, check=True, capture_output=True, env=runner.allowed())
+        unpack(self._git_bytes("archive", "--format=tar", "--end-of-options", commit, timeout=300), dest)
         return dest
 
     def current_branch(self) -> str:
@@ -223,6 +216,39 @@ class Repo:
         return int(out.stdout.strip()) if out.ok and out.stdout.strip().isdigit() else None
 
 
-def trust_directory(path: str | os.PathLike[str], scope: Sequence[str] = ("--system",)) -> None:
-    """Let git work in a checkout owned by another uid (GitHub mounts the workspace that way)."""
-    runner.run(["git", "config", *scope, "--add", "safe.directory", str(path)], env=git_env())
+def unpack(archive: bytes, dest: Path) -> None:
+    """Extract a tar archive (`git archive`) into `dest`; nothing is written or points outside it.
+
+    The archive is hostile input: a member that leaves `dest` is an error; a link whose target is
+    outside `dest` is left out (the files that name it are then missing, never read from outside).
+    Files and directories are written first and links last, so that no file is written through a
+    link, and every link is checked where it really points once all of them exist.
+    """
+    root = dest.resolve()
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:") as tar:
+        members = tar.getmembers()
+        for m in members:
+            name = posixpath.normpath(m.name)
+            if name.startswith(("/", "../")) or name == "..":
+                raise GitError(f"archive member {m.name!r} leaves the destination")
+            if m.isfile() or m.isdir():
+                tar.extract(m, root, filter="data")
+        links = [m for m in members if m.issym()]  # git archive writes no hard links or devices
+    made: list[Path] = []
+    for m in links:
+        path = root / posixpath.normpath(m.name)
+        if m.linkname.startswith("/") or path.exists() or path.is_symlink():
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not _inside(path.parent, root):  # under another link that points out: not through it
+            continue
+        path.symlink_to(m.linkname)
+        made.append(path)
+    while bad := [p for p in made if not _inside(p, root)]:
+        for p in bad:  # removing one link can change where another one points: check again
+            p.unlink()
+            made.remove(p)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return Path(os.path.realpath(path)).is_relative_to(root)

@@ -15,9 +15,12 @@ from typing import Any
 import github_action_utils as gha
 
 from . import flux_config, promote, signing
-from .app import Context, Stop, _warn, docker_config
+from .app import docker_config, signer_for
 from .config import Config, ConfigError, Target
+from .context import Context
 from .credentials import redact, registry_host
+from .errors import UsageError
+from .finish import warn
 from .flux import Flux
 from .gitrepo import Repo
 from .planner import load_text
@@ -32,20 +35,17 @@ def load_config(settings: Settings, ctx: Context) -> tuple[Repo, str, Config, li
     head_ref = settings.head or ctx.sha or "HEAD"
     head = repo.resolve(head_ref)
     if head is None:
-        raise Stop(f"head commit {head_ref!r} is not in the repository at {repo.root}")
+        raise UsageError(f"head commit {head_ref!r} is not in the repository at {repo.root}")
     text = repo.read_file(head, settings.config)
     if text is None:
-        raise Stop(f"configuration file not found at {head[:12]}", settings.config)
-    try:
-        config = load_text(text, settings.config, repo.list_files(head), settings.registry, "")
-    except ConfigError as exc:
-        raise Stop(str(exc), exc.file, exc.line) from exc
+        raise ConfigError(settings.config, "", f"configuration file not found at {head[:12]}")
+    config = load_text(text, settings.config, repo.list_files(head), settings.registry, "")
     for w in config.warnings:
-        _warn(ctx, w)
+        warn(ctx, w)
     by_id = config.by_id()
     unknown = [n for n in settings.targets if n not in by_id]
     if unknown:
-        raise Stop(f"`targets` names unknown target(s): {', '.join(unknown)}")
+        raise UsageError(f"`targets` names unknown target(s): {', '.join(unknown)}")
     wanted = [by_id[n] for n in dict.fromkeys(settings.targets)] if settings.targets else list(config.targets)
     return repo, head, config, wanted
 
@@ -83,14 +83,10 @@ def _no_artifacts(**more: str) -> dict[str, str]:
 
 def run_flux_config(settings: Settings, ctx: Context) -> int:
     _, head, config, targets = load_config(settings, ctx)
-    try:
-        # With signing on, Flux is told to refuse what this repository's CI did not sign.
-        verify = (
-            signing.verify_spec(bool(settings.cosign_key), os.environ) if settings.sign == "cosign" else None
-        )
-        syncs = flux_config.generate(config, targets, verify=verify, tag=settings.flux_tag)
-    except ConfigError as exc:
-        raise Stop(str(exc), exc.file, exc.line) from exc
+    # With signing on, Flux is told to refuse what this repository's CI did not sign.
+    signed = settings.sign == "cosign"
+    verify = signing.verify_spec(bool(settings.cosign_key), os.environ) if signed else None
+    syncs = flux_config.generate(config, targets, verify=verify, tag=settings.flux_tag)
     stream = flux_config.to_yaml(syncs, config.path)
     lines = [f"## timoni-flux-push: flux-config at `{head[:12]}`", ""]
     if settings.output_dir:
@@ -118,7 +114,7 @@ def _output_dir(settings: Settings, ctx: Context) -> Path:
         workspace = settings.workspace.resolve()
         full = (workspace / directory).resolve()
         if full != workspace and workspace not in full.parents:
-            raise Stop(f"input `output-dir`: {settings.output_dir!r} resolves outside the workspace")
+            raise UsageError(f"input `output-dir`: {settings.output_dir!r} resolves outside the workspace")
         return full
     return directory
 
@@ -174,19 +170,7 @@ def _sign_promoted(
     """Sign each promoted digest under the promoting workflow's identity (or key), verified; a
     digest that carries a valid signature already is left as it is. A failure fails the target
     (the tag stays promoted: Flux with `verify` refuses the digest until it is signed)."""
-    request = signing.Request(
-        key=settings.cosign_key,
-        password=settings.cosign_password,
-        fulcio_url=settings.fulcio_url,
-        rekor_url=settings.rekor_url,
-        provider=settings.provider,
-        docker_config=env.get("DOCKER_CONFIG", ""),
-        timeout=duration_seconds(settings.timeout),
-    )
-    signer = signing.prepare(request, scratch / "signing", os.environ)
-    if ctx.in_actions:
-        for secret in signer.secrets:
-            gha.add_mask(secret)
+    signer = signer_for(settings, ctx, env.get("DOCKER_CONFIG", ""), scratch)
     out = []
     for r in results:
         if r.status not in ("promoted", "unchanged") or not r.url:

@@ -26,8 +26,9 @@ from . import containment, cue_errors, manifests, settle, timoni, writes
 from .catchup import commit_at
 from .config import Target
 from .credentials import redact
-from .flux import Flux, Pulled
+from .flux import Flux
 from .gitrepo import Repo
+from .oci import Pulled
 from .planner import Plan, PlannedTarget
 from .registry import Reader
 from .results import Annotation, Status, TargetResult

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from . import config as cfg
-from .config import Config, ConfigError, Target
+from .config import Config, Target
+from .errors import ConfigError, UsageError
 from .events import CommitRange
-from .flux import Pulled
 from .gitrepo import Change, Repo
+from .oci import Pulled
 
 FILE_URL = re.compile(r"""["']file://([^"'\s]+)["']""")
 VERBS = {"A": "added", "M": "modified", "D": "deleted", "T": "changed type"}
@@ -50,10 +51,6 @@ class Plan:
 
     def matrix(self) -> dict[str, list[dict[str, str]]]:
         return {"include": [{"target": p.target.id} for p in self.targets if p.status == "planned"]}
-
-
-class UsageError(Exception):
-    """Bad inputs (e.g. an unknown name in `targets`): exit 2, nothing built."""
 
 
 def bundle_modules(bundle_file: str, text: str) -> list[str]:

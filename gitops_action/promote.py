@@ -19,8 +19,9 @@ from typing import Literal, TypeVar
 
 from .catchup import commit_at
 from .config import Target
-from .flux import Call, Flux, Pulled
+from .flux import Flux
 from .gitrepo import Repo
+from .oci import Call, Pulled
 from .registry import Reader
 from .writes import registry_error
 

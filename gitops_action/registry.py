@@ -11,13 +11,11 @@ flux would goes to `flux pull` instead, so it never decides differently from flu
 
 from __future__ import annotations
 
-import base64
 import gzip
 import hashlib
 import io
 import ipaddress
 import json
-import os
 import re
 import ssl
 import tarfile
@@ -31,8 +29,9 @@ from dataclasses import dataclass, field
 from http.client import HTTPException
 from pathlib import Path, PurePosixPath
 
-from .credentials import basic_auth
-from .flux import Call, Failure, Flux, Pulled
+from .credentials import basic_auth, docker_login
+from .flux import Flux
+from .oci import Call, Failure, FluxOnly, Pulled
 
 INDEX_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -59,10 +58,6 @@ USER_AGENT = "timoni-flux-push"
 MAX_MANIFEST = 4 * 1024 * 1024  # the distribution spec's own limit for a manifest
 
 
-class Fallback(Exception):
-    """This read is for `flux pull`: something the reader does not handle like flux."""
-
-
 @dataclass(frozen=True)
 class Answer:
     status: int
@@ -82,55 +77,10 @@ class Reference:
         host, _, path = rest.partition("/")
         repository, _, tag = path.rpartition(":")
         if not (host and repository and tag) or "/" in tag:
-            raise Fallback(f"not an oci://HOST/REPOSITORY:TAG reference: {url}")
+            raise FluxOnly(f"not an oci://HOST/REPOSITORY:TAG reference: {url}")
         if host in ("docker.io", "index.docker.io"):
-            raise Fallback("Docker Hub: its API host and login names differ from the reference's")
+            raise FluxOnly("Docker Hub: its API host and login names differ from the reference's")
         return cls(host, repository, tag)
-
-
-def _auth_key(key: str) -> str:
-    """`https://host/v1/` and `host` name the same registry in a docker config."""
-    return key.split("://", 1)[-1].split("/", 1)[0]
-
-
-def docker_login(host: str, env: Mapping[str, str]) -> tuple[str, str] | None:
-    """(user, password) for `host` from the docker config flux would read, None for anonymous.
-    Raises Fallback where the credentials sit somewhere only flux's keychain reaches."""
-    directory = env.get("DOCKER_CONFIG") or os.environ.get("DOCKER_CONFIG")
-    home = env.get("HOME") or os.environ.get("HOME", "")
-    path = Path(directory) / "config.json" if directory else Path(home) / ".docker" / "config.json"
-    if not path.is_file():
-        if os.environ.get("REGISTRY_AUTH_FILE") or os.environ.get("XDG_RUNTIME_DIR"):
-            raise Fallback("no docker config: flux may use a podman auth file")
-        return None
-    try:
-        config = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise Fallback(f"unreadable docker config {path}") from exc
-    if not isinstance(config, dict):
-        raise Fallback(f"unexpected docker config {path}")
-    helpers = config.get("credHelpers") or {}
-    if isinstance(helpers, dict) and any(_auth_key(k) == host for k in helpers):
-        raise Fallback(f"a credential helper serves {host}")
-    auths = config.get("auths") or {}
-    if not isinstance(auths, dict):
-        raise Fallback(f"unexpected docker config {path}")
-    entry = next((v for k, v in auths.items() if _auth_key(k) == host), None)
-    if not isinstance(entry, dict) or not entry:
-        if config.get("credsStore"):
-            raise Fallback("a credential store may hold the login")
-        return None
-    if entry.get("identitytoken") or entry.get("registrytoken"):
-        raise Fallback(f"a token login for {host}")
-    if entry.get("auth"):
-        try:
-            user, _, password = base64.b64decode(str(entry["auth"])).decode().partition(":")
-        except ValueError as exc:
-            raise Fallback(f"unreadable login for {host}") from exc
-        return user, password
-    if entry.get("username"):
-        return str(entry["username"]), str(entry.get("password", ""))
-    return None
 
 
 def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -196,7 +146,6 @@ class Reader:
 
     flux: Flux
     timeout: float = 60.0
-    flux_reads: int = 0  # reads left to `flux pull`
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _schemes: dict[str, str] = field(default_factory=dict, repr=False)
     _probing: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
@@ -215,15 +164,13 @@ class Reader:
         start = time.monotonic()
         try:
             pulled = self._pull(Reference.parse(url), out_dir, content, start)
-        except Fallback:
+        except FluxOnly:
             return self._by_flux(url, out_dir)
         if pulled.call.failure in ("auth", "fatal"):
             return self._by_flux(url, out_dir)  # flux's answer is the one to report
         return pulled
 
     def _by_flux(self, url: str, out_dir: Path) -> Pulled:
-        with self._lock:
-            self.flux_reads += 1
         return self.flux.pull(url, out_dir)
 
     def _pull(self, ref: Reference, out_dir: Path, content: bool, start: float) -> Pulled:
@@ -231,11 +178,11 @@ class Reader:
         if isinstance(got, Call):
             return Pulled(got)
         if len(got.body) > MAX_MANIFEST:
-            raise Fallback("manifest too large")
+            raise FluxOnly("manifest too large")
         try:
             manifest = json.loads(got.body)
         except ValueError as exc:
-            raise Fallback("not an image manifest") from exc
+            raise FluxOnly("not an image manifest") from exc
         held = foreign(manifest, got.headers.get("content-type", ""))
         if held:  # not ours to read, and above all not ours to overwrite
             return Pulled(
@@ -245,11 +192,11 @@ class Reader:
             layers = manifest["layers"]
             annotations = manifest.get("annotations") or {}
         except (KeyError, TypeError) as exc:
-            raise Fallback("not an image manifest") from exc
+            raise FluxOnly("not an image manifest") from exc
         if not (isinstance(layers, list) and len(layers) == 1 and isinstance(layers[0], dict)):
-            raise Fallback("not one layer")
+            raise FluxOnly("not one layer")
         if layers[0].get("mediaType") != FLUX_LAYER or not isinstance(annotations, dict):
-            raise Fallback("not a flux artifact")
+            raise FluxOnly("not a flux artifact")
         digest = "sha256:" + hashlib.sha256(got.body).hexdigest()
         notes = {str(k): str(v) for k, v in annotations.items()}
         revision = notes.get(REVISION, "")
@@ -406,11 +353,11 @@ class Reader:
 
     @staticmethod
     def _ok(start: float) -> Call:
-        return Call(True, "", "", "", time.monotonic() - start)
+        return Call(True, "", "", time.monotonic() - start)
 
     @staticmethod
     def _failed(failure: Failure, error: str, start: float) -> Call:
-        return Call(False, failure, error, error, time.monotonic() - start)
+        return Call(False, failure, error, time.monotonic() - start)
 
 
 def foreign(manifest: object, content_type: str) -> str:

@@ -9,22 +9,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import ToolMissing
+
 
 @dataclass(frozen=True)
 class Completed:
-    args: tuple[str, ...]
     returncode: int
     stdout: str
     stderr: str
     seconds: float
+    output: bytes = b""  # standard output as bytes, with `binary=True` (stdout is then "")
 
     @property
     def ok(self) -> bool:
         return self.returncode == 0
-
-
-class ToolMissing(RuntimeError):
-    """An external program is not installed or not executable."""
 
 
 # A child process sees only what it needs: never the action's inputs (INPUT_*), the runner's tokens
@@ -46,15 +44,17 @@ def run(
     cwd: str | Path | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float | None = None,
-    stdin: str | None = None,
+    stdin: str | bytes | None = None,
     stdout_path: Path | None = None,
+    binary: bool = False,
 ) -> Completed:
     """Run a program to completion and capture its output as text.
 
     `env` is the child's whole environment (build it from `allowed`); None: PATH alone. With `stdout_path`,
     standard output goes straight to that file (large manifests never sit in memory twice). A timeout becomes
     returncode 124 with a message on stderr, like coreutils' `timeout`, so callers classify
-    it together with the program's own failures.
+    it together with the program's own failures. With `binary`, standard output is kept as bytes
+    (`output`): git's NUL-separated names and archives are not text.
     """
     full_env = dict(env) if env is not None else allowed()
     start = time.monotonic()
@@ -64,7 +64,7 @@ def run(
             list(args),
             cwd=cwd,
             env=full_env,
-            input=stdin.encode() if stdin is not None else None,
+            input=stdin.encode() if isinstance(stdin, str) else stdin,
             stdout=out_file or subprocess.PIPE,
             stderr=subprocess.PIPE,
             timeout=timeout,
@@ -75,13 +75,20 @@ def run(
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode("utf-8", "replace") if isinstance(exc.stdout, bytes) else exc.stdout or ""
         err = exc.stderr.decode("utf-8", "replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
-        return Completed(
-            tuple(args), 124, out, err + f"\ntimed out after {timeout:.0f}s", time.monotonic() - start
-        )
+        return Completed(124, out, err + f"\ntimed out after {timeout:.0f}s", time.monotonic() - start)
     finally:
         if out_file:
             out_file.close()
-    stdout = "" if out_file else proc.stdout.decode("utf-8", "replace")
-    return Completed(
-        tuple(args), proc.returncode, stdout, proc.stderr.decode("utf-8", "replace"), time.monotonic() - start
-    )
+    stdout = "" if out_file or binary else proc.stdout.decode("utf-8", "replace")
+    output = proc.stdout if binary and not out_file else b""
+    err = proc.stderr.decode("utf-8", "replace")
+    return Completed(proc.returncode, stdout, err, time.monotonic() - start, output)
+
+
+def go_gc() -> dict[str, str]:
+    """GC setting for the short-lived Go programs we start (flux, timoni): with GOGC=400 a call spends
+    about a quarter less CPU (no further gain from GOGC=off). The heap may grow to 5x the live data
+    instead of 2x; peak RSS of the example's renders and pushes stayed at 40-55 MB. A user's own GOGC
+    or GOMEMLIMIT wins."""
+    own = {k: os.environ[k] for k in ("GOGC", "GOMEMLIMIT") if k in os.environ}
+    return own or {"GOGC": "400"}

@@ -7,10 +7,12 @@ import os
 import posixpath
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from . import defaults
 from .credentials import basic_auth, pem_parts
+from .errors import SettingsError
 
 MODES = ("auto", "push", "dry-run", "plan", "promote", "flux-config")
 TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -20,28 +22,24 @@ TRUE = ("true", "yes", "1", "on")
 FALSE = ("false", "no", "0", "off", "")
 
 
-class SettingsError(ValueError):
-    """A bad input value: exit 2."""
-
-
 @dataclass(frozen=True)
 class Settings:
-    mode: str = "auto"
-    config: str = ".timoni-flux.yaml"
+    mode: str = defaults.MODE
+    config: str = defaults.CONFIG
     all: bool = False
     base: str = ""
     head: str = ""
     targets: tuple[str, ...] = ()
-    revision: str = "{ref_name}@sha1:{sha}"
+    revision: str = defaults.REVISION
     registry: str = ""
     registry_username: str = field(default="", repr=False)
     registry_password: str = field(default="", repr=False)
-    provider: str = "generic"
+    provider: str = defaults.PROVIDER
     github_token: str = field(default="", repr=False)
     parallel: int = 0  # 0: the CPU count
     skip_unchanged: bool = True
     comment: bool = True
-    timeout: str = "5m"
+    timeout: str = defaults.TIMEOUT
     allow_pull_request_target: bool = False
     workspace: Path = Path(".")
     summary_file: str = ""
@@ -177,21 +175,21 @@ def from_inputs(env: Mapping[str, str]) -> Settings:
 
     return _check(
         Settings(
-            mode=get("mode", "auto") or "auto",
-            config=get("config") or ".timoni-flux.yaml",
+            mode=get("mode") or defaults.MODE,
+            config=get("config") or defaults.CONFIG,
             all=_bool("all", get("all", "false")),
             base=get("base"),
             targets=_targets(get("targets")),
-            revision=get("revision") or "{ref_name}@sha1:{sha}",
+            revision=get("revision") or defaults.REVISION,
             registry=get("registry"),
             registry_username=get("registry-username"),
             registry_password=env.get("INPUT_REGISTRY-PASSWORD", ""),
-            provider=get("provider") or "generic",
+            provider=get("provider") or defaults.PROVIDER,
             github_token=get("github-token"),
             parallel=_int("parallel", get("parallel")),
             skip_unchanged=_bool("skip-unchanged", get("skip-unchanged", "true") or "true"),
             comment=_bool("comment", get("comment", "true") or "true"),
-            timeout=get("timeout") or "5m",
+            timeout=get("timeout") or defaults.TIMEOUT,
             allow_pull_request_target=_bool(
                 "allow-pull-request-target", get("allow-pull-request-target", "false")
             ),
@@ -223,7 +221,7 @@ def parser() -> argparse.ArgumentParser:
         "promote: point tag --to at the digest of tag --from (nothing rendered); flux-config: write "
         "the Flux OCIRepository and Kustomization of every target",
     )
-    p.add_argument("--config", default=".timoni-flux.yaml", help="configuration file, relative to --repo")
+    p.add_argument("--config", default=defaults.CONFIG, help="configuration file, relative to --repo")
     p.add_argument("--repo", default=".", help="the git repository (default: current directory)")
     p.add_argument("--all", action="store_true", help="ignore the diff and take every target")
     p.add_argument("--base", default="", help="base commit to diff against (default: what each tag holds)")
@@ -231,7 +229,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--targets", default="", help="comma-separated target names to restrict the run to")
     p.add_argument(
         "--revision",
-        default="{ref_name}@sha1:{sha}",
+        default=defaults.REVISION,
         help="flux --revision template; {ref_name}, {sha} and {short_sha} are filled in",
     )
     p.add_argument(
@@ -244,7 +242,7 @@ def parser() -> argparse.ArgumentParser:
         "REGISTRY_PASSWORD environment variable (never a command-line argument)",
     )
     p.add_argument(
-        "--provider", default="generic", choices=PROVIDERS, help="flux --provider for registry login"
+        "--provider", default=defaults.PROVIDER, choices=PROVIDERS, help="flux --provider for registry login"
     )
     p.add_argument(
         "--parallel", type=int, default=0, help="targets built and pushed at once (default: CPU count)"
@@ -273,7 +271,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--rekor-url", default="https://rekor.sigstore.dev", help="Rekor for keyless signing and verifying"
     )
-    p.add_argument("--timeout", default="5m", help="timeout of each flux call, e.g. 90s or 5m (default: 5m)")
+    p.add_argument(
+        "--timeout",
+        default=defaults.TIMEOUT,
+        help=f"timeout of each flux call, e.g. 90s or 5m (default: {defaults.TIMEOUT})",
+    )
     p.add_argument("--from", dest="from_tag", default="", help="promote: the tag to promote (e.g. staging)")
     p.add_argument(
         "--to", dest="to_tag", default="", help="promote: the tag to point at it (e.g. production)"
@@ -304,40 +306,28 @@ def parser() -> argparse.ArgumentParser:
 
 def from_args(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
     a = parser().parse_args(list(argv))
+    as_given = {k: v for k, v in vars(a).items() if k in _FIELDS}  # flags named like their field
     return _check(
         Settings(
-            mode=a.mode,
-            config=a.config,
-            all=a.all,
-            base=a.base,
-            head=a.head,
+            **as_given,
             targets=_targets(a.targets),
-            revision=a.revision,
-            registry=a.registry,
-            registry_username=a.registry_username,
             registry_password=env.get("REGISTRY_PASSWORD", "") if a.registry_username else "",
-            provider=a.provider,
             github_token=env.get("GITHUB_TOKEN", ""),
-            parallel=a.parallel,
-            skip_unchanged=a.skip_unchanged,
-            comment=a.comment,
-            timeout=a.timeout,
-            allow_pull_request_target=a.allow_pull_request_target,
             workspace=Path(a.repo),
-            summary_file=a.summary_file,
-            output_file=a.output_file,
-            sign=a.sign,
             cosign_key=env.get("COSIGN_KEY", "").strip() if a.sign == "cosign" else "",
             cosign_password=env.get("COSIGN_PASSWORD", "") if a.sign == "cosign" else "",
-            fulcio_url=a.fulcio_url,
-            rekor_url=a.rekor_url,
-            from_tag=a.from_tag,
-            to_tag=a.to_tag,
-            force=a.force,
-            output_dir=a.output_dir,
-            flux_tag=a.flux_tag,
         )
     )
+
+
+_FIELDS = {f.name for f in fields(Settings)} - {
+    "targets",
+    "registry_password",
+    "github_token",
+    "workspace",
+    "cosign_key",
+    "cosign_password",
+}
 
 
 def parallelism(requested: int) -> int:

@@ -18,9 +18,10 @@ from pathlib import Path
 
 from . import report, runner
 from .credentials import pem_parts, redact
-from .flux import go_gc
+from .errors import ToolMissing
 from .oidc import Identity, OidcError, identity, oidc_token, token_claims
 from .results import TargetResult
+from .runner import go_gc
 
 KEY_VAR = "COSIGN_PRIVATE_KEY"
 FULCIO_URL = "https://fulcio.sigstore.dev"
@@ -222,7 +223,7 @@ def prepare(request: Request, scratch: Path, environ: Mapping[str, str]) -> Sign
         )
         try:
             done = _run(signer, public_key_args())
-        except runner.ToolMissing as exc:
+        except ToolMissing as exc:
             return replace(signer, error=f"{exc} (sign: cosign needs the cosign binary)")
         if not done.ok or "PUBLIC KEY" not in done.stdout:
             return replace(signer, error=_key_error(done, signer.secrets))

@@ -11,23 +11,14 @@ from pathlib import Path
 
 from . import runner
 from .config import Target
-from .flux import go_gc
+from .runner import go_gc
 
 MANIFESTS = "manifests.yaml"  # fixed name: the pushed layer must not depend on a temp file name
-# CUE positions look like `/abs/or/rel/path.cue:12:3`; values files may also be .yaml/.json.
-POSITION = re.compile(r"(?P<file>[^\s:\"'()]+\.(?:cue|ya?ml|json)):(?P<line>\d+):(?P<col>\d+)")
 # A bundle's runtime value from the environment: `@timoni(runtime:TYPE:NAME)` (timoni v0.31.0
 # api/v1alpha1/runtime.go: the body split on ":" must be exactly "runtime", TYPE, NAME).
 RUNTIME_ATTRIBUTE = re.compile(r"@timoni\(runtime:[^:()]*:([^:()]*)\)")
 # Never handed to a bundle, whatever it names: the action's inputs and the runner's tokens.
 NEVER_RUNTIME = ("INPUT_", "ACTIONS_", "GITHUB_TOKEN", "REGISTRY_PASSWORD")
-
-
-@dataclass(frozen=True)
-class Position:
-    file: str  # relative to the repository root
-    line: int
-    col: int
 
 
 @dataclass(frozen=True)
@@ -37,7 +28,6 @@ class Rendered:
     stderr: str
     seconds: float
     error: str = ""  # one line
-    positions: tuple[Position, ...] = ()
 
 
 def build_args(target: Target, *, runtime_from_env: bool) -> list[str]:
@@ -123,9 +113,8 @@ def render(
         timeout=timeout,
         stdout_path=path,
     )
-    positions = tuple(cue_positions(done.stderr, repo_root))
     if not done.ok:
-        return Rendered(False, path, done.stderr, done.seconds, _error(target, done.stderr), positions)
+        return Rendered(False, path, done.stderr, done.seconds, _error(target, done.stderr))
     if not path.read_bytes().strip():
         return Rendered(False, path, done.stderr, done.seconds, "timoni rendered no manifests (empty output)")
     return Rendered(True, path, done.stderr, done.seconds)
@@ -150,20 +139,3 @@ def first_error(stderr: str) -> str:
                 ln = f"{ln} {lines[i + 1]}"
             return ln.lstrip("✗ ").strip()
     return lines[0] if lines else "timoni failed without a message"
-
-
-def cue_positions(stderr: str, repo_root: Path) -> list[Position]:
-    """Positions in files of the repository, relative to its root; others (cache, module
-    registry, temp files) are dropped because no annotation could point at them."""
-    root = repo_root.resolve()
-    seen: dict[tuple[str, int, int], Position] = {}
-    for m in POSITION.finditer(stderr):
-        raw = Path(m.group("file"))
-        full = raw if raw.is_absolute() else root / raw
-        try:
-            rel = full.resolve().relative_to(root)
-        except (ValueError, OSError):
-            continue
-        key = (rel.as_posix(), int(m.group("line")), int(m.group("col")))
-        seen.setdefault(key, Position(*key))
-    return list(seen.values())

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from . import catchup, timoni
 from .config import Target
-from .flux import Call, Pulled, Pushed
+from .oci import Call, Pulled, Pushed
 
 if TYPE_CHECKING:
     from .pipeline import Options

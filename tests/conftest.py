@@ -28,14 +28,32 @@ OPENAPI = ROOT / ".tools/npm/openapi/api.github.com.json"
 PR = 7  # the pull request number the GitHub API test server knows
 
 
+UNIT = Path(__file__).resolve().parent / "unit"
+REQUIRED = ("timoni", "flux", "cosign", "docker-registry")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     os.environ["PATH"] = f"{TOOLS}{os.pathsep}{os.environ['PATH']}"
-    # The tools must be the real, pinned ones: fail loudly, never skip.
-    for tool in ("timoni", "flux", "cosign"):
-        if not (TOOLS / tool).exists():
-            raise pytest.UsageError(f"{TOOLS / tool} is missing: run tools/install.sh (make test does)")
-    if shutil.which("docker-registry") is None:
-        raise pytest.UsageError("docker-registry is missing: run tools/install.sh (make test does)")
+    config.addinivalue_line("markers", "unit: runs without timoni, flux and the registry (make unit)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.is_relative_to(UNIT):
+            item.add_marker(pytest.mark.unit)
+
+
+def missing_tools() -> list[str]:
+    """The pinned tools an integration test needs that are not installed."""
+    found = {t: (TOOLS / t).exists() for t in ("timoni", "flux", "cosign")}
+    found["docker-registry"] = shutil.which("docker-registry") is not None
+    return [t for t in REQUIRED if not found[t]]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # Integration tests need the real, pinned tools: fail loudly, never skip. Unit tests need none.
+    if item.get_closest_marker("unit") is None and (gone := missing_tools()):
+        pytest.fail(f"{', '.join(gone)} missing: run tools/install.sh (make test does)", pytrace=False)
 
 
 @pytest.fixture(scope="session")

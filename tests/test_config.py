@@ -387,6 +387,7 @@ def load(text: str, files: list[str] | None = None, **kw: str) -> config.Config:
     return config.load(text, file=CONFIG, repo_files=FILES if files is None else files, **kw)
 
 
+@pytest.mark.unit
 def test_match_patterns_expand_to_one_target_per_file() -> None:
     cfg = load(GOOD)
     assert [t.id for t in cfg.targets] == [
@@ -410,6 +411,7 @@ def test_match_patterns_expand_to_one_target_per_file() -> None:
     assert cfg.by_id()["platform-staging"].kind == "bundle"
 
 
+@pytest.mark.unit
 def test_globs_placeholders_ids_and_values() -> None:
     text = """\
 version: 1
@@ -446,6 +448,7 @@ instances:
     assert cfg.warnings == ()
 
 
+@pytest.mark.unit
 def test_registry_override_and_unmatched_pattern_warning() -> None:
     text = GOOD.replace('match: "clusters/{env}/{name}.cue"', 'match: "clusters/{env}/{name}.yaml"')
     cfg = load(text, registry_override="oci://127.0.0.1:5000/test")
@@ -455,6 +458,7 @@ def test_registry_override_and_unmatched_pattern_warning() -> None:
     )
 
 
+@pytest.mark.unit
 def test_registry_placeholder_without_a_registry() -> None:
     text = GOOD.replace("registry: oci://registry.example.com/gitops\n", "")
     with pytest.raises(ConfigError) as err:
@@ -466,6 +470,7 @@ def test_registry_placeholder_without_a_registry() -> None:
     assert "no registry" in err.value.message
 
 
+@pytest.mark.unit
 def test_paths_are_normalised_and_stay_inside() -> None:
     text = GOOD.replace(
         "[apps/webapp/common.cue, apps/webapp/staging.yaml]", "[./apps/x/../webapp/common.cue]"
@@ -481,6 +486,7 @@ def test_paths_are_normalised_and_stay_inside() -> None:
         assert err.value.key == "instances[0].values[0]"
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("glob", "path", "hit"),
     [
@@ -499,6 +505,7 @@ def test_watch_globs(glob: str, path: str, hit: bool) -> None:
     assert bool(config.glob_regex(glob).match(path)) is hit
 
 
+@pytest.mark.unit
 def test_match_pattern_regex() -> None:
     m = config.compile_match("deep/{name}/**", CONFIG, "k", 1)
     assert m.regex.match("deep/x/a\nb/c.cue") and m.literal_prefix == "deep/"
@@ -508,6 +515,7 @@ def test_match_pattern_regex() -> None:
         config.compile_match("t/{env}/*.cue", CONFIG, "instances[0].match", 3)
 
 
+@pytest.mark.unit
 def test_entry_identity_ignores_position() -> None:
     """Moving an entry (its key and line change) is not a change of the target."""
     a = load(GOOD).by_id()

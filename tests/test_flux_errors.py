@@ -7,6 +7,8 @@ import pytest
 
 from gitops_action.flux import classify, message
 
+pytestmark = pytest.mark.unit  # no timoni, flux or registry: `make unit` runs these
+
 SEEN = [
     (
         "✗ GET http://127.0.0.1:5999/v2/demo/x/manifests/latest: MANIFEST_UNKNOWN: manifest unknown; "

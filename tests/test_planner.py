@@ -604,6 +604,7 @@ def test_timer_is_told_each_phase(example_repo: GitRepo) -> None:
     assert [p.target.id for p in plan.targets] == ["platform-staging"]
 
 
+@pytest.mark.unit
 def test_plan_is_pure() -> None:
     def target(tid: str, files: tuple[str, ...], module: str = "modules/m") -> Target:
         return Target(
@@ -647,12 +648,14 @@ def test_plan_is_pure() -> None:
     assert (result.targets, result.matrix()) == ((), {"include": []})
 
 
+@pytest.mark.unit
 def test_bundle_modules_are_read_from_file_urls() -> None:
     text = 'a: module: url: "file://../modules/webapp"\nb: module: url: "oci://x/y"\nc: module: url: "file://./m"\n'
     assert planner.bundle_modules("bundles/p.cue", text) == ["modules/webapp", "bundles/m"]
     assert planner.bundle_modules("p.cue", 'm: url: "file://../outside"') == []
 
 
+@pytest.mark.unit
 def test_git_reads_odd_names_directories_and_missing_files(tmp_path: Path) -> None:
     repo = GitRepo.init(tmp_path / "odd")
     names = ["a b/ü.cue", "line\nbreak.cue", "tab\there.yaml", 'quote"d.cue', "dir/inner.cue"]

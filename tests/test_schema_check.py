@@ -16,6 +16,8 @@ import yaml
 
 from gitops_action import config, schema_check
 
+pytestmark = pytest.mark.unit  # no timoni, flux or registry: `make unit` runs these
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = yaml.safe_load((ROOT / "examples/gitops/.timoni-flux.yaml").read_text())
 BUNDLE = {"name": "platform", "files": ["bundles/platform.cue"], "tags": ["x"], "watch": ["a/**"]}

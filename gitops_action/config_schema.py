@@ -1,0 +1,71 @@
+"""The configuration against its JSON Schema (`schema/config.schema.json`, checked by
+`schema_check`): the first error, the one the user meant, with its key path and line."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from . import schema_check
+from .config_yaml import Lines, key_path, line_for
+from .errors import ConfigError
+
+
+@cache
+def schema() -> dict[str, Any]:
+    text = resources.files("gitops_action").joinpath("schema/config.schema.json").read_text("utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def _inline_refs(node: Any, root: dict[str, Any]) -> Any:
+    """The schema with every local `$ref` replaced by what it points at (the schema has no cycles):
+    reference lookups were most of the validation time on large configurations."""
+    if isinstance(node, list):
+        return [_inline_refs(x, root) for x in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _inline_refs(v, root) for k, v in node.items() if k not in ("$ref", "$defs")}
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target[part]
+        out = {**_inline_refs(target, root), **out}
+    elif ref is not None:
+        out["$ref"] = ref
+    return out
+
+
+@cache
+def inlined_schema() -> dict[str, Any]:
+    return dict(_inline_refs(schema(), schema()))
+
+
+def validate(data: Any, lines: Lines, file: str) -> None:
+    errors = sorted(
+        schema_check.iter_errors(inlined_schema(), data), key=lambda e: (list(map(str, e.path)), e.message)
+    )
+    if not errors:
+        return
+    err = errors[0]
+    best = err
+    if err.validator == "oneOf" and err.context:
+        # An instance is either explicit or a `match` pattern: report the errors of the one it meant.
+        meant = 1 if isinstance(err.instance, dict) and "match" in err.instance else 0
+        branch = [e for e in err.context if e.branch == meant]
+        # jsonschema's best_match: the error closest to the top of the document, the first one on a tie.
+        best = min(branch, key=lambda e: len(e.path)) if branch else err
+    path = list(best.path)
+    message = best.message
+    if best.validator == "pattern" and isinstance(best.schema.get("description"), str):
+        # "'x' does not match '\\{name\\}'" alone says little: add what the field must be.
+        message += f" ({best.schema['description']})"
+    if best.validator == "additionalProperties":
+        extra = sorted(set(best.instance) - set(best.schema.get("properties", {})))
+        if extra:
+            path = [*path, extra[0]]
+            message = f"unknown key {extra[0]!r} (allowed: {', '.join(sorted(best.schema['properties']))})"
+    raise ConfigError(file, key_path(path), message, line_for(lines, path))

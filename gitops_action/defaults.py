@@ -1,0 +1,10 @@
+"""The one home of the defaults a user sees. `Settings`, the command line's flags and `Flux` read
+them here; tests/unit/test_defaults.py holds action.yml's `default:` values to them."""
+
+from __future__ import annotations
+
+CONFIG = ".timoni-flux.yaml"
+REVISION = "{ref_name}@sha1:{sha}"  # flux push --revision, as Flux's source-controller reads it
+TIMEOUT = "5m"  # each flux and timoni call (a Go duration)
+MODE = "auto"
+PROVIDER = "generic"

@@ -1,0 +1,45 @@
+"""Every error a run reports itself, in one hierarchy caught once, in `app.main`.
+
+`UsageError` and its kinds (configuration, inputs, event payload) stop the run with exit code 2 and
+nothing built. Any other `ActionError` (git failing, a tool missing) and any unexpected exception is
+an internal error: exit 1, reported in the log, the summary and the outputs like any other failure.
+One target's failure is never an exception: it is that target's result (see pipeline.py).
+"""
+
+from __future__ import annotations
+
+
+class ActionError(Exception):
+    """Base of the errors the action raises on purpose. `file`/`line` point an annotation at them."""
+
+    file: str = ""
+    line: int | None = None
+
+
+class UsageError(ActionError):
+    """Bad inputs, flags or event payload (e.g. an unknown name in `targets`): exit 2, nothing built."""
+
+
+class ConfigError(UsageError):
+    """A configuration problem: the run stops with exit code 2 before anything is built."""
+
+    def __init__(self, file: str, key: str, message: str, line: int | None = None) -> None:
+        self.file, self.key, self.message, self.line = file, key, message, line
+        where = f"{file}:{line}" if line else file
+        super().__init__(f"{where}: {key or '(top level)'}: {message}")
+
+
+class SettingsError(UsageError, ValueError):
+    """An input (`INPUT_*`) or command-line flag that cannot be used."""
+
+
+class EventError(UsageError):
+    """The event payload is unusable (missing file or fields)."""
+
+
+class GitError(ActionError):
+    """git failed where the run cannot go on without it (or its output was not what git writes)."""
+
+
+class ToolMissing(ActionError):
+    """An external program is not installed or not executable."""

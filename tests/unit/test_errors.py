@@ -1,0 +1,97 @@
+"""Run-level errors are caught once, in app.main: usage and configuration errors exit 2, anything
+else is an internal error (exit 1). Either way the summary and the outputs are written, and no
+traceback is printed. These runs stop before timoni or flux would be started."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+from support.repos import GitRepo
+
+from gitops_action import app, errors
+from gitops_action.settings import Settings
+
+NO_OUTPUTS = {
+    "artifacts": "[]",
+    "matrix": '{"include": []}',
+    "pushed": "0",
+    "failed": "0",
+    "unchanged": "0",
+    "changed": "false",
+}
+
+
+def files(tmp_path: Path) -> tuple[str, ...]:
+    return ("--summary-file", str(tmp_path / "summary.md"), "--output-file", str(tmp_path / "out.json"))
+
+
+def test_git_missing_from_path_is_an_internal_error(example_repo: GitRepo, tmp_path: Path) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    proc = run_cli(example_repo, "plan", *files(tmp_path), env={"PATH": str(empty)})
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr == "error: internal error: git: not found on PATH\n"
+    summary = (tmp_path / "summary.md").read_text()
+    assert summary == "## timoni-flux-push\n\nThe run stopped on an internal error: git: not found on PATH\n"
+    assert json.loads((tmp_path / "out.json").read_text()) == NO_OUTPUTS
+
+
+def test_an_export_that_fails_is_an_internal_error(example_repo: GitRepo, tmp_path: Path) -> None:
+    """A dirty work tree makes the run export HEAD; a blob git cannot read makes the export fail."""
+    example_repo.write("docs/notes.txt", "no target reads this file\n")
+    example_repo.commit_all("notes")
+    blob = example_repo.git("rev-parse", "HEAD:docs/notes.txt")
+    (example_repo.path / ".git/objects" / blob[:2] / blob[2:]).unlink()
+    (example_repo.path / "untracked.txt").write_text("dirty\n")
+    proc = run_cli(example_repo, "push", "--registry", "oci://127.0.0.1:9/never", *files(tmp_path))
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert "\nerror: internal error: git archive --format=tar " in proc.stderr, proc.stderr
+    summary = (tmp_path / "summary.md").read_text()
+    assert summary.startswith("## timoni-flux-push\n\nThe run stopped on an internal error: git archive")
+    assert json.loads((tmp_path / "out.json").read_text()) == NO_OUTPUTS
+
+
+def test_a_usage_error_exits_2_and_says_nothing_was_built(example_repo: GitRepo, tmp_path: Path) -> None:
+    proc = run_cli(example_repo, "plan", "--targets", "no-such-target", *files(tmp_path))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == "error: `targets` names unknown target(s): no-such-target\n"
+    summary = (tmp_path / "summary.md").read_text()
+    said = "\\`targets\\` names unknown target\\(s\\): no-such-target"  # escaped for markdown
+    assert summary == f"## timoni-flux-push\n\nNothing was built: {said}\n"
+
+
+@pytest.mark.parametrize(
+    ("exc", "code"),
+    [
+        (errors.ConfigError(".timoni-flux.yaml", "instances[0]", "bad", 3), 2),
+        (errors.EventError("payload has no `after`"), 2),
+        (errors.SettingsError("input `mode`: bad"), 2),
+        (errors.GitError("git diff: fatal"), 1),
+        (errors.ToolMissing("git: not found on PATH"), 1),
+        (KeyError("a bug"), 1),
+    ],
+)
+def test_each_kind_of_error_has_its_exit_code(
+    exc: Exception,
+    code: int,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def boom(*_: object) -> int:
+        raise exc
+
+    monkeypatch.setattr(app, "_main", boom)
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    out = tmp_path / "out.json"
+    settings = Settings(summary_file=str(tmp_path / "s.md"), output_file=str(out))
+    assert app.main(settings, {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}) == code
+    assert json.loads(out.read_text()) == NO_OUTPUTS
+    err = capsys.readouterr().err
+    assert err.startswith("error: internal error: " if code == 1 else "error: ")
+    assert ("KeyError: 'a bug'" in err) is isinstance(exc, KeyError)
