@@ -203,8 +203,10 @@ def _matched(doc: _Doc, raw: dict[str, Any], base: Parts, repo_files: Sequence[s
             out.append(_matched_target(doc, raw, base, pattern.words, captured, path))
         except ConfigError as exc:
             # The entry itself is broken when a plain file name breaks it too: stop the run.
-            plain = dict.fromkeys(captured, "x")
-            _matched_target(doc, raw, base, pattern.words, plain, path)
+            try:
+                _matched_target(doc, raw, base, pattern.words, dict.fromkeys(captured, "x"), path)
+            except ConfigError:
+                raise exc from None
             entry_key, entry_line = doc.where(*base)
             out.append(_unusable(path, captured["name"], f"{entry_key} ({path})", entry_line, exc))
     return out

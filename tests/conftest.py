@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,19 @@ def run_cli(repo: GitRepo, *args: str, env: dict[str, str] | None = None) -> sub
 def read_json(path: Path) -> dict[str, object]:
     data: dict[str, object] = json.loads(path.read_text())
     return data
+
+
+@pytest.fixture
+def flux_pulls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
+    """How many `flux pull` processes ran since the test began: a wrapper first on PATH logs each
+    flux process (the reads the reader left to flux), then runs the real flux."""
+    real = shutil.which("flux")
+    assert real is not None
+    wrapper, log = tmp_path / "flux-wrapper", tmp_path / "flux-calls.log"
+    wrapper.mkdir()
+    (wrapper / "flux").write_text(
+        f'#!/bin/sh\necho "$1" >> {shlex.quote(str(log))}\nexec {shlex.quote(real)} "$@"\n'
+    )
+    (wrapper / "flux").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrapper}{os.pathsep}{os.environ['PATH']}")
+    return lambda: log.read_text().split().count("pull") if log.exists() else 0

@@ -5,9 +5,6 @@ the real registry (plain HTTP, and TLS with htpasswd), and check when it hands a
 from __future__ import annotations
 
 import json
-import os
-import shlex
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,22 +17,6 @@ from gitops_action.flux import Flux
 from gitops_action.registry import USER_AGENT, Reader
 
 REVISION = "main@sha1:" + "ab" * 20
-
-
-@pytest.fixture
-def flux_pulls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
-    """How many `flux pull` processes ran since the test began: a wrapper first on PATH logs each
-    flux process (the reads the reader left to flux), then runs the real flux."""
-    real = shutil.which("flux")
-    assert real is not None
-    wrapper, log = tmp_path / "flux-wrapper", tmp_path / "flux-calls.log"
-    wrapper.mkdir()
-    (wrapper / "flux").write_text(
-        f'#!/bin/sh\necho "$1" >> {shlex.quote(str(log))}\nexec {shlex.quote(real)} "$@"\n'
-    )
-    (wrapper / "flux").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{wrapper}{os.pathsep}{os.environ['PATH']}")
-    return lambda: log.read_text().split().count("pull") if log.exists() else 0
 
 
 def pushed(flux: Flux, url: str, tmp_path: Path, text: str) -> str:
