@@ -18,7 +18,7 @@ from pathlib import Path
 
 import github_action_utils as gha
 
-from . import comment, events, pipeline, report, timoni
+from . import comment, events, pipeline, progress, report, timoni
 from .config import ConfigError
 from .credentials import Credentials, redact, registry_host
 from .events import CommitRange, EventError
@@ -199,7 +199,12 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
         secrets=settings.secrets(),
         config_path=settings.config,
     )
-    results = pipeline.run(plan, opts)
+    # Progress as targets finish: the Actions log (stdout), or stderr (a terminal: a live line).
+    shown = progress.for_run(
+        len(plan.targets), sys.stdout if ctx.in_actions else sys.stderr, in_actions=ctx.in_actions
+    )
+    results = pipeline.run(plan, opts, shown.event)
+    shown.close(results)
     _finish(settings, ctx, plan, results, mode)
     return pipeline.exit_code(results)
 

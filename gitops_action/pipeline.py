@@ -22,6 +22,7 @@ from .credentials import redact
 from .flux import Call, Flux, Pulled, Pushed
 from .gitrepo import Repo
 from .planner import Plan, PlannedTarget
+from .progress import Event
 from .registry import Reader
 
 Status = Literal["pushed", "unchanged", "dry-run", "planned", "failed", "removed", "skipped"]
@@ -145,18 +146,33 @@ def with_retries(action: Callable[[], T], opts: Options, log: list[str], what: s
     raise AssertionError("unreachable")
 
 
-def run(plan: Plan, opts: Options) -> list[TargetResult]:
+def run(plan: Plan, opts: Options, on_progress: Callable[[Event], None] | None = None) -> list[TargetResult]:
+    """`on_progress` hears of each target as it starts and as it finishes (a pushed one once its tag
+    is verified), from the worker threads: see progress.py."""
     cache = opts.scratch / "timoni-cache"
     cache.mkdir(parents=True, exist_ok=True)
     items = list(enumerate(plan.targets))
+    tell = on_progress or (lambda event: None)
+
+    def one(i: int, planned: PlannedTarget) -> TargetResult:
+        tell(Event("started", planned.target))
+        result = process(planned, opts, opts.scratch / f"t{i}", cache)
+        if result.settling is None:
+            tell(Event("finished", planned.target, result))
+        return result
+
+    def verified(result: TargetResult) -> None:
+        settle(result, opts)
+        tell(Event("finished", result.target, result))
+
     with ThreadPoolExecutor(max_workers=max(1, opts.parallel)) as pool:
-        results = list(pool.map(lambda it: process(it[1], opts, opts.scratch / f"t{it[0]}", cache), items))
+        results = list(pool.map(lambda it: one(*it), items))
         pushed = [r for r in results if r.settling is not None]
         if pushed:
             # One wait for the whole run, not one per target: see _settle.
             factor, least, most = SETTLE
             time.sleep(min(max(factor * max(r.settling.seconds for r in pushed if r.settling), least), most))
-            list(pool.map(lambda r: settle(r, opts), pushed))
+            list(pool.map(verified, pushed))
     return results
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the pinned external tools (tools/versions.env) into a project-local bin directory.
 # Idempotent: a tool already at its pinned version is left alone, so a second run takes seconds.
-#   tools/install.sh [--bin DIR] [--no-apt] [--only timoni,flux,actionlint]
+#   tools/install.sh [--bin DIR] [--no-apt] [--only timoni,flux,actionlint,cue]
 # The Dockerfile's builder stage runs this same script with --no-apt.
 set -euo pipefail
 
@@ -11,7 +11,7 @@ source "$here/versions.env"
 
 bin_dir="$here/../.tools/bin"
 with_apt=1
-only="timoni,flux,actionlint"
+only="timoni,flux,actionlint,cue"
 while [ $# -gt 0 ]; do
   case "$1" in
     --bin) bin_dir=$2; shift 2 ;;
@@ -74,6 +74,16 @@ install_actionlint() {
     "$bin_dir/actionlint" "-X github.com/rhysd/actionlint.version=$ACTIONLINT_VERSION"
 }
 
+install_cue() {
+  # Built from a copy of the module, cue reports "(devel)": a stamp file records the version.
+  if [ -x "$bin_dir/cue" ] && [ "$(cat "$bin_dir/.cue-version" 2>/dev/null || true)" = "$CUE_VERSION" ]; then
+    echo "cue $CUE_VERSION: present"; return
+  fi
+  echo "cue $CUE_VERSION: building"
+  build_from_module cuelang.org/go "v$CUE_VERSION" ./cmd/cue "$bin_dir/cue" ""
+  echo "$CUE_VERSION" > "$bin_dir/.cue-version"
+}
+
 install_apt() {
   # The test registry (CNCF distribution) and htpasswd for its bcrypt auth variant.
   local missing=()
@@ -99,6 +109,7 @@ status=0
 for p in "${pids[@]}"; do wait "$p" || status=1; done
 [ $status -eq 0 ] || { echo "install.sh: building timoni or flux failed (see above)" >&2; exit 1; }
 if wanted actionlint; then install_actionlint; fi
+if wanted cue; then install_cue; fi
 if [ $with_apt -eq 1 ]; then install_apt; fi
 
 wanted timoni && "$bin_dir/timoni" version 2>&1 | head -n 3
