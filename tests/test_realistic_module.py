@@ -42,9 +42,9 @@ def test_the_schemas_are_the_pinned_generation() -> None:
 
 
 def test_timoni_renders_every_kind_checked_against_the_schemas(k8s_repo: GitRepo) -> None:
+    build = ["timoni", "build", "web-1", f"./{k8s_module.MODULE}", "-n", "apps"]
     done = subprocess.run(
-        ["timoni", "build", "web-1", f"./{k8s_module.MODULE}", "-n", "apps"]
-        + ["-f", k8s_module.COMMON, "-f", k8s_module.values_file(1)],
+        [*build, "-f", k8s_module.COMMON, "-f", k8s_module.values_file(1)],
         cwd=k8s_repo.path,
         env={**os.environ, "KUBECONFIG": os.devnull},
         capture_output=True,
@@ -52,7 +52,7 @@ def test_timoni_renders_every_kind_checked_against_the_schemas(k8s_repo: GitRepo
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    docs = {d["kind"]: d for d in yaml.safe_load_all(done.stdout)}
+    docs = {d["kind"]: d for d in yaml.safe_load_all(done.stdout) if d}
     assert tuple(docs) == k8s_module.KINDS
     assert {d["metadata"]["namespace"] for d in docs.values()} == {"apps"}
     pod = docs["Deployment"]["spec"]["template"]["spec"]

@@ -112,6 +112,12 @@ if wanted actionlint; then install_actionlint; fi
 if wanted cue; then install_cue; fi
 if [ $with_apt -eq 1 ]; then install_apt; fi
 
+# Cross-compiled (GOOS/GOARCH for another platform, the Dockerfile's tools stage): the binaries
+# cannot run here, so there is nothing to print.
+if [ "$(go env GOOS)/$(go env GOARCH)" != "$(go env GOHOSTOS)/$(go env GOHOSTARCH)" ]; then
+  echo "built for $(go env GOOS)/$(go env GOARCH) in $bin_dir"
+  exit 0
+fi
 wanted timoni && "$bin_dir/timoni" version 2>&1 | head -n 3
 wanted flux && "$bin_dir/flux" version --client
 exit 0
