@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from . import cue_errors, manifests, timoni
+from . import cue_errors, manifests, settling, timoni
 from .config import Target
 from .credentials import redact
 from .flux import Call, Flux, Pulled, Pushed
@@ -154,26 +154,33 @@ def run(plan: Plan, opts: Options, on_progress: Callable[[Event], None] | None =
     items = list(enumerate(plan.targets))
     tell = on_progress or (lambda event: None)
 
-    def one(i: int, planned: PlannedTarget) -> TargetResult:
-        tell(Event("started", planned.target))
-        result = process(planned, opts, opts.scratch / f"t{i}", cache)
-        if result.settling is None:
-            tell(Event("finished", planned.target, result))
-        return result
-
     def verified(result: TargetResult) -> None:
         settle(result, opts)
         tell(Event("finished", result.target, result))
 
-    with ThreadPoolExecutor(max_workers=max(1, opts.parallel)) as pool:
-        results = list(pool.map(lambda it: one(*it), items))
-        pushed = [r for r in results if r.settling is not None]
-        if pushed:
-            # One wait for the whole run, not one per target: see _settle.
-            factor, least, most = SETTLE
-            time.sleep(min(max(factor * max(r.settling.seconds for r in pushed if r.settling), least), most))
-            list(pool.map(verified, pushed))
+    # Each pushed tag is verified once its own settle wait is over (see _settle), while the other
+    # targets render and push: the wait overlaps their work instead of idling at the end.
+    with settling.Timer(max(1, opts.parallel)) as timer:
+
+        def one(i: int, planned: PlannedTarget) -> TargetResult:
+            tell(Event("started", planned.target))
+            result = process(planned, opts, opts.scratch / f"t{i}", cache)
+            if result.settling is None:
+                tell(Event("finished", planned.target, result))
+            else:
+                timer.at(time.monotonic() + settle_wait(result.settling.seconds), lambda: verified(result))
+            return result
+
+        with ThreadPoolExecutor(max_workers=max(1, opts.parallel)) as pool:
+            results = list(pool.map(lambda it: one(*it), items))
     return results
+
+
+def settle_wait(seconds: float) -> float:
+    """How long after a push its tag is re-read: SETTLE's factor times the push's span (from the
+    last look to the end of the push), within SETTLE's bounds."""
+    factor, least, most = SETTLE
+    return min(max(factor * seconds, least), most)
 
 
 def settle(result: TargetResult, opts: Options) -> None:

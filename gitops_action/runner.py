@@ -9,6 +9,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+TRACE = "TIMONI_FLUX_PUSH_TRACE"  # a file: one line per program run (bench/bench_pipeline.py reads it)
+
+
+def trace(args: Sequence[str], start: float, end: float) -> None:
+    """With $TIMONI_FLUX_PUSH_TRACE set (the benchmark), append `start end program subcommand` (wall
+    clock seconds; the program's name and first argument only, never its other arguments)."""
+    path = os.environ.get(TRACE)
+    if path:
+        rest = list(args[3:] if list(args[1:2]) == ["-C"] else args[1:])
+        what = f"{os.path.basename(args[0])} {rest[0] if rest else ''}"
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(f"{start:.6f} {end:.6f} {what}\n")
+
 
 @dataclass(frozen=True)
 class Completed:
@@ -46,6 +59,7 @@ def run(
     full_env = dict(os.environ)
     if env:
         full_env.update(env)
+    wall = time.time()
     start = time.monotonic()
     out_file = open(stdout_path, "wb") if stdout_path else None  # noqa: SIM115 (closed below)
     try:
@@ -71,6 +85,7 @@ def run(
         if out_file:
             out_file.close()
     stdout = "" if out_file else proc.stdout.decode("utf-8", "replace")
+    trace(args, wall, time.time())
     return Completed(
         tuple(args), proc.returncode, stdout, proc.stderr.decode("utf-8", "replace"), time.monotonic() - start
     )
