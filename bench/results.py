@@ -102,7 +102,16 @@ def breakdown(spans: Sequence[Span], started: float, ended: float) -> dict[str, 
             0.0, pushes[0].start - max(r.end for r in renders)
         )
         out["pushes (flux)"] = covered(pushes, pushes[0].start, ended)
-        out["after the last push (settle wait, re-read, report, exit)"] = ended - max(p.end for p in pushes)
+        after = max(p.end for p in pushes)
+        waits = [s for s in spans if s.what == "settle wait"]
+        verifies = [s for s in spans if s.what == "settle verify"]
+        if waits and verifies:
+            last = max(verifies, key=lambda s: s.end)
+            out["after the last push: settle wait"] = covered(waits, after, ended)
+            out["after the last push: verify (re-read the tag)"] = covered(verifies, after, ended)
+            out["after the last push: report, clean-up, exit"] = ended - max(last.end, after)
+        else:
+            out["after the last push (settle wait, re-read, report, exit)"] = ended - after
     return out
 
 

@@ -113,6 +113,7 @@ def main(settings: Settings, env: Mapping[str, str]) -> int:
 
 def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     repo = Repo(settings.workspace.resolve())
+    repo.prefetch()  # git answers needed after planning, asked while it plans
     head_ref = settings.head or ctx.sha or "HEAD"
     head = repo.resolve(head_ref)
     if head is None:

@@ -76,3 +76,14 @@ def test_median_breakdown_keeps_the_keys_every_run_has() -> None:
     runs = [{"a": 1.0, "b": 2.0}, {"a": 3.0, "b": 4.0}, {"a": 2.0}]
     assert r.median_breakdown(runs) == {"a": 2.0}
     assert r.median_breakdown([]) == {}
+
+
+def test_the_tail_is_split_when_the_trace_has_the_settle_steps() -> None:
+    spans = r.parse_trace(
+        "1.0 1.1 timoni build\n1.1 1.2 flux push\n1.2 1.4 settle wait\n1.4 1.41 settle verify\n"
+    )
+    parts = r.breakdown(spans, 0.9, 1.5)
+    assert parts["after the last push: settle wait"] == pytest.approx(0.2)
+    assert parts["after the last push: verify (re-read the tag)"] == pytest.approx(0.01)
+    assert parts["after the last push: report, clean-up, exit"] == pytest.approx(0.09)
+    assert sum(parts.values()) == pytest.approx(0.6)
