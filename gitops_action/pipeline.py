@@ -374,7 +374,8 @@ def _settle(result: TargetResult, opts: Options) -> str:
     """Re-read the tag after pushing. A run for an older commit that took its last look at the tag
     before our push may push after it (OCI has no conditional tag update). Its span from reading the
     tag to the end of its push takes about as long as ours, so the run waits twice that (per target,
-    alongside the other targets: settling.py) before re-reading; when the tag then holds an ancestor of our commit, push again.
+    alongside the other targets: settling.py) before re-reading; when the tag then holds an ancestor
+    of our commit, push again.
     Returns the digest the other tags should get, or "" when the tag now holds a newer commit (whose
     run tags them) or could not be put back."""
     pending = result.settling
