@@ -289,7 +289,8 @@ def measure(bench: Bench, reps: int, log: Callable[[str], None]) -> Measured:
             f"bare {rerun.runs['bare'][-1].seconds:.3f}s"
         )
     start.runs["bare"] = list(start.runs["action"])  # no bare counterpart: the goal is in seconds
-    return Measured([one, many, rerun, start], median_breakdown(one_parts), median_breakdown(many_parts))
+    rows = [one, many, rerun] + ([start] if start.runs["action"] else [])  # no trace: an older action
+    return Measured(rows, median_breakdown(one_parts), median_breakdown(many_parts))
 
 
 def bundle_file(names: Sequence[str]) -> str:
