@@ -1,13 +1,17 @@
 # timoni-flux-push: the GitHub Action's image.
 #
-# Base images are pinned by tag here. The release image is built by .github/workflows/release.yml;
-# users should pin that image by digest (`image: docker://ghcr.io/org/timoni-flux-push@sha256:...`)
-# instead of rebuilding this Dockerfile on every job. To pin the bases too, append
-# `@sha256:<digest>` to the FROM lines below when cutting a release.
+# Base images are pinned by tag here. action.yml on main builds this file (development); a release
+# (.github/workflows/release.yml) publishes it as ghcr.io/<owner>/timoni-flux-push for linux/amd64
+# and linux/arm64, and its tag's action.yml names that image, so jobs pull it instead of building.
+# To pin the bases too, append `@sha256:<digest>` to the FROM lines below when cutting a release.
 
 # ---------------------------------------------------------------------------------------------
-# 1. timoni, flux and cosign, built from the Go module proxy by the same script developers run.
-FROM golang:1.26-bookworm AS tools
+# 1. timoni, flux and cosign, built from the Go module proxy by the same script developers run. This stage
+#    runs on the build machine's platform and cross-compiles for the image's (GOARCH): a
+#    linux/arm64 image built on amd64 compiles natively, never under emulation.
+FROM --platform=$BUILDPLATFORM golang:1.26-bookworm AS tools
+ARG TARGETOS=linux
+ARG TARGETARCH=amd64
 
 # The versions come from tools/versions.env (install.sh reads it). These ARGs repeat them so the
 # image's labels and tests/test_packaging.py can see them; the RUN below fails the build if the two
@@ -27,7 +31,7 @@ RUN if ! grep -qx "TIMONI_VERSION=${TIMONI_VERSION}" /src/tools/versions.env \
        || ! grep -qx "COSIGN_VERSION=${COSIGN_VERSION}" /src/tools/versions.env; then \
          echo "Dockerfile ARG versions differ from tools/versions.env" >&2; exit 1; \
     fi
-RUN /src/tools/install.sh --no-apt --only timoni,flux,cosign --bin /out
+RUN GOOS="${TARGETOS}" GOARCH="${TARGETARCH}" /src/tools/install.sh --no-apt --only timoni,flux,cosign --bin /out
 
 # ---------------------------------------------------------------------------------------------
 # 2. Python dependencies: the pip-compile lock, hash-checked, wheels only, no resolver.

@@ -39,7 +39,7 @@ lint: tools venv
 demo: tools venv
 	$(PY) tools/demo.py
 
-bench: tools venv
+bench: tools venv test-material
 	$(PY) bench/bench_planner.py
 	$(PY) bench/bench_pipeline.py
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import github_action_utils as gha
 
-from . import catchup, events, pipeline, signing, timoni
+from . import catchup, events, pipeline, progress, signing, timoni
 from .context import Context
 from .credentials import Credentials, credentials_host, registry_host
 from .errors import UsageError
@@ -65,6 +65,7 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
             return modes.run_promote(settings, ctx, scratch)
         return modes.run_flux_config(settings, ctx)
     repo = Repo(settings.workspace.resolve())
+    repo.prefetch()  # git answers needed after planning, asked while it plans
     head_ref, head, rng = _commit_range(settings, ctx, repo)
     mode = settings.mode
     if mode == "auto":
@@ -97,7 +98,11 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
         secrets=settings.secrets(),
         config_path=settings.config,
     )
-    results = pipeline.run(plan, opts)
+    # Progress as targets finish: the Actions log (stdout), or stderr (a terminal: a live line).
+    out = sys.stdout if ctx.in_actions else sys.stderr
+    shown = progress.for_run(len(plan.targets), out, in_actions=ctx.in_actions)
+    results = pipeline.run(plan, opts, shown.event)
+    shown.close(results)
     extra = ""
     if settings.sign == "cosign" and opts.mode == "push":  # a dry run signs nothing
         results, extra = _sign(settings, ctx, results, flux.env, scratch, opts.parallel)

@@ -16,7 +16,12 @@ from pathlib import Path
 
 import yaml
 
-FIELD_ERROR = re.compile(r"^(?P<path>(?:values|bundle)(?:\.[\w\-\"#$]+)+):\s+(?P<msg>.+)$", re.M)
+FIELD_ERROR = re.compile(
+    r"^(?P<path>(?:values|bundle|timoni\.instance\.config)(?:\.[\w\-\"#$]+)+):\s+(?P<msg>.+)$", re.M
+)
+# A closed schema reports the field where the module unifies the values (`instance: config: values`,
+# as timoni's blueprints do): `timoni.instance.config.x: field not allowed` is `values.x`.
+INSTANCE_CONFIG = "timoni.instance.config."
 BUNDLE_POS = re.compile(r"\./(?P<index>\d+)\.[^\s:]*:(?P<line>\d+):(?P<col>\d+)")
 FILE_POS = re.compile(r"(?P<file>[^\s:\"'()]+\.(?:cue|ya?ml|json)):(?P<line>\d+)(?::(?P<col>\d+))?")
 LOG_PREFIX = re.compile(r"^\d{1,2}:\d{2}(?:AM|PM)\s+ERR\s+", re.M)
@@ -93,7 +98,10 @@ def locate(stderr: str, files: Sequence[str], repo_root: Path, *, bundle: bool) 
                 Located(files[int(pos.group("index"))], int(pos.group("line")), int(pos.group("col")), msg)
             )
             continue
-        field = m.group("path").split(".")
+        path = m.group("path")
+        if path.startswith(INSTANCE_CONFIG):
+            path = "values." + path.removeprefix(INSTANCE_CONFIG)
+        field = path.split(".")
         if bundle and len(field) > 3 and field[1] == "instances":
             field = field[3:]  # bundle.instances.NAME.values.x -> values.x
         hit = find_field(files, field, repo_root)

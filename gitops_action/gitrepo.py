@@ -8,8 +8,9 @@ import os
 import posixpath
 import re
 import tarfile
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -67,6 +68,25 @@ def _decode(raw: bytes) -> str:
 @dataclass(frozen=True)
 class Repo:
     root: Path
+    # Answers asked for ahead of time (prefetch), each used once.
+    _early: dict[str, Future[object]] = field(default_factory=dict, compare=False, repr=False)
+
+    def prefetch(self) -> None:
+        """Ask git now, in the background, what a run asks only after planning (is the work tree
+        clean, the remote's URL, the branch): three git processes off the way to the first render."""
+        asks: dict[str, Callable[[], object]] = {
+            "is_clean": self._is_clean,
+            "remote_url": self._remote_url,
+            "current_branch": self._current_branch,
+        }
+        pool = ThreadPoolExecutor(max_workers=len(asks), thread_name_prefix="git-early")
+        for name, ask in asks.items():
+            self._early[name] = pool.submit(ask)
+        pool.shutdown(wait=False)
+
+    def _answer(self, name: str, ask: Callable[[], object]) -> object:
+        early = self._early.pop(name, None)
+        return early.result() if early is not None else ask()
 
     def _git(self, *args: str, timeout: float = 120) -> runner.Completed:
         return runner.run(["git", "-C", str(self.root), *args], timeout=timeout, env=git_env())
@@ -164,11 +184,17 @@ class Repo:
         return self._git(*args).returncode == 0
 
     def remote_url(self) -> str:
+        return str(self._answer("remote_url", self._remote_url))
+
+    def _remote_url(self) -> str:
         out = self._git("config", "--get", "remote.origin.url")
         return out.stdout.strip() if out.ok else ""
 
     def is_clean(self) -> bool:
         """No tracked change and no untracked file in the work tree (ignored files aside)."""
+        return bool(self._answer("is_clean", self._is_clean))
+
+    def _is_clean(self) -> bool:
         raw = self._git_bytes("status", "--porcelain=v1", "-z", "--untracked-files=normal")
         return raw == b""
 
@@ -179,6 +205,9 @@ class Repo:
         return dest
 
     def current_branch(self) -> str:
+        return str(self._answer("current_branch", self._current_branch))
+
+    def _current_branch(self) -> str:
         out = self._git("symbolic-ref", "--quiet", "--short", "HEAD")
         return out.stdout.strip() if out.ok else "HEAD"
 

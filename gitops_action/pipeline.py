@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from . import containment, cue_errors, manifests, settle, timoni, writes
+from . import containment, cue_errors, manifests, settle, settling, timoni, writes
 from .catchup import commit_at
 from .config import Target
 from .credentials import redact
@@ -30,6 +30,7 @@ from .flux import Flux
 from .gitrepo import Repo
 from .oci import Pulled
 from .planner import Plan, PlannedTarget
+from .progress import Event
 from .registry import Reader
 from .results import Annotation, Status, TargetResult
 from .settle import Settling
@@ -106,20 +107,36 @@ class Work:
     log: list[str] = field(default_factory=list)
 
 
-def run(plan: Plan, opts: Options) -> list[TargetResult]:
+def run(plan: Plan, opts: Options, on_progress: Callable[[Event], None] | None = None) -> list[TargetResult]:
+    """Every planned target to its result. `on_progress` hears of each target as it starts and as
+    it finishes (a pushed one once its tag is verified), from the worker threads: see progress.py.
+    Each pushed tag is verified once its own settle wait is over (settle.py), while the other targets
+    render and push: the wait overlaps their work instead of idling at the end (settling.py)."""
     cache = opts.scratch / "timoni-cache"
     cache.mkdir(parents=True, exist_ok=True)
-    items = list(enumerate(plan.targets))
-    with ThreadPoolExecutor(max_workers=max(1, opts.parallel)) as pool:
-        done = list(pool.map(lambda it: process(it[1], opts, Work(opts.scratch / f"t{it[0]}", cache)), items))
-        pending = [s for _, s in done if s is not None]
-        results = [r for r, _ in done]
-        if pending:
-            time.sleep(settle.wait(pending))  # one wait for the whole run, not one per target
-            settled = dict(zip(map(id, pending), pool.map(lambda s: _settled(s, opts), pending), strict=True))
-            secrets = list(opts.secrets)
-            results = [_after(r, s, settled, secrets) for r, (_, s) in zip(results, done, strict=True)]
-    return results
+    tell = on_progress or (lambda event: None)
+    secrets = list(opts.secrets)
+    verified: dict[int, TargetResult] = {}
+
+    with settling.Timer(max(1, opts.parallel)) as timer:
+
+        def one(i: int, planned: PlannedTarget) -> TargetResult:
+            tell(Event("started", planned.target))
+            result, pending = process(planned, opts, Work(opts.scratch / f"t{i}", cache))
+            if pending is None:
+                tell(Event("finished", planned.target, result))
+                return result
+
+            def verify() -> None:
+                verified[i] = _after(result, _settled(pending, opts), secrets)
+                tell(Event("finished", planned.target, verified[i]))
+
+            timer.at(time.monotonic() + settle.wait(pending.seconds), verify)
+            return result
+
+        with ThreadPoolExecutor(max_workers=max(1, opts.parallel)) as pool:
+            results = list(pool.map(lambda it: one(*it), enumerate(plan.targets)))
+    return [verified.get(i, r) for i, r in enumerate(results)]
 
 
 def process(planned: PlannedTarget, opts: Options, work: Work) -> tuple[TargetResult, Settling | None]:
@@ -164,15 +181,10 @@ def _settled(pending: Settling, opts: Options) -> tuple[settle.Settled, list[str
 
 
 def _after(
-    result: TargetResult,
-    pending: Settling | None,
-    settled: dict[int, tuple[settle.Settled, list[str], float]],
-    secrets: list[str],
+    result: TargetResult, settled: tuple[settle.Settled, list[str], float], secrets: list[str]
 ) -> TargetResult:
     """The result once its push has settled: repaired digest, the settle log, or its failure."""
-    if pending is None:
-        return result
-    done, log, seconds = settled[id(pending)]
+    done, log, seconds = settled
     log = [*result.log, *(redact(x, secrets) for x in log)]
     changed = replace(result, log=log, seconds=result.seconds + seconds)
     if done.error:

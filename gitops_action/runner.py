@@ -11,6 +11,19 @@ from pathlib import Path
 
 from .errors import ToolMissing
 
+TRACE = "TIMONI_FLUX_PUSH_TRACE"  # a file: one line per program run (bench/bench_pipeline.py reads it)
+
+
+def trace(args: Sequence[str], start: float, end: float) -> None:
+    """With $TIMONI_FLUX_PUSH_TRACE set (the benchmark), append `start end program subcommand` (wall
+    clock seconds; the program's name and first argument only, never its other arguments)."""
+    path = os.environ.get(TRACE)
+    if path:
+        rest = list(args[3:] if list(args[1:2]) == ["-C"] else args[1:])
+        what = f"{os.path.basename(args[0])} {rest[0] if rest else ''}"
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(f"{start:.6f} {end:.6f} {what}\n")
+
 
 @dataclass(frozen=True)
 class Completed:
@@ -57,6 +70,7 @@ def run(
     (`output`): git's NUL-separated names and archives are not text.
     """
     full_env = dict(env) if env is not None else allowed()
+    wall = time.time()
     start = time.monotonic()
     out_file = open(stdout_path, "wb") if stdout_path else None  # noqa: SIM115 (closed below)
     try:
@@ -82,6 +96,7 @@ def run(
     stdout = "" if out_file or binary else proc.stdout.decode("utf-8", "replace")
     output = proc.stdout if binary and not out_file else b""
     err = proc.stderr.decode("utf-8", "replace")
+    trace(args, wall, time.time())
     return Completed(proc.returncode, stdout, err, time.monotonic() - start, output)
 
 

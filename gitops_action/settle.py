@@ -3,7 +3,8 @@ overwrote it, then give the target its other tags.
 
 A run for an older commit that took its last look at the tag before our push may push after it
 (OCI has no conditional tag update). Its span from reading the tag to the end of its push takes
-about as long as ours, so the run waits twice that (once, for all its targets) before re-reading;
+about as long as ours, so the run waits twice that (per target, alongside
+the other targets' work: settling.py) before re-reading;
 when the tag then holds an ancestor of our commit, it pushes again. The repair is the same push
 (`writes.push`): same content, commit and annotations, so the same digest.
 """
@@ -44,10 +45,11 @@ class Settled:
     error: str = ""  # the target fails with this
 
 
-def wait(pending: list[Settling]) -> float:
-    """How long the run waits before re-reading its pushed tags: once, for all of them."""
+def wait(seconds: float) -> float:
+    """How long after a push its tag is re-read: SETTLE's factor times the push's span (from the
+    last look to the end of the push), within SETTLE's bounds."""
     factor, least, most = SETTLE
-    return min(max(factor * max(p.seconds for p in pending), least), most) if pending else 0.0
+    return min(max(factor * seconds, least), most)
 
 
 def settle(pending: Settling, opts: Options, log: list[str]) -> Settled:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the pinned external tools (tools/versions.env) into a project-local bin directory.
 # Idempotent: a tool already at its pinned version is left alone, so a second run takes seconds.
-#   tools/install.sh [--bin DIR] [--no-apt] [--only timoni,flux,cosign,actionlint]
+#   tools/install.sh [--bin DIR] [--no-apt] [--only timoni,flux,cosign,actionlint,cue]
 # The Dockerfile's builder stage runs this same script with --no-apt.
 set -euo pipefail
 
@@ -11,7 +11,7 @@ source "$here/versions.env"
 
 bin_dir="$here/../.tools/bin"
 with_apt=1
-only="timoni,flux,cosign,actionlint"
+only="timoni,flux,cosign,actionlint,cue"
 while [ $# -gt 0 ]; do
   case "$1" in
     --bin) bin_dir=$2; shift 2 ;;
@@ -83,6 +83,16 @@ install_actionlint() {
     "$bin_dir/actionlint" "-X github.com/rhysd/actionlint.version=$ACTIONLINT_VERSION"
 }
 
+install_cue() {
+  # Built from a copy of the module, cue reports "(devel)": a stamp file records the version.
+  if [ -x "$bin_dir/cue" ] && [ "$(cat "$bin_dir/.cue-version" 2>/dev/null || true)" = "$CUE_VERSION" ]; then
+    echo "cue $CUE_VERSION: present"; return
+  fi
+  echo "cue $CUE_VERSION: building"
+  build_from_module cuelang.org/go "v$CUE_VERSION" ./cmd/cue "$bin_dir/cue" ""
+  echo "$CUE_VERSION" > "$bin_dir/.cue-version"
+}
+
 install_apt() {
   # The test registry (CNCF distribution) and htpasswd for its bcrypt auth variant.
   local missing=()
@@ -109,8 +119,15 @@ status=0
 for p in "${pids[@]}"; do wait "$p" || status=1; done
 [ $status -eq 0 ] || { echo "install.sh: building timoni, flux or cosign failed (see above)" >&2; exit 1; }
 if wanted actionlint; then install_actionlint; fi
+if wanted cue; then install_cue; fi
 if [ $with_apt -eq 1 ]; then install_apt; fi
 
+# Cross-compiled (GOOS/GOARCH for another platform, the Dockerfile's tools stage): the binaries
+# cannot run here, so there is nothing to print.
+if [ "$(go env GOOS)/$(go env GOARCH)" != "$(go env GOHOSTOS)/$(go env GOHOSTARCH)" ]; then
+  echo "built for $(go env GOOS)/$(go env GOARCH) in $bin_dir"
+  exit 0
+fi
 wanted timoni && "$bin_dir/timoni" version 2>&1 | head -n 3
 wanted flux && "$bin_dir/flux" version --client
 wanted cosign && "$bin_dir/cosign" version 2>&1 | grep -m1 GitVersion

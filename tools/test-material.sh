@@ -65,3 +65,43 @@ crd() {
 
 crd github.com/fluxcd/source-controller "$SOURCE_CONTROLLER_VERSION" source.toolkit.fluxcd.io_ocirepositories.yaml
 crd github.com/fluxcd/kustomize-controller "$KUSTOMIZE_CONTROLLER_VERSION" kustomize.toolkit.fluxcd.io_kustomizations.yaml
+
+# Kubernetes CUE schemas, generated the way Timoni modules vendor them (`timoni mod vendor k8s`
+# ships the output of `cue get go k8s.io/api/...`): a scratch Go module requires k8s.io/api at the
+# version timoni pins (from the Go module proxy, checked against the checksum database), and the
+# pinned cue (tools/install.sh) generates `cue.mod/gen/k8s.io/...` from it. Into
+#   .tools/k8s-cue/gen/k8s.io/   (copied into a module's cue.mod/ by tests and the benchmark)
+k8s_schemas() {
+  local dest="$root/.tools/k8s-cue" stamp="cue $CUE_VERSION k8s.io/api $K8S_API_VERSION" cue tmp
+  if [ "$(cat "$dest/.version" 2>/dev/null || true)" = "$stamp" ]; then
+    echo "k8s.io/api@$K8S_API_VERSION CUE schemas: present"
+    return
+  fi
+  cue="$root/.tools/bin/cue"
+  [ -x "$cue" ] || { echo "test-material.sh: $cue missing (run tools/install.sh --only cue)" >&2; exit 1; }
+  tmp=$(mktemp -d "$scratch/XXXXXX")
+  local pkgs=(k8s.io/api/core/v1 k8s.io/api/apps/v1 k8s.io/api/autoscaling/v2 k8s.io/api/networking/v1)
+  (
+    cd "$tmp"
+    export GOFLAGS=-mod=mod GOTOOLCHAIN=local
+    go mod init example.com/k8s-cue >/dev/null 2>&1
+    {
+      echo "package schemas"
+      echo "import ("
+      for p in "${pkgs[@]}"; do echo "	_ \"$p\""; done
+      echo ")"
+    } > deps.go
+    go get "k8s.io/api@v$K8S_API_VERSION" >/dev/null 2>&1
+    go mod tidy >/dev/null 2>&1
+    grep -q "k8s.io/api v$K8S_API_VERSION\$" go.mod || { echo "k8s.io/api is not at v$K8S_API_VERSION" >&2; exit 1; }
+    "$cue" mod init example.com/k8s-cue >/dev/null
+    "$cue" get go "${pkgs[@]}"
+  )
+  mkdir -p "$tmp/new"
+  cp -r "$tmp/cue.mod/gen" "$tmp/new/gen"
+  echo "$stamp" > "$tmp/new/.version"
+  rm -rf "$dest"
+  mv "$tmp/new" "$dest"
+  echo "k8s.io/api@$K8S_API_VERSION CUE schemas: generated in ${dest#"$root"/} (cue $CUE_VERSION)"
+}
+k8s_schemas

@@ -1,0 +1,89 @@
+"""bench/results.py: how the benchmark decides its ratios, verdicts and breakdowns (the benchmark
+itself runs in `make bench`, not here)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+
+import results as r
+
+
+def row(kind: str, limit: float, action: list[float], bare: list[float]) -> r.Row:
+    out = r.Row("x", r.Goal(kind, limit))
+    out.runs["action"] = [r.Timed(s, s / 2) for s in action]
+    out.runs["bare"] = [r.Timed(s, s) for s in bare]
+    return out
+
+
+def test_ratio_is_of_medians_and_the_goal_is_inclusive() -> None:
+    many = row("ratio", 0.60, [3.0, 1.2, 9.0], [2.0, 100.0, 1.0])
+    assert many.value == pytest.approx(3.0 / 2.0)
+    assert many.verdict == "MISS"
+    exact = row("ratio", 0.50, [1.0], [2.0])
+    assert exact.verdict == "PASS" and exact.shown() == "0.500x (goal <= 0.50x) PASS"
+    assert many.cpu("action") == 1.5 and many.cpu("bare") == 2.0
+
+
+def test_extra_seconds_and_own_seconds() -> None:
+    one = row("extra", 0.25, [0.50, 0.52, 0.90], [0.30, 0.31, 0.10])
+    assert one.value == pytest.approx(0.22)
+    assert one.verdict == "PASS" and one.shown().endswith("s (goal <= 0.25s) PASS")
+    start = row("seconds", 0.15, [0.2, 0.1, 0.16], [])
+    assert start.value == pytest.approx(0.16) and start.verdict == "MISS"
+
+
+def test_trace_parsing_and_covered_time_counts_overlaps_once() -> None:
+    spans = r.parse_trace("10.5 10.7 flux push\n10.0 10.4 timoni build\nbroken\n10.1 10.3 timoni build\n")
+    assert [s.what for s in spans] == ["timoni build", "timoni build", "flux push"]
+    assert r.covered(spans[:2], 10.0, 11.0) == pytest.approx(0.4)
+    assert r.covered(spans, 10.2, 10.6) == pytest.approx(0.3)  # clipped to the window
+    assert r.covered([], 0.0, 1.0) == 0.0
+
+
+def test_breakdown_of_one_run_adds_up_to_its_wall_time() -> None:
+    trace = "\n".join(
+        [
+            "100.02 100.03 git rev-parse",
+            "100.025 100.04 git diff",
+            "100.10 100.20 timoni build",
+            "100.21 100.31 flux push",
+        ]
+    )
+    spans = r.parse_trace(trace)
+    parts = r.breakdown(spans, 100.0, 100.6)
+    assert parts == pytest.approx(
+        {
+            "start-up: python, imports, config, plan": 0.08,
+            "start-up: git": 0.02,
+            "renders (timoni)": 0.10,
+            "between render and push (reads, checks)": 0.01,
+            "pushes (flux)": 0.10,
+            "after the last push (settle wait, re-read, report, exit)": 0.29,
+        }
+    )
+    assert sum(parts.values()) == pytest.approx(0.6)
+    assert r.startup(spans, 100.0) == pytest.approx(0.10)
+    assert r.startup([], 100.0) is None
+    assert r.breakdown([], 1.0, 1.3) == pytest.approx({"start-up": 0.3})
+
+
+def test_median_breakdown_keeps_the_keys_every_run_has() -> None:
+    runs = [{"a": 1.0, "b": 2.0}, {"a": 3.0, "b": 4.0}, {"a": 2.0}]
+    assert r.median_breakdown(runs) == {"a": 2.0}
+    assert r.median_breakdown([]) == {}
+
+
+def test_the_tail_is_split_when_the_trace_has_the_settle_steps() -> None:
+    spans = r.parse_trace(
+        "1.0 1.1 timoni build\n1.1 1.2 flux push\n1.2 1.4 settle wait\n1.4 1.41 settle verify\n"
+    )
+    parts = r.breakdown(spans, 0.9, 1.5)
+    assert parts["after the last push: settle wait"] == pytest.approx(0.2)
+    assert parts["after the last push: verify (re-read the tag)"] == pytest.approx(0.01)
+    assert parts["after the last push: report, clean-up, exit"] == pytest.approx(0.09)
+    assert sum(parts.values()) == pytest.approx(0.6)
