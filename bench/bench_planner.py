@@ -167,18 +167,27 @@ def make_repo(path: Path, between: int = 0) -> tuple[str, str]:
 
 
 def run_once(repo: Repo, rng: CommitRange) -> tuple[dict[str, float], planner.Plan]:
-    spent = {"git": 0.0, "plan": 0.0}
-    last = time.perf_counter()
-
-    def timer(label: str) -> None:
-        nonlocal last
-        now = time.perf_counter()
-        spent[label] += now - last
-        last = now
-
-    start = last
-    result = planner.plan_repository(repo, rng, config_path=".timoni-flux.yaml", timer=timer)
-    spent["total"] = time.perf_counter() - start
+    """plan_repository's steps, each timed: git (read the commits, the bundle files) and planning
+    (load, validate and expand the configurations, decide the affected targets)."""
+    config = ".timoni-flux.yaml"
+    start = time.perf_counter()
+    snap = planner.read_commits(repo, rng, config)
+    t1 = time.perf_counter()
+    head_config, base_config, problem = planner.configs(snap, rng, config, "", "")
+    t2 = time.perf_counter()
+    texts = planner.bundle_texts(repo, rng.head, head_config)
+    t3 = time.perf_counter()
+    result = planner.plan(
+        head_config=head_config,
+        base_config=base_config,
+        base_problem=problem,
+        commit_range=rng,
+        changes=snap.changes,
+        head_files=set(snap.head_files),
+        bundle_texts=texts,
+    )
+    end = time.perf_counter()
+    spent = {"git": (t1 - start) + (t3 - t2), "plan": (t2 - t1) + (end - t3), "total": end - start}
     return spent, result
 
 
@@ -362,26 +371,6 @@ def bench_tags(scratch: Path) -> int:
         )
         event = time.perf_counter() - start
         files = sorted(plan.head_files)
-        if os.environ.get("BENCH_PHASES"):
-            t0 = time.perf_counter()
-            c0 = time.process_time()
-            targets = list(plan.config.targets)
-            held = catchup.read_tags(targets, pull)
-            t1 = time.perf_counter()
-            print(f"read_tags cpu {time.process_time() - c0:.2f}s")
-            cs = [h.commit for h in held.values() if h.commit]
-            catchup.relate(
-                repo,
-                head,
-                cs,
-                config_path=".timoni-flux.yaml",
-                load=lambda text: planner.load_text(
-                    text, ".timoni-flux.yaml", files, f"oci://{via}/bench", ""
-                ),
-            )
-            t2 = time.perf_counter()
-            print(f"phases: read_tags {t1 - t0:.2f}s relate {t2 - t1:.2f}s")
-            start = time.perf_counter()
         plan = catchup.catch_up(
             plan,
             repo,

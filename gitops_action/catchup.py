@@ -7,7 +7,7 @@ path (it is the same diff for every tag that holds the event's base); the tags f
 runs left behind. Three steps, each returning a value:
 
     read_tags(targets)        -> {id: Held}     registry reads, one per tag, in parallel
-    relate(repo, head, held)  -> {sha: Since}   git: one fetch, then one diff per distinct commit
+    relate(repo, head, held)  -> {sha: Since}   git (history.py): one fetch, one diff per commit
     extend(plan, held, since) -> Plan           pure: the event's plan and the tags' reasons merged
 
 A tag that cannot be read leaves its target to the event's plan: the tag stays behind, so the next
@@ -17,41 +17,26 @@ run that can read it catches up. A commit that cannot be fetched makes its targe
 from __future__ import annotations
 
 import hashlib
-import re
-import threading
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from typing import Literal
+from dataclasses import dataclass, replace
 
 from . import planner
-from .config import Config, ConfigError, Target
-from .gitrepo import Change, Repo
+from .config import Target
+from .gitrepo import Repo
+from .history import COMMIT, LoadConfig, Since, commit_at, commit_of, relate
 from .oci import Pulled
 
-COMMIT = "timoni-flux-push.commit"  # the full commit a push was built from, whatever the revision
 CHECKED = "timoni-flux-push.checked"  # on a marker: the digest a later commit's render equalled
 MARKER_SUFFIX = ".tfp-checked"
+__all__ = ["COMMIT", "catch_up", "commit_at", "commit_of", "marker_tag"]
+
 READERS = 64  # registry reads at once: each mostly waits on the network
-DEEPEN_MARGIN = 3600  # seconds before the oldest commit: committer clocks are not exact
-_SHA = re.compile(r"[0-9a-f]{40}")
 LEFT_BEHIND = (
     "not in this event's diff: an earlier run failed, was cancelled or never ran, or the tag was moved "
     "back by hand (Git is the source of truth)"
 )
-
-
-def commit_of(revision: str) -> str:
-    """The commit SHA in a Flux revision (`main@sha1:abc...`, `sha1:abc`, or a bare SHA)."""
-    tail = revision.rsplit(":", 1)[-1].rsplit("@", 1)[-1]
-    return tail if _SHA.fullmatch(tail) else ""
-
-
-def commit_at(pulled: Pulled) -> str:
-    """The commit a tag holds: our own annotation (any revision template), else the revision's SHA."""
-    noted = pulled.annotations.get(COMMIT, "")
-    return noted if _SHA.fullmatch(noted) else commit_of(pulled.revision)
 
 
 def marker_tag(tag: str) -> str:
@@ -132,111 +117,6 @@ def read_markers(targets: Sequence[Target], held: Mapping[str, Held], pull: Pull
         if mark.call.ok and h.pulled.digest and mark.annotations.get(CHECKED) == h.pulled.digest:
             out[t.id] = replace(h, checked=commit_at(mark))
     return out
-
-
-# --- git: how each commit a tag holds relates to head ------------------------------------------
-
-
-@dataclass(frozen=True)
-class Since:
-    """A commit some tag holds, seen from head."""
-
-    relation: Literal["head", "behind", "ahead", "elsewhere", "unknown"]
-    behind: int | None = None  # commits from it to head
-    changes: tuple[Change, ...] = ()
-    config: Config | None = None  # the configuration at that commit, when the file changed since
-    config_problem: str = ""
-    problem: str = ""  # relation "unknown": why the commit could not be had
-    change_map: Mapping[str, str] = field(default_factory=dict, repr=False)  # path -> A/M/D/T
-    changed_dirs: frozenset[str] = field(default=frozenset(), repr=False)
-
-
-# The configuration file's text at an older commit -> its targets (ConfigError if broken). Its `match`
-# patterns expand against head's files: a target whose file did not exist then was added since, and
-# is affected by that anyway.
-LoadConfig = Callable[[bytes], Config]
-
-
-def relate(
-    repo: Repo, head: str, commits: Sequence[str], *, config_path: str, load: LoadConfig
-) -> dict[str, Since]:
-    """How each commit relates to head, and what changed since it. One fetch brings the missing
-    commits (`--depth=1` in a shallow clone); in a shallow clone one more deepens the history back to
-    the oldest of them, so ancestry can be told."""
-    wanted = sorted({c for c in commits if c and c != head})
-    have = repo.present(wanted)
-    missing = [c for c in wanted if c not in have]
-    problems: dict[str, str] = {}
-    if missing:
-        fetched = repo.fetch_commits(missing)
-        if not fetched.ok and len(missing) > 1:  # one lost commit fails the lot: ask one by one
-            with ThreadPoolExecutor(max_workers=4) as pool:
-                tries = dict(zip(missing, pool.map(lambda c: repo.fetch_commits([c]), missing), strict=True))
-            problems = {c: _last_line(r.stderr) for c, r in tries.items() if not r.ok}
-        elif not fetched.ok:
-            problems = {missing[0]: _last_line(fetched.stderr)}
-        have = repo.present(wanted)
-    if have and repo.is_shallow():
-        times = repo.commit_times([*sorted(have), head])
-        if times:
-            repo.fetch_commits([head, *sorted(have)], since=min(times.values()) - DEEPEN_MARGIN)
-    out: dict[str, Since] = {head: Since("head")}
-    for c in wanted:
-        if c not in have:
-            out[c] = Since("unknown", problem=problems.get(c, "not in the repository"))
-    configs = _ConfigCache(load)
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        found = pool.map(lambda c: _since(repo, head, c, config_path, configs), sorted(have))
-        out.update(zip(sorted(have), found, strict=True))
-    return out
-
-
-class _ConfigCache:
-    """One load per distinct configuration text: tags spread over many commits mostly share one."""
-
-    def __init__(self, load: LoadConfig) -> None:
-        self._load, self._lock = load, threading.Lock()
-        self._known: dict[bytes, Config | str] = {}
-
-    def __call__(self, text: bytes) -> Config | str:
-        with self._lock:
-            if text not in self._known:
-                try:
-                    self._known[text] = self._load(text)
-                except ConfigError as exc:
-                    self._known[text] = exc.message
-            return self._known[text]
-
-
-def _since(repo: Repo, head: str, commit: str, config_path: str, configs: _ConfigCache) -> Since:
-    behind = repo.is_ancestor(commit, head)
-    if not behind and repo.is_ancestor(head, commit):
-        return Since("ahead")
-    changes = tuple(repo.diff(commit, head))
-    config: Config | None = None
-    problem = ""
-    if any(c.path == config_path for c in changes):
-        text = repo.read_file(commit, config_path)
-        loaded = configs(text) if text is not None else "no such file there"
-        if isinstance(loaded, str):
-            problem = f"the configuration at {commit[:7]} could not be read ({loaded})"
-        else:
-            config = loaded
-    change_map = {c.path: c.status for c in changes}
-    return Since(
-        "behind" if behind else "elsewhere",
-        repo.count_between(commit, head) if behind else None,
-        changes,
-        config,
-        config_problem=problem,
-        change_map=change_map,
-        changed_dirs=frozenset(planner.dirs_of(list(change_map))),
-    )
-
-
-def _last_line(text: str) -> str:
-    lines = [x for x in text.strip().splitlines() if x.strip()]
-    return lines[-1].strip() if lines else "git fetch failed"
 
 
 # --- pure: the tags' reasons, merged with the event's plan -------------------------------------

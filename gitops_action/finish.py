@@ -130,13 +130,17 @@ def warn(ctx: Context, message: str) -> None:
         print(f"warning: {message}", file=sys.stderr)
 
 
-def write(settings: Settings, ctx: Context, summary: str, outputs: dict[str, str]) -> None:
+def write(
+    settings: Settings, ctx: Context, summary: str, outputs: dict[str, str], *, stdout: bool = True
+) -> None:
+    """The summary to the step summary or --summary-file, else to stdout (unless `stdout` is False:
+    stdout carries something else); the outputs to GITHUB_OUTPUT and --output-file."""
     summary_path = settings.summary_file or os.environ.get("GITHUB_STEP_SUMMARY", "")
     if summary_path:
         # A file name that is not UTF-8 (kept by surrogateescape) is written as \udcXX, never a crash.
         with open(summary_path, "a", encoding="utf-8", errors="backslashreplace") as fh:
             fh.write(summary)
-    else:
+    elif stdout:
         print(summary)
     if os.environ.get("GITHUB_OUTPUT"):
         for k, v in outputs.items():

@@ -20,12 +20,12 @@ from .config import Config, ConfigError, Target
 from .context import Context
 from .credentials import redact, registry_host
 from .errors import UsageError
-from .finish import warn
+from .finish import NO_ARTIFACTS, warn, write
 from .flux import Flux
 from .gitrepo import Repo
 from .planner import load_text
 from .registry import Reader
-from .report import fence, md, short
+from .report import fence, folded, md, short
 from .settings import Settings, duration_seconds, parallelism
 
 
@@ -50,32 +50,8 @@ def load_config(settings: Settings, ctx: Context) -> tuple[Repo, str, Config, li
     return repo, head, config, wanted
 
 
-def write_report(settings: Settings, summary: str, outputs: dict[str, str], *, stdout: bool) -> None:
-    """The summary goes to the step summary or --summary-file, else to stdout when `stdout` (not
-    where stdout carries the YAML stream)."""
-    path = settings.summary_file or os.environ.get("GITHUB_STEP_SUMMARY", "")
-    if path:
-        with open(path, "a", encoding="utf-8", errors="backslashreplace") as fh:
-            fh.write(summary)
-    elif stdout:
-        print(summary)
-    if os.environ.get("GITHUB_OUTPUT"):
-        for k, v in outputs.items():
-            gha.set_output(k, v)
-    if settings.output_file:
-        Path(settings.output_file).write_text(json.dumps(outputs, indent=2), "utf-8")
-
-
 def _no_artifacts(**more: str) -> dict[str, str]:
-    return {
-        "artifacts": "[]",
-        "matrix": json.dumps({"include": []}),
-        "pushed": "0",
-        "failed": "0",
-        "unchanged": "0",
-        "changed": "false",
-        **more,
-    }
+    return {**NO_ARTIFACTS, **more}
 
 
 # --- flux-config -------------------------------------------------------------------------------
@@ -102,7 +78,8 @@ def run_flux_config(settings: Settings, ctx: Context) -> int:
         if ctx.in_actions:
             gha.end_stop_commands(token)
         lines += [f"{len(syncs)} target(s):", "", fence(stream, "yaml")]
-    write_report(settings, "\n".join(lines) + "\n", _no_artifacts(), stdout=bool(settings.output_dir))
+    # Without --output-dir stdout carries the YAML stream: the summary goes nowhere else then.
+    write(settings, ctx, "\n".join(lines) + "\n", _no_artifacts(), stdout=bool(settings.output_dir))
     return 0
 
 
@@ -223,11 +200,7 @@ def promote_summary(results: Sequence[promote.Promotion], from_tag: str, to_tag:
             f"| {md(r.target.id)} | {md(r.target.artifact)}:{md(to_tag)} | `{short(r.digest)}` | "
             f"{md(r.revision) or '-'} | {before} | {status} |"
         )
-    done = [r for r in results if r.digest]
-    if done:
-        lines += ["", "<details><summary>Full digests</summary>", ""]
-        lines += [f"- {md(r.target.id)}: `{r.url}`" for r in done]
-        lines += ["", "</details>"]
+    lines += folded("Full digests", [f"{md(r.target.id)}: `{r.url}`" for r in results if r.digest])
     rolled = [r for r in results if r.rollback and r.status == "promoted"]
     if rolled:
         lines += ["", "### Rollbacks", ""]
@@ -263,7 +236,7 @@ def finish_promote(
         promoted=str(count["promoted"]),
     )
     summary = promote_summary(results, settings.from_tag, settings.to_tag) + extra
-    write_report(settings, summary, outputs, stdout=True)
+    write(settings, ctx, summary, outputs)
 
 
 def _log_group(r: promote.Promotion, said: str) -> None:

@@ -3,9 +3,12 @@ registry's HTTP API (`registry.Reader`). One set of types, so the pipeline never
 
 from __future__ import annotations
 
+import gzip
+import io
+import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
 # "" for success; else what a caller does about it: missing (nothing at the tag), auth (a refused
@@ -40,3 +43,64 @@ class Pulled:
 class FluxOnly(Exception):
     """A read only `flux pull` does the way flux would (a cloud provider, a credential helper, an
     artifact flux did not push...): the registry reader hands it over, saying why."""
+
+
+# --- what a tag holds -------------------------------------------------------------------------
+
+INDEX_TYPES = (
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+)
+# Index types are asked for too: a registry answers 404 to a request that does not accept what the
+# tag holds, and a multi-arch image at the tag must not read as a missing tag (it would be overwritten).
+MANIFEST_TYPES = ", ".join(
+    [
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        *INDEX_TYPES,
+    ]
+)
+FLUX_LAYER = "application/vnd.cncf.flux.content.v1.tar+gzip"
+FLUX_CONFIG = "application/vnd.cncf.flux.config.v1+json"
+KNOWN_CONFIGS = {
+    "application/vnd.oci.image.config.v1+json": "a container image",
+    "application/vnd.docker.container.image.v1+json": "a container image",
+    "application/vnd.cncf.helm.config.v1+json": "a Helm chart",
+}
+
+
+def foreign(manifest: object, content_type: str) -> str:
+    """What a tag holds when it is not a Flux artifact (an image, an image index, a Helm chart, an
+    artifact of another tool), in words for the user; "" for a Flux artifact."""
+    if not isinstance(manifest, dict):
+        return "something that is not an OCI manifest"
+    media = str(manifest.get("mediaType") or content_type.split(";", 1)[0].strip())
+    if media in INDEX_TYPES or "manifests" in manifest:
+        return f"a multi-arch image index ({media or 'no media type'})"
+    config = manifest.get("config")
+    kind = str(config.get("mediaType", "")) if isinstance(config, dict) else ""
+    if kind == FLUX_CONFIG:
+        return ""
+    what = KNOWN_CONFIGS.get(kind, "an OCI artifact that is not a Flux artifact")
+    artifact_type = manifest.get("artifactType")
+    detail = f"config media type {kind or 'missing'}" + (
+        f", artifact type {artifact_type}" if artifact_type else ""
+    )
+    return f"{what} ({detail})"
+
+
+def extract(blob: bytes, out_dir: Path) -> None:
+    """The layer's regular files under `out_dir`, like `flux pull -o`; links, devices and names that
+    would leave the directory are skipped."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob)), mode="r:") as tar:
+        for member in tar:
+            name = PurePosixPath(member.name)
+            if not member.isfile() or name.is_absolute() or ".." in name.parts:
+                continue
+            source = tar.extractfile(member)
+            if source is None:
+                continue
+            target = out_dir.joinpath(*name.parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(source.read())

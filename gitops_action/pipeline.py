@@ -14,7 +14,6 @@ One target's failure never stops another; each result says what happened and why
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +27,7 @@ from .config import Target
 from .credentials import redact
 from .flux import Flux
 from .gitrepo import Repo
+from .history import Ancestry
 from .oci import Pulled
 from .planner import Plan, PlannedTarget
 from .progress import Event
@@ -39,22 +39,6 @@ from .writes import RepositoryLocks, render_inputs, with_retries
 __all__ = ["Options", "render_inputs", "run"]
 
 Mode = Literal["push", "dry-run"]
-
-
-class Ancestry:
-    """`newer_commit` once per commit in a run: the targets an earlier run pushed all carry its
-    commit, so one set of git calls (and, in a shallow clone, one fetch) serves them all."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._known: dict[tuple[str, str], str] = {}
-
-    def newer(self, repo: Repo, held: Pulled, head: str) -> str:
-        key = (commit_at(held), head)
-        with self._lock:  # also keeps two targets from fetching the same commit at once
-            if key not in self._known:
-                self._known[key] = newer_commit(repo, key[0], head)
-            return self._known[key]
 
 
 @dataclass(frozen=True)
@@ -350,14 +334,3 @@ def same_file(a: Path, b: Path) -> bool:
     if a.stat().st_size != b.stat().st_size:
         return False
     return a.read_bytes() == b.read_bytes()
-
-
-def newer_commit(repo: Repo, sha: str, head: str) -> str:
-    """The commit at a tag if it is a strict descendant of `head` (a newer run pushed it)."""
-    if not sha or sha == head:
-        return ""
-    if not repo.has_commit(sha):
-        repo.fetch(sha, depth=None)
-        if not repo.has_commit(sha):
-            return ""
-    return sha if repo.is_ancestor(head, sha) else ""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
@@ -109,20 +109,52 @@ def plan(
 ) -> Plan:
     """Decide which targets the change affects. `base_config` is None when there is no base or
     the configuration at base could not be read (`base_problem` says why)."""
+    every = ""
+    if commit_range.base is None:
+        every = commit_range.why_all or "no base commit"
+    elif base_config is None:
+        every = base_problem
+    base_targets = base_config.by_id() if base_config else {}
+    modules_of = {t.id: target_modules(t, bundle_texts) for t in head_config.targets}
+    out = _affected(head_config, base_targets, every, changes, head_files, modules_of)
+    if commit_range.base is not None:
+        out += _removed(head_config, base_targets, changes)
+    if only:
+        out = _restricted(out, only, {t.id for t in head_config.targets} | set(base_targets))
+    if commit_range.nothing:  # e.g. a deleted branch: no target, so no matrix entry either
+        out = []
+    return Plan(
+        head_config,
+        commit_range,
+        tuple(out),
+        len(head_config.targets),
+        head_config.warnings,
+        tuple(changes),
+        every=every,
+        modules=modules_of,
+        head_files=frozenset(head_files),
+        only=tuple(only),
+    )
+
+
+def _affected(
+    head_config: Config,
+    base_targets: Mapping[str, Target],
+    every: str,
+    changes: Sequence[Change],
+    head_files: set[str],
+    modules_of: Mapping[str, tuple[str, ...]],
+) -> list[PlannedTarget]:
+    """The head targets the change affects (`every`: all of them, for that reason)."""
     change_map = {c.path: c.status for c in changes}
     changed_dirs = dirs_of(list(change_map))
     deleted = {c.path for c in changes if c.status == "D"}
-    base_targets = base_config.by_id() if base_config else {}
     cfg_file = head_config.path
     out: list[PlannedTarget] = []
-
-    modules_of = {t.id: target_modules(t, bundle_texts) for t in head_config.targets}
     for t in head_config.targets:
         reasons: list[str] = []
-        if commit_range.base is None:
-            reasons.append(commit_range.why_all or "no base commit")
-        elif base_config is None:
-            reasons.append(base_problem)
+        if every:
+            reasons.append(every)
         elif t.id not in base_targets:
             reasons.append(f"new target in {cfg_file}")
         elif base_targets[t.id] != t:
@@ -138,39 +170,29 @@ def plan(
         out.append(
             PlannedTarget(t, "planned", tuple(dict.fromkeys(reasons)), head_problem(t, head_files, cfg_file))
         )
+    return out
 
+
+def _removed(
+    head_config: Config, base_targets: Mapping[str, Target], changes: Sequence[Change]
+) -> list[PlannedTarget]:
+    """Targets at base that head no longer has: their files were deleted, or their entry removed."""
+    deleted = {c.path for c in changes if c.status == "D"}
     head_ids = {t.id for t in head_config.targets}
+    out = []
     for tid, t in base_targets.items():
-        if tid not in head_ids and commit_range.base is not None:
+        if tid not in head_ids:
             files_gone = [f for f in t.files if f in deleted]
-            why = f"{', '.join(files_gone)} deleted" if files_gone else f"removed from {cfg_file}"
+            why = f"{', '.join(files_gone)} deleted" if files_gone else f"removed from {head_config.path}"
             out.append(PlannedTarget(t, "removed", (why,)))
+    return out
 
-    if only:
-        known = head_ids | set(base_targets)
-        unknown = [n for n in only if n not in known]
-        if unknown:
-            raise UsageError(f"`targets` names unknown target(s): {', '.join(unknown)}")
-        out = [p for p in out if p.target.id in only]
-    if commit_range.nothing:  # e.g. a deleted branch: no target, so no matrix entry either
-        out = []
-    every = ""
-    if commit_range.base is None:
-        every = commit_range.why_all or "no base commit"
-    elif base_config is None:
-        every = base_problem
-    return Plan(
-        head_config,
-        commit_range,
-        tuple(out),
-        len(head_config.targets),
-        head_config.warnings,
-        tuple(changes),
-        every=every,
-        modules=modules_of,
-        head_files=frozenset(head_files),
-        only=tuple(only),
-    )
+
+def _restricted(out: list[PlannedTarget], only: Sequence[str], known: set[str]) -> list[PlannedTarget]:
+    unknown = [n for n in only if n not in known]
+    if unknown:
+        raise UsageError(f"`targets` names unknown target(s): {', '.join(unknown)}")
+    return [p for p in out if p.target.id in only]
 
 
 def target_modules(t: Target, bundle_texts: Mapping[str, str]) -> tuple[str, ...]:
@@ -201,6 +223,61 @@ def planned_target(t: Target, reasons: Sequence[str], plan: Plan) -> PlannedTarg
     )
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """What planning reads from git first: both commits' files and configuration text, the diff."""
+
+    head_files: list[str]
+    head_text: bytes | None
+    changes: list[Change]
+    base_files: list[str] | None
+    base_text: bytes | None
+
+
+def read_commits(repo: Repo, commit_range: CommitRange, config_path: str) -> Snapshot:
+    """Five independent git processes, each mostly start-up: run at once."""
+    head, base = commit_range.head, commit_range.base
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        head_files = pool.submit(repo.list_files, head)
+        head_text = pool.submit(repo.read_file, head, config_path)
+        changes = pool.submit(repo.diff, base, head) if base else None
+        base_files = pool.submit(repo.list_files, base) if base else None
+        base_text = pool.submit(repo.read_file, base, config_path) if base else None
+        return Snapshot(
+            head_files.result(),
+            head_text.result(),
+            changes.result() if changes else [],
+            base_files.result() if base_files else None,
+            base_text.result() if base_text else None,
+        )
+
+
+def configs(
+    snap: Snapshot, commit_range: CommitRange, config_path: str, registry: str, source: str
+) -> tuple[Config, Config | None, str]:
+    """The configuration at head (ConfigError if broken), and at base (None, and why, if it cannot be
+    read there: every target is then affected)."""
+    if snap.head_text is None:
+        raise ConfigError(config_path, "", f"configuration file not found at {commit_range.head[:12]}")
+    head_config = load_text(snap.head_text, config_path, snap.head_files, registry, source)
+    if commit_range.base is None:
+        return head_config, None, ""
+    if snap.base_text is None:
+        return head_config, None, f"{config_path} did not exist at base {commit_range.base[:12]}"
+    try:
+        base_config = load_text(snap.base_text, config_path, snap.base_files or [], registry, source)
+    except ConfigError as exc:
+        return head_config, None, f"the configuration at base {commit_range.base[:12]} was invalid ({exc})"
+    return head_config, base_config, ""
+
+
+def bundle_texts(repo: Repo, head: str, config: Config) -> dict[str, str]:
+    """The bundle files at head (their file:// modules are inputs too), in one git call."""
+    files = [f for t in config.targets if t.kind == "bundle" for f in t.files]
+    raw = repo.read_files(head, files) if files else {}
+    return {k: v.decode("utf-8", "replace") for k, v in raw.items() if v is not None}
+
+
 def plan_repository(
     repo: Repo,
     commit_range: CommitRange,
@@ -209,57 +286,22 @@ def plan_repository(
     registry_override: str = "",
     default_source: str = "",
     only: Sequence[str] = (),
-    timer: Callable[[str], None] | None = None,
 ) -> Plan:
-    """Gather what `plan()` needs from git. ConfigError if the head configuration is broken."""
-    tick = timer or (lambda _label: None)
-    head = commit_range.head
-    base = commit_range.base
-    # Five independent git processes, each mostly start-up: run them at once.
-    with ThreadPoolExecutor(max_workers=5) as pool:
-        head_files_job = pool.submit(repo.list_files, head)
-        head_text_job = pool.submit(repo.read_file, head, config_path)
-        changes_job = pool.submit(repo.diff, base, head) if base else None
-        base_files_job = pool.submit(repo.list_files, base) if base else None
-        base_text_job = pool.submit(repo.read_file, base, config_path) if base else None
-        head_files_list = head_files_job.result()
-        head_text = head_text_job.result()
-        changes: list[Change] = changes_job.result() if changes_job else []
-        base_files: list[str] | None = base_files_job.result() if base_files_job else None
-        base_text = base_text_job.result() if base_text_job else None
-    tick("git")
-    if head_text is None:
-        raise ConfigError(config_path, "", f"configuration file not found at {head[:12]}")
-    head_config = load_text(head_text, config_path, head_files_list, registry_override, default_source)
-    base_config: Config | None = None
-    base_problem = ""
-    if commit_range.base is not None:
-        if base_text is None:
-            base_problem = f"{config_path} did not exist at base {commit_range.base[:12]}"
-        else:
-            try:
-                base_config = load_text(
-                    base_text, config_path, base_files or [], registry_override, default_source
-                )
-            except ConfigError as exc:
-                base_problem = f"the configuration at base {commit_range.base[:12]} was invalid ({exc})"
-    bundle_files = [f for t in head_config.targets if t.kind == "bundle" for f in t.files]
-    tick("plan")
-    raw = repo.read_files(head, bundle_files) if bundle_files else {}
-    tick("git")
-    texts = {k: v.decode("utf-8", "replace") for k, v in raw.items() if v is not None}
-    result = plan(
+    """Gather what `plan()` needs from git, and plan. ConfigError if the head configuration is broken."""
+    snap = read_commits(repo, commit_range, config_path)
+    head_config, base_config, base_problem = configs(
+        snap, commit_range, config_path, registry_override, default_source
+    )
+    return plan(
         head_config=head_config,
         base_config=base_config,
         base_problem=base_problem,
         commit_range=commit_range,
-        changes=changes,
-        head_files=set(head_files_list),
-        bundle_texts=texts,
+        changes=snap.changes,
+        head_files=set(snap.head_files),
+        bundle_texts=bundle_texts(repo, commit_range.head, head_config),
         only=only,
     )
-    tick("plan")
-    return result
 
 
 def load_text(text: bytes, path: str, files: Sequence[str], registry: str, source: str) -> Config:

@@ -11,14 +11,10 @@ flux would goes to `flux pull` instead, so it never decides differently from flu
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
-import ipaddress
 import json
 import re
 import ssl
-import tarfile
 import threading
 import time
 import urllib.error
@@ -27,32 +23,13 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.client import HTTPException
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from .credentials import basic_auth, docker_login
 from .flux import Flux
-from .oci import Call, Failure, FluxOnly, Pulled
+from .hosts import address, may_be_plain_http, may_carry_credentials, realm_refused
+from .oci import FLUX_LAYER, MANIFEST_TYPES, Call, Failure, FluxOnly, Pulled, extract, foreign
 
-INDEX_TYPES = (
-    "application/vnd.oci.image.index.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-)
-# Index types are asked for too: a registry answers 404 to a request that does not accept what the
-# tag holds, and a multi-arch image at the tag must not read as a missing tag (it would be overwritten).
-MANIFEST_TYPES = ", ".join(
-    [
-        "application/vnd.oci.image.manifest.v1+json",
-        "application/vnd.docker.distribution.manifest.v2+json",
-        *INDEX_TYPES,
-    ]
-)
-FLUX_LAYER = "application/vnd.cncf.flux.content.v1.tar+gzip"
-FLUX_CONFIG = "application/vnd.cncf.flux.config.v1+json"
-KNOWN_CONFIGS = {
-    "application/vnd.oci.image.config.v1+json": "a container image",
-    "application/vnd.docker.container.image.v1+json": "a container image",
-    "application/vnd.cncf.helm.config.v1+json": "a Helm chart",
-}
 REVISION = "org.opencontainers.image.revision"
 USER_AGENT = "timoni-flux-push"
 MAX_MANIFEST = 4 * 1024 * 1024  # the distribution spec's own limit for a manifest
@@ -83,53 +60,7 @@ class Reference:
         return cls(host, repository, tag)
 
 
-def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    name = urllib.parse.urlsplit(f"//{host}").hostname or ""
-    if name == "localhost":
-        return ipaddress.ip_address("127.0.0.1")
-    try:
-        return ipaddress.ip_address(name)
-    except ValueError:
-        return None
-
-
-def _may_be_plain_http(host: str) -> bool:
-    """The hosts flux (go-containerregistry) also tries over plain HTTP when HTTPS fails."""
-    ip = _address(host)
-    return ip is not None and (ip.is_loopback or ip.is_private)
-
-
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
-
-
-def realm_refused(realm: str, registry: str, registry_scheme: str) -> str:
-    """Why flux would not ask this token realm, or "". The rules of go-containerregistry v0.21.8
-    (the version flux v2.9.4 builds with), pkg/v1/remote/transport/bearer.go `validateRealmURL`: https
-    always; http only when the registry itself answers in plain HTTP; the registry's own host:port
-    always; otherwise no IP literal that is loopback, private, link-local or unspecified (the cloud
-    metadata address 169.254.169.254 among them)."""
-    parts = urllib.parse.urlsplit(realm)
-    if parts.scheme not in ("https", "http"):
-        return f"realm scheme {parts.scheme!r} is not https"
-    if parts.scheme == "http" and registry_scheme != "http":
-        return "a plain-HTTP realm for an HTTPS registry"
-    if parts.netloc == registry:
-        return ""
-    try:
-        ip = ipaddress.ip_address(parts.hostname or "")
-    except ValueError:
-        return ""
-    if ip.is_loopback or ip.is_link_local or ip.is_private or ip.is_unspecified or ip.is_multicast:
-        return f"realm host {parts.hostname} is a private or link-local address"
-    return ""
-
-
-def _may_carry_credentials(url: str) -> bool:
-    """Never a credential in plain HTTP to anything but this machine (flux would send it to a private
-    address too: such a read is left to flux, which may)."""
-    parts = urllib.parse.urlsplit(url)
-    ip = _address(parts.netloc)
-    return parts.scheme == "https" or (ip is not None and ip.is_loopback)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -209,7 +140,7 @@ class Reader:
         algorithm, _, hexdigest = layer.partition(":")
         if algorithm != "sha256" or hashlib.sha256(blob.body).hexdigest() != hexdigest:
             return Pulled(self._failed("transient", f"layer {layer} arrived corrupted", start))
-        _extract(blob.body, out_dir)
+        extract(blob.body, out_dir)
         return Pulled(self._ok(start), revision, digest, out_dir, notes)
 
     # --- HTTP ------------------------------------------------------------------------------------
@@ -239,7 +170,7 @@ class Reader:
         challenge = answer.headers.get("www-authenticate", "")
         kind = challenge.split(" ", 1)[0].lower()
         login = self._login(ref.host)
-        if login and not _may_carry_credentials(url):
+        if login and not may_carry_credentials(url):
             login = None
         if kind == "basic" and login:
             header, scope = f"Basic {basic_auth(*login)}", ""
@@ -261,7 +192,7 @@ class Reader:
         if realm_refused(realm, ref.host, self._scheme(ref.host)):
             return None  # flux refuses it too (and says so: the read goes to flux)
         params["scope"] = f"repository:{ref.repository}:pull"
-        auth = f"Basic {basic_auth(*login)}" if login and _may_carry_credentials(realm) else None
+        auth = f"Basic {basic_auth(*login)}" if login and may_carry_credentials(realm) else None
         url = f"{realm}{'&' if '?' in realm else '?'}{urllib.parse.urlencode(params)}"
         answer = self._request(url, "application/json", auth, follow=False)
         if not (isinstance(answer, Answer) and answer.status == 200):
@@ -289,7 +220,7 @@ class Reader:
 
     def _probe(self, host: str) -> str:
         scheme = "https"
-        if _may_be_plain_http(host):
+        if may_be_plain_http(host):
             # flux tries HTTPS first, then plain HTTP. One port speaks one of them, so asking in plain
             # HTTP first finds the same scheme (TLS servers answer plain HTTP with 400), and skips
             # loading the CA bundle for a plain local registry. The probe carries no credentials.
@@ -301,7 +232,7 @@ class Reader:
     def _opener(self, scheme: str, host: str, follow: bool = True) -> urllib.request.OpenerDirector:
         """One opener per kind of connection for the run: building one, and above all loading the CA
         bundle for TLS, costs more CPU than a local request."""
-        ip = _address(host)
+        ip = address(host)
         # Like Go: a proxy from the environment, but never for a loopback address.
         direct = ip is not None and ip.is_loopback
         key = (scheme == "https", direct, follow)
@@ -360,26 +291,6 @@ class Reader:
         return Call(False, failure, error, time.monotonic() - start)
 
 
-def foreign(manifest: object, content_type: str) -> str:
-    """What a tag holds when it is not a Flux artifact (an image, an image index, a Helm chart, an
-    artifact of another tool), in words for the user; "" for a Flux artifact."""
-    if not isinstance(manifest, dict):
-        return "something that is not an OCI manifest"
-    media = str(manifest.get("mediaType") or content_type.split(";", 1)[0].strip())
-    if media in INDEX_TYPES or "manifests" in manifest:
-        return f"a multi-arch image index ({media or 'no media type'})"
-    config = manifest.get("config")
-    kind = str(config.get("mediaType", "")) if isinstance(config, dict) else ""
-    if kind == FLUX_CONFIG:
-        return ""
-    what = KNOWN_CONFIGS.get(kind, "an OCI artifact that is not a Flux artifact")
-    artifact_type = manifest.get("artifactType")
-    detail = f"config media type {kind or 'missing'}" + (
-        f", artifact type {artifact_type}" if artifact_type else ""
-    )
-    return f"{what} ({detail})"
-
-
 def _describe(exc: OSError | HTTPException) -> str:
     """In the words flux (Go) uses, which is what users search for."""
     if isinstance(exc, ConnectionRefusedError):
@@ -402,20 +313,3 @@ def _error_codes(body: bytes) -> list[str]:
         return [str(e.get("code", "")) for e in errors if isinstance(e, dict)]
     except (ValueError, AttributeError):
         return []
-
-
-def _extract(blob: bytes, out_dir: Path) -> None:
-    """The layer's regular files under `out_dir`, like `flux pull -o`; links, devices and names that
-    would leave the directory are skipped."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob)), mode="r:") as tar:
-        for member in tar:
-            name = PurePosixPath(member.name)
-            if not member.isfile() or name.is_absolute() or ".." in name.parts:
-                continue
-            source = tar.extractfile(member)
-            if source is None:
-                continue
-            target = out_dir.joinpath(*name.parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(source.read())

@@ -127,11 +127,7 @@ def summary(
             f"| {md(r.target.id)} | {md(r.target.artifact)}:{md(tags)} | `{short(r.digest)}` | "
             f"{_status(r)}{' ↺' if r.caught_up else ''} | {r.seconds:.1f}s |"
         )
-    with_digest = [r for r in results if r.digest]
-    if with_digest:
-        lines += ["", "<details><summary>Full digests</summary>", ""]
-        lines += [f"- {md(r.target.id)}: `{r.url}`" for r in with_digest]
-        lines += ["", "</details>"]
+    lines += folded("Full digests", [f"{md(r.target.id)}: `{r.url}`" for r in results if r.digest])
     problems = [r for r in results if r.status in ("failed", "skipped")]
     if problems:
         lines += ["", "### Problems", ""]
@@ -145,12 +141,17 @@ def summary(
                 f"\n{count} errors: GitHub shows {MAX_ERROR_ANNOTATIONS} annotations per step, so the "
                 f"first error of each failed target is annotated first; all {count} are listed here."
             )
-    why = [r for r in results if r.reasons]
-    if why:
-        lines += ["", "<details><summary>Why each target was taken</summary>", ""]
-        lines += [f"- {md(r.target.id)}: {md('; '.join(r.reasons))}" for r in why]
-        lines += ["", "</details>"]
+    why = [f"{md(r.target.id)}: {md('; '.join(r.reasons))}" for r in results if r.reasons]
+    lines += folded("Why each target was taken", why)
     return "\n".join(lines) + "\n"
+
+
+def folded(title: str, items: Sequence[str]) -> list[str]:
+    """A markdown list folded under a <details> title (nothing when the list is empty); `title` and
+    `items` are markdown already."""
+    if not items:
+        return []
+    return ["", f"<details><summary>{title}</summary>", "", *(f"- {x}" for x in items), "", "</details>"]
 
 
 def _scope(plan: Plan, results: Sequence[TargetResult]) -> list[str]:

@@ -259,6 +259,16 @@ def parser() -> argparse.ArgumentParser:
         default=False,
         help="dry-run on a pull request: keep one PR comment up to date (needs GITHUB_TOKEN)",
     )
+    _signing_flags(p)
+    _mode_flags(p)
+    p.add_argument("--summary-file", default="", help="write the markdown summary here (default: stdout)")
+    p.add_argument(
+        "--output-file", default="", help="write the outputs (artifacts, matrix, pushed, failed) as JSON"
+    )
+    return p
+
+
+def _signing_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--sign",
         default="none",
@@ -271,6 +281,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--rekor-url", default="https://rekor.sigstore.dev", help="Rekor for keyless signing and verifying"
     )
+
+
+def _mode_flags(p: argparse.ArgumentParser) -> None:
+    """The timeout, and the flags of one mode only (promote, flux-config, pull_request_target)."""
     p.add_argument(
         "--timeout",
         default=defaults.TIMEOUT,
@@ -297,11 +311,6 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="in a pull_request_target run: dry-run the pull request's head without credentials",
     )
-    p.add_argument("--summary-file", default="", help="write the markdown summary here (default: stdout)")
-    p.add_argument(
-        "--output-file", default="", help="write the outputs (artifacts, matrix, pushed, failed) as JSON"
-    )
-    return p
 
 
 def from_args(argv: Sequence[str], env: Mapping[str, str]) -> Settings:

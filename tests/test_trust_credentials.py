@@ -23,7 +23,8 @@ from support.registry import Registry, free_port
 
 from gitops_action.credentials import Credentials, basic_auth
 from gitops_action.flux import Flux
-from gitops_action.registry import Reader, _may_carry_credentials, realm_refused
+from gitops_action.hosts import may_carry_credentials, realm_refused
+from gitops_action.registry import Reader
 
 USER, PASSWORD = "ci-user", "s3cr3t-Registry-Pa55"  # the auth_registry's login
 
@@ -143,9 +144,9 @@ def test_the_realm_rules_are_flux_s() -> None:
     assert "private or link-local" in realm_refused("http://127.0.0.1:5001/t", "127.0.0.1:5000", "http")
     assert realm_refused("http://auth.example.com/token", registry, "https")  # plain HTTP, TLS registry
     assert realm_refused("file:///etc/passwd", registry, "https")
-    assert not _may_carry_credentials("http://10.1.2.3:5000/v2/")  # plain HTTP off this machine
-    assert _may_carry_credentials("http://127.0.0.1:5000/v2/")
-    assert _may_carry_credentials("https://10.1.2.3:5000/v2/")
+    assert not may_carry_credentials("http://10.1.2.3:5000/v2/")  # plain HTTP off this machine
+    assert may_carry_credentials("http://127.0.0.1:5000/v2/")
+    assert may_carry_credentials("https://10.1.2.3:5000/v2/")
 
 
 def test_timoni_pulls_a_module_from_a_registry_that_needs_the_login(
