@@ -28,6 +28,7 @@ from pathlib import Path
 from .credentials import basic_auth, docker_login
 from .flux import Flux
 from .hosts import address, may_be_plain_http, may_carry_credentials, realm_refused
+from .keepalive import Connections, Reply
 from .oci import FLUX_LAYER, MANIFEST_TYPES, Call, Failure, FluxOnly, Pulled, extract, foreign
 
 REVISION = "org.opencontainers.image.revision"
@@ -86,6 +87,7 @@ class Reader:
     # Authorization that worked, by (host, repository); Basic logins by (host, "").
     _auth: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
     _logins: dict[str, tuple[str, str] | None] = field(default_factory=dict, repr=False)
+    _kept: Connections | None = field(default=None, repr=False)
 
     def pull(self, url: str, out_dir: Path, *, content: bool = True) -> Pulled:
         """What `flux pull` says about the tag: revision, digest and (with `content`) the layer's files
@@ -249,6 +251,14 @@ class Reader:
     def _request(
         self, url: str, accept: str, authorization: str | None, follow: bool = True
     ) -> Answer | OSError | HTTPException:
+        if accept == MANIFEST_TYPES and follow:  # the hot path: every tag is read at least once
+            if self._kept is None:
+                self._kept = Connections(self.timeout, MAX_MANIFEST)
+            kept = self._kept.get(url, {"Accept": accept, "User-Agent": USER_AGENT, **_auth(authorization)})
+            if isinstance(kept, Reply):
+                return Answer(kept.status, kept.headers, kept.body)
+            if kept is not None:
+                return kept
         request = urllib.request.Request(url, headers={"Accept": accept, "User-Agent": USER_AGENT})
         if authorization:  # not sent on to a redirect (a blob in cloud storage has its own signature)
             request.add_unredirected_header("Authorization", authorization)
@@ -313,3 +323,7 @@ def _error_codes(body: bytes) -> list[str]:
         return [str(e.get("code", "")) for e in errors if isinstance(e, dict)]
     except (ValueError, AttributeError):
         return []
+
+
+def _auth(authorization: str | None) -> dict[str, str]:
+    return {"Authorization": authorization} if authorization else {}
