@@ -19,10 +19,11 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import github_action_utils as gha
 
-from . import catchup, events, pipeline, progress, signing, timoni
+from . import catchup, events, pipeline, progress, timoni
 from .context import Context
 from .credentials import Credentials, credentials_host, registry_host
 from .errors import UsageError
@@ -34,6 +35,9 @@ from .planner import Plan, load_text, plan_repository
 from .registry import Reader
 from .results import TargetResult, exit_code
 from .settings import Settings, duration_seconds, parallelism
+
+if TYPE_CHECKING:
+    from . import signing
 
 __all__ = ["Context", "docker_config", "main", "signer_for"]
 
@@ -224,6 +228,8 @@ def docker_config(
 
 def signer_for(settings: Settings, ctx: Context, docker: str, scratch: Path) -> signing.Signer:
     """The run's cosign signer (key or keyless), its secrets masked in the log."""
+    from . import signing  # only runs that sign pay for its import
+
     request = signing.Request(
         key=settings.cosign_key,
         password=settings.cosign_password,
@@ -249,6 +255,8 @@ def _sign(
     parallel: int,
 ) -> tuple[list[TargetResult], str]:
     """Sign the digests the run's pushes and tags settled on; the summary's `verify` section."""
+    from . import signing
+
     signer = signer_for(settings, ctx, flux_env.get("DOCKER_CONFIG", ""), scratch)
     signed = signing.sign_results(results, signer, parallel)
     return signed, signing.summary(signer, signed)

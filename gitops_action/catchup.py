@@ -203,13 +203,13 @@ def extend(plan: planner.Plan, held: Mapping[str, Held], since: Mapping[str, Sin
             continue
         if keep and event is not None:
             merged = tuple(dict.fromkeys([*event.reasons, *reasons]))
-            out.append(replace(event, reasons=merged, held=pulled, base=h.commit))
+            out.append(replace(event, reasons=merged, held=pulled, base=h.commit, stale_tags=h.stale))
             continue
         caught_up = not plan.every  # the event's diff did not take it: an earlier run left it behind
         if caught_up:
             reasons = [*reasons, LEFT_BEHIND]
         fresh = planner.planned_target(t, reasons, plan)
-        out.append(replace(fresh, held=pulled, base=h.commit, caught_up=caught_up))
+        out.append(replace(fresh, held=pulled, base=h.commit, caught_up=caught_up, stale_tags=h.stale))
     out += [p for p in plan.targets if p.status == "removed"]
     return replace(plan, targets=tuple(out), from_tags=decided)
 

@@ -190,7 +190,7 @@ def _steps(planned: PlannedTarget, opts: Options, work: Work) -> Outcome:
         return _failed(not_ours(url, current.foreign))
     if rerun(t, current, opts):
         work.log.append(f"{url} holds this commit's render from the same inputs (a re-run): not rendered")
-        return unchanged(t, current, opts, work)
+        return unchanged(t, current, opts, work, planned.stale_tags)
     rendered, current = render(planned, current, url, opts, work)
     if isinstance(rendered, Outcome):
         return rendered
@@ -198,7 +198,9 @@ def _steps(planned: PlannedTarget, opts: Options, work: Work) -> Outcome:
         return _failed(writes.registry_error("reading", url, current.call))
     if opts.mode == "dry-run":
         return dry_run(rendered, current if current.call.ok else None)
-    return deliver(t, url, current, rendered, opts, work)
+    # What the plan found at the other tags holds while the first tag still holds what it read.
+    same = planned.held is not None and current.digest == planned.held.digest
+    return deliver(t, url, current, rendered, opts, work, planned.stale_tags if same else None)
 
 
 def settled_early(planned: PlannedTarget, opts: Options) -> Outcome | None:
@@ -287,7 +289,15 @@ def dry_run(rendered: Path, current: Pulled | None) -> Outcome:
     return Outcome("dry-run", digest=digest, diff=manifests.diff(old, new), new_target=current is None)
 
 
-def deliver(t: Target, url: str, current: Pulled, rendered: Path, opts: Options, work: Work) -> Outcome:
+def deliver(
+    t: Target,
+    url: str,
+    current: Pulled,
+    rendered: Path,
+    opts: Options,
+    work: Work,
+    stale: tuple[str, ...] | None = None,
+) -> Outcome:
     """Never backwards; skip-unchanged; a last look; the push."""
     if current.call.ok:
         if opts.ancestry.newer(opts.repo, current, opts.head):
@@ -295,7 +305,7 @@ def deliver(t: Target, url: str, current: Pulled, rendered: Path, opts: Options,
             return Outcome("skipped", digest=current.digest or None, error=why)
         deployed = work.dir / "deployed" / timoni.MANIFESTS
         if opts.skip_unchanged and deployed.is_file() and same_file(deployed, rendered):
-            outcome = unchanged(t, current, opts, work)
+            outcome = unchanged(t, current, opts, work, stale)
             if outcome.status == "unchanged" and current.digest and commit_at(current) != opts.head:
                 writes.mark_checked(t, current.digest, opts, work.dir, work.log)
             return outcome
@@ -319,11 +329,14 @@ def not_ours(url: str, held: str) -> str:
     return f"{url} holds {held}, not a Flux artifact: not overwriting it (push to another tag or repository)"
 
 
-def unchanged(t: Target, current: Pulled, opts: Options, work: Work) -> Outcome:
+def unchanged(
+    t: Target, current: Pulled, opts: Options, work: Work, stale: tuple[str, ...] | None = None
+) -> Outcome:
     """The tag holds this content. A run that pushed the first tag and then lost the registry left the
-    other tags behind: point them at what the first tag holds (nothing changes when they already do)."""
+    other tags behind: point them at what the first tag holds. `stale`: the other tags the plan found
+    elsewhere (None: it did not read them, so they are tagged anyway; nothing changes when they hold it)."""
     digest = current.digest or None
-    if len(t.tags) > 1 and current.digest:
+    if len(t.tags) > 1 and current.digest and (stale is None or stale):
         error = writes.tag_others(t, current.digest, opts, work.log)
         if error:
             return Outcome("failed", digest=digest, error=error)

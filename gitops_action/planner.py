@@ -32,6 +32,8 @@ class PlannedTarget:
     held: Pulled | None = field(default=None, repr=False)  # what the first tag held when planning
     base: str = ""  # the commit its tag holds, when planned from the tags
     caught_up: bool = False  # taken from its tag although the event's diff did not take it
+    # The plan read the other tags too: None when it did not; else those not at the first tag's digest.
+    stale_tags: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
