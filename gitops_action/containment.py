@@ -9,6 +9,7 @@ runner: such a target is refused before timoni starts, with the offending path n
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
 import re
@@ -23,7 +24,8 @@ MAX_FILES = 100_000  # a module is a few hundred files; a walk beyond this is re
 
 
 def _inside(real_root: Path, path: Path) -> bool:
-    return path == real_root or real_root in path.parents
+    root, full = str(real_root), str(path)  # strings: pathlib's parents are slow for a walk of many files
+    return full == root or full.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def _resolve(path: Path) -> Path:
@@ -80,10 +82,21 @@ def escape(root: Path, target: Target) -> str:
             text = real.read_text("utf-8", "replace")
             modules += bundle_module_dirs(f, text)
     for module in dict.fromkeys(modules):
-        for shown, real in _walk(real_root, root / module, module):
-            if not _inside(real_root, real):
-                return _refused(shown, real, target, root)
+        found = _module_escape(root, module)
+        if found is not None:
+            return _refused(found[0], found[1], target, root)
     return ""
+
+
+@functools.lru_cache(maxsize=1024)
+def _module_escape(root: Path, module: str) -> tuple[str, Path] | None:
+    """The first path under `module` that resolves outside `root`, or None. Walked once per module
+    for a run (the checkout does not change while it runs): many targets share one module."""
+    real_root = _resolve(root)
+    for shown, real in _walk(real_root, root / module, module):
+        if not _inside(real_root, real):
+            return shown, real
+    return None
 
 
 def _refused(path: str, real: Path, target: Target, root: Path) -> str:
@@ -92,3 +105,8 @@ def _refused(path: str, real: Path, target: Target, root: Path) -> str:
     )
     how = "symlink" if linked else "path"
     return f"{path} resolves outside the repository ({how}): refusing to read it ({target.key}: {real})"
+
+
+def forget() -> None:
+    """A new run: the checkout may have changed since the last one in this process."""
+    _module_escape.cache_clear()

@@ -98,6 +98,7 @@ def run(plan: Plan, opts: Options, on_progress: Callable[[Event], None] | None =
     render and push: the wait overlaps their work instead of idling at the end (settling.py)."""
     cache = opts.scratch / "timoni-cache"
     cache.mkdir(parents=True, exist_ok=True)
+    containment.forget()
     tell = on_progress or (lambda event: None)
     secrets = list(opts.secrets)
     verified: dict[int, TargetResult] = {}
