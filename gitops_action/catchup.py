@@ -82,7 +82,8 @@ def _read_all(urls: Sequence[str], pull: Pull) -> dict[str, Pulled]:
         first.setdefault(_host(url), url)
     with ThreadPoolExecutor(max_workers=READERS) as pool:
         got = dict(zip(first.values(), pool.map(pull, first.values()), strict=True))
-        down = {h: got[u] for h, u in first.items() if got[u].call.failure in ("transient", "auth")}
+        # A host that cannot be reached at all; a refusal may be one repository's, not the host's.
+        down = {h: got[u] for h, u in first.items() if got[u].call.failure == "transient"}
         rest = [u for u in unique if u not in got and _host(u) not in down]
         got.update(zip(rest, pool.map(pull, rest), strict=True))
     for url in unique:
@@ -101,10 +102,15 @@ def read_tags(targets: Sequence[Target], pull: Pull) -> dict[str, Held]:
     for t in targets:
         pulled = read[firsts[t.id]]
         stale = tuple(
-            x for x in t.tags[1:] if pulled.call.ok and read[f"{t.artifact}:{x}"].digest != pulled.digest
+            x for x in t.tags[1:] if pulled.call.ok and _elsewhere(read[f"{t.artifact}:{x}"], pulled)
         )
         held[t.id] = Held(t.tags[0], pulled, commit_at(pulled) if pulled.call.ok else "", stale=stale)
     return held
+
+
+def _elsewhere(other: Pulled, first: Pulled) -> bool:
+    """The other tag answered, and does not hold the first tag's digest (a failed read says nothing)."""
+    return (other.call.ok and other.digest != first.digest) or other.call.failure == "missing"
 
 
 def read_markers(targets: Sequence[Target], held: Mapping[str, Held], pull: Pull) -> dict[str, Held]:
@@ -180,9 +186,12 @@ def extend(plan: planner.Plan, held: Mapping[str, Held], since: Mapping[str, Sin
     tags say so or (with a known event base) the event's diff says so; one whose tag did not answer
     keeps the event's decision."""
     by_event = {p.target.id: p for p in plan.targets if p.status == "planned"}
+    removed = {p.target.id for p in plan.targets if p.status == "removed"}
     out: list[planner.PlannedTarget] = []
     decided = 0
     for t in plan.config.targets:
+        if t.id in removed:  # the event deleted its files: reported as removed, below
+            continue
         event = by_event.get(t.id)
         h = held.get(t.id)
         if h is None or not h.answered:

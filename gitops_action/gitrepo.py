@@ -239,6 +239,16 @@ class Repo:
         times = dict(line.split(" ", 1) for line in raw.decode().splitlines() if " " in line)
         return {s: int(times[s]) for s in shas if s in times}
 
+    def shallow_boundary(self) -> list[str]:
+        """The commits where a shallow clone's history is cut off (none in a full clone)."""
+        out = self._git("rev-parse", "--git-path", "shallow")
+        path = Path(out.stdout.strip()) if out.ok else None
+        if path is not None and not path.is_absolute():
+            path = self.root / path
+        if path is None or not path.is_file():
+            return []
+        return [line for line in path.read_text().split() if re.fullmatch(r"[0-9a-f]{40}", line)]
+
     def count_between(self, ancestor: str, descendant: str) -> int | None:
         """Commits in descendant's history that are not in ancestor's (None: git could not say)."""
         out = self._git("rev-list", "--count", "--end-of-options", f"{ancestor}..{descendant}", "--")

@@ -12,6 +12,7 @@ from typing import Literal
 
 from . import planner
 from .config import Config, ConfigError
+from .errors import GitError
 from .gitrepo import Change, Repo
 from .oci import Pulled
 
@@ -65,14 +66,18 @@ def relate(
     if missing:
         fetched = repo.fetch_commits(missing)
         if not fetched.ok and len(missing) > 1:  # one lost commit fails the lot: ask one by one
-            with ThreadPoolExecutor(max_workers=4) as pool:
-                tries = dict(zip(missing, pool.map(lambda c: repo.fetch_commits([c]), missing), strict=True))
+            # (one after another: fetches into one shallow clone at once collide on shallow.lock)
+            tries = {c: repo.fetch_commits([c]) for c in missing}
             problems = {c: _last_line(r.stderr) for c, r in tries.items() if not r.ok}
         elif not fetched.ok:
             problems = {missing[0]: _last_line(fetched.stderr)}
         have = repo.present(wanted)
     if have and repo.is_shallow():
-        times = repo.commit_times([*sorted(have), head])
+        # Deepen only: never past the clone's own boundary (a later step may need that history).
+        try:
+            times = repo.commit_times([*sorted(have), head, *repo.shallow_boundary()])
+        except GitError:
+            times = {}
         if times:
             repo.fetch_commits([head, *sorted(have)], since=min(times.values()) - DEEPEN_MARGIN)
     out: dict[str, Since] = {head: Since("head")}
@@ -104,6 +109,13 @@ class _ConfigCache:
 
 
 def _since(repo: Repo, head: str, commit: str, config_path: str, configs: _ConfigCache) -> Since:
+    try:
+        return _since_git(repo, head, commit, config_path, configs)
+    except GitError as exc:  # a commit git cannot work with: its targets are affected
+        return Since("unknown", problem=str(exc)[:300])
+
+
+def _since_git(repo: Repo, head: str, commit: str, config_path: str, configs: _ConfigCache) -> Since:
     behind = repo.is_ancestor(commit, head)
     if not behind and repo.is_ancestor(head, commit):
         return Since("ahead")
@@ -158,4 +170,16 @@ def newer_commit(repo: Repo, sha: str, head: str) -> str:
         repo.fetch(sha, depth=None)
         if not repo.has_commit(sha):
             return ""
+    if repo.is_ancestor(head, sha):
+        return sha
+    if repo.is_ancestor(sha, head) or not repo.is_shallow():
+        return ""
+    # In a shallow clone "not a descendant" may only mean its history is cut off (the plan fetched
+    # it with --depth=1): fetch its history back to head's time and ask again, never push
+    # backwards on a guess. (A full fetch of a present commit would bring no parents.)
+    try:
+        since = min(repo.commit_times([head, sha]).values()) - DEEPEN_MARGIN
+    except (GitError, ValueError):
+        return ""
+    repo.fetch_commits([sha, head], since=since)
     return sha if repo.is_ancestor(head, sha) else ""

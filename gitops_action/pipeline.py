@@ -113,8 +113,11 @@ def run(plan: Plan, opts: Options, on_progress: Callable[[Event], None] | None =
                 return result
 
             def verify() -> None:
-                verified[i] = _after(result, _settled(pending, opts), secrets)
-                tell(Event("finished", planned.target, verified[i]))
+                try:
+                    verified[i] = _after(result, _settled(pending, opts), secrets)
+                    tell(Event("finished", planned.target, verified[i]))
+                except Exception as exc:  # a bug here must not cost the run its results
+                    verified[i] = replace(result, status="failed", error=f"internal error: {exc}")
 
             timer.at(time.monotonic() + settle.wait(pending.seconds), verify)
             return result
@@ -188,7 +191,7 @@ def _steps(planned: PlannedTarget, opts: Options, work: Work) -> Outcome:
     url = f"{t.artifact}:{t.tags[0]}"
     current = planned.held if planned.held is not None else read_tag(url, opts, work, content=False)
     if current.foreign:
-        return _failed(not_ours(url, current.foreign))
+        return _failed(writes.not_ours(url, current.foreign))
     if rerun(t, current, opts):
         work.log.append(f"{url} holds this commit's render from the same inputs (a re-run): not rendered")
         return unchanged(t, current, opts, work, planned.stale_tags)
@@ -315,7 +318,7 @@ def deliver(
     last_look = time.monotonic()
     last = opts.reader.pull(url, work.dir / "last-look", content=False)
     if last.foreign:
-        return _failed(not_ours(url, last.foreign))
+        return _failed(writes.not_ours(url, last.foreign))
     if last.call.ok and opts.ancestry.newer(opts.repo, last, opts.head):
         why = f"{url} now holds {last.revision}, a descendant of this commit: not moving it back"
         return Outcome("skipped", digest=last.digest or None, error=why)
@@ -324,10 +327,6 @@ def deliver(
         return _failed(writes.registry_error("pushing", url, pushed.call))
     pending = Settling(t, url, pushed.digest, rendered, work.dir, time.monotonic() - last_look)
     return Outcome("pushed", digest=pushed.digest, settling=pending)
-
-
-def not_ours(url: str, held: str) -> str:
-    return f"{url} holds {held}, not a Flux artifact: not overwriting it (push to another tag or repository)"
 
 
 def unchanged(

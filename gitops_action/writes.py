@@ -112,10 +112,14 @@ def mark_checked(t: Target, digest: str, opts: Options, work: Path, log: list[st
     so later runs plan from this commit and do not render the target again and again. A failure
     costs only that: the next run renders and checks again."""
     record = work / "checked"
-    record.mkdir(parents=True, exist_ok=True)
-    (record / "checked.json").write_text(
-        json.dumps({"tag": t.tags[0], "digest": digest, "commit": opts.head}, sort_keys=True)
-    )
+    try:
+        record.mkdir(parents=True, exist_ok=True)
+        (record / "checked.json").write_text(
+            json.dumps({"tag": t.tags[0], "digest": digest, "commit": opts.head}, sort_keys=True)
+        )
+    except OSError as exc:
+        log.append(f"could not write the check record (the next run renders again): {exc}")
+        return
     url = f"{t.artifact}:{catchup.marker_tag(t.tags[0])}"
     notes = {catchup.COMMIT: opts.head, catchup.CHECKED: digest}
     with opts.writing(t.artifact):
@@ -145,3 +149,7 @@ def registry_error(doing: str, url: str, call: Call) -> str:
     if call.failure == "transient":
         return f"the registry kept failing while {doing} {url} (gave up after retries): {call.error}"
     return f"{doing} {url} failed: {call.error}"
+
+
+def not_ours(url: str, held: str) -> str:
+    return f"{url} holds {held}, not a Flux artifact: not overwriting it (push to another tag or repository)"

@@ -317,3 +317,22 @@ def test_the_matrix_and_the_command_line_plan_from_the_tags_and_base_keeps_its_m
     assert statuses(based) == {"staging/billing": "planned"}
     assert "Diffed from the `base` input only" in based.summary
     assert c1 != c2
+
+
+def test_an_instance_whose_files_were_deleted_is_removed_once(
+    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path
+) -> None:
+    """Its tag still holds a commit from before the deletion: the tags must not plan it again (it
+    would fail on "does not exist", on every later run)."""
+    c1 = example_repo.head()
+    assert push(example_repo, tmp_path / "run1", prefix, "0" * 40).returncode == 0
+    example_repo.git(
+        "rm", "-q", "apps/webapp/common.cue", "apps/webapp/staging.yaml", "apps/webapp/production.yaml"
+    )
+    example_repo.commit_all("webapp gone")
+    run = push(example_repo, tmp_path / "run2", prefix, c1)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert [(a["name"], a["status"]) for a in run.artifacts()] == [
+        ("webapp-staging", "removed"),
+        ("webapp-production", "removed"),
+    ]
