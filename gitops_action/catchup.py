@@ -82,8 +82,9 @@ def _read_all(urls: Sequence[str], pull: Pull) -> dict[str, Pulled]:
         first.setdefault(_host(url), url)
     with ThreadPoolExecutor(max_workers=READERS) as pool:
         got = dict(zip(first.values(), pool.map(pull, first.values()), strict=True))
-        # A host that cannot be reached at all; a refusal may be one repository's, not the host's.
-        down = {h: got[u] for h, u in first.items() if got[u].call.failure == "transient"}
+        # A host that cannot be reached, or refuses the login: its other targets keep the event's plan
+        # (a refusal of one repository only costs the others their catch-up, never a wrong push).
+        down = {h: got[u] for h, u in first.items() if got[u].call.failure in ("transient", "auth")}
         rest = [u for u in unique if u not in got and _host(u) not in down]
         got.update(zip(rest, pool.map(pull, rest), strict=True))
     for url in unique:
