@@ -173,19 +173,11 @@ def run_once(repo: Repo, rng: CommitRange) -> tuple[dict[str, float], planner.Pl
     start = time.perf_counter()
     snap = planner.read_commits(repo, rng, config)
     t1 = time.perf_counter()
-    head_config, base_config, problem = planner.configs(snap, rng, config, "", "")
+    loaded = planner.configs(snap, rng, config, "", "")
     t2 = time.perf_counter()
-    texts = planner.bundle_texts(repo, rng.head, head_config)
+    texts = planner.bundle_texts(repo, rng.head, loaded[0])
     t3 = time.perf_counter()
-    result = planner.plan(
-        head_config=head_config,
-        base_config=base_config,
-        base_problem=problem,
-        commit_range=rng,
-        changes=snap.changes,
-        head_files=set(snap.head_files),
-        bundle_texts=texts,
-    )
+    result = planner.plan_snapshot(snap, loaded, rng, texts)
     end = time.perf_counter()
     spent = {"git": (t1 - start) + (t3 - t2), "plan": (t2 - t1) + (end - t3), "total": end - start}
     return spent, result

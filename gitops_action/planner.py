@@ -291,9 +291,19 @@ def plan_repository(
 ) -> Plan:
     """Gather what `plan()` needs from git, and plan. ConfigError if the head configuration is broken."""
     snap = read_commits(repo, commit_range, config_path)
-    head_config, base_config, base_problem = configs(
-        snap, commit_range, config_path, registry_override, default_source
-    )
+    loaded = configs(snap, commit_range, config_path, registry_override, default_source)
+    return plan_snapshot(snap, loaded, commit_range, bundle_texts(repo, commit_range.head, loaded[0]), only)
+
+
+def plan_snapshot(
+    snap: Snapshot,
+    loaded: tuple[Config, Config | None, str],
+    commit_range: CommitRange,
+    texts: Mapping[str, str],
+    only: Sequence[str] = (),
+) -> Plan:
+    """`plan()` on what the steps before read: the snapshot, `configs()`, the bundle texts."""
+    head_config, base_config, base_problem = loaded
     return plan(
         head_config=head_config,
         base_config=base_config,
@@ -301,7 +311,7 @@ def plan_repository(
         commit_range=commit_range,
         changes=snap.changes,
         head_files=set(snap.head_files),
-        bundle_texts=bundle_texts(repo, commit_range.head, head_config),
+        bundle_texts=texts,
         only=only,
     )
 

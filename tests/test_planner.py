@@ -603,16 +603,8 @@ def test_the_planning_steps_give_the_whole_plan(example_repo: GitRepo) -> None:
     rng = CommitRange(head=after, base=before)
     repo = Repo(example_repo.path)
     snap = planner.read_commits(repo, rng, CONFIG)
-    head_config, base_config, problem = planner.configs(snap, rng, CONFIG, "", "")
-    steps = planner.plan(
-        head_config=head_config,
-        base_config=base_config,
-        base_problem=problem,
-        commit_range=rng,
-        changes=snap.changes,
-        head_files=set(snap.head_files),
-        bundle_texts=planner.bundle_texts(repo, after, head_config),
-    )
+    loaded = planner.configs(snap, rng, CONFIG, "", "")
+    steps = planner.plan_snapshot(snap, loaded, rng, planner.bundle_texts(repo, after, loaded[0]))
     whole = plan_between(example_repo, before, after)
     assert (
         [p.target.id for p in steps.targets] == [p.target.id for p in whole.targets] == ["platform-staging"]
