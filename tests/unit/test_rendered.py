@@ -1,0 +1,82 @@
+"""The PR comment and the job summary as GitHub shows them (issue 20): rendered with cmark-gfm, GitHub's
+own Markdown library, and read back as the text a person sees. No Markdown syntax may show as text,
+every collapsible section has a title, diffs are `diff` blocks with + and - lines, and the comment
+opens with a verdict that names its commit."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import gfm
+import pytest
+from samples import HEAD, RUN_URL, comment_markdown, summary_markdown
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+RENDERED = {"comment": comment_markdown, "summary": summary_markdown}
+# A backslash escape that cmark-gfm would have consumed outside HTML: seen as text, it is a bug.
+ESCAPE = re.compile(r"\\[!-/:-@\[-`{-~]")
+
+
+@pytest.fixture(params=sorted(RENDERED))
+def page(request: pytest.FixtureRequest) -> gfm.Page:
+    return gfm.read(gfm.to_html(RENDERED[request.param]()))
+
+
+def test_no_markdown_syntax_shows_as_text(page: gfm.Page) -> None:
+    text = page.text
+    assert "**" not in text
+    assert "```" not in text
+    assert not ESCAPE.search(text), ESCAPE.findall(text)
+    for tag in ("<details", "</details", "<summary", "<b>", "</b>"):
+        assert tag not in text
+    assert page.unclosed == []
+
+
+def test_every_section_has_a_title(page: gfm.Page) -> None:
+    assert page.details, "one collapsible section per target"
+    for d in page.details:
+        assert d.summary, d
+        assert d.first_child == "summary"
+        assert "**" not in d.summary and "\\" not in d.summary
+
+
+def test_diffs_are_diff_blocks_added_objects_with_plus_removed_with_minus(page: gfm.Page) -> None:
+    diffs = [c for c in page.code if c.lang == "diff"]
+    assert {c.lang for c in page.code} <= {"diff", "text"}
+    everything = "\n".join(c.text for c in diffs)
+    for line in ("-  replicas: '1'", "+  replicas: '2'", "+kind: Service", "+  - port: 80"):
+        assert line in everything.splitlines()
+    added = next(c.text for c in diffs if "name: search" in c.text)  # the new target's ConfigMap
+    assert all(ln.startswith(("+", "@@")) for ln in added.splitlines()), added
+    gone = next(c.text for c in diffs if "name: webapp-legacy" in c.text)  # removed from a target
+    assert all(ln.startswith(("-", "@@")) for ln in gone.splitlines()), gone
+    assert "s3cret" not in everything and "password: <hidden> (changed)" in everything
+
+
+def test_a_failure_is_shown_in_its_own_section_as_written(page: gfm.Page) -> None:
+    assert any(h.startswith("Failed") for h in page.headings), page.headings
+    errors = [c.text for c in page.code if "conflicting values 443 and string" in c.text]
+    assert errors, "the error, as timoni wrote it, in a code block"
+    assert "values.port ~ <int> & @someone [see **docs**]" in errors[0]
+    assert "apps/billing/values.cue:3:8" in errors[0]
+
+
+def test_the_verdict_comes_first_and_names_the_commit(page: gfm.Page) -> None:
+    assert page.headings[0].endswith(": 1 changed, 1 added, 1 removed, 1 failed"), page.headings[0]
+    first = [ln for ln in page.text.split("\n") if ln.strip()][1]  # the line under the verdict
+    assert first.startswith("1 unchanged · commit c0ffee1 · updated 2026-12-06 19:55 UTC"), first
+    assert ("https://github.com/octo-org/gitops/commit/" + HEAD, "c0ffee1") in page.links
+
+
+def test_the_comment_links_the_run() -> None:
+    page = gfm.read(gfm.to_html(comment_markdown()))
+    assert (RUN_URL, "Full diff in the job summary") in page.links
+
+
+@pytest.mark.parametrize("name", sorted(RENDERED))
+def test_docs_show_what_the_renderer_makes_now(name: str) -> None:
+    """docs/<name>.html (screenshotted into docs/<name>.png by tools/screenshots.py, shown in the
+    README) is exactly today's rendering: after a change to the Markdown, run the tool again."""
+    kept = (DOCS / f"{name}.html").read_text("utf-8")
+    assert kept == gfm.page(name, RENDERED[name]()), "run: .venv/bin/python tools/screenshots.py"
