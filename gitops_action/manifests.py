@@ -116,7 +116,9 @@ def _unified(before: dict[str, Any] | None, after: dict[str, Any] | None, key: K
     (the object is named above it): only its hunk, every line `+` (or `-`)."""
     a = canonical(before).splitlines(keepends=True) if before is not None else []
     b = canonical(after).splitlines(keepends=True) if after is not None else []
-    lines = list(difflib.unified_diff(a, b, fromfile=f"deployed/{label(key)}", tofile=f"rendered/{label(key)}"))
+    lines = list(
+        difflib.unified_diff(a, b, fromfile=f"deployed/{label(key)}", tofile=f"rendered/{label(key)}")
+    )
     return "".join(lines if a and b else lines[2:])
 
 

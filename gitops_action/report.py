@@ -115,7 +115,10 @@ def failures(results: Sequence[TargetResult]) -> list[str]:
         if r.status not in ("failed", "skipped"):
             continue
         text = "\n".join(
-            [plain(r.error or r.status), *(plain(f"{a.file}:{a.line}:{a.col}: {a.message}") for a in r.annotations)]
+            [
+                plain(r.error or r.status),
+                *(plain(f"{a.file}:{a.line}:{a.col}: {a.message}") for a in r.annotations),
+            ]
         )
         out.append(details(f"<b>{html(r.target.id)}</b> · {r.status}", [fence(text, "text")], opened=True))
     return out

@@ -32,8 +32,9 @@ def alerts(rendered: str) -> str:
     """GitHub turns a blockquote that opens with `[!WARNING]` into an alert after cmark-gfm (a step of
     its own pipeline, not of the library): done here the same way, so the page shows what GitHub does."""
     return _ALERT.sub(
-        lambda m: f'<blockquote class="alert alert-{m[1].lower()}">\n'
-        f'<p class="alert-title">{m[1].title()}</p>\n<p>',
+        lambda m: (
+            f'<blockquote class="alert alert-{m[1].lower()}">\n<p class="alert-title">{m[1].title()}</p>\n<p>'
+        ),
         rendered,
     )
 

@@ -17,7 +17,10 @@ DIGEST = "sha256:" + "ab12" * 16
 RUN_URL = "https://github.com/octo-org/gitops/actions/runs/4242"
 # The commit and the time a report names: fixed, so snapshots and screenshots do not change by the hour.
 STAMP = report.stamp(
-    HEAD, datetime(2026, 12, 6, 19, 55, tzinfo=UTC), server_url="https://github.com", repository="octo-org/gitops"
+    HEAD,
+    datetime(2026, 12, 6, 19, 55, tzinfo=UTC),
+    server_url="https://github.com",
+    repository="octo-org/gitops",
 )
 
 

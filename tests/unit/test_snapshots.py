@@ -16,6 +16,7 @@ from gitops_action import comment, report
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
 
+
 def check(name: str, text: str) -> None:
     path = SNAPSHOTS / name
     if os.environ.get("UPDATE_SNAPSHOTS") == "1":
