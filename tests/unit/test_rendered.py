@@ -10,7 +10,19 @@ from pathlib import Path
 
 import gfm
 import pytest
-from samples import HEAD, RUN_URL, comment_markdown, summary_markdown
+from samples import (
+    HEAD,
+    NEW_TARGET,
+    RUN_URL,
+    STAMP,
+    comment_markdown,
+    dry_results,
+    result,
+    stream_diff,
+    summary_markdown,
+)
+
+from gitops_action import comment
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 RENDERED = {"comment": comment_markdown, "summary": summary_markdown}
@@ -80,3 +92,39 @@ def test_docs_show_what_the_renderer_makes_now(name: str) -> None:
     README) is exactly today's rendering: after a change to the Markdown, run the tool again."""
     kept = (DOCS / f"{name}.html").read_text("utf-8")
     assert kept == gfm.page(name, RENDERED[name]()), "run: .venv/bin/python tools/screenshots.py"
+
+
+def valid(body: str) -> gfm.Page:
+    page = gfm.read(gfm.to_html(body))
+    assert "**" not in page.text and "```" not in page.text and not ESCAPE.search(page.text)
+    assert page.unclosed == [] and all(d.summary and d.first_child == "summary" for d in page.details)
+    return page
+
+
+def test_a_comment_too_large_folds_whole_targets_and_still_renders() -> None:
+    old = "".join(
+        f"---\nkind: ConfigMap\nmetadata: {{name: c{i}, namespace: bulk}}\ndata: {{salt: a}}\n"
+        for i in range(2000)
+    )
+    bulk = result("bulk", "dry-run", diff=stream_diff(old, old.replace("salt: a", "salt: b")))
+    body = comment.render(
+        [bulk, *dry_results()], config_path=".timoni-flux.yaml", run_url=RUN_URL, stamp=STAMP
+    )
+    assert len(body) <= comment.COMMENT_LIMIT
+    page = valid(body)
+    assert (
+        "bulk · changed: 0 added, 2000 changed, 0 removed object(s): diff too large for this comment, "
+        "see the job summary"
+    ) in page.text
+    assert any("+  replicas: '2'" in c.text for c in page.code)  # the small target keeps its diff
+    assert any(h.startswith("Failed") for h in page.headings)
+
+
+def test_more_targets_than_one_line_each_fits_still_renders() -> None:
+    diff = stream_diff("", NEW_TARGET)
+    many = [result(f"target-{i:04}", "dry-run", diff=diff, new_target=True) for i in range(900)]
+    body = comment.render(many, config_path=".timoni-flux.yaml", run_url=RUN_URL, stamp=STAMP)
+    assert len(body) <= comment.COMMENT_LIMIT
+    page = valid(body)
+    assert "more target(s), listed in the job summary" in page.text
+    assert page.headings[0].endswith(": 0 changed, 900 added, 0 removed, 0 failed")
