@@ -210,6 +210,7 @@ def summary(
     title: str = "timoni-flux-push",
 ) -> str:
     counts, others = verdict(results, mode)
+    counts = counts if results else "no target affected"
     lines = [f"## {title} {mode.replace('-', ' ')}: {counts}", "", meta(others, stamp.line()), ""]
     lines += [*_scope(plan, results), ""]
     for w in plan.warnings:

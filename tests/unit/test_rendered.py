@@ -11,18 +11,21 @@ from pathlib import Path
 import gfm
 import pytest
 from samples import (
+    DIGEST,
     HEAD,
     NEW_TARGET,
     RUN_URL,
     STAMP,
+    annotation,
     comment_markdown,
     dry_results,
+    plan,
     result,
     stream_diff,
     summary_markdown,
 )
 
-from gitops_action import comment
+from gitops_action import comment, report
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 RENDERED = {"comment": comment_markdown, "summary": summary_markdown}
@@ -104,16 +107,16 @@ def valid(body: str) -> gfm.Page:
 def test_a_comment_too_large_folds_whole_targets_and_still_renders() -> None:
     old = "".join(
         f"---\nkind: ConfigMap\nmetadata: {{name: c{i}, namespace: bulk}}\ndata: {{salt: a}}\n"
-        for i in range(2000)
+        for i in range(400)
     )
-    bulk = result("bulk", "dry-run", diff=stream_diff(old, old.replace("salt: a", "salt: b")))
+    bulk = result("bulk", "dry-run", diff=stream_diff(old, old.replace("salt: a", "salt: " + "b" * 200)))
     body = comment.render(
         [bulk, *dry_results()], config_path=".timoni-flux.yaml", run_url=RUN_URL, stamp=STAMP
     )
     assert len(body) <= comment.COMMENT_LIMIT
     page = valid(body)
     assert (
-        "bulk · changed: 0 added, 2000 changed, 0 removed object(s): diff too large for this comment, "
+        "bulk · changed: 0 added, 400 changed, 0 removed object(s): diff too large for this comment, "
         "see the job summary"
     ) in page.text
     assert any("+  replicas: '2'" in c.text for c in page.code)  # the small target keeps its diff
@@ -128,3 +131,21 @@ def test_more_targets_than_one_line_each_fits_still_renders() -> None:
     page = valid(body)
     assert "more target(s), listed in the job summary" in page.text
     assert page.headings[0].endswith(": 0 changed, 900 added, 0 removed, 0 failed")
+
+
+def test_a_push_summary_with_a_hostile_target_id_renders() -> None:
+    hostile = "billing|<script>alert(1)</script>**x**"
+    rs = [
+        result("webapp", "pushed", digest=DIGEST, reasons=("apps/webapp/values.cue modified",)),
+        result(hostile, "failed", error="values.port: conflicting values 443 and string (x)",
+               annotations=[annotation("apps/billing/values.cue", 3, 1, "values.port: conflicting")]),
+        result("platform", "skipped", error="an older commit: the tag holds a newer one"),
+    ]  # fmt: skip
+    text = report.summary(plan(rs), rs, mode="push", stamp=STAMP)
+    rendered = gfm.to_html(text)
+    assert "<script" not in rendered
+    page = gfm.read(rendered)
+    assert page.headings[0] == "timoni-flux-push push: 1 pushed, 0 removed, 1 failed"
+    assert "billing|<script>alert(1)</script>" in page.text  # shown as text, in the table
+    assert [d.summary for d in page.details][:2] == [f"{hostile} · failed", "platform · skipped"]
+    assert page.unclosed == [] and "\\" not in page.text
