@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import github_action_utils as gha
@@ -65,7 +66,10 @@ def finish(
                 + (f" ({r.error})" if r.error else "")
             )
             print(line, file=sys.stderr)
-    text = report.summary(plan, results, mode=mode) + extra
+    stamp = report.stamp(
+        plan.range.head, datetime.now(UTC), server_url=ctx.server_url, repository=ctx.repository
+    )
+    text = report.summary(plan, results, mode=mode, stamp=stamp) + extra
     outputs = report.outputs(plan, results)
     if mode == "dry-run":
         text += comment.summary_diffs(results, limit=report.SUMMARY_LIMIT - len(text))
@@ -74,7 +78,7 @@ def finish(
     outputs = {k: redact(v, secrets) for k, v in outputs.items()}
     write(settings, ctx, text, outputs)
     if mode == "dry-run" and plan.range.is_pull_request and settings.comment and plan.range.pr_number:
-        _comment(settings, ctx, plan.range, results)
+        _comment(settings, ctx, plan.range, results, stamp)
 
 
 def stopped(settings: Settings, ctx: Context, exc: Exception) -> int:
@@ -94,14 +98,17 @@ def stopped(settings: Settings, ctx: Context, exc: Exception) -> int:
     return 2 if usage else 1
 
 
-def _comment(settings: Settings, ctx: Context, rng: CommitRange, results: list[TargetResult]) -> None:
+def _comment(
+    settings: Settings, ctx: Context, rng: CommitRange, results: list[TargetResult], stamp: report.Stamp
+) -> None:
     if not settings.github_token:
         warn(ctx, "no github-token: the pull request comment was not written")
         return
     from .pr_comment import upsert_pr_comment  # PyGithub loads slowly: only on pull requests
 
     secrets = list(settings.secrets())
-    body = redact(comment.render(results, config_path=settings.config, run_url=ctx.run_url()), secrets)
+    text = comment.render(results, config_path=settings.config, run_url=ctx.run_url(), stamp=stamp)
+    body = redact(text, secrets)
     outcome = upsert_pr_comment(
         api_url=ctx.api_url,
         token=settings.github_token,

@@ -74,7 +74,7 @@ def canonical(obj: dict[str, Any]) -> str:
 class ObjectChange:
     key: Key
     change: str  # added, removed, changed
-    diff: str  # unified diff (changed) or the whole object (added/removed), Secret values hidden
+    diff: str  # unified diff, Secret values hidden; an added or removed object is all + or - lines
 
 
 @dataclass(frozen=True)
@@ -102,17 +102,24 @@ def diff(old: dict[Key, dict[str, Any]], new: dict[Key, dict[str, Any]]) -> Stre
             unchanged += 1
             continue
         if before is None and after is not None:
-            changes.append(ObjectChange(key, "added", canonical(_hide_secret(after, None))))
+            changes.append(ObjectChange(key, "added", _unified(None, _hide_secret(after, None), key)))
         elif after is None and before is not None:
-            changes.append(ObjectChange(key, "removed", canonical(_hide_secret(before, None))))
+            changes.append(ObjectChange(key, "removed", _unified(_hide_secret(before, None), None, key)))
         elif before is not None and after is not None:
-            a = canonical(_hide_secret(before, None)).splitlines(keepends=True)
-            b = canonical(_hide_secret(after, before)).splitlines(keepends=True)
-            text = "".join(
-                difflib.unified_diff(a, b, fromfile=f"deployed/{label(key)}", tofile=f"rendered/{label(key)}")
-            )
+            text = _unified(_hide_secret(before, None), _hide_secret(after, before), key)
             changes.append(ObjectChange(key, "changed", text))
     return StreamDiff(tuple(changes), unchanged)
+
+
+def _unified(before: dict[str, Any] | None, after: dict[str, Any] | None, key: Key) -> str:
+    """A unified diff of the canonical forms. An added or removed object has no `---`/`+++` header
+    (the object is named above it): only its hunk, every line `+` (or `-`)."""
+    a = canonical(before).splitlines(keepends=True) if before is not None else []
+    b = canonical(after).splitlines(keepends=True) if after is not None else []
+    lines = list(
+        difflib.unified_diff(a, b, fromfile=f"deployed/{label(key)}", tofile=f"rendered/{label(key)}")
+    )
+    return "".join(lines if a and b else lines[2:])
 
 
 def _ordered(*maps: dict[Key, Any]) -> Iterable[Key]:

@@ -11,6 +11,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import github_action_utils as gha
@@ -25,12 +26,102 @@ _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
 
 
 def md(text: str) -> str:
-    """Escape untrusted text for one markdown line (a table cell, a list item, a <summary>). `<`, `>`
-    and `&` become entities: a backslash does not escape them inside an HTML block (<details>)."""
+    """Escape untrusted text for one markdown line (a table cell, a list item, a paragraph). `<`, `>`
+    and `&` become entities. Never inside an HTML block (<summary>): there a backslash shows as text."""
     flat = " ".join(CONTROL.sub("", text).split())
     flat = flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     # Undecodable bytes of a file name (surrogates) are shown as \udcXX, after the escaping.
     return plain(_MD_SPECIAL.sub(r"\\\1", flat).replace("@", "&#64;"))
+
+
+def html(text: str) -> str:
+    """Escape untrusted text for one line inside an HTML block (a <summary>): Markdown is not read
+    there, so only HTML's characters are escaped. One line: a blank line would end the block."""
+    flat = " ".join(CONTROL.sub("", text).split())
+    for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"), ("@", "&#64;")):
+        flat = flat.replace(char, entity)
+    return plain(flat)
+
+
+def details(title: str, body: Sequence[str], *, opened: bool = False) -> str:
+    """A collapsible section GitHub renders: `title` is HTML (escape with `html`), `body` Markdown.
+    The blank lines end the HTML block before the Markdown and after </details>."""
+    tag = "<details open>" if opened else "<details>"
+    return "\n".join([f"{tag}<summary>{title}</summary>", "", *body, "", "</details>"])
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """Which commit a report is for and when it was written: a reader can tell a stale comment."""
+
+    sha: str
+    at: datetime  # UTC
+    commit_url: str = ""  # the commit on GitHub, when the run knows the repository
+
+    def line(self) -> str:
+        sha = f"`{self.sha[:7]}`" if re.fullmatch(r"[0-9a-f]{7,64}", self.sha) else md(self.sha[:12])
+        commit = f"[{sha}]({self.commit_url})" if self.commit_url else sha
+        return f"commit {commit} · updated {self.at:%Y-%m-%d %H:%M} UTC"
+
+
+def stamp(sha: str, at: datetime, *, server_url: str, repository: str) -> Stamp:
+    known = bool(repository and re.fullmatch(r"[0-9a-f]{40}|[0-9a-f]{64}", sha))
+    return Stamp(sha, at, f"{server_url}/{repository}/commit/{sha}" if known else "")
+
+
+# What the verdict counts, per mode: the first ones always (bold), then the others when there are any.
+_COUNTED = {
+    "dry-run": (("changed", "added", "removed", "failed"), ("unchanged", "skipped")),
+    "push": (("pushed", "removed", "failed"), ("unchanged", "skipped")),
+    "plan": (("planned", "removed"), ("skipped",)),
+}
+
+
+def kind(r: TargetResult) -> str:
+    """The verdict's word for a target: a dry run's `changed`/`added`/`unchanged`, else its status."""
+    if r.status != "dry-run" or r.diff is None:
+        return r.status
+    if not r.diff.changed:
+        return "unchanged"
+    return "added" if r.new_target else "changed"
+
+
+def verdict(results: Sequence[TargetResult], mode: str) -> tuple[str, str]:
+    """`1 changed, 1 added, 0 removed, 1 failed` and the rest (`2 unchanged`): the run in one line."""
+    first, rest = _COUNTED.get(mode, _COUNTED["push"])
+    count = {k: sum(1 for r in results if kind(r) == k) for k in (*first, *rest)}
+    others = [f"{count[k]} {k}" for k in rest if count[k]]
+    return ", ".join(f"{count[k]} {k}" for k in first), ", ".join(others)
+
+
+def meta(*parts: str) -> str:
+    """The line under the verdict: its parts joined by ` · `, the first letter capital."""
+    text = " · ".join(p for p in parts if p)
+    return text[:1].upper() + text[1:]
+
+
+def failures_heading(results: Sequence[TargetResult]) -> str:
+    failed = sum(1 for r in results if r.status == "failed")
+    skipped = sum(1 for r in results if r.status == "skipped")
+    parts = [f"Failed ({failed})" if failed else "", f"Skipped ({skipped})" if skipped else ""]
+    return "### " + " · ".join(p for p in parts if p)
+
+
+def failures(results: Sequence[TargetResult]) -> list[str]:
+    """One open section per failed or skipped target, its error as written (in a code block: no
+    escaping to read through), then the file positions it names."""
+    out = []
+    for r in results:
+        if r.status not in ("failed", "skipped"):
+            continue
+        text = "\n".join(
+            [
+                plain(r.error or r.status),
+                *(plain(f"{a.file}:{a.line}:{a.col}: {a.message}") for a in r.annotations),
+            ]
+        )
+        out.append(details(f"<b>{html(r.target.id)}</b> · {r.status}", [fence(text, "text")], opened=True))
+    return out
 
 
 @dataclass(frozen=True)
@@ -111,12 +202,19 @@ def short(digest: str | None) -> str:
 
 
 def summary(
-    plan: Plan, results: Sequence[TargetResult], *, mode: str, title: str = "timoni-flux-push"
+    plan: Plan,
+    results: Sequence[TargetResult],
+    *,
+    mode: str,
+    stamp: Stamp,
+    title: str = "timoni-flux-push",
 ) -> str:
-    lines = [f"## {title}: {mode}", "", *_scope(plan, results)]
+    counts, others = verdict(results, mode)
+    counts = counts if results else "no target affected"
+    lines = [f"## {title} {mode.replace('-', ' ')}: {counts}", "", meta(others, stamp.line()), ""]
+    lines += [*_scope(plan, results), ""]
     for w in plan.warnings:
-        lines.append(f"> [!WARNING]\n> {md(w)}")
-    lines.append("")
+        lines += [f"> [!WARNING]\n> {md(w)}", ""]
     if not results:
         lines.append("No target is affected by this change.")
         return "\n".join(lines) + "\n"
@@ -127,31 +225,27 @@ def summary(
             f"| {md(r.target.id)} | {md(r.target.artifact)}:{md(tags)} | `{short(r.digest)}` | "
             f"{_status(r)}{' ↺' if r.caught_up else ''} | {r.seconds:.1f}s |"
         )
-    lines += folded("Full digests", [f"{md(r.target.id)}: `{r.url}`" for r in results if r.digest])
-    problems = [r for r in results if r.status in ("failed", "skipped")]
+    problems = failures(results)
     if problems:
-        lines += ["", "### Problems", ""]
-        for r in problems:
-            lines.append(f"- **{md(r.target.id)}** ({r.status}): {md(r.error or '')}")
-            for a in r.annotations:
-                lines.append(f"  - {md(a.file)}:{a.line}:{a.col}: {md(a.message)}")
+        lines += ["", failures_heading(results), "", *"\n\n".join(problems).split("\n")]
         count = len(error_notes(results))
         if count > MAX_ERROR_ANNOTATIONS:
             lines.append(
                 f"\n{count} errors: GitHub shows {MAX_ERROR_ANNOTATIONS} annotations per step, so the "
                 f"first error of each failed target is annotated first; all {count} are listed here."
             )
+    lines += folded("Full digests", [f"{md(r.target.id)}: `{r.url}`" for r in results if r.digest])
     why = [f"{md(r.target.id)}: {md('; '.join(r.reasons))}" for r in results if r.reasons]
     lines += folded("Why each target was taken", why)
     return "\n".join(lines) + "\n"
 
 
 def folded(title: str, items: Sequence[str]) -> list[str]:
-    """A markdown list folded under a <details> title (nothing when the list is empty); `title` and
-    `items` are markdown already."""
+    """A markdown list folded under a <details> title (nothing when the list is empty); `title` is
+    HTML (plain words), `items` markdown already."""
     if not items:
         return []
-    return ["", f"<details><summary>{title}</summary>", "", *(f"- {x}" for x in items), "", "</details>"]
+    return ["", *details(title, [f"- {x}" for x in items]).split("\n")]
 
 
 def _scope(plan: Plan, results: Sequence[TargetResult]) -> list[str]:

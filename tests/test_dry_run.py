@@ -115,7 +115,7 @@ def test_no_change_is_one_line(
     assert run.returncode == 0
     assert run.outputs["changed"] == "false"
     body = api.comments[0]["body"]
-    assert "No changes: 1 target(s) render exactly what is deployed." in body
+    assert "dry run: no changes" in body and "1 target(s) render exactly what is deployed" in body
     assert len(body.splitlines()) <= 4
     assert api.rejections == []
 
@@ -178,7 +178,9 @@ def test_oversized_diff_fits_the_comment(
     body = api.comments[0]["body"]
     assert len(body) <= COMMENT_LIMIT
     # The huge target is folded into one line; the small one keeps its whole diff.
-    assert "**bulk**: 0 added, 2000 changed, 0 removed: diff too large for this comment" in body
+    assert (
+        "**bulk** · changed: 0 added, 2000 changed, 0 removed object(s): diff too large for this comment"
+    ) in body
     assert "+  replicas: 2" in body
     assert body.count("<details>") == body.count("</details>")
     assert len([ln for ln in body.splitlines() if ln.startswith("```")]) % 2 == 0

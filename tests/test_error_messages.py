@@ -132,7 +132,7 @@ def test_at_most_ten_error_annotations_and_the_summary_lists_all(
     line = line_of(example_repo.path / "clusters/staging/broken00.cue", "username")
     assert all(a["file"].startswith("clusters/staging/broken") and a["line"] == str(line) for a in notes)
     for a in failed:
-        assert f"**{a['name']}** (failed)" in run.summary
+        assert f"<b>{a['name']}</b> · failed" in run.summary
     assert "12 errors: GitHub shows 10 annotations per step" in run.summary
 
 
@@ -174,7 +174,9 @@ def test_html_in_ids_is_escaped_in_summary_and_comment(
     body = api.comments[0]["body"]
     for text in (body, run.summary):
         assert "<img" not in text and "<a " not in text
-        assert "&lt;img src=x onerror=alert\\(1\\)&gt;&lt;a href=https:evil&gt;/billing" in text
+    # Inside <summary> (HTML) only HTML is escaped; in a table cell (Markdown) Markdown is too.
+    assert "<summary><b>&lt;img src=x onerror=alert(1)&gt;&lt;a href=https:evil&gt;/billing</b>" in body
+    assert "&lt;img src=x onerror=alert\\(1\\)&gt;&lt;a href=https:evil&gt;/billing" in run.summary
     assert api.rejections == []
 
 
@@ -204,7 +206,7 @@ def test_non_utf8_file_name_with_a_render_error_completes_the_run(
     assert run.returncode == 1, run.stdout + run.stderr
     odd_target = next(a for a in run.artifacts() if a["name"].startswith("odd/") or "b\udcffd" in a["name"])
     assert odd_target["status"] == "failed" and odd_target["error"]
-    assert run.outputs["failed"] == "1" and "### Problems" in run.summary
+    assert run.outputs["failed"] == "1" and "### Failed (1)" in run.summary
     assert {a["status"] for a in run.artifacts() if a["name"] != odd_target["name"]} == {"pushed"}
 
 

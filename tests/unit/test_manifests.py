@@ -65,7 +65,8 @@ def test_added_removed_and_changed_objects_in_key_order() -> None:
     ]
     assert d.counts() == {"added": 1, "changed": 1, "removed": 1}
     assert d.unchanged == 0
-    assert d.changes[0].diff == "kind: A\nmetadata:\n  name: gone\n"
+    assert d.changes[0].diff == "@@ -1,3 +0,0 @@\n-kind: A\n-metadata:\n-  name: gone\n"
+    assert d.changes[2].diff == "@@ -0,0 +1,3 @@\n+kind: C\n+metadata:\n+  name: new\n"
     assert d.changes[1].diff.splitlines()[:2] == ["--- deployed/B b", "+++ rendered/B b"]
     assert "-spec: 1" in d.changes[1].diff.splitlines() and "+spec: 2" in d.changes[1].diff.splitlines()
 

@@ -1,4 +1,5 @@
-"""report.md and report.fence: untrusted text (file names, CUE errors, manifests) in markdown."""
+"""report.md, report.html and report.fence: untrusted text (file names, CUE errors, manifests) in
+markdown, in an HTML block and in a code block."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import re
 
 import pytest
 
-from gitops_action.report import fence, md
+from gitops_action.report import fence, html, md
 
 
 @pytest.mark.parametrize(
@@ -35,6 +36,21 @@ def test_md_leaves_no_markup_character_unescaped() -> None:
     # Every markup character is escaped by a backslash; & and @ became entities.
     assert not re.search(r"[\\`*_{}\[\]<>()#+!|~]", re.sub(r"\\.|&amp;|&#64;", "", out))
     assert "@" not in out and "&#64;" in out
+
+
+@pytest.mark.parametrize(
+    ("text", "escaped"),
+    [
+        ("plain words", "plain words"),
+        # Inside <summary> no Markdown is read: Markdown characters stay as they are, no backslash.
+        ("**bold** a|b (x) ~y~ [z] \\ `c`", "**bold** a|b (x) ~y~ [z] \\ `c`"),
+        ("<img src=x onerror=alert(1)></summary>", "&lt;img src=x onerror=alert(1)&gt;&lt;/summary&gt;"),
+        ('say "hi" & @octocat', "say &quot;hi&quot; &amp; &#64;octocat"),
+        ("two\n\nlines\r\n\tand tabs", "two lines and tabs"),  # a blank line would end the HTML block
+    ],
+)
+def test_html_escapes_what_html_reads_and_keeps_one_line(text: str, escaped: str) -> None:
+    assert html(text) == escaped
 
 
 @pytest.mark.parametrize("inner", ["", "`", "``", "```", "``````", "a ```` b"])

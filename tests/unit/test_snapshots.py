@@ -10,17 +10,11 @@ import os
 from pathlib import Path
 
 import pytest
-from samples import DIGEST, annotation, plan, result, stream_diff
+from samples import DIGEST, STAMP, annotation, comment_markdown, dry_results, plan, result, summary_markdown
 
 from gitops_action import comment, report
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
-
-OLD = "kind: ConfigMap\nmetadata: {name: app, namespace: apps}\ndata: {replicas: '1'}\n"
-NEW = (
-    "kind: ConfigMap\nmetadata: {name: app, namespace: apps}\ndata: {replicas: '2'}\n---\n"
-    "kind: Service\nmetadata: {name: app, namespace: apps}\n"
-)
 
 
 def check(name: str, text: str) -> None:
@@ -57,34 +51,21 @@ def push_results() -> list[report.TargetResult]:
     ]
 
 
-def dry_results() -> list[report.TargetResult]:
-    return [
-        result("webapp-staging", "dry-run", diff=stream_diff(OLD, NEW), seconds=1.5),
-        result("webapp-new", "dry-run", diff=stream_diff("", OLD), new_target=True),
-        result("webapp-production", "dry-run", diff=stream_diff(OLD, OLD)),
-        result("billing", "failed", error="flux: UNAUTHORIZED @someone"),
-    ]
-
-
 def test_push_summary() -> None:
     results = push_results()
     warnings = ("instances[2].match: pattern 'x/{name}.cue' matches no file",)
-    check("summary-push.md", report.summary(plan(results, warnings=warnings), results, mode="push"))
+    text = report.summary(plan(results, warnings=warnings), results, mode="push", stamp=STAMP)
+    check("summary-push.md", text)
 
 
 def test_dry_run_summary_with_diffs() -> None:
-    results = dry_results()
-    text = report.summary(plan(results), results, mode="dry-run")
-    check("summary-dry-run.md", text + comment.summary_diffs(results, limit=report.SUMMARY_LIMIT - len(text)))
+    check("summary-dry-run.md", summary_markdown())
 
 
 def test_pull_request_comment() -> None:
-    body = comment.render(
-        dry_results(), config_path=".timoni-flux.yaml", run_url="https://github.com/o/r/actions/runs/1"
-    )
-    check("comment.md", body)
+    check("comment.md", comment_markdown())
 
 
 def test_comment_with_no_change() -> None:
     results = [r for r in dry_results() if r.target.id == "webapp-production"]
-    check("comment-no-change.md", comment.render(results, config_path="--x--.yaml", run_url=""))
+    check("comment-no-change.md", comment.render(results, config_path="--x--.yaml", run_url="", stamp=STAMP))
