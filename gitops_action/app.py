@@ -39,7 +39,7 @@ from .settings import Settings, duration_seconds, parallelism
 if TYPE_CHECKING:
     from . import signing
 
-__all__ = ["Context", "docker_config", "main", "signer_for"]
+__all__ = ["Context", "docker_config", "login_registry", "main", "signer_for"]
 
 
 def main(settings: Settings, env: Mapping[str, str]) -> int:
@@ -194,7 +194,8 @@ def _plans_from_tags(settings: Settings, rng: CommitRange) -> bool:
 def _flux(settings: Settings, ctx: Context, rng: CommitRange, plan: Plan, scratch: Path) -> Flux:
     # On pull_request_target the code under review is the pull request's: never with credentials.
     fork = (rng.is_pull_request and rng.fork) or ctx.event_name == events.UNTRUSTED_EVENT
-    env = docker_config(settings, ctx, plan.config.registry, _hosts(plan), scratch, fork=fork)
+    registry = login_registry(settings, ctx, plan.config.registry, plan.base_registry, rng.is_pull_request)
+    env = docker_config(settings, ctx, registry, _hosts(plan), scratch, fork=fork)
     # flux stops itself at --timeout; the process limit is a backstop a little later.
     return Flux(
         env=env,
@@ -202,6 +203,25 @@ def _flux(settings: Settings, ctx: Context, rng: CommitRange, plan: Plan, scratc
         provider=settings.provider,
         process_timeout=duration_seconds(settings.timeout) + 30,
     )
+
+
+def login_registry(
+    settings: Settings, ctx: Context, head_registry: str, base_registry: str | None, pull_request: bool
+) -> str:
+    """The configuration `registry` whose host gets the login (the `registry` input wins over it).
+    On a pull request that is the base commit's: the head's `registry:` is the pull request's word,
+    and following it would send the login to any host the pull request names."""
+    if not pull_request or settings.registry:
+        return head_registry
+    base, head = credentials_host("", base_registry or ""), credentials_host("", head_registry)
+    if settings.registry_username and head and head != base:
+        warn(
+            ctx,
+            f"the pull request's {settings.config} names registry host {head}: on a pull request the "
+            f"registry login goes only to the host of the `registry` input or of the base commit's "
+            f"configuration ({base or 'none known'}), none to {head}",
+        )
+    return base_registry or ""
 
 
 def _hosts(plan: Plan) -> set[str]:

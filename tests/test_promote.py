@@ -13,7 +13,10 @@ from support.action import run_action
 from support.registry import Registry
 from support.repos import GitRepo
 
+# Clusters of production follow `production` (flux-config's OCIRepository): the tag promotions write.
 CONFIG = """version: 1
+flux:
+  source: {tag: production}
 instances:
   - name: webapp
     namespace: apps
