@@ -107,7 +107,11 @@ def run_promote(settings: Settings, ctx: Context, scratch: Path) -> int:
     pull_request = ctx.event_name in ("pull_request", "pull_request_target")
     registry = login_registry(settings, ctx, config.registry, None, pull_request)
     env = docker_config(settings, ctx, registry, hosts, scratch, fork=False)
-    signer = signer_for(settings, ctx, env.get("DOCKER_CONFIG", ""), scratch) if settings.sign == "cosign" else None
+    signer = (
+        signer_for(settings, ctx, env.get("DOCKER_CONFIG", ""), scratch)
+        if settings.sign == "cosign"
+        else None
+    )
     check = functools.partial(signing.check_signed, signer) if signer else None
     results = promotions(settings, repo, head, targets, env, scratch, check)
     order = {t.id: i for i, t in enumerate(wanted)}
@@ -151,7 +155,9 @@ def _followed(
             "Name a tag of a target's `tags` or `flux: source: tag`; nothing was promoted"
         )
     skipped = [
-        promote.Promotion(t, "skipped", settings.from_tag, to, error=f"not promoted: it would write {would(t)}")
+        promote.Promotion(
+            t, "skipped", settings.from_tag, to, error=f"not promoted: it would write {would(t)}"
+        )
         for t in unused
     ]
     return [t for t in targets if t not in unused], skipped

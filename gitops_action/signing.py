@@ -183,7 +183,9 @@ def _check_signed(signer: Signer, url: str) -> Signed:
     done = verify(signer, url)
     if not done.ok:
         who = "key" if signer.identity is None else "identity"
-        return Signed(False, error=f"carries no valid signature from this {who} ({_said(done, signer.secrets)})")
+        return Signed(
+            False, error=f"carries no valid signature from this {who} ({_said(done, signer.secrets)})"
+        )
     where = signature_ref(url)
     return Signed(True, where, False, log=(f"{url}: signature verified ({where})",))
 

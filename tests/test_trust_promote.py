@@ -35,14 +35,15 @@ def sig_tag(dig: str) -> str:
     return f"{dig.replace(':', '-')}.sig"
 
 
-def promote_signed(repo: GitRepo, prefix: str, out: Path, key: Path, *args: str) -> tuple[int, dict[str, Any]]:
+def promote_signed(
+    repo: GitRepo, prefix: str, out: Path, key: Path, *args: str
+) -> tuple[int, dict[str, Any]]:
     env = {"COSIGN_KEY": key.read_text(), "COSIGN_PASSWORD": PASSWORD}
     run = run_cli(
         repo,
         "promote",
         *("--registry", prefix, "--from", "staging", "--to", "production", "--targets", "webapp"),
         *("--sign", "cosign", "--output-file", str(out), "--summary-file", str(out.with_suffix(".md"))),
-        *args,
         env=env,
     )
     assert "Traceback" not in run.stderr, run.stderr
