@@ -156,7 +156,7 @@ def _plan(
         warn(ctx, w)
     if settings.base:
         plan = replace(plan, explicit_base=True)
-    flux = _flux(settings, ctx, rng, plan, scratch)
+    flux = _flux(settings, ctx, repo, rng, plan, scratch)
     reader = Reader(flux, timeout=duration_seconds(settings.timeout))
     if _plans_from_tags(settings, rng):
         files = sorted(plan.head_files)
@@ -191,10 +191,13 @@ def _plans_from_tags(settings: Settings, rng: CommitRange) -> bool:
     return not (settings.base or settings.all or rng.is_pull_request or rng.nothing)
 
 
-def _flux(settings: Settings, ctx: Context, rng: CommitRange, plan: Plan, scratch: Path) -> Flux:
+def _flux(settings: Settings, ctx: Context, repo: Repo, rng: CommitRange, plan: Plan, scratch: Path) -> Flux:
     # On pull_request_target the code under review is the pull request's: never with credentials.
     fork = (rng.is_pull_request and rng.fork) or ctx.event_name == events.UNTRUSTED_EVENT
-    registry = login_registry(settings, ctx, plan.config.registry, plan.base_registry, rng.is_pull_request)
+    base_registry = plan.base_registry
+    if rng.is_pull_request and base_registry is None and not settings.registry:
+        base_registry = _registry_at(settings, repo, rng.pr_base)
+    registry = login_registry(settings, ctx, plan.config.registry, base_registry, rng.is_pull_request)
     env = docker_config(settings, ctx, registry, _hosts(plan), scratch, fork=fork)
     # flux stops itself at --timeout; the process limit is a backstop a little later.
     return Flux(
@@ -222,6 +225,21 @@ def login_registry(
             f"configuration ({base or 'none known'}), none to {head}",
         )
     return base_registry or ""
+
+
+def _registry_at(settings: Settings, repo: Repo, commit: str) -> str | None:
+    """The configuration's `registry` at `commit` (a pull request's base the plan did not read, as
+    with `all`), or None when there is none to read."""
+    if not events.SHA_RE.fullmatch(commit):
+        return None
+    sha = repo.resolve(commit) or (repo.resolve(commit) if repo.fetch(commit).ok else None)
+    text = repo.read_file(sha, settings.config) if sha else None
+    if sha is None or text is None:
+        return None
+    try:
+        return load_text(text, settings.config, repo.list_files(sha), "", "").registry
+    except UsageError:
+        return None
 
 
 def _hosts(plan: Plan) -> set[str]:
