@@ -319,7 +319,8 @@ def summary_text(signer: Signer, count: int, promoted: bool = False) -> str:
     """The signing section for `count` signed digests (pushes, or promotions: verified, not signed)."""
     head = ["", "### Signatures", ""]
     if signer.error:
-        return "\n".join([*head, f"Nothing was signed: {report.md(signer.error)}", ""])
+        what = "No `from` digest could be verified, none was promoted" if promoted else "Nothing was signed"
+        return "\n".join([*head, f"{what}: {report.md(signer.error)}", ""])
     how = "with the key below (no transparency log)" if signer.identity is None else "keylessly"
     if promoted:
         text = [*head, f"{count} digest(s) carry a cosign signature made {how}, verified before `to` moved."]
