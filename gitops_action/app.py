@@ -31,6 +31,7 @@ from .events import CommitRange
 from .finish import finish, stopped, warn
 from .flux import Flux
 from .gitrepo import Repo, check_revision
+from .login import login_registry, registry_at
 from .planner import Plan, load_text, plan_repository
 from .registry import Reader
 from .results import TargetResult, exit_code
@@ -39,7 +40,7 @@ from .settings import Settings, duration_seconds, parallelism
 if TYPE_CHECKING:
     from . import signing
 
-__all__ = ["Context", "docker_config", "login_registry", "main", "signer_for"]
+__all__ = ["Context", "docker_config", "main", "signer_for"]
 
 
 def main(settings: Settings, env: Mapping[str, str]) -> int:
@@ -196,7 +197,7 @@ def _flux(settings: Settings, ctx: Context, repo: Repo, rng: CommitRange, plan: 
     fork = (rng.is_pull_request and rng.fork) or ctx.event_name == events.UNTRUSTED_EVENT
     base_registry = plan.base_registry
     if rng.is_pull_request and base_registry is None and not settings.registry:
-        base_registry = _registry_at(settings, repo, rng.pr_base)
+        base_registry = registry_at(settings, repo, rng.pr_base)
     registry = login_registry(settings, ctx, plan.config.registry, base_registry, rng.is_pull_request)
     env = docker_config(settings, ctx, registry, _hosts(plan), scratch, fork=fork)
     # flux stops itself at --timeout; the process limit is a backstop a little later.
@@ -206,40 +207,6 @@ def _flux(settings: Settings, ctx: Context, repo: Repo, rng: CommitRange, plan: 
         provider=settings.provider,
         process_timeout=duration_seconds(settings.timeout) + 30,
     )
-
-
-def login_registry(
-    settings: Settings, ctx: Context, head_registry: str, base_registry: str | None, pull_request: bool
-) -> str:
-    """The configuration `registry` whose host gets the login (the `registry` input wins over it).
-    On a pull request that is the base commit's: the head's `registry:` is the pull request's word,
-    and following it would send the login to any host the pull request names."""
-    if not pull_request or settings.registry:
-        return head_registry
-    base, head = credentials_host("", base_registry or ""), credentials_host("", head_registry)
-    if settings.registry_username and head and head != base:
-        warn(
-            ctx,
-            f"the pull request's {settings.config} names registry host {head}: on a pull request the "
-            f"registry login goes only to the host of the `registry` input or of the base commit's "
-            f"configuration ({base or 'none known'}), none to {head}",
-        )
-    return base_registry or ""
-
-
-def _registry_at(settings: Settings, repo: Repo, commit: str) -> str | None:
-    """The configuration's `registry` at `commit` (a pull request's base the plan did not read, as
-    with `all`), or None when there is none to read."""
-    if not events.SHA_RE.fullmatch(commit):
-        return None
-    sha = repo.resolve(commit) or (repo.resolve(commit) if repo.fetch(commit).ok else None)
-    text = repo.read_file(sha, settings.config) if sha else None
-    if sha is None or text is None:
-        return None
-    try:
-        return load_text(text, settings.config, repo.list_files(sha), "", "").registry
-    except UsageError:
-        return None
 
 
 def _hosts(plan: Plan) -> set[str]:

@@ -15,7 +15,7 @@ from typing import Any
 import github_action_utils as gha
 
 from . import flux_config, promote, signing
-from .app import docker_config, login_registry, signer_for
+from .app import docker_config, signer_for
 from .config import Config, ConfigError, Target
 from .context import Context
 from .credentials import redact, registry_host
@@ -23,6 +23,7 @@ from .errors import UsageError
 from .finish import NO_ARTIFACTS, warn, write
 from .flux import Flux
 from .gitrepo import Repo
+from .login import login_registry
 from .planner import load_text
 from .registry import Reader
 from .report import fence, folded, md, short

@@ -51,7 +51,7 @@ class Plan:
     from_tags: int = 0  # targets decided by what their tags hold (catchup.py)
     explicit_base: bool = False  # the `base` input set the base
     # The base commit's configuration `registry` (None: no configuration at base): a pull request's
-    # login goes to this host, never to one the pull request writes (app.login_registry).
+    # login goes to this host, never to one the pull request writes (login.login_registry).
     base_registry: str | None = None
 
     def matrix(self) -> dict[str, list[dict[str, str]]]:
