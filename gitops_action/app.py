@@ -31,6 +31,7 @@ from .events import CommitRange
 from .finish import finish, stopped, warn
 from .flux import Flux
 from .gitrepo import Repo, check_revision
+from .login import login_registry, registry_at
 from .planner import Plan, load_text, plan_repository
 from .registry import Reader
 from .results import TargetResult, exit_code
@@ -156,7 +157,7 @@ def _plan(
         warn(ctx, w)
     if settings.base:
         plan = replace(plan, explicit_base=True)
-    flux = _flux(settings, ctx, rng, plan, scratch)
+    flux = _flux(settings, ctx, repo, rng, plan, scratch)
     reader = Reader(flux, timeout=duration_seconds(settings.timeout))
     if _plans_from_tags(settings, rng):
         files = sorted(plan.head_files)
@@ -191,10 +192,14 @@ def _plans_from_tags(settings: Settings, rng: CommitRange) -> bool:
     return not (settings.base or settings.all or rng.is_pull_request or rng.nothing)
 
 
-def _flux(settings: Settings, ctx: Context, rng: CommitRange, plan: Plan, scratch: Path) -> Flux:
+def _flux(settings: Settings, ctx: Context, repo: Repo, rng: CommitRange, plan: Plan, scratch: Path) -> Flux:
     # On pull_request_target the code under review is the pull request's: never with credentials.
     fork = (rng.is_pull_request and rng.fork) or ctx.event_name == events.UNTRUSTED_EVENT
-    env = docker_config(settings, ctx, plan.config.registry, _hosts(plan), scratch, fork=fork)
+    base_registry = plan.base_registry
+    if rng.is_pull_request and base_registry is None and not settings.registry:
+        base_registry = registry_at(settings, repo, rng.pr_base)
+    registry = login_registry(settings, ctx, plan.config.registry, base_registry, rng.is_pull_request)
+    env = docker_config(settings, ctx, registry, _hosts(plan), scratch, fork=fork)
     # flux stops itself at --timeout; the process limit is a backstop a little later.
     return Flux(
         env=env,

@@ -25,6 +25,7 @@ class CommitRange:
     is_pull_request: bool = False
     pr_number: int | None = None
     fork: bool = False
+    pr_base: str = ""  # a pull request's base commit (payload), also when `all` drops `base`
 
 
 def load_payload(path: str | None) -> dict[str, Any]:
@@ -51,7 +52,7 @@ def _field(payload: dict[str, Any], dotted: str, event: str) -> Any:
 
 
 UNTRUSTED_EVENT = "pull_request_target"
-_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+SHA_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 REFUSED = (
     "a pull_request_target run checks out the base branch and holds this repository's secrets: "
     'rendering the checkout would review the wrong commit ("nothing changed" for a real change), '
@@ -69,7 +70,7 @@ def reviewed_head(repo: Repo, *, event: str, payload: dict[str, Any], head: str,
     if not allowed:
         raise EventError(REFUSED)
     sha = str(_field(payload, "pull_request.head.sha", event)).lower()
-    if not _SHA.fullmatch(sha):
+    if not SHA_RE.fullmatch(sha):
         raise EventError(f"{event} event: pull_request.head.sha {sha[:80]!r} is not a commit SHA")
     number = int(_field(payload, "pull_request.number", event))
     found = repo.resolve(sha)
@@ -97,16 +98,18 @@ def commit_range(
     is_pr = event in ("pull_request", "pull_request_target")
     pr_number: int | None = None
     fork = False
+    pr_base = ""
     if is_pr:
         pr_number = int(_field(payload, "pull_request.number", event))
         pr = payload["pull_request"]
+        pr_base = str((pr.get("base") or {}).get("sha") or "").lower()
         head_repo = (pr.get("head") or {}).get("repo") or {}
         base_repo = (pr.get("base") or {}).get("repo") or {}
         # A fork PR's head lives in another repository (or in a deleted one: repo is null).
         fork = head_repo.get("full_name") != base_repo.get("full_name") or not head_repo
 
     def result(base: str | None, why_all: str = "", nothing: str = "") -> CommitRange:
-        return CommitRange(head, base, why_all, nothing, is_pr, pr_number, fork)
+        return CommitRange(head, base, why_all, nothing, is_pr, pr_number, fork, pr_base)
 
     if take_all:
         return result(None, "the `all` input is set")

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import json
 import os
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from .errors import UsageError
 from .finish import NO_ARTIFACTS, warn, write
 from .flux import Flux
 from .gitrepo import Repo
+from .login import login_registry
 from .planner import load_text
 from .registry import Reader
 from .report import fence, folded, md, short
@@ -100,21 +101,79 @@ def _output_dir(settings: Settings, ctx: Context) -> Path:
 
 
 def run_promote(settings: Settings, ctx: Context, scratch: Path) -> int:
-    repo, head, config, targets = load_config(settings, ctx)
+    repo, head, config, wanted = load_config(settings, ctx)
+    targets, unused = _followed(settings, config, wanted)
     hosts = {registry_host(t.artifact) for t in targets}
-    env = docker_config(settings, ctx, config.registry, hosts, scratch, fork=False)
-    results = promotions(settings, repo, head, targets, env, scratch)
-    extra = ""
-    if settings.sign == "cosign":
-        results, extra = _sign_promoted(settings, ctx, results, env, scratch)
+    # On a pull request the head's `registry:` is the pull request's word: the login needs the input.
+    pull_request = ctx.event_name in ("pull_request", "pull_request_target")
+    registry = login_registry(settings, ctx, config.registry, None, pull_request)
+    env = docker_config(settings, ctx, registry, hosts, scratch, fork=False)
+    signer = (
+        signer_for(settings, ctx, env.get("DOCKER_CONFIG", ""), scratch)
+        if settings.sign == "cosign"
+        else None
+    )
+    check = functools.partial(signing.check_signed, signer) if signer else None
+    results = promotions(settings, repo, head, targets, env, scratch, check)
+    order = {t.id: i for i, t in enumerate(wanted)}
+    results = sorted([*results, *unused], key=lambda r: order[r.target.id])
+    if signer:
+        extra = signing.summary_text(signer, len({r.url for r in results if r.signed}), promoted=True)
+    else:
+        extra = (
+            f"\n### Signatures\n\nSigning is off (`sign: none`): the digest at `{md(settings.from_tag)}` "
+            "was trusted as is. Whoever can write the registry can put an artifact there; with "
+            "`sign: cosign` only a digest this repository signed is promoted.\n"
+        )
     finish_promote(settings, ctx, results, extra)
     return 1 if any(r.status == "failed" for r in results) else 0
 
 
+def _followed(
+    settings: Settings, config: Config, targets: list[Target]
+) -> tuple[list[Target], list[promote.Promotion]]:
+    """The targets whose OCI repository some target uses `to` in (pushes it, or its cluster follows
+    it with `flux-config`), and a skipped result for each of the others. A tag nobody follows is a
+    promotion nobody gets (`api-dev:prod` with the `{registry}/{name}` layout): a usage error when
+    the targets were named, or when no target at all uses `to`."""
+    used: dict[str, set[str]] = {}
+    for t in config.targets:
+        follows = str(flux_config.settings_for(t, config.flux)["source.tag"])
+        used.setdefault(t.artifact, set()).update((*t.tags, follows))
+    to = settings.to_tag
+    unused = [t for t in targets if to not in used.get(t.artifact, set())]
+    if not unused:
+        return targets, []
+
+    def would(t: Target) -> str:
+        return f"{t.artifact}:{to} (its targets use {', '.join(sorted(used.get(t.artifact, ())))})"
+
+    if settings.targets or len(unused) == len(targets):
+        written = "; ".join(dict.fromkeys(would(t) for t in unused))
+        raise UsageError(
+            f"`to` tag {to!r} is used by no target of the repository it would be written to: promote "
+            f"would have written {written}, a tag no target pushes and no flux-config object follows. "
+            "Name a tag of a target's `tags` or `flux: source: tag`; nothing was promoted"
+        )
+    skipped = [
+        promote.Promotion(
+            t, "skipped", settings.from_tag, to, error=f"not promoted: it would write {would(t)}"
+        )
+        for t in unused
+    ]
+    return [t for t in targets if t not in unused], skipped
+
+
 def promotions(
-    settings: Settings, repo: Repo, head: str, targets: list[Target], env: dict[str, str], scratch: Path
+    settings: Settings,
+    repo: Repo,
+    head: str,
+    targets: list[Target],
+    env: dict[str, str],
+    scratch: Path,
+    check: Callable[[str], signing.Signed] | None = None,
 ) -> list[promote.Promotion]:
-    """Promote every target asked for; the results carry the digests `to` now holds (to sign)."""
+    """Promote every target asked for; with `check` (signing on) only a `from` digest it accepts."""
     flux = Flux(
         env=env,
         timeout=settings.timeout,
@@ -132,6 +191,7 @@ def promotions(
         scratch=scratch / "promote",
         missing_ok=not settings.targets,
         parallel=parallelism(settings.parallel),
+        check=check,
     )
     results = promote.run(targets, req)
     secrets = list(settings.secrets())
@@ -139,28 +199,6 @@ def promotions(
         r.error = redact(r.error, secrets) if r.error else r.error
         r.log = [redact(x, secrets) for x in r.log]
     return results
-
-
-def _sign_promoted(
-    settings: Settings, ctx: Context, results: list[promote.Promotion], env: dict[str, str], scratch: Path
-) -> tuple[list[promote.Promotion], str]:
-    """Sign each promoted digest under the promoting workflow's identity (or key), verified; a
-    digest that carries a valid signature already is left as it is. A failure fails the target
-    (the tag stays promoted: Flux with `verify` refuses the digest until it is signed)."""
-    signer = signer_for(settings, ctx, env.get("DOCKER_CONFIG", ""), scratch)
-    out = []
-    for r in results:
-        if r.status not in ("promoted", "unchanged") or not r.url:
-            out.append(r)
-            continue
-        done = signing.Signed(False, error=f"signing failed: {signer.error}") if signer.error else None
-        done = done or signing.sign_and_verify(signer, r.url)
-        log = [*r.log, *done.log]
-        if done.ok:
-            out.append(dataclasses.replace(r, signed=True, signature=done.signature, log=log))
-        else:
-            out.append(dataclasses.replace(r, status="failed", error=done.error, log=log))
-    return out, signing.summary_text(signer, len({r.url for r in out if r.signed}))
 
 
 def artifacts(results: Sequence[promote.Promotion]) -> list[dict[str, Any]]:

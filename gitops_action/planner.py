@@ -50,6 +50,9 @@ class Plan:
     only: tuple[str, ...] = ()  # the `targets` input
     from_tags: int = 0  # targets decided by what their tags hold (catchup.py)
     explicit_base: bool = False  # the `base` input set the base
+    # The base commit's configuration `registry` (None: no configuration at base): a pull request's
+    # login goes to this host, never to one the pull request writes (login.login_registry).
+    base_registry: str | None = None
 
     def matrix(self) -> dict[str, list[dict[str, str]]]:
         return {"include": [{"target": p.target.id} for p in self.targets if p.status == "planned"]}
@@ -136,6 +139,7 @@ def plan(
         modules=modules_of,
         head_files=frozenset(head_files),
         only=tuple(only),
+        base_registry=base_config.registry if base_config else None,
     )
 
 

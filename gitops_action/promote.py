@@ -4,6 +4,10 @@ For each target: read the digest at `from` (the registry reads the pipeline uses
 a Flux artifact whose revision is a commit of this branch's history, and re-tag that digest with
 `flux tag artifact`. `to` never moves back to an older commit than it holds unless `force` (a
 rollback, which the result says). Targets sharing an OCI repository share one promotion.
+
+With signing on (`Request.check`), the digest at `from` must already carry a valid signature from
+the run's key or identity before `to` moves: whoever can write the registry can write `from`, and a
+promotion signs nothing (the digest at `to` is the same digest, already signed).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from .catchup import commit_at
 from .config import Target
@@ -24,6 +28,9 @@ from .gitrepo import Repo
 from .oci import Call, Pulled
 from .registry import Reader
 from .writes import registry_error
+
+if TYPE_CHECKING:
+    from .signing import Signed  # only runs that sign import signing
 
 Status = Literal["promoted", "unchanged", "skipped", "failed"]
 
@@ -64,6 +71,8 @@ class Request:
     reader: Reader
     scratch: Path
     missing_ok: bool = False  # every target was asked for: one without `from` is skipped, not failed
+    # With signing on: whether `oci://REPO@DIGEST` carries a valid signature (signing.check_signed).
+    check: Callable[[str], Signed] | None = None
     parallel: int = 2
     attempts: int = 4
     backoff: float = 1.0
@@ -147,9 +156,16 @@ def promote(t: Target, req: Request, work: Path, result: Promotion) -> None:
         return _retried(lambda: req.reader.pull(url, work / name, content=False), req, result.log, "read")
 
     src = _source(f"{t.artifact}:{req.from_tag}", read, req, result)
-    if src is None or not _may_move(dst_url, src, read, req, result):
+    if src is None:
         return
     ref = f"{t.artifact}@{src.digest}"
+    signed = _signed(ref, req, result) if req.check else None
+    if req.check and signed is None:
+        return
+    if not _may_move(dst_url, src, read, req, result):
+        if result.status == "unchanged":
+            _take(result, signed)
+        return
     tagged = _retried(lambda: req.flux.tag(ref, [req.to_tag]), req, result.log, "tag")
     if not tagged.ok:
         result.error = registry_error("tagging", ref, tagged)
@@ -161,6 +177,26 @@ def promote(t: Target, req: Request, work: Path, result: Promotion) -> None:
         result.error = f"after tagging, {dst_url} holds {held_now}, not {src.digest} (another run moved it?)"
         return
     result.status, result.digest = "promoted", src.digest
+    _take(result, signed)
+
+
+def _signed(ref: str, req: Request, result: Promotion) -> Signed | None:
+    """The signature `from`'s digest carries (checked before `to` moves), or None: refused."""
+    assert req.check is not None
+    done = req.check(ref)
+    result.log.extend(done.log)
+    if done.ok:
+        return done
+    result.error = (
+        f"{result.target.artifact}:{result.from_tag} holds {ref.partition('@')[2]}, which {done.error}: "
+        "with signing on, only a digest this repository signed is promoted (nothing moved, nothing signed)"
+    )
+    return None
+
+
+def _take(result: Promotion, signed: Signed | None) -> None:
+    if signed is not None:
+        result.signed, result.signature = True, signed.signature
 
 
 Read = Callable[[str, str], Pulled]

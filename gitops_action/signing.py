@@ -163,6 +163,33 @@ def _sign_and_verify(signer: Signer, url: str) -> Signed:
     return Signed(True, where, True, log=(f"{url}: signed and verified ({where})",))
 
 
+def check_signed(signer: Signer, url: str) -> Signed:
+    """Whether `oci://REPO@sha256:...` already carries a valid signature from this key or identity.
+    Never signs: a promotion moves only what this repository signed, and signs nothing itself."""
+    start = time.monotonic()
+    try:
+        outcome = _check_signed(signer, url)
+    except Exception as exc:  # cosign missing, or a bug: this digest is refused, the others go on
+        said = redact(f"{type(exc).__name__}: {exc}", list(signer.secrets))
+        outcome = Signed(False, error=f"could not be verified ({said})")
+    return replace(outcome, seconds=time.monotonic() - start)
+
+
+def _check_signed(signer: Signer, url: str) -> Signed:
+    if signer.error:
+        return Signed(False, error=f"could not be verified ({signer.error})")
+    if "@sha256:" not in url:
+        return Signed(False, error=f"is not a digest reference ({url})")
+    done = verify(signer, url)
+    if not done.ok:
+        who = "key" if signer.identity is None else "identity"
+        return Signed(
+            False, error=f"carries no valid signature from this {who} ({_said(done, signer.secrets)})"
+        )
+    where = signature_ref(url)
+    return Signed(True, where, False, log=(f"{url}: signature verified ({where})",))
+
+
 def sign_results(results: Sequence[TargetResult], signer: Signer, parallel: int = 2) -> list[TargetResult]:
     """New results with every pushed or unchanged digest signed (or found signed) and verified.
     A digest shared by several targets is signed once; one repository is signed one digest at a time
@@ -288,13 +315,19 @@ def summary(signer: Signer, results: Sequence[TargetResult]) -> str:
     return summary_text(signer, len({r.url for r in results if r.signed}))
 
 
-def summary_text(signer: Signer, count: int) -> str:
-    """The signing section for `count` signed digests (pushes, or promotions)."""
+def summary_text(signer: Signer, count: int, promoted: bool = False) -> str:
+    """The signing section for `count` signed digests (pushes, or promotions: verified, not signed)."""
     head = ["", "### Signatures", ""]
     if signer.error:
-        return "\n".join([*head, f"Nothing was signed: {report.md(signer.error)}", ""])
+        what = "No `from` digest could be verified, none was promoted" if promoted else "Nothing was signed"
+        return "\n".join([*head, f"{what}: {report.md(signer.error)}", ""])
     how = "with the key below (no transparency log)" if signer.identity is None else "keylessly"
-    text = [*head, f"{count} digest(s) carry a cosign signature made {how}, verified after signing."]
+    if promoted:
+        text = [*head, f"{count} digest(s) carry a cosign signature made {how}, verified before `to` moved."]
+        text += ["A promotion signs nothing: a `from` digest without a valid signature from this key or"]
+        text += ["identity is refused, and `to` is not moved.", ""]
+    else:
+        text = [*head, f"{count} digest(s) carry a cosign signature made {how}, verified after signing."]
     text += ["Add this to each `OCIRepository` so Flux refuses anything else:", "", "```yaml"]
     text += [verify_block(signer), "```", ""]
     if signer.identity is None:

@@ -13,7 +13,10 @@ from support.action import run_action
 from support.registry import Registry
 from support.repos import GitRepo
 
+# Clusters of production follow `production` (flux-config's OCIRepository): the tag promotions write.
 CONFIG = """version: 1
+flux:
+  source: {tag: production}
 instances:
   - name: webapp
     namespace: apps
@@ -313,3 +316,48 @@ def test_promotion_with_registry_credentials(
             assert run.returncode == 0 and entry["status"] == "promoted", run.stdout
             found = auth_registry.manifest("promo/webapp", "production")
             assert found is not None and found[0] == entry["digest"] == pushed.by_name()["webapp"]["digest"]
+
+
+def test_a_to_tag_no_target_follows_is_refused(
+    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path
+) -> None:
+    """Issue 20: with the default `{registry}/{name}` layout each environment has its repository;
+    `--from dev --to prod` would write `api-dev:prod`, a tag no Flux object follows."""
+    example_repo.write(
+        ".timoni-flux.yaml",
+        """version: 1
+instances:
+  - name: api-dev
+    namespace: apps
+    module: ./modules/webapp
+    values: [apps/webapp/common.cue, apps/webapp/staging.yaml]
+    tags: [dev]
+  - name: api-prod
+    namespace: apps
+    module: ./modules/webapp
+    values: [apps/webapp/common.cue, apps/webapp/production.yaml]
+    tags: [prod]
+""",
+    )
+    example_repo.commit_all("one repository per environment")
+    push_all(example_repo, prefix)
+    summary = tmp_path / "summary.md"
+    out = run_cli(
+        example_repo,
+        *("promote", "--registry", prefix, "--from", "dev", "--to", "prod", "--targets", "api-dev"),
+        *("--summary-file", str(summary)),
+    )
+    assert out.returncode == 2, out.stderr
+    assert f"would have written {prefix}/api-dev:prod (its targets use dev)" in out.stderr, out.stderr
+    assert "nothing was promoted" in summary.read_text()
+    assert registry.tags(f"{prefix.split('/', 3)[3]}/api-dev") == ["dev"]
+
+    # Every target taken: the one whose repository nobody follows at `prod` is skipped, and says why.
+    rc, got, _, _ = promote(example_repo, tmp_path, prefix, "--from", "dev", "--to", "prod")
+    assert rc == 0, got
+    assert got["api-dev"]["status"] == "skipped" and f"{prefix}/api-dev:prod" in got["api-dev"]["error"]
+    assert got["api-prod"]["status"] == "skipped"  # no `dev` tag in its repository
+    assert registry.tags(f"{prefix.split('/', 3)[3]}/api-dev") == ["dev"]
+    # No target of any repository uses the tag: a usage error.
+    out = run_cli(example_repo, "promote", "--registry", prefix, "--from", "dev", "--to", "qa")
+    assert out.returncode == 2 and "api-prod:qa (its targets use prod)" in out.stderr, out.stderr

@@ -1,5 +1,6 @@
-"""Signing in the modes that render nothing: a promoted digest is signed (and verified) under the
-promoting run's key; `flux-config` with signing on tells Flux to verify. Real cosign, flux, registry."""
+"""Signing in the modes that render nothing: a promoted digest carries the push's signature, verified
+under the promoting run's key; `flux-config` with signing on tells Flux to verify. Real cosign, flux,
+registry."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from conftest import run_cli
 from support.registry import Registry
 from support.repos import GitRepo
 from test_flux_config import crd_errors, objects
-from test_promote import digest, push_all, setup
+from test_promote import digest, setup
 from test_signing import PASSWORD, TOOLS, cosign_verify
 
 
@@ -30,9 +31,11 @@ def test_a_promoted_digest_is_signed_and_verifies(
     example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path, keys: dict[str, Path]
 ) -> None:
     setup(example_repo)
-    push_all(example_repo, prefix)  # pushed without signing
-    out = tmp_path / "outputs.json"
     env = {"COSIGN_KEY": keys["key"].read_text(), "COSIGN_PASSWORD": PASSWORD}
+    # Signed by the push: a promotion signs nothing, it checks (tests/test_trust_promote.py).
+    pushed = run_cli(example_repo, "push", "--all", "--registry", prefix, "--sign", "cosign", env=env)
+    assert pushed.returncode == 0, pushed.stderr
+    out = tmp_path / "outputs.json"
     run = run_cli(
         example_repo,
         "promote",

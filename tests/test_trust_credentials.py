@@ -10,6 +10,7 @@ real component. The registries the action is meant to use are the real ones (con
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -184,3 +185,49 @@ def test_timoni_pulls_a_module_from_a_registry_that_needs_the_login(
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.by_name()["webapp-staging"]["status"] == "pushed"
+
+
+def test_a_pull_request_that_names_another_registry_gets_no_credentials(
+    example_repo: GitRepo, auth_registry: Registry, hostile_basic: Hostile, tmp_path: Path
+) -> None:
+    """Issue 19, finding 5: the `registry` input is empty (as the README shows) and a same-repository
+    pull request edits `registry:` in the configuration. The login goes to the base commit's host;
+    the pull request's host is asked without it."""
+    from support import payloads
+
+    assert auth_registry.ca_file is not None
+    config = example_repo.path / ".timoni-flux.yaml"
+    trusted = (
+        "  - name: trusted\n    files: [bundles/platform.cue, bundles/staging.cue]\n"
+        f'    artifact: "oci://{auth_registry.host}/trust-pr/trusted"\n    tags: [staging]\n'
+        "    watch: [.timoni-flux.yaml]\n"
+    )
+    text = config.read_text().replace(
+        "registry: oci://registry.example.com/gitops", f"registry: oci://{auth_registry.host}/trust-pr"
+    )
+    config.write_text(text + trusted)
+    base = example_repo.commit_all("the registry the base trusts")
+    example_repo.git("checkout", "-q", "-b", "feature")
+    config.write_text(config.read_text().replace(auth_registry.host, hostile_basic.host, 1))
+    head = example_repo.commit_all("a pull request moves the registry")
+    inputs = {"registry-username": USER, "registry-password": PASSWORD, "comment": "false"}
+    for name, more in (("pr", {}), ("pr-all", {"all": "true"})):  # `all`: the plan reads no base
+        run = run_action(
+            example_repo.path,
+            tmp_path / name,
+            inputs={**inputs, **more},
+            event_name="pull_request",
+            payload=payloads.pull_request(base_sha=base, head_sha=head),
+            sha=head,
+            ref_name="feature",
+            env={"SSL_CERT_FILE": str(auth_registry.ca_file)},
+        )
+        by_name = run.by_name()
+        assert hostile_basic.seen, "nothing asked the pull request's host"
+        assert hostile_basic.authorizations() == []  # no login, in no form
+        unmasked = re.sub(r"^::add-mask ?::.*$", "", run.stdout, flags=re.M)
+        assert basic_auth(USER, PASSWORD) not in unmasked + run.stderr + run.summary
+        assert f"none to {hostile_basic.host}" in run.stdout, run.stdout
+        # The base commit's host still gets the login: its target's tag is read (none yet).
+        assert by_name["trusted"]["status"] == "dry-run", by_name["trusted"]
+        hostile_basic.seen.clear()
