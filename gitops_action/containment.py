@@ -94,7 +94,7 @@ def bundle_escape(root: Path, target: Target, modules: Sequence[tuple[str, str]]
             continue  # oci://: pulled from a registry, nothing local
         found = _url_escape(root, target, url.removeprefix(FILE), tmp)
         if found is not None:
-            said = f'{" + ".join(target.files)}: instance {instance}, module url {json.dumps(url)}'
+            said = f"{' + '.join(target.files)}: instance {instance}, module url {json.dumps(url)}"
             return f"{_refused(found[0], found[1], target, root)}; named by {said}"
     return _repository_refusal(root, target)
 

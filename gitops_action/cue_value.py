@@ -176,13 +176,14 @@ class _Parser:
                 out.clean = out.clean and value is None  # an embedding, `...` or a pattern
                 continue
             label, *inner = labels
+            found: Value = value if value is not None else OPAQUE
             for name in reversed(inner):  # `a: b: c`
-                value = Struct({name: value}) if name is not None else OPAQUE
+                found = Struct({name: found}) if name is not None else OPAQUE
             if label is None or label in out.fields:  # not a plain label, or twice: nothing to trust
                 out.clean = False
                 out.fields[label or ""] = OPAQUE
             else:
-                out.fields[label] = value if value is not None else OPAQUE
+                out.fields[label] = found
         if end and self.peek() is None:
             raise CueValueError(f"a struct without its closing {end!r}")
         return out

@@ -148,8 +148,8 @@ def evaluate_bundle(
     try:
         return Evaluated(tuple(cue_value.bundle_module_urls(done.stdout)))
     except cue_value.CueValueError as exc:
-        files = " + ".join(target.files)
-        return Evaluated((), error=f"{files}: cannot tell which module each instance reads ({exc}): refusing it")
+        said = f"cannot tell which module each instance reads ({exc}): refusing it"
+        return Evaluated((), error=f"{' + '.join(target.files)}: {said}")
 
 
 _NOT_AT_DIGEST = re.compile(r"digest mismatch|MANIFEST_UNKNOWN|manifest unknown", re.I)
