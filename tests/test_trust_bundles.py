@@ -131,7 +131,9 @@ def test_a_computed_bundle_url_outside_the_repository_is_refused(
     bundle's directory (checked with timoni v0.31.0), so `../x` there is outside."""
     outside = tmp_path / "outside-module"
     shutil.copytree(example_repo.path / "modules/webapp", outside)
-    where = {"absolute": str(outside), "relative": f"../../{outside.name}", "json": f"../{outside.name}"}[form]
+    where = {"absolute": str(outside), "relative": f"../../{outside.name}", "json": f"../{outside.name}"}[
+        form
+    ]
     url = f'_dir: "{where}"\nbundle: instances: leak: module: url: "file://\\(_dir)"\n'
     if form == "json":
         url = f'import "encoding/json"\nbundle: instances: leak: module: url: json.Unmarshal(#""file://{where}""#)\n'
@@ -187,13 +189,18 @@ def test_the_urls_are_read_exactly_from_what_timoni_prints(example_repo: GitRepo
     done = timoni.evaluate_bundle(target, repo_root=example_repo.path, cache_dir=tmp_path / "cache",
                                   timeout=120, runtime_from_env=False)  # fmt: skip
     assert (done.stderr, done.error) == ("", "")
-    assert done.modules == (("web-app", "file://../modules/webapp"), ("billing", "file://../modules/credentials"))
+    assert done.modules == (
+        ("web-app", "file://../modules/webapp"),
+        ("billing", "file://../modules/credentials"),
+    )
 
 
 def test_a_default_url_is_refused_not_guessed(example_repo: GitRepo, tmp_path: Path) -> None:
     """`url: *"file://..." | string`: timoni resolves a default against its own virtual directory
     (under /tmp), not the bundle's (checked with timoni v0.31.0); the value is not a plain string."""
-    example_repo.write("bundles/default.cue", BUNDLE + 'bundle: instances: leak: module: url: *"file://../x" | string\n')
+    example_repo.write(
+        "bundles/default.cue", BUNDLE + 'bundle: instances: leak: module: url: *"file://../x" | string\n'
+    )
     target = Target(id="t", kind="bundle", name="t", artifact="oci://x/y", tags=("t",),
                     files=("bundles/default.cue",), key="bundles[1]")  # fmt: skip
     done = timoni.evaluate_bundle(target, repo_root=example_repo.path, cache_dir=tmp_path / "cache",
@@ -202,3 +209,51 @@ def test_a_default_url_is_refused_not_guessed(example_repo: GitRepo, tmp_path: P
         "bundles/default.cue: cannot tell which module each instance reads "
         "(bundle.instances.leak.module.url is not a plain string): refusing it"
     )
+
+
+IMPORTING = """import "example.com/gitops/lib"
+
+bundle: {
+	apiVersion: "v1alpha1"
+	name:       "leak"
+	instances: leak: {
+		module: url: "file://../modules/webapp"
+		namespace: "leak"
+		values: {
+			image: {repository: "ghcr.io/stefanprodan/podinfo", tag: "6.5.0"}
+			message: lib.leaked
+		}
+	}
+}
+"""
+
+
+def test_a_bundle_importing_a_package_that_embeds_an_environment_is_not_pushed(
+    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path
+) -> None:
+    """No `file://` trick at all: with a `cue.mod` at the repository root, a bundle imports any
+    package of the repository, and that package embeds `lib/env.txt` -> /proc/self/environ into a
+    value (timoni v0.31.0 renders it into the ConfigMap). The repository is walked before timoni
+    evaluates the bundle."""
+    example_repo.write(
+        "cue.mod/module.cue", 'module: "example.com/gitops@v0"\nlanguage: version: "v0.17.0"\n'
+    )
+    example_repo.write(
+        "lib/lib.cue", "@extern(embed)\n\npackage lib\n\nleaked: _ @embed(file=env.txt, type=text)\n"
+    )
+    (example_repo.path / "lib/env.txt").symlink_to("/proc/self/environ")
+    example_repo.write("bundles/leak.cue", IMPORTING)
+    example_repo.write(".timoni-flux.yaml", (example_repo.path / ".timoni-flux.yaml").read_text() + CONFIG)
+    example_repo.commit_all("a bundle importing an embedding package")
+    run = run_action(example_repo.path, tmp_path / "push", payload={"before": "0" * 40, "created": True},
+                     inputs={"registry": prefix, "all": "true", "registry-password": PASSWORD,
+                             "registry-username": "ci-user"})  # fmt: skip
+    assert PASSWORD not in everything(run, [])
+    assert run.returncode == 1, run.stdout + run.stderr
+    error = run.by_name()["leak"]["error"]
+    assert error.startswith(
+        "lib/env.txt resolves outside the repository (symlink): refusing to read it (bundles[1]: /proc/"
+    )
+    assert error.endswith("; a bundle is not rendered while a symlink of the repository leaves it"), error
+    assert registry.tags(f"{prefix.split('/', 3)[3]}/leak") == []
+    assert run.by_name()["webapp-staging"]["status"] == "pushed"

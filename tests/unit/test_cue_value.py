@@ -81,7 +81,10 @@ def test_anything_but_plain_structs_and_strings_on_the_way_is_an_error(instances
         urls(instances)
 
 
-@pytest.mark.parametrize("text", ['bundle: {instances: {a: module: url: "x}}}', "bundle: {", r'bundle: "\(x)"'])
+BROKEN = ['bundle: {instances: {a: module: url: "x}}}', "bundle: {", r'bundle: "\(x)"']
+
+
+@pytest.mark.parametrize("text", BROKEN)
 def test_broken_text_is_an_error(text: str) -> None:
     with pytest.raises(cue_value.CueValueError):
         cue_value.bundle_module_urls(text)
