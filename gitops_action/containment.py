@@ -37,7 +37,7 @@ def _inside(real_root: Path, path: Path) -> bool:
 def _resolve(path: Path) -> Path:
     try:
         return path.resolve()
-    except (OSError, RuntimeError):  # a symlink loop
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL in a computed URL
         return Path("/")  # never inside a repository
 
 
@@ -136,7 +136,8 @@ def _other_bases(root: Path, path: str, tmp: str) -> list[str]:
         if depth < lowest:
             lowest, cut = depth, i + 1
     tail = "/".join(parts[cut:])
-    found = [posixpath.normpath(posixpath.join(str(root), "../" * up, tail)) for up in range(1, -lowest + 1)]
+    real = str(_resolve(root))  # timoni's working directory, as the kernel has it
+    found = [posixpath.normpath(posixpath.join(real, "../" * up, tail)) for up in range(1, -lowest + 1)]
     virtual = posixpath.join(tmp, "timoni-vfs-?", "default")
     lands = posixpath.normpath(posixpath.join(virtual, path))
     if not lands.startswith(posixpath.dirname(virtual) + "/"):

@@ -33,6 +33,7 @@ Value = str | bytes | Struct | list["Value"] | Opaque
 OPAQUE = Opaque()
 
 _PUNCT = "{}[]():,"
+_HASHES = re.compile("#*")
 _WORD = re.compile(r"""[^\s{}\[\]():,"']+""")
 _SIMPLE = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
            "/": "/", "\\": "\\", '"': '"', "'": "'"}  # fmt: skip
@@ -86,7 +87,7 @@ def _tokens(text: str) -> list[_Token]:
         elif c in _PUNCT:
             out.append(_Token("punct", c))
             i += 1
-        elif c in "\"'" or (c == "#" and text[i:].lstrip("#")[:1] in ("'", '"')):
+        elif c in "\"'" or (c == "#" and text[_HASHES.match(text, i).end() :][:1] in ("'", '"')):  # type: ignore[union-attr]
             value, end = _string(text, i)
             out.append(_Token("str", text[i:end], value))
             i = end
@@ -100,7 +101,7 @@ def _tokens(text: str) -> list[_Token]:
 
 def _string(text: str, start: int) -> tuple[str | bytes, int]:
     """A CUE string or bytes literal at `start`: its value and where it ends."""
-    hashes = len(text[start:]) - len(text[start:].lstrip("#"))
+    hashes = _HASHES.match(text, start).end() - start  # type: ignore[union-attr]
     q = text[start + hashes]
     triple = text.startswith(q * 3, start + hashes)
     opening = q * 3 if triple else q
@@ -110,15 +111,15 @@ def _string(text: str, start: int) -> tuple[str | bytes, int]:
         if text[body : body + 1] != "\n":
             raise CueValueError(f"a multi-line string must start on a new line (offset {start})")
         body += 1
+    # The first closing delimiter that is not an escaped character (one pass: a hostile value
+    # full of escapes must not make this quadratic).
+    stop = re.compile(f"({re.escape(escape)})|{re.escape(closing)}")
     i = body
-    while True:  # the first closing delimiter that is not an escaped character
-        end, esc = text.find(closing, i), text.find(escape, i)
-        if end < 0 or (not triple and "\n" in text[body:end]):
-            raise CueValueError(f"an unterminated string (offset {start})")
-        if 0 <= esc < end:
-            i = esc + len(escape) + 1
-            continue
-        break
+    while (m := stop.search(text, i)) is not None and m.group(1) is not None:
+        i = m.end() + 1
+    if m is None or (not triple and "\n" in text[body : m.start()]):
+        raise CueValueError(f"an unterminated string (offset {start})")
+    end = m.start()
     raw = _dedent(text[body:end], start) if triple else text[body:end]
     value = _unescape(raw, escape, start)
     return (value.encode("utf-8", "surrogateescape") if q == "'" else value), end + len(closing)
