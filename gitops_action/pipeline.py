@@ -219,6 +219,15 @@ def settled_early(planned: PlannedTarget, opts: Options) -> Outcome | None:
         notes = (Annotation(opts.config_path, t.line, 1, planned.error),) if t.line else ()
         return _failed(planned.error, *notes)
     escaped = containment.escape(opts.root, t)
+    if escaped or t.kind != "bundle":
+        return _failed(escaped) if escaped else None
+    # A bundle's modules are those timoni evaluates it to name (with the build's runtime values).
+    runtime = opts.runtime_from_env and opts.mode == "push"
+    done = timoni.evaluate_bundle(t, repo_root=opts.root, cache_dir=opts.scratch / "timoni-cache",
+                                  timeout=opts.render_timeout, runtime_from_env=runtime)  # fmt: skip
+    if done.stderr:  # the build would fail the same way: say it as it would
+        return _render_failure(planned, cue_errors.clean(done.stderr, t.files, opts.root), done.error, opts)
+    escaped = done.error or containment.bundle_escape(opts.root, t, done.modules)
     return _failed(escaped) if escaped else None
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import runner
+from . import cue_value, runner
 from .config import Target
 from .runner import go_gc
 
@@ -118,6 +118,38 @@ def render(
     if not path.read_bytes().strip():
         return Rendered(False, path, done.stderr, done.seconds, "timoni rendered no manifests (empty output)")
     return Rendered(True, path, done.stderr, done.seconds)
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """A bundle as timoni evaluates it: (instance, module url) of each instance, or the failure."""
+
+    modules: tuple[tuple[str, str], ...]
+    stderr: str = ""  # timoni failed (the build would fail the same way)
+    error: str = ""  # one line: timoni's error, or why its value cannot be read
+
+
+def evaluate_bundle(
+    target: Target, *, repo_root: Path, cache_dir: Path, timeout: float, runtime_from_env: bool
+) -> Evaluated:
+    """The module URLs of a bundle as timoni computes them (`bundle vet --print-value`): the same
+    evaluation `bundle build` starts with, without fetching or reading any module. It runs with the
+    build's own environment and runtime values (allow-listed, never an input), so the URLs are the
+    ones the build would use; its output is only parsed, never shown."""
+    args = ["timoni", "bundle", "vet", "--print-value"]
+    for f in target.files:
+        args += ["-f", f]
+    if runtime_from_env:
+        args.append("--runtime-from-env")
+    runtime = _runtime(target, repo_root) if runtime_from_env else []
+    done = runner.run(args, cwd=repo_root, env=environment(cache_dir, None, runtime), timeout=timeout)
+    if not done.ok:
+        return Evaluated((), done.stderr or "timoni failed without a message", first_error(done.stderr))
+    try:
+        return Evaluated(tuple(cue_value.bundle_module_urls(done.stdout)))
+    except cue_value.CueValueError as exc:
+        said = f"cannot tell which module each instance reads ({exc}): refusing it"
+        return Evaluated((), error=f"{' + '.join(target.files)}: {said}")
 
 
 _NOT_AT_DIGEST = re.compile(r"digest mismatch|MANIFEST_UNKNOWN|manifest unknown", re.I)
