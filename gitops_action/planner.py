@@ -20,6 +20,10 @@ from .gitrepo import Change, Repo
 from .oci import Pulled
 
 FILE_URL = re.compile(r"""["']file://([^"'\s]+)["']""")
+# A module `url:` whose value is one plain string literal (optionally followed by a comment).
+PLAIN_URL = re.compile(r"""\burl\s*:\s*(?:"[^"\\\n]*"|'[^'\\\n]*')[\s,}]*(?://.*)?$""")
+URL_FIELD = re.compile(r"\burl\s*:")
+WHOLE_REPOSITORY = "."  # a bundle whose module URLs the text does not tell: any change may affect it
 VERBS = {"A": "added", "M": "modified", "D": "deleted", "T": "changed type"}
 
 
@@ -59,7 +63,13 @@ class Plan:
 
 
 def bundle_modules(bundle_file: str, text: str) -> list[str]:
-    """Local module directories a bundle refers to with file:// (relative to the bundle file)."""
+    """Local module directories a bundle refers to with file:// (relative to the bundle file).
+    A `url:` computed in CUE (interpolated, concatenated, a multi-line string, a reference) can name
+    any directory: such a bundle depends on the whole repository, so no change of its module is
+    planned away (timoni's evaluation, in containment, decides what it may read)."""
+    for line in text.splitlines():
+        if URL_FIELD.search(line) and not PLAIN_URL.search(line):
+            return [WHOLE_REPOSITORY]
     out = []
     for rel in FILE_URL.findall(text):
         path = posixpath.normpath(posixpath.join(posixpath.dirname(bundle_file), rel))
@@ -90,7 +100,10 @@ def affected_reasons(
         if f in changes:
             reasons.append(f"{f} {VERBS.get(changes[f], 'changed')}")
     for d in module_dirs:
-        if d in changed_dirs or d in changes:
+        if d == WHOLE_REPOSITORY and changes:
+            first = sorted(changes)[0]
+            reasons.append(f"a bundle module URL computed in CUE: any change may affect it ({first})")
+        elif d in changed_dirs or d in changes:
             touched = sorted(p for p in changes if p.startswith(d + "/"))
             reasons.append(f"module {d} changed ({touched[0]}{' and more' if len(touched) > 1 else ''})")
     for glob in target.watch:

@@ -663,6 +663,37 @@ def test_bundle_modules_are_read_from_file_urls() -> None:
 
 
 @pytest.mark.unit
+@pytest.mark.parametrize(
+    "url",
+    [
+        '"file://\\(_dir)"',
+        '"fi" + "le://../modules/webapp"',
+        '"""\n\t\tfile://../modules/webapp\n\t\t"""',
+        "_u",
+    ],
+    ids=["interpolated", "concatenated", "multi-line", "reference"],
+)
+def test_a_computed_bundle_url_makes_any_change_affect_the_bundle(url: str) -> None:
+    """A module URL the text cannot tell could name any directory: a change of the module it names
+    must not be planned away (issue 19: the containment check reads timoni's evaluation instead)."""
+    text = f'_u: "file://../modules/webapp"\nbundle: instances: a: module: url: {url}\n'
+    modules = planner.bundle_modules("bundles/p.cue", text)
+    assert modules == [planner.WHOLE_REPOSITORY]
+    t = Target(
+        id="platform",
+        kind="bundle",
+        name="platform",
+        artifact="oci://r/p",
+        tags=("t",),
+        files=("bundles/p.cue",),
+    )
+    change = "modules/webapp/templates/config.cue"
+    reasons = planner.affected_reasons(t, {change: "M"}, planner.dirs_of([change]), modules)
+    assert reasons and change in reasons[0]
+    assert planner.affected_reasons(t, {}, set(), modules) == []
+
+
+@pytest.mark.unit
 def test_git_reads_odd_names_directories_and_missing_files(tmp_path: Path) -> None:
     repo = GitRepo.init(tmp_path / "odd")
     names = ["a b/ü.cue", "line\nbreak.cue", "tab\there.yaml", 'quote"d.cue', "dir/inner.cue"]
