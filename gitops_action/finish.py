@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
 
 import github_action_utils as gha
 
 from . import comment, report
+from .progress import one_line
 from .context import Context
 from .credentials import redact
 from .cue_errors import plain
@@ -51,30 +53,45 @@ def finish(
     results: list[TargetResult],
     mode: str,
     extra: str = "",
+    *,
+    listed: Collection[str] = (),
 ) -> None:
+    """`listed`: the targets the progress lines named already, as they stand (not said again)."""
     secrets = list(settings.secrets())
     results = scrub(results, secrets)
     if ctx.in_actions:
         report.emit_log(results)
         report.emit_annotations(results)
     else:
-        for r in results:
+        for r in (r for r in results if r.target.id not in listed):
             line = (
                 f"{r.target.id}: {r.status}"
                 + (f" {r.url}" if r.url else "")
                 + (f" ({r.error})" if r.error else "")
             )
-            print(line, file=sys.stderr)
+            reasons = r.reasons if r.status == "planned" else ()  # plan's answer: why each target
+            print("".join([line, *(f"\n  {one_line(x)}" for x in reasons)]), file=sys.stderr)
     text = report.summary(plan, results, mode=mode) + extra
     outputs = report.outputs(plan, results)
-    if mode == "dry-run":
-        text += comment.summary_diffs(results, limit=report.SUMMARY_LIMIT - len(text))
+    diffs = comment.summary_diffs(results, limit=report.SUMMARY_LIMIT - len(text)) if mode == "dry-run" else ""
     # The dry-run diff shows rendered content: redacted here, where it becomes text.
-    text = redact(text, secrets)
+    text = redact(text + diffs, secrets)
     outputs = {k: redact(v, secrets) for k, v in outputs.items()}
-    write(settings, ctx, text, outputs)
+    terminal = _terminal(settings, ctx)
+    if terminal:  # stderr named every target: the Markdown table would list them again
+        sys.stdout.write(redact(diffs, secrets))
+        print("the Markdown summary: add --summary-file FILE", file=sys.stderr)
+    write(settings, ctx, text, outputs, stdout=not terminal)
+    if mode == "dry-run" and settings.comment_file:  # any CI, or a look before opening the PR
+        Path(settings.comment_file).write_text(_comment_body(settings, ctx, results), "utf-8")
     if mode == "dry-run" and plan.range.is_pull_request and settings.comment and plan.range.pr_number:
         _comment(settings, ctx, plan.range, results)
+
+
+def _terminal(settings: Settings, ctx: Context) -> bool:
+    """The summary would go to a person's terminal (no summary file): they read the lines instead."""
+    path = settings.summary_file or os.environ.get("GITHUB_STEP_SUMMARY", "")
+    return not ctx.in_actions and not path and sys.stdout.isatty()
 
 
 def stopped(settings: Settings, ctx: Context, exc: Exception) -> int:
@@ -101,7 +118,7 @@ def _comment(settings: Settings, ctx: Context, rng: CommitRange, results: list[T
     from .pr_comment import upsert_pr_comment  # PyGithub loads slowly: only on pull requests
 
     secrets = list(settings.secrets())
-    body = redact(comment.render(results, config_path=settings.config, run_url=ctx.run_url()), secrets)
+    body = _comment_body(settings, ctx, results)
     outcome = upsert_pr_comment(
         api_url=ctx.api_url,
         token=settings.github_token,
@@ -114,6 +131,12 @@ def _comment(settings: Settings, ctx: Context, rng: CommitRange, results: list[T
         warn(ctx, redact(outcome.message, secrets))
     else:
         say(ctx, f"pull request comment {outcome.action}: {outcome.html_url}")
+
+
+def _comment_body(settings: Settings, ctx: Context, results: list[TargetResult]) -> str:
+    """The pull request comment's Markdown, every known secret redacted."""
+    body = comment.render(results, config_path=settings.config, run_url=ctx.run_url())
+    return redact(body, list(settings.secrets()))
 
 
 def say(ctx: Context, message: str) -> None:
