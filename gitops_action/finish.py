@@ -13,13 +13,13 @@ from pathlib import Path
 import github_action_utils as gha
 
 from . import comment, report
-from .progress import one_line
 from .context import Context
 from .credentials import redact
 from .cue_errors import plain
 from .errors import ActionError, UsageError
 from .events import CommitRange
 from .planner import Plan
+from .progress import one_line
 from .results import TargetResult
 from .settings import Settings
 
@@ -73,7 +73,9 @@ def finish(
             print("".join([line, *(f"\n  {one_line(x)}" for x in reasons)]), file=sys.stderr)
     text = report.summary(plan, results, mode=mode) + extra
     outputs = report.outputs(plan, results)
-    diffs = comment.summary_diffs(results, limit=report.SUMMARY_LIMIT - len(text)) if mode == "dry-run" else ""
+    diffs = (
+        comment.summary_diffs(results, limit=report.SUMMARY_LIMIT - len(text)) if mode == "dry-run" else ""
+    )
     # The dry-run diff shows rendered content: redacted here, where it becomes text.
     text = redact(text + diffs, secrets)
     outputs = {k: redact(v, secrets) for k, v in outputs.items()}

@@ -6,9 +6,9 @@ and finishes (from its worker threads).
 - On a terminal, a status line below them is rewritten in place (done/total, failures so far, the
   targets in flight), fitted to the terminal's width by whole words: it never wraps, never cuts a
   name in half.
-- In the Actions log and a file, the finished lines alone. The lines carry only a counter, the target's id, its status, its time and its error on one
-  line: they never start with `::`, so untrusted text (file names, CUE errors) cannot be read as a
-  workflow command.
+- In the Actions log and a file, the finished lines alone. In the Actions log a line carries only a
+  counter, the target's id, its status, its time, its artifact and its error on one line: it never
+  starts with `::`, so untrusted text (file names, CUE errors) cannot be read as a workflow command.
 """
 
 from __future__ import annotations
@@ -102,7 +102,10 @@ class Progress:
         width = max(width - 1, 20)  # the last column would wrap the cursor on some terminals
         head = f"[{self.done}/{self.total}]" + (f" {self.failed} failed" if self.failed else "")
         head += f" ({now - self.clock:.0f}s)"
-        running = [f"{one_line(k, 60)} {now - t:.0f}s" for k, t in sorted(self.in_flight.items(), key=lambda kv: kv[1])]
+        by_start = sorted(self.in_flight.items(), key=lambda kv: kv[1])
+        running = [
+            f"{one_line(k, 10_000)} {now - t:.0f}s" for k, t in by_start
+        ]  # a name is whole or not shown
         if not running:
             return _fit(head, width)
         for shown in range(len(running), -1, -1):

@@ -229,7 +229,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action=_Version, nargs=0, help="show the versions and exit")
     repo, select, reads, output = _repo_flags(), _select_flags(), _read_flags(), _output_flags()
     build, signs = _build_flags(), _sign_flags()
-    sub = p.add_subparsers(dest="mode", metavar="COMMAND", required=True)
+    sub = p.add_subparsers(dest="mode", title="commands", metavar="COMMAND")
     parents = {
         "plan": [repo, select, reads, output],
         "push": [repo, select, reads, build, signs, output],
@@ -247,12 +247,26 @@ def _repo_flags() -> argparse.ArgumentParser:
     """Every command: where the repository and its configuration are, and which targets."""
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("repository")
-    g.add_argument("--repo", metavar="DIR", default=".", help="the git repository (default: current directory)")
-    g.add_argument("--config", metavar="FILE", default=defaults.CONFIG, help="configuration file, relative to --repo")
-    g.add_argument("--head", metavar="COMMIT", default="", help="the commit to read (default: HEAD; a dirty work tree is not read)")
-    g.add_argument("--targets", metavar="NAMES", default="", help="comma-separated target names to restrict the run to")
     g.add_argument(
-        "--registry", metavar="oci://HOST/PREFIX", default="", help="override the configuration's `registry` (oci://host/prefix)"
+        "--repo", metavar="DIR", default=".", help="the git repository (default: current directory)"
+    )
+    g.add_argument(
+        "--config", metavar="FILE", default=defaults.CONFIG, help="configuration file, relative to --repo"
+    )
+    g.add_argument(
+        "--head",
+        metavar="COMMIT",
+        default="",
+        help="the commit to read (default: HEAD; a dirty work tree is not read)",
+    )
+    g.add_argument(
+        "--targets", metavar="NAMES", default="", help="comma-separated target names to restrict the run to"
+    )
+    g.add_argument(
+        "--registry",
+        metavar="oci://HOST/PREFIX",
+        default="",
+        help="override the configuration's `registry` (oci://host/prefix)",
     )
     return p
 
@@ -262,9 +276,15 @@ def _select_flags() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("what is affected")
     g.add_argument("--all", action="store_true", help="ignore the diff and take every target")
-    g.add_argument("--base", metavar="COMMIT", default="", help="base commit to diff against (default: what each tag holds)")
     g.add_argument(
-        "--revision", metavar="TEMPLATE",
+        "--base",
+        metavar="COMMIT",
+        default="",
+        help="base commit to diff against (default: what each tag holds)",
+    )
+    g.add_argument(
+        "--revision",
+        metavar="TEMPLATE",
         default=defaults.REVISION,
         help="flux --revision template; {ref_name}, {sha} and {short_sha} are filled in",
     )
@@ -276,7 +296,8 @@ def _read_flags() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("registry")
     g.add_argument(
-        "--registry-username", metavar="USER",
+        "--registry-username",
+        metavar="USER",
         default="",
         help="registry user; the password is read from the "
         "REGISTRY_PASSWORD environment variable (never a command-line argument)",
@@ -285,7 +306,8 @@ def _read_flags() -> argparse.ArgumentParser:
         "--provider", default=defaults.PROVIDER, choices=PROVIDERS, help="flux --provider for registry login"
     )
     g.add_argument(
-        "--timeout", metavar="DURATION",
+        "--timeout",
+        metavar="DURATION",
         default=defaults.TIMEOUT,
         help=f"timeout of each flux call, e.g. 90s or 5m (default: {defaults.TIMEOUT})",
     )
@@ -314,9 +336,17 @@ def _sign_flags() -> argparse.ArgumentParser:
         "(password: COSIGN_PASSWORD; never a command-line argument); without COSIGN_KEY, keyless "
         "with the GitHub OIDC token of the job (a workflow step with id-token: write)",
     )
-    g.add_argument("--fulcio-url", metavar="URL", default="https://fulcio.sigstore.dev", help="Fulcio for keyless signing")
     g.add_argument(
-        "--rekor-url", metavar="URL", default="https://rekor.sigstore.dev", help="Rekor for keyless signing and verifying"
+        "--fulcio-url",
+        metavar="URL",
+        default="https://fulcio.sigstore.dev",
+        help="Fulcio for keyless signing",
+    )
+    g.add_argument(
+        "--rekor-url",
+        metavar="URL",
+        default="https://rekor.sigstore.dev",
+        help="Rekor for keyless signing and verifying",
     )
     return p
 
@@ -324,9 +354,14 @@ def _sign_flags() -> argparse.ArgumentParser:
 def _output_flags() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("reports")
-    g.add_argument("--summary-file", metavar="FILE", default="", help="write the markdown summary here (default: stdout)")
     g.add_argument(
-        "--output-file", metavar="FILE", default="", help="write the outputs (artifacts, matrix, pushed, failed) as JSON"
+        "--summary-file", metavar="FILE", default="", help="write the markdown summary here (default: stdout)"
+    )
+    g.add_argument(
+        "--output-file",
+        metavar="FILE",
+        default="",
+        help="write the outputs (artifacts, matrix, pushed, failed) as JSON",
     )
     return p
 
@@ -360,13 +395,23 @@ def _command_flags(name: str, c: argparse.ArgumentParser) -> None:
             help="in a pull_request_target run: read the pull request's head without credentials",
         )
     if name == "promote":
-        c.add_argument("--from", metavar="TAG", dest="from_tag", default="", help="the tag to promote (e.g. staging)")
-        c.add_argument("--to", metavar="TAG", dest="to_tag", default="", help="the tag to point at it (e.g. production)")
+        c.add_argument(
+            "--from", metavar="TAG", dest="from_tag", default="", help="the tag to promote (e.g. staging)"
+        )
+        c.add_argument(
+            "--to", metavar="TAG", dest="to_tag", default="", help="the tag to point at it (e.g. production)"
+        )
         c.add_argument("--force", action="store_true", help="allow moving --to back to an older commit")
     if name == "flux-config":
-        c.add_argument("--output-dir", metavar="DIR", default="", help="write one file per target here (default: stdout)")
         c.add_argument(
-            "--tag", metavar="TAG", dest="flux_tag", default="", help="the tag to follow (default: each target's first)"
+            "--output-dir", metavar="DIR", default="", help="write one file per target here (default: stdout)"
+        )
+        c.add_argument(
+            "--tag",
+            metavar="TAG",
+            dest="flux_tag",
+            default="",
+            help="the tag to follow (default: each target's first)",
         )
         c.add_argument(
             "--sign",
@@ -392,7 +437,9 @@ def version_text() -> str:
     pins = root / "tools" / "versions.env"
     if pins.is_file():
         found = dict(re.findall(r"^(TIMONI|FLUX|COSIGN)_VERSION=(\S+)$", pins.read_text(), re.M))
-        lines += [f"{tool.lower()} {found[tool]} (pinned)" for tool in ("TIMONI", "FLUX", "COSIGN") if tool in found]
+        lines += [
+            f"{tool.lower()} {found[tool]} (pinned)" for tool in ("TIMONI", "FLUX", "COSIGN") if tool in found
+        ]
     return "\n".join(lines)
 
 
@@ -421,6 +468,8 @@ def _owners(flag: str) -> list[str]:
 
 def from_args(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
     a, extra = parser().parse_known_args(list(argv))
+    if a.mode is None:
+        raise SettingsError(f"give a command: {', '.join(COMMANDS)} (python -m gitops_action --help)")
     if extra:
         flag = next((x.split("=", 1)[0] for x in extra if x.startswith("--")), "")
         owners = _owners(flag) if flag else []

@@ -18,7 +18,7 @@ from gitops_action import settings
 
 pytestmark = pytest.mark.unit
 
-FLAG = re.compile(r"^\s+(--[a-z][a-z-]*)", re.M)  # a flag at the start of a help line
+FLAG = re.compile(r"^\s+(?:-\w, )?(--[a-z][a-z-]*)", re.M)  # a flag at the start of a help line
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -42,7 +42,10 @@ SELECT = {"--all", "--base", "--revision"}
 EXPECTED = {
     "plan": SHARED | SELECT | READS | {"--allow-pull-request-target"},
     "push": SHARED | SELECT | READS | SIGNS | {"--parallel", "--skip-unchanged"},
-    "dry-run": SHARED | SELECT | READS | {"--parallel", "--comment", "--comment-file"}
+    "dry-run": SHARED
+    | SELECT
+    | READS
+    | {"--parallel", "--comment", "--comment-file"}
     | {"--allow-pull-request-target"},
     "promote": SHARED | READS | SIGNS | {"--parallel", "--from", "--to", "--force"},
     "flux-config": SHARED | {"--output-dir", "--tag", "--sign"},
@@ -120,7 +123,7 @@ def _readme_invocations() -> list[list[str]]:
     text = (ROOT / "README.md").read_text()
     found = []
     for line in text.splitlines():
-        if line.startswith("python -m gitops_action "):
+        if line.startswith("python -m gitops_action ") and "--version" not in line:
             found.append(shlex.split(line.split("#", 1)[0])[3:])
     return found
 

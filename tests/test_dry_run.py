@@ -275,7 +275,9 @@ def test_the_command_line_writes_the_comment_to_a_file(
     billing.write_text(billing.read_text().replace(SECRET, "rotated-" + SECRET))
     example_repo.commit_all("scale and rotate")
     comment = tmp_path / "comment.md"
-    out = run_cli(example_repo, "dry-run", "--registry", prefix, "--base", base, "--comment-file", str(comment))
+    out = run_cli(
+        example_repo, "dry-run", "--registry", prefix, "--base", base, "--comment-file", str(comment)
+    )
     assert out.returncode == 0, out.stderr
     body = comment.read_text()
     assert body.startswith("<!-- timoni-flux-push: .timoni-flux.yaml -->")

@@ -110,7 +110,17 @@ def main() -> None:
 
         step("5. promote: production gets the exact digest staging was tested with (nothing rendered)")
         promoted = cli(
-            repo, out, "promote", "--registry", prefix, "--targets", "webapp-staging", "--from", "staging", "--to", "production"
+            repo,
+            out,
+            "promote",
+            "--registry",
+            prefix,
+            "--targets",
+            "webapp-staging",
+            "--from",
+            "staging",
+            "--to",
+            "production",
         )
         for a in json.loads(promoted.get("artifacts", "[]")):
             print(f"  {a['name']}: {a['status']} {a.get('url') or ''}".rstrip())
