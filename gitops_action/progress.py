@@ -44,8 +44,8 @@ def one_line(text: str, limit: int = 300) -> str:
 
 def finished_line(done: int, total: int, result: TargetResult, *, whole: bool = False) -> str:
     """One line; `whole` (outside Actions): the error in full, each of its lines indented below."""
-    line = f"[{done}/{total}] {one_line(result.target.id, 120)}: {result.status} ({result.seconds:.2f}s)"
-    if result.url:
+    line = f"[{done}/{total}] {one_line(result.target.id, 120)}: {_status(result)} ({result.seconds:.2f}s)"
+    if result.url and result.status != "dry-run":  # a dry run's digest is what is deployed: not news
         line += f" {result.url}"
     if result.error and whole:
         said = [one_line(x, 100_000) for x in result.error.splitlines()]
@@ -53,6 +53,19 @@ def finished_line(done: int, total: int, result: TargetResult, *, whole: bool = 
     elif result.error:
         line += f": {one_line(result.error)}"
     return line
+
+
+def _status(result: TargetResult) -> str:
+    """The status; for a dry run, what its diff found."""
+    diff = result.diff
+    if result.status != "dry-run" or diff is None:
+        return result.status
+    if result.new_target:
+        return "dry-run: new target"
+    c = diff.counts()
+    if not diff.changed:
+        return "dry-run: no change"
+    return f"dry-run: {c['added']} added, {c['changed']} changed, {c['removed']} removed"
 
 
 @dataclass

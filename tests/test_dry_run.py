@@ -279,6 +279,7 @@ def test_the_command_line_writes_the_comment_to_a_file(
         example_repo, "dry-run", "--registry", prefix, "--base", base, "--comment-file", str(comment)
     )
     assert out.returncode == 0, out.stderr
+    assert "] webapp-staging: dry-run: 0 added, 1 changed, 0 removed (" in out.stderr
     body = comment.read_text()
     assert body.startswith("<!-- timoni-flux-push: .timoni-flux.yaml -->")
     assert "webapp-staging" in body and "staging/billing" in body and "replicas" in body

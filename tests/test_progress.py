@@ -179,14 +179,28 @@ def test_a_terminal_lists_each_target_once(example_repo: GitRepo, registry: Regi
     log lines and the Markdown summary besides."""
     code, raw = on_a_terminal(example_repo, "push", "--all", "--registry", prefix)
     assert code == 0, raw
-    assert "\r\x1b[K[0/5] (" in raw  # the live line was there
     lines = screen(raw)
     for name in EXAMPLE_IDS:
         said = [line for line in lines if re.search(rf"(^|\W){re.escape(name)}(\W|$)", line)]
         assert len(said) == 1, (name, lines)
         assert ": pushed (" in said[0] and "@sha256:" in said[0]
+    assert "\r\x1b[K[0/5] (" in raw  # the live line was there
     assert all(len(line) < 80 or ": pushed (" in line for line in lines), lines
     assert "5 target(s) in " in raw and "--summary-file" in raw
+
+    # A dry run on a terminal: its line says what the diff found, and the diff itself is printed.
+    staging = example_repo.path / "apps/webapp/staging.yaml"
+    staging.write_text(staging.read_text().replace("replicas: 1", "replicas: 4"))
+    example_repo.commit_all("scale")
+    code, raw = on_a_terminal(example_repo, "dry-run", "--registry", prefix)
+    assert code == 0, raw
+    lines = screen(raw)
+    assert [x for x in lines if "webapp-staging: " in x] == [
+        next(
+            x for x in lines if x.startswith("[1/1] webapp-staging: dry-run: 0 added, 1 changed, 0 removed (")
+        )
+    ]
+    assert "+  replicas: 4" in lines and "-  replicas: 1" in lines
 
 
 def test_off_a_terminal_each_target_has_one_plain_line(

@@ -109,24 +109,15 @@ def main() -> None:
         cli(repo, out, "flux-config", "--registry", prefix, "--targets", "webapp-staging", show_stdout=True)
 
         step("5. promote: production gets the exact digest staging was tested with (nothing rendered)")
-        promoted = cli(
+        cli(
             repo,
             out,
             "promote",
-            "--registry",
-            prefix,
-            "--targets",
-            "webapp-staging",
-            "--from",
-            "staging",
-            "--to",
-            "production",
+            *("--registry", prefix, "--targets", "webapp-staging", "--from", "staging", "--to", "production"),
         )
-        for a in json.loads(promoted.get("artifacts", "[]")):
-            print(f"  {a['name']}: {a['status']} {a.get('url') or ''}".rstrip())
 
         print(f"\nDone. The job summaries and the comment are in {out}; the registry stops now.")
-        print("Next: README.md, 'Your own repository'.")
+        print("Next: README.md, Quick start: a .timoni-flux.yaml in a repository of your own.")
     finally:
         registry.stop()
 
