@@ -170,6 +170,7 @@ NON_DEFAULT = {
     "to": "production",
     "force": "true",
     "output-dir": "clusters/flux",
+    "tag": "production",
     "allow-pull-request-target": "true",
 }
 
