@@ -79,11 +79,9 @@ def finish(
     # The dry-run diff shows rendered content: redacted here, where it becomes text.
     text = redact(text + diffs, secrets)
     outputs = {k: redact(v, secrets) for k, v in outputs.items()}
-    terminal = _terminal(settings, ctx)
-    if terminal:  # stderr named every target: the Markdown table would list them again
+    if _terminal(settings, ctx):  # the summary stays off a terminal (write): the diffs are news
         sys.stdout.write(redact(diffs, secrets))
-        print("the Markdown summary: add --summary-file FILE", file=sys.stderr)
-    write(settings, ctx, text, outputs, stdout=not terminal)
+    write(settings, ctx, text, outputs)
     if mode == "dry-run" and settings.comment_file:  # any CI, or a look before opening the PR
         Path(settings.comment_file).write_text(_comment_body(settings, ctx, results), "utf-8")
     if mode == "dry-run" and plan.range.is_pull_request and settings.comment and plan.range.pr_number:
@@ -109,7 +107,8 @@ def stopped(settings: Settings, ctx: Context, exc: Exception) -> int:
     else:  # in Actions the escaped annotation says it; a plain print could carry workflow commands
         print(f"error: {msg}" if usage else f"error: internal error: {msg}", file=sys.stderr)
     said = "Nothing was built" if usage else "The run stopped on an internal error"
-    write(settings, ctx, f"## timoni-flux-push\n\n{said}: {report.md(msg)}\n", dict(NO_ARTIFACTS))
+    text = f"## timoni-flux-push\n\n{said}: {report.md(msg)}\n"
+    write(settings, ctx, text, dict(NO_ARTIFACTS), stdout=not _terminal(settings, ctx))  # said on stderr
     return 2 if usage else 1
 
 
@@ -159,12 +158,16 @@ def write(
     settings: Settings, ctx: Context, summary: str, outputs: dict[str, str], *, stdout: bool = True
 ) -> None:
     """The summary to the step summary or --summary-file, else to stdout (unless `stdout` is False:
-    stdout carries something else); the outputs to GITHUB_OUTPUT and --output-file."""
+    stdout carries something else; or stdout is a person's terminal); the outputs to GITHUB_OUTPUT
+    and --output-file."""
     summary_path = settings.summary_file or os.environ.get("GITHUB_STEP_SUMMARY", "")
     if summary_path:
         # A file name that is not UTF-8 (kept by surrogateescape) is written as \udcXX, never a crash.
         with open(summary_path, "a", encoding="utf-8", errors="backslashreplace") as fh:
             fh.write(summary)
+    elif stdout and _terminal(settings, ctx):
+        # stderr named every target (and said any error): the Markdown would list them again
+        print("the Markdown summary: add --summary-file FILE", file=sys.stderr)
     elif stdout:
         print(summary)
     if os.environ.get("GITHUB_OUTPUT"):

@@ -218,3 +218,17 @@ def test_off_a_terminal_each_target_has_one_plain_line(
             rf"\[\d/5\] {re.escape(name)}: pushed \(\d+\.\d\ds\) oci://\S+@sha256:\w+", said[0]
         )
     assert out.stdout.startswith("## ")  # the Markdown summary: stdout is not a terminal
+
+
+def test_plan_on_a_terminal_lists_each_target_once_with_its_reasons(
+    example_repo: GitRepo, registry: Registry, prefix: str
+) -> None:
+    code, raw = on_a_terminal(example_repo, "plan", "--registry", prefix)
+    assert code == 0, raw
+    lines = screen(raw)
+    for name in EXAMPLE_IDS:
+        at = [i for i, line in enumerate(lines) if re.search(rf"(^|\W){re.escape(name)}(\W|$)", line)]
+        assert len(at) == 1, (name, lines)
+        assert lines[at[0]] == f"{name}: planned"
+        assert lines[at[0] + 1].startswith("  new target: ")  # why: its tag holds nothing yet
+    assert not any(line.startswith(("#", "|", "<")) for line in lines), lines  # no Markdown
