@@ -111,7 +111,8 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     extra = ""
     if settings.sign == "cosign" and opts.mode == "push":  # a dry run signs nothing
         results, extra = _sign(settings, ctx, results, flux.env, scratch, opts.parallel)
-    finish(settings, ctx, plan, results, mode, extra)
+    listed = {r.target.id for r in results if shown.said.get(r.target.id) == r.status}
+    finish(settings, ctx, plan, results, mode, extra, listed=listed)
     return exit_code(results)
 
 

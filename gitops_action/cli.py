@@ -6,7 +6,6 @@ import os
 import sys
 from collections.abc import Sequence
 
-from . import app
 from .errors import SettingsError
 from .settings import from_args, from_inputs
 
@@ -17,6 +16,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from . import app  # after the flags: --help, --version and a usage error answer at once
+
     return app.main(settings, os.environ)
 
 
@@ -33,6 +34,8 @@ def action_main() -> int:
         settings = from_inputs(os.environ)
     except SettingsError as exc:
         return _bad_input(str(exc))
+    from . import app
+
     return app.main(settings, os.environ)
 
 

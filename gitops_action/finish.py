@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ from .cue_errors import plain
 from .errors import ActionError, UsageError
 from .events import CommitRange
 from .planner import Plan
+from .progress import one_line
 from .results import TargetResult
 from .settings import Settings
 
@@ -52,33 +54,48 @@ def finish(
     results: list[TargetResult],
     mode: str,
     extra: str = "",
+    *,
+    listed: Collection[str] = (),
 ) -> None:
+    """`listed`: the targets the progress lines named already, as they stand (not said again)."""
     secrets = list(settings.secrets())
     results = scrub(results, secrets)
     if ctx.in_actions:
         report.emit_log(results)
         report.emit_annotations(results)
     else:
-        for r in results:
+        for r in (r for r in results if r.target.id not in listed):
             line = (
                 f"{r.target.id}: {r.status}"
                 + (f" {r.url}" if r.url else "")
                 + (f" ({r.error})" if r.error else "")
             )
-            print(line, file=sys.stderr)
+            reasons = r.reasons if r.status == "planned" else ()  # plan's answer: why each target
+            print("".join([line, *(f"\n  {one_line(x)}" for x in reasons)]), file=sys.stderr)
     stamp = report.stamp(
         plan.range.head, datetime.now(UTC), server_url=ctx.server_url, repository=ctx.repository
     )
     text = report.summary(plan, results, mode=mode, stamp=stamp) + extra
     outputs = report.outputs(plan, results)
-    if mode == "dry-run":
-        text += comment.summary_diffs(results, limit=report.SUMMARY_LIMIT - len(text))
+    diffs = (
+        comment.summary_diffs(results, limit=report.SUMMARY_LIMIT - len(text)) if mode == "dry-run" else ""
+    )
     # The dry-run diff shows rendered content: redacted here, where it becomes text.
-    text = redact(text, secrets)
+    text = redact(text + diffs, secrets)
     outputs = {k: redact(v, secrets) for k, v in outputs.items()}
+    if _terminal(settings, ctx):  # the summary stays off a terminal (write): the diffs are news
+        sys.stdout.write(redact(diffs, secrets))
     write(settings, ctx, text, outputs)
+    if mode == "dry-run" and settings.comment_file:  # any CI, or a look before opening the PR
+        Path(settings.comment_file).write_text(_comment_body(settings, ctx, results, stamp), "utf-8")
     if mode == "dry-run" and plan.range.is_pull_request and settings.comment and plan.range.pr_number:
         _comment(settings, ctx, plan.range, results, stamp)
+
+
+def _terminal(settings: Settings, ctx: Context) -> bool:
+    """The summary would go to a person's terminal (no summary file): they read the lines instead."""
+    path = settings.summary_file or os.environ.get("GITHUB_STEP_SUMMARY", "")
+    return not ctx.in_actions and not path and sys.stdout.isatty()
 
 
 def stopped(settings: Settings, ctx: Context, exc: Exception) -> int:
@@ -94,7 +111,8 @@ def stopped(settings: Settings, ctx: Context, exc: Exception) -> int:
     else:  # in Actions the escaped annotation says it; a plain print could carry workflow commands
         print(f"error: {msg}" if usage else f"error: internal error: {msg}", file=sys.stderr)
     said = "Nothing was built" if usage else "The run stopped on an internal error"
-    write(settings, ctx, f"## timoni-flux-push\n\n{said}: {report.md(msg)}\n", dict(NO_ARTIFACTS))
+    text = f"## timoni-flux-push\n\n{said}: {report.md(msg)}\n"
+    write(settings, ctx, text, dict(NO_ARTIFACTS), stdout=not _terminal(settings, ctx))  # said on stderr
     return 2 if usage else 1
 
 
@@ -107,8 +125,7 @@ def _comment(
     from .pr_comment import upsert_pr_comment  # PyGithub loads slowly: only on pull requests
 
     secrets = list(settings.secrets())
-    text = comment.render(results, config_path=settings.config, run_url=ctx.run_url(), stamp=stamp)
-    body = redact(text, secrets)
+    body = _comment_body(settings, ctx, results, stamp)
     outcome = upsert_pr_comment(
         api_url=ctx.api_url,
         token=settings.github_token,
@@ -121,6 +138,12 @@ def _comment(
         warn(ctx, redact(outcome.message, secrets))
     else:
         say(ctx, f"pull request comment {outcome.action}: {outcome.html_url}")
+
+
+def _comment_body(settings: Settings, ctx: Context, results: list[TargetResult], stamp: report.Stamp) -> str:
+    """The pull request comment's Markdown, every known secret redacted."""
+    body = comment.render(results, config_path=settings.config, run_url=ctx.run_url(), stamp=stamp)
+    return redact(body, list(settings.secrets()))
 
 
 def say(ctx: Context, message: str) -> None:
@@ -141,12 +164,16 @@ def write(
     settings: Settings, ctx: Context, summary: str, outputs: dict[str, str], *, stdout: bool = True
 ) -> None:
     """The summary to the step summary or --summary-file, else to stdout (unless `stdout` is False:
-    stdout carries something else); the outputs to GITHUB_OUTPUT and --output-file."""
+    stdout carries something else; or stdout is a person's terminal); the outputs to GITHUB_OUTPUT
+    and --output-file."""
     summary_path = settings.summary_file or os.environ.get("GITHUB_STEP_SUMMARY", "")
     if summary_path:
         # A file name that is not UTF-8 (kept by surrogateescape) is written as \udcXX, never a crash.
         with open(summary_path, "a", encoding="utf-8", errors="backslashreplace") as fh:
             fh.write(summary)
+    elif stdout and _terminal(settings, ctx):
+        # stderr named every target (and said any error): the Markdown would list them again
+        print("the Markdown summary: add --summary-file FILE", file=sys.stderr)
     elif stdout:
         print(summary)
     if os.environ.get("GITHUB_OUTPUT"):

@@ -39,6 +39,7 @@ class Settings:
     parallel: int = 0  # 0: the CPU count
     skip_unchanged: bool = True
     comment: bool = True
+    comment_file: str = ""  # dry-run: the PR comment's Markdown also goes here (command line only)
     timeout: str = defaults.TIMEOUT
     allow_pull_request_target: bool = False
     workspace: Path = Path(".")
@@ -135,7 +136,7 @@ def _check(s: Settings) -> Settings:
     if s.mode == "promote":
         _check_promote(s)
     if s.flux_tag and not TAG.match(s.flux_tag):
-        raise SettingsError(f"--tag: {s.flux_tag!r} is not a valid OCI tag")
+        raise SettingsError(f"input `tag` (--tag): {s.flux_tag!r} is not a valid OCI tag")
     return s
 
 
@@ -203,73 +204,131 @@ def from_inputs(env: Mapping[str, str]) -> Settings:
             to_tag=get("to"),
             force=_bool("force", get("force", "false")),
             output_dir=get("output-dir"),
+            flux_tag=get("tag"),
         )
     )
 
 
+COMMANDS: dict[str, str] = {
+    "plan": "list the targets a push would deliver, and why (nothing rendered or written)",
+    "push": "render the affected targets and push them with flux",
+    "dry-run": "render the affected targets and diff them against what each target's first tag holds",
+    "promote": "point tag --to at the digest of tag --from (nothing rendered)",
+    "flux-config": "write the Flux OCIRepository and Kustomization of every target",
+}
+
+
 def parser() -> argparse.ArgumentParser:
+    """One subcommand per mode, each with the flags it uses only: shared flags come from parents."""
     p = argparse.ArgumentParser(
         prog="python -m gitops_action",
         description="Render the Timoni instances and bundles a commit affects and push them with flux "
-        "(or plan them, or dry-run them with a diff against what the registry holds).",
+        "(or plan them, or dry-run them with a diff against what the registry holds). "
+        "`python -m gitops_action COMMAND --help` lists the flags of one command.",
     )
-    p.add_argument(
-        "mode",
-        choices=("plan", "push", "dry-run", "promote", "flux-config"),
-        help="plan: list affected targets; push: build and "
-        "push them; dry-run: build and diff against the artifact at each target's first tag; "
-        "promote: point tag --to at the digest of tag --from (nothing rendered); flux-config: write "
-        "the Flux OCIRepository and Kustomization of every target",
+    p.add_argument("--version", action=_Version, nargs=0, help="show the versions and exit")
+    repo, select, reads, output = _repo_flags(), _select_flags(), _read_flags(), _output_flags()
+    build, signs = _build_flags(), _sign_flags()
+    sub = p.add_subparsers(dest="mode", title="commands", metavar="COMMAND")
+    parents = {
+        "plan": [repo, select, reads, output],
+        "push": [repo, select, reads, build, signs, output],
+        "dry-run": [repo, select, reads, build, output],
+        "promote": [repo, reads, build, signs, output],
+        "flux-config": [repo, output],
+    }
+    for name, helptext in COMMANDS.items():
+        c = sub.add_parser(name, parents=parents[name], help=helptext, description=helptext + ".")
+        _command_flags(name, c)
+    return p
+
+
+def _repo_flags() -> argparse.ArgumentParser:
+    """Every command: where the repository and its configuration are, and which targets."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("repository")
+    g.add_argument(
+        "--repo", metavar="DIR", default=".", help="the git repository (default: current directory)"
     )
-    p.add_argument("--config", default=defaults.CONFIG, help="configuration file, relative to --repo")
-    p.add_argument("--repo", default=".", help="the git repository (default: current directory)")
-    p.add_argument("--all", action="store_true", help="ignore the diff and take every target")
-    p.add_argument("--base", default="", help="base commit to diff against (default: what each tag holds)")
-    p.add_argument("--head", default="", help="head commit (default: HEAD)")
-    p.add_argument("--targets", default="", help="comma-separated target names to restrict the run to")
-    p.add_argument(
-        "--revision",
-        default=defaults.REVISION,
-        help="flux --revision template; {ref_name}, {sha} and {short_sha} are filled in",
+    g.add_argument(
+        "--config", metavar="FILE", default=defaults.CONFIG, help="configuration file, relative to --repo"
     )
-    p.add_argument(
-        "--registry", default="", help="override the configuration's `registry` (oci://host/prefix)"
-    )
-    p.add_argument(
-        "--registry-username",
+    g.add_argument(
+        "--head",
+        metavar="COMMIT",
         default="",
-        help="registry user; the password is read from the "
-        "REGISTRY_PASSWORD environment variable (never a command-line argument)",
+        help="the commit to read (default: HEAD; a dirty work tree is not read)",
     )
-    p.add_argument(
-        "--provider", default=defaults.PROVIDER, choices=PROVIDERS, help="flux --provider for registry login"
+    g.add_argument(
+        "--targets", metavar="NAMES", default="", help="comma-separated target names to restrict the run to"
     )
-    p.add_argument(
-        "--parallel", type=int, default=0, help="targets built and pushed at once (default: CPU count)"
-    )
-    p.add_argument(
-        "--skip-unchanged",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="do not push when the tag already holds the same content (default: on)",
-    )
-    p.add_argument(
-        "--comment",
-        action=argparse.BooleanOptionalAction,
-        default=False,
-        help="dry-run on a pull request: keep one PR comment up to date (needs GITHUB_TOKEN)",
-    )
-    _signing_flags(p)
-    _mode_flags(p)
-    p.add_argument("--summary-file", default="", help="write the markdown summary here (default: stdout)")
-    p.add_argument(
-        "--output-file", default="", help="write the outputs (artifacts, matrix, pushed, failed) as JSON"
+    g.add_argument(
+        "--registry",
+        metavar="oci://HOST/PREFIX",
+        default="",
+        help="override the configuration's `registry` (oci://host/prefix)",
     )
     return p
 
 
-def _signing_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
+def _select_flags() -> argparse.ArgumentParser:
+    """plan, push, dry-run: which commits decide what is affected, and the revision pushed."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("what is affected")
+    g.add_argument("--all", action="store_true", help="ignore the diff and take every target")
+    g.add_argument(
+        "--base",
+        metavar="COMMIT",
+        default="",
+        help="base commit to diff against (default: what each tag holds)",
+    )
+    g.add_argument(
+        "--revision",
+        metavar="TEMPLATE",
+        default=defaults.REVISION,
+        help="flux --revision template; {ref_name}, {sha} and {short_sha} are filled in",
+    )
+    return p
+
+
+def _read_flags() -> argparse.ArgumentParser:
+    """The commands that talk to the registry."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("registry")
+    g.add_argument(
+        "--registry-username",
+        metavar="USER",
+        default="",
+        help="registry user; the password is read from the "
+        "REGISTRY_PASSWORD environment variable (never a command-line argument)",
+    )
+    g.add_argument(
+        "--provider", default=defaults.PROVIDER, choices=PROVIDERS, help="flux --provider for registry login"
+    )
+    g.add_argument(
+        "--timeout",
+        metavar="DURATION",
+        default=defaults.TIMEOUT,
+        help=f"timeout of each flux call, e.g. 90s or 5m (default: {defaults.TIMEOUT})",
+    )
+    return p
+
+
+def _build_flags() -> argparse.ArgumentParser:
+    """push, dry-run and promote: the commands that work on many targets at once."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("concurrency")
+    g.add_argument(
+        "--parallel", metavar="N", type=int, default=0, help="targets handled at once (default: CPU count)"
+    )
+    return p
+
+
+def _sign_flags() -> argparse.ArgumentParser:
+    """push and promote: the commands that write a digest someone may verify."""
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("signing")
+    g.add_argument(
         "--sign",
         default="none",
         choices=SIGN_MODES,
@@ -277,54 +336,158 @@ def _signing_flags(p: argparse.ArgumentParser) -> None:
         "(password: COSIGN_PASSWORD; never a command-line argument); without COSIGN_KEY, keyless "
         "with the GitHub OIDC token of the job (a workflow step with id-token: write)",
     )
-    p.add_argument("--fulcio-url", default="https://fulcio.sigstore.dev", help="Fulcio for keyless signing")
-    p.add_argument(
-        "--rekor-url", default="https://rekor.sigstore.dev", help="Rekor for keyless signing and verifying"
+    g.add_argument(
+        "--fulcio-url",
+        metavar="URL",
+        default="https://fulcio.sigstore.dev",
+        help="Fulcio for keyless signing",
     )
+    g.add_argument(
+        "--rekor-url",
+        metavar="URL",
+        default="https://rekor.sigstore.dev",
+        help="Rekor for keyless signing and verifying",
+    )
+    return p
 
 
-def _mode_flags(p: argparse.ArgumentParser) -> None:
-    """The timeout, and the flags of one mode only (promote, flux-config, pull_request_target)."""
-    p.add_argument(
-        "--timeout",
-        default=defaults.TIMEOUT,
-        help=f"timeout of each flux call, e.g. 90s or 5m (default: {defaults.TIMEOUT})",
+def _output_flags() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("reports")
+    g.add_argument(
+        "--summary-file", metavar="FILE", default="", help="write the markdown summary here (default: stdout)"
     )
-    p.add_argument("--from", dest="from_tag", default="", help="promote: the tag to promote (e.g. staging)")
-    p.add_argument(
-        "--to", dest="to_tag", default="", help="promote: the tag to point at it (e.g. production)"
-    )
-    p.add_argument(
-        "--force", action="store_true", help="promote: allow moving --to back to an older commit (rollback)"
-    )
-    p.add_argument(
-        "--output-dir", default="", help="flux-config: write one file per target here (default: stdout)"
-    )
-    p.add_argument(
-        "--tag",
-        dest="flux_tag",
+    g.add_argument(
+        "--output-file",
+        metavar="FILE",
         default="",
-        help="flux-config: the tag to follow (default: each target's first)",
+        help="write the outputs (artifacts, matrix, pushed, failed) as JSON",
     )
-    p.add_argument(
-        "--allow-pull-request-target",
-        action="store_true",
-        help="in a pull_request_target run: dry-run the pull request's head without credentials",
-    )
+    return p
+
+
+def _command_flags(name: str, c: argparse.ArgumentParser) -> None:
+    """The flags of one command alone."""
+    if name == "push":
+        c.add_argument(
+            "--skip-unchanged",
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help="do not push when the tag already holds the same content (default: on)",
+        )
+    if name == "dry-run":
+        c.add_argument(
+            "--comment",
+            action=argparse.BooleanOptionalAction,
+            default=False,
+            help="on a pull request: keep one PR comment up to date (needs GITHUB_TOKEN)",
+        )
+        c.add_argument(
+            "--comment-file",
+            metavar="FILE",
+            default="",
+            help="write the pull request comment's Markdown here (any CI, no token needed)",
+        )
+    if name in ("plan", "dry-run"):
+        c.add_argument(
+            "--allow-pull-request-target",
+            action="store_true",
+            help="in a pull_request_target run: read the pull request's head without credentials",
+        )
+    if name == "promote":
+        c.add_argument(
+            "--from", metavar="TAG", dest="from_tag", default="", help="the tag to promote (e.g. staging)"
+        )
+        c.add_argument(
+            "--to", metavar="TAG", dest="to_tag", default="", help="the tag to point at it (e.g. production)"
+        )
+        c.add_argument("--force", action="store_true", help="allow moving --to back to an older commit")
+    if name == "flux-config":
+        c.add_argument(
+            "--output-dir", metavar="DIR", default="", help="write one file per target here (default: stdout)"
+        )
+        c.add_argument(
+            "--tag",
+            metavar="TAG",
+            dest="flux_tag",
+            default="",
+            help="the tag to follow (default: each target's first)",
+        )
+        c.add_argument(
+            "--sign",
+            default="none",
+            choices=SIGN_MODES,
+            help="cosign: the Flux objects verify the signature (the key's Secret `cosign-pub` when "
+            "COSIGN_KEY is set, else the keyless identity of this workflow)",
+        )
+
+
+class _Version(argparse.Action):
+    """`--version`, read only when asked (argparse's own action would read it on every start)."""
+
+    def __call__(self, p: argparse.ArgumentParser, *_: object) -> None:
+        print(version_text())
+        p.exit()
+
+
+def version_text() -> str:
+    """This package's version, and the tool versions it was tested with (in a source checkout)."""
+    root = Path(__file__).resolve().parent.parent
+    lines = [f"timoni-flux-push {_package_version(root)}"]
+    pins = root / "tools" / "versions.env"
+    if pins.is_file():
+        found = dict(re.findall(r"^(TIMONI|FLUX|COSIGN)_VERSION=(\S+)$", pins.read_text(), re.M))
+        lines += [
+            f"{tool.lower()} {found[tool]} (pinned)" for tool in ("TIMONI", "FLUX", "COSIGN") if tool in found
+        ]
+    return "\n".join(lines)
+
+
+def _package_version(root: Path) -> str:
+    """The pyproject next to the package first (the source being run), else the installed metadata."""
+    project = root / "pyproject.toml"
+    if project.is_file():
+        import tomllib
+
+        found = tomllib.loads(project.read_text()).get("project", {}).get("version")
+        if isinstance(found, str):
+            return found
+    from importlib import metadata
+
+    try:
+        return metadata.version("timoni-flux-push")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _owners(flag: str) -> list[str]:
+    """The commands that take `flag` (for the message about a flag given to another command)."""
+    sub = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return [n for n, c in sub.choices.items() if flag in c._option_string_actions]
 
 
 def from_args(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
-    a = parser().parse_args(list(argv))
-    as_given = {k: v for k, v in vars(a).items() if k in _FIELDS}  # flags named like their field
+    a, extra = parser().parse_known_args(list(argv))
+    if a.mode is None:
+        raise SettingsError(f"give a command: {', '.join(COMMANDS)} (python -m gitops_action --help)")
+    if extra:
+        flag = next((x.split("=", 1)[0] for x in extra if x.startswith("--")), "")
+        owners = _owners(flag) if flag else []
+        if owners:
+            raise SettingsError(f"{flag} is not a flag of `{a.mode}` (it is one of: {', '.join(owners)})")
+        raise SettingsError(f"`{a.mode}`: unrecognized arguments: {' '.join(extra)}")
+    given = vars(a)
+    as_given = {k: v for k, v in given.items() if k in _FIELDS}  # flags named like their field
+    sign = given.get("sign", "none")
     return _check(
         Settings(
-            **as_given,
+            **(as_given | {"comment": given.get("comment", False)}),
             targets=_targets(a.targets),
-            registry_password=env.get("REGISTRY_PASSWORD", "") if a.registry_username else "",
+            registry_password=env.get("REGISTRY_PASSWORD", "") if given.get("registry_username") else "",
             github_token=env.get("GITHUB_TOKEN", ""),
             workspace=Path(a.repo),
-            cosign_key=env.get("COSIGN_KEY", "").strip() if a.sign == "cosign" else "",
-            cosign_password=env.get("COSIGN_PASSWORD", "") if a.sign == "cosign" else "",
+            cosign_key=env.get("COSIGN_KEY", "").strip() if sign == "cosign" else "",
+            cosign_password=env.get("COSIGN_PASSWORD", "") if sign == "cosign" else "",
         )
     )
 

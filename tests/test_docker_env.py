@@ -7,6 +7,7 @@ write no file into the workspace or HOME, and leave git config untouched.
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import os
@@ -169,6 +170,7 @@ NON_DEFAULT = {
     "to": "production",
     "force": "true",
     "output-dir": "clusters/flux",
+    "tag": "production",
     "allow-pull-request-target": "true",
 }
 
@@ -209,18 +211,23 @@ def test_bad_input_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_cli_help_explains_every_flag() -> None:
-    out = subprocess.run(
-        [sys.executable, "-m", "gitops_action", "--help"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        check=True,
-    )
-    for action in settings.parser()._actions:
-        if action.option_strings and action.dest != "help":
-            assert action.help, f"{action.option_strings} has no help"
-            assert action.option_strings[-1] in out.stdout
+    """Each command's --help explains each of its flags; together they name every input."""
+    shown = ""
+    sub = next(a for a in settings.parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for command, p in sub.choices.items():
+        out = subprocess.run(
+            [sys.executable, "-m", "gitops_action", command, "--help"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            check=True,
+        )
+        shown += out.stdout
+        for action in p._actions:
+            if action.option_strings and action.dest != "help":
+                assert action.help, f"{command} {action.option_strings} has no help"
+                assert action.option_strings[-1] in out.stdout
     # The flags have the inputs' names (passwords, key and token come from the environment instead).
     for name in ACTION["inputs"]:
         if name not in ("registry-password", "github-token", "mode", "cosign-key", "cosign-password"):
-            assert f"--{name}" in out.stdout, name
+            assert f"--{name}" in shown, name

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from conftest import PR, GitRepo
+from conftest import PR, GitRepo, run_cli
 from support.action import ActionRun, annotations, run_action
 from support.github_api import GitHubApiServer
 from support.registry import Registry
@@ -262,3 +262,28 @@ def test_render_error_is_annotated_in_dry_run(
     files = [(a.get("file"), a.get("line")) for a in annotations(run.stdout) if a["level"] == "error"]
     assert ("clusters/staging/billing.cue", str(line)) in files, run.stdout
     assert SECRET not in everything(run, api)
+
+
+def test_the_command_line_writes_the_comment_to_a_file(
+    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path
+) -> None:
+    """Any CI (or a look before opening the PR): `dry-run --comment-file` writes the comment's
+    Markdown, no token and no GitHub API needed; Secret values stay hidden as in the PR comment."""
+    deploy(example_repo, tmp_path / "deploy", prefix)
+    base = example_repo.head()
+    staging = example_repo.path / "apps/webapp/staging.yaml"
+    staging.write_text(staging.read_text().replace("replicas: 1", "replicas: 5"))
+    billing = example_repo.path / "clusters/staging/billing.cue"
+    billing.write_text(billing.read_text().replace(SECRET, "rotated-" + SECRET))
+    example_repo.commit_all("scale and rotate")
+    comment = tmp_path / "comment.md"
+    out = run_cli(
+        example_repo, "dry-run", "--registry", prefix, "--base", base, "--comment-file", str(comment)
+    )
+    assert out.returncode == 0, out.stderr
+    assert "] webapp-staging: dry-run: 0 added, 1 changed, 0 removed (" in out.stderr
+    body = comment.read_text()
+    assert body.startswith("<!-- timoni-flux-push: .timoni-flux.yaml -->")
+    assert "webapp-staging" in body and "staging/billing" in body and "replicas" in body
+    assert SECRET not in body
+    assert "webapp-production" not in body  # not affected: not in the comment

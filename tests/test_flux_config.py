@@ -323,3 +323,23 @@ def test_a_flux_block_change_rebuilds_nothing(example_repo: GitRepo, tmp_path: P
     assert [a["name"] for a in json.loads(json.loads(out_file.read_text())["artifacts"])] == [
         "webapp-staging"
     ]
+
+
+def test_action_input_tag_is_the_tag_followed(example_repo: GitRepo, tmp_path: Path) -> None:
+    """The action's `tag` input is the command line's --tag: every OCIRepository follows it."""
+    run = run_action(
+        example_repo.path,
+        tmp_path / "action",
+        inputs={"mode": "flux-config", "output-dir": "clusters/flux", "tag": "production"},
+    )
+    assert run.returncode == 0, run.stderr + run.stdout
+    repos = [
+        o
+        for f in sorted((example_repo.path / "clusters/flux").iterdir())
+        for o in yaml.safe_load_all(f.read_text())
+        if o and o["kind"] == "OCIRepository"
+    ]
+    assert len(repos) == len(example_targets(example_repo))
+    assert {o["spec"]["ref"]["tag"] for o in repos} == {"production"}
+    bad = run_action(example_repo.path, tmp_path / "bad", inputs={"mode": "flux-config", "tag": "-x"})
+    assert bad.returncode == 2 and "input `tag`" in bad.stdout

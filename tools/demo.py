@@ -1,13 +1,24 @@
-"""`make demo`: run the action on the example repository against a local registry.
+"""`make demo`: the command line on the example repository, against a registry of its own.
 
-Starts a real registry on 127.0.0.1, copies examples/gitops into a fresh git repository, pushes
-every target, then commits a one-line change and pushes again: only the affected target moves.
+Starts a real registry on 127.0.0.1 and copies examples/gitops into a fresh git repository, then
+runs, as a user would (each command is shown before it runs):
+
+1. `plan` and `push`: every target is new, every target is pushed.
+2. a pull request that scales the webapp in staging: `dry-run` renders it and diffs it against
+   what the registry holds; the PR comment it would write is printed (`--comment-file`: no GitHub
+   API here).
+3. the change merged: `push` moves the one target it affects, nothing else.
+4. `flux-config`: the Flux objects a cluster needs to follow the webapp's staging tag.
+5. `promote`: the webapp's `production` tag is pointed at the exact digest `staging` holds.
+
+Nothing is left behind: the registry and the repository live in a temporary directory.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -20,57 +31,93 @@ sys.path.insert(0, str(ROOT / "tests"))
 from support.registry import start_registry  # noqa: E402
 
 GIT = ["git", "-c", "user.name=demo", "-c", "user.email=demo@example.com"]
+BOLD, DIM, OFF = ("\x1b[1m", "\x1b[2m", "\x1b[0m") if sys.stdout.isatty() else ("", "", "")
 
 
-def run_action(repo: Path, out: Path, *extra: str) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    args = [
-        sys.executable,
-        "-m",
-        "gitops_action",
-        "push",
-        "--summary-file",
-        str(out / "summary.md"),
-        "--output-file",
-        str(out / "outputs.json"),
-        *extra,
-    ]
-    code = subprocess.run(args, cwd=repo, env=env, check=False).returncode
-    if code != 0:
-        sys.exit(f"demo: the action exited {code}")
-    outputs: dict[str, str] = json.loads((out / "outputs.json").read_text())
-    return outputs
+def step(title: str, text: str = "") -> None:
+    print(f"\n{BOLD}== {title}{OFF}", flush=True)
+    if text:
+        print(text, flush=True)
 
 
-def show(title: str, outputs: dict[str, str]) -> None:
-    print(f"\n== {title}: pushed {outputs['pushed']}, failed {outputs['failed']}")
-    for a in json.loads(outputs["artifacts"]):
-        print(f"  {a['status']:9} {a['name']:20} {a['url'] or a['artifact']}")
+def cli(repo: Path, out: Path, *args: str, show_stdout: bool = False) -> dict[str, str]:
+    """`python -m gitops_action ARGS` in the repository, shown first; its outputs (--output-file)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    outputs = out / "outputs.json"
+    outputs.unlink(missing_ok=True)
+    print(f"{DIM}$ python -m gitops_action {shlex.join(args)}{OFF}", flush=True)
+    extra = ["--summary-file", str(out / f"summary-{args[0]}.md"), "--output-file", str(outputs)]
+    done = subprocess.run(
+        [sys.executable, "-m", "gitops_action", *args, *extra],
+        cwd=repo,
+        env=env,
+        stdout=None if show_stdout else subprocess.DEVNULL,
+        check=False,
+    )
+    if done.returncode != 0:
+        sys.exit(f"demo: `{args[0]}` exited {done.returncode} (see its messages above)")
+    found: dict[str, str] = json.loads(outputs.read_text()) if outputs.is_file() else {}
+    return found
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run([*GIT, "-C", str(repo), *args], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
 
 
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="timoni-flux-push-demo-"))
+    out = work / "out"
+    out.mkdir()
     registry = start_registry(work / "registry")
     try:
         repo = work / "gitops"
         shutil.copytree(ROOT / "examples" / "gitops", repo)
-        subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
-        subprocess.run([*GIT, "-C", str(repo), "add", "-A"], check=True)
-        subprocess.run([*GIT, "-C", str(repo), "commit", "-qm", "example repository"], check=True)
-        base = subprocess.run(
-            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
+        git(repo.parent, "init", "-q", "-b", "main", str(repo))
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", "example repository")
         prefix = f"oci://{registry.host}/demo"
-        print(f"registry: {registry.host} (storage in {work / 'registry'})")
-        show("first push: every target", run_action(repo, work, "--registry", prefix))
+        print(f"The example repository (examples/gitops) is a fresh git repository in {repo}.")
+        print(f"A registry of its own listens on {registry.host}; --registry points every target there.")
 
+        step("1. Plan, then push: no tag exists yet, so every target is affected")
+        cli(repo, out, "plan", "--registry", prefix)
+        cli(repo, out, "push", "--registry", prefix)
+
+        step(
+            "2. A pull request scales the webapp in staging: dry-run shows the diff",
+            "The PR comment goes to a file here (--comment-file); in GitHub Actions the action "
+            "keeps one comment up to date on the pull request instead.",
+        )
+        git(repo, "checkout", "-qb", "scale-webapp")
         values = repo / "apps/webapp/staging.yaml"
         values.write_text(values.read_text().replace("replicas: 1", "replicas: 3"))
-        subprocess.run([*GIT, "-C", str(repo), "commit", "-qam", "scale webapp in staging"], check=True)
-        show(
-            "second push: staging.yaml changed", run_action(repo, work, "--registry", prefix, "--base", base)
+        git(repo, "commit", "-qam", "scale webapp in staging")
+        comment = out / "comment.md"
+        cli(repo, out, "dry-run", "--registry", prefix, "--base", "main", "--comment-file", str(comment))
+        print(f"\n{DIM}--- the pull request comment ({comment.name}, Markdown) ---{OFF}")
+        print(comment.read_text().rstrip())
+        print(f"{DIM}--- end of the comment ---{OFF}")
+
+        step("3. The pull request is merged: push moves only the target it affects")
+        git(repo, "checkout", "-q", "main")
+        git(repo, "merge", "-q", "--ff-only", "scale-webapp")
+        cli(repo, out, "push", "--registry", prefix)
+
+        step("4. flux-config: what a cluster applies to follow the webapp's staging tag")
+        cli(repo, out, "flux-config", "--registry", prefix, "--targets", "webapp-staging", show_stdout=True)
+
+        step("5. promote: production gets the exact digest staging was tested with (nothing rendered)")
+        cli(
+            repo,
+            out,
+            "promote",
+            *("--registry", prefix, "--targets", "webapp-staging", "--from", "staging", "--to", "production"),
         )
-        print(f"\njob summary of the second run: {work / 'summary.md'}")
+
+        print(f"\nDone. The job summaries and the comment are in {out}; the registry stops now.")
+        print("Next: README.md, Quick start: a .timoni-flux.yaml in a repository of your own.")
     finally:
         registry.stop()
 

@@ -56,7 +56,7 @@ def test_every_flag_reaches_its_setting() -> None:
         "--registry-username",
         "u",
     ]
-    argv += ["--provider", "aws", "--parallel", "3", "--no-skip-unchanged", "--comment", "--timeout", "90s"]
+    argv += ["--provider", "aws", "--parallel", "3", "--comment", "--timeout", "90s"]
     argv += ["--summary-file", "s.md", "--output-file", "o.json"]
     got = settings.from_args(argv, {"REGISTRY_PASSWORD": "p", "GITHUB_TOKEN": "t"})
     assert got == settings.Settings(
@@ -73,7 +73,6 @@ def test_every_flag_reaches_its_setting() -> None:
         provider="aws",
         github_token="t",
         parallel=3,
-        skip_unchanged=False,
         comment=True,
         timeout="90s",
         workspace=Path("/r"),
@@ -81,3 +80,12 @@ def test_every_flag_reaches_its_setting() -> None:
         output_file="o.json",
     )
     assert settings.from_args(["plan"], {"REGISTRY_PASSWORD": "p"}).registry_password == ""
+    assert not settings.from_args(["push", "--no-skip-unchanged"], {}).skip_unchanged
+    for mode in ("promote", "flux-config"):  # the flags of one command only
+        more = ["--from", "a", "--to", "b", "--force"] if mode == "promote" else ["--output-dir", "d"]
+        more += ["--tag", "t"] if mode == "flux-config" else []
+        got = settings.from_args([mode, *more], {})
+        assert (got.from_tag, got.to_tag, got.force) == (
+            ("a", "b", True) if mode == "promote" else ("", "", False)
+        )
+        assert (got.output_dir, got.flux_tag) == (("d", "t") if mode == "flux-config" else ("", ""))

@@ -1,0 +1,147 @@
+"""The command line (gitops_action/settings.py `parser`, cli.py): one subcommand per mode with its own
+flags and help, `--version`, a clear word for a flag given to the wrong command, and every invocation
+the README shows still read the same. The processes are the real `python -m gitops_action`."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tomllib
+
+import pytest
+from conftest import ROOT
+
+from gitops_action import settings
+
+pytestmark = pytest.mark.unit
+
+FLAG = re.compile(r"^\s+(?:-\w, )?(--[a-z][a-z-]*)", re.M)  # a flag at the start of a help line
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "gitops_action", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+# The flags each command uses, and no other (--help aside).
+SHARED = {"--repo", "--config", "--head", "--targets", "--registry", "--summary-file", "--output-file"}
+READS = {"--registry-username", "--provider", "--timeout"}
+SIGNS = {"--sign", "--fulcio-url", "--rekor-url"}
+SELECT = {"--all", "--base", "--revision"}
+EXPECTED = {
+    "plan": SHARED | SELECT | READS | {"--allow-pull-request-target"},
+    "push": SHARED | SELECT | READS | SIGNS | {"--parallel", "--skip-unchanged"},
+    "dry-run": SHARED
+    | SELECT
+    | READS
+    | {"--parallel", "--comment", "--comment-file"}
+    | {"--allow-pull-request-target"},
+    "promote": SHARED | READS | SIGNS | {"--parallel", "--from", "--to", "--force"},
+    "flux-config": SHARED | {"--output-dir", "--tag", "--sign"},
+}
+
+
+@pytest.mark.parametrize("command", sorted(EXPECTED))
+def test_each_command_lists_only_the_flags_it_uses(command: str) -> None:
+    out = cli(command, "--help")
+    assert out.returncode == 0, out.stderr
+    shown = set(FLAG.findall(out.stdout)) - {"--help"}
+    assert shown == EXPECTED[command], out.stdout
+    assert f"usage: python -m gitops_action {command}" in out.stdout
+
+
+def test_the_top_level_help_lists_the_commands_not_their_flags() -> None:
+    out = cli("--help")
+    assert out.returncode == 0, out.stderr
+    for command, said in settings.COMMANDS.items():
+        assert command in out.stdout and said[:30] in " ".join(out.stdout.split())
+    assert set(FLAG.findall(out.stdout)) == {"--help", "--version"}
+
+
+def test_version_names_the_package_and_the_pinned_tools() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    pins = dict(re.findall(r"^(\w+)_VERSION=(\S+)$", (ROOT / "tools/versions.env").read_text(), re.M))
+    out = cli("--version")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        f"timoni-flux-push {project}",
+        f"timoni {pins['TIMONI']} (pinned)",
+        f"flux {pins['FLUX']} (pinned)",
+        f"cosign {pins['COSIGN']} (pinned)",
+    ]
+
+
+def test_help_and_version_start_without_the_run_modules() -> None:
+    """--help, --version and a usage error answer before the run's imports (PyGithub, app)."""
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "gitops_action", "--version"],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if "|" in line}
+    assert "gitops_action.settings" in imported
+    assert not {"gitops_action.app", "gitops_action.pipeline", "github", "github_action_utils"} & imported
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["promote", "--all", "--from", "a", "--to", "b"], "--all is not a flag of `promote`"),
+        (["plan", "--from", "staging"], "--from is not a flag of `plan` (it is one of: promote)"),
+        (["push", "--comment"], "--comment is not a flag of `push` (it is one of: dry-run)"),
+        (["dry-run", "--skip-unchanged"], "(it is one of: push)"),
+        (["flux-config", "--nope"], "`flux-config`: unrecognized arguments: --nope"),
+    ],
+)
+def test_a_flag_of_another_command_is_refused_with_where_it_belongs(argv: list[str], said: str) -> None:
+    out = cli(*argv)
+    assert out.returncode == 2
+    assert said in out.stderr, out.stderr
+
+
+def test_a_missing_command_says_which_there_are() -> None:
+    out = cli("--registry", "oci://r.example/x")
+    assert out.returncode == 2
+    assert "plan" in out.stderr and "flux-config" in out.stderr
+
+
+def _readme_invocations() -> list[list[str]]:
+    text = (ROOT / "README.md").read_text()
+    found = []
+    for line in text.splitlines():
+        if line.startswith("python -m gitops_action ") and "--version" not in line:
+            found.append(shlex.split(line.split("#", 1)[0])[3:])
+    return found
+
+
+@pytest.mark.parametrize("argv", _readme_invocations(), ids=lambda a: " ".join(a))
+def test_every_invocation_the_readme_shows_is_read(argv: list[str]) -> None:
+    got = settings.from_args(argv, {})
+    assert got.mode == argv[0]
+
+
+def test_the_readme_shows_every_command() -> None:
+    assert {a[0] for a in _readme_invocations()} == set(settings.COMMANDS)
+
+
+def test_flux_config_tag_from_the_flag_and_the_action_input() -> None:
+    assert settings.from_args(["flux-config", "--tag", "production"], {}).flux_tag == "production"
+    assert settings.from_inputs({"INPUT_MODE": "flux-config", "INPUT_TAG": "production"}).flux_tag == (
+        "production"
+    )
+    with pytest.raises(settings.SettingsError, match="input `tag`"):
+        settings.from_inputs({"INPUT_MODE": "flux-config", "INPUT_TAG": "-bad"})
