@@ -79,7 +79,9 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
             f"mode `push` on {ctx.event_name} would deliver a pull request nobody merged: use dry-run"
         )
     source = _source(ctx, repo)
-    plan, flux, reader = _plan(settings, ctx, repo, rng, source, scratch)
+    # A dry run signs nothing; a plan verifies the check records its plan from the tags reads.
+    signs = settings.sign == "cosign" and (mode == "push" or (mode == "plan" and _plans_from_tags(settings, rng)))
+    plan, flux, reader, signer = _plan(settings, ctx, repo, rng, source, scratch, signs=signs)
     revision = _revision(settings.revision, ctx, repo, head)
     if rng.nothing or mode == "plan":
         finish(settings, ctx, plan, _planned(plan, revision), mode)
@@ -101,6 +103,7 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
         runtime_from_env=not rng.is_pull_request,
         secrets=settings.secrets(),
         config_path=settings.config,
+        vouched=_vouches(signer),
     )
     # Progress as targets finish: the Actions log (stdout), or stderr (a terminal: a live line).
     out = sys.stdout if ctx.in_actions else sys.stderr
@@ -108,8 +111,8 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     results = pipeline.run(plan, opts, shown.event)
     shown.close(results)
     extra = ""
-    if settings.sign == "cosign" and opts.mode == "push":  # a dry run signs nothing
-        results, extra = _sign(settings, ctx, results, flux.env, scratch, opts.parallel)
+    if signer is not None and opts.mode == "push":
+        results, extra = _sign(settings, ctx, results, signer, flux.env, scratch, opts.parallel)
     finish(settings, ctx, plan, results, mode, extra)
     return exit_code(results)
 
@@ -141,9 +144,11 @@ def _commit_range(settings: Settings, ctx: Context, repo: Repo) -> tuple[str, st
 
 
 def _plan(
-    settings: Settings, ctx: Context, repo: Repo, rng: CommitRange, source: str, scratch: Path
-) -> tuple[Plan, Flux, Reader]:
-    """The event's plan, then (push and plan runs) what each target's tag holds (catchup.py)."""
+    settings: Settings, ctx: Context, repo: Repo, rng: CommitRange, source: str, scratch: Path, *, signs: bool
+) -> tuple[Plan, Flux, Reader, signing.Signer | None]:
+    """The event's plan, then (push and plan runs) what each target's tag holds (catchup.py). With
+    signing, the run's signer (made once flux's login is), so that only check records carrying its
+    signature count."""
     plan = plan_repository(
         repo,
         rng,
@@ -158,6 +163,7 @@ def _plan(
         plan = replace(plan, explicit_base=True)
     flux = _flux(settings, ctx, rng, plan, scratch)
     reader = Reader(flux, timeout=duration_seconds(settings.timeout))
+    signer = signer_for(settings, ctx, flux.env.get("DOCKER_CONFIG", ""), scratch) if signs else None
     if _plans_from_tags(settings, rng):
         files = sorted(plan.head_files)
         plan = catchup.catch_up(
@@ -165,8 +171,16 @@ def _plan(
             repo,
             lambda url: reader.pull(url, scratch / "plan" / uuid.uuid4().hex, content=False),
             lambda text: load_text(text, settings.config, files, settings.registry, source),
+            _vouches(signer),
         )
-    return plan, flux, reader
+    return plan, flux, reader, signer
+
+
+def _vouches(signer: signing.Signer | None) -> Callable[[str], bool] | None:
+    """With signing: whether a digest carries the run's signature (None: nothing is checked)."""
+    from . import signing
+
+    return signing.vouches(signer) if signer is not None else None
 
 
 def _planned(plan: Plan, revision: str) -> list[TargetResult]:
@@ -250,14 +264,17 @@ def _sign(
     settings: Settings,
     ctx: Context,
     results: list[TargetResult],
+    early: signing.Signer,
     flux_env: Mapping[str, str],
     scratch: Path,
     parallel: int,
 ) -> tuple[list[TargetResult], str]:
-    """Sign the digests the run's pushes and tags settled on; the summary's `verify` section."""
+    """Sign the digests the run built; the summary's `verify` section. The key's signer is the one
+    the plan verified with; keyless signing asks for a fresh OIDC token (the renders took a while)."""
     from . import signing
 
-    signer = signer_for(settings, ctx, flux_env.get("DOCKER_CONFIG", ""), scratch)
+    fresh = not settings.cosign_key  # keyless
+    signer = signer_for(settings, ctx, flux_env.get("DOCKER_CONFIG", ""), scratch) if fresh else early
     signed = signing.sign_results(results, signer, parallel)
     return signed, signing.summary(signer, signed)
 
