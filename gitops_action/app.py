@@ -80,7 +80,9 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
         )
     source = _source(ctx, repo)
     # A dry run signs nothing; a plan verifies the check records its plan from the tags reads.
-    signs = settings.sign == "cosign" and (mode == "push" or (mode == "plan" and _plans_from_tags(settings, rng)))
+    signs = settings.sign == "cosign" and (
+        mode == "push" or (mode == "plan" and _plans_from_tags(settings, rng))
+    )
     plan, flux, reader, signer = _plan(settings, ctx, repo, rng, source, scratch, signs=signs)
     revision = _revision(settings.revision, ctx, repo, head)
     if rng.nothing or mode == "plan":

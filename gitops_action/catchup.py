@@ -130,7 +130,12 @@ def read_markers(
     vouching: dict[str, str] = {}
     for t in targets:
         mark, h = read[urls[t.id]], held[t.id]
-        if mark.call.ok and mark.digest and h.pulled.digest and mark.annotations.get(CHECKED) == h.pulled.digest:
+        if (
+            mark.call.ok
+            and mark.digest
+            and h.pulled.digest
+            and mark.annotations.get(CHECKED) == h.pulled.digest
+        ):
             vouching[t.id] = f"{t.artifact}@{mark.digest}"
     if trust is not None and vouching:
         with ThreadPoolExecutor(max_workers=min(READERS, len(vouching))) as pool:

@@ -354,6 +354,9 @@ def unchanged(
     return Outcome("unchanged", digest=digest)
 
 
+ROOT_ENTRY = ". (directory)"  # oci.extract's name for the layer's "./" entry
+
+
 def same_content(current: Pulled, rendered: Path) -> bool:
     """The tag's whole layer is the render: exactly one regular file, manifests.yaml, byte for byte.
     A file next to it (Flux applies every manifest in the layer), a link or a directory is a
@@ -361,7 +364,8 @@ def same_content(current: Pulled, rendered: Path) -> bool:
     deployed = current.directory
     if deployed is None or not current.call.ok:
         return False
-    if current.entries is not None and current.entries != (timoni.MANIFESTS,):
+    # flux's tar holds the root directory ("./") and then the file.
+    if current.entries is not None and [e for e in current.entries if e != ROOT_ENTRY] != [timoni.MANIFESTS]:
         return False
     found = [p.relative_to(deployed).as_posix() for p in deployed.rglob("*")] if deployed.is_dir() else []
     held = deployed / timoni.MANIFESTS

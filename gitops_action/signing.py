@@ -202,9 +202,10 @@ def sign_results(results: Sequence[TargetResult], signer: Signer, parallel: int 
     tag's annotations vouched for it) is only verified, and its target fails without a valid one.
     A digest shared by several targets is signed once; one repository is signed one digest at a time
     (concurrent writes to one repository can fail in the registry)."""
-    delivered = [r for r in results if r.status in SIGNED_STATUSES and r.url]
-    built = {r.url for r in delivered if r.built} | {r.record for r in results if r.record}
-    urls = sorted({r.url for r in delivered if r.url} | built)
+    delivered = {u for r in results if r.status in SIGNED_STATUSES and (u := r.url)}
+    built = {u for r in results if r.status in SIGNED_STATUSES and r.built and (u := r.url)}
+    built |= {u for r in results if (u := r.record)}
+    urls = sorted(delivered | built)
     by_repo: dict[str, list[str]] = {}
     for url in urls:
         by_repo.setdefault(url.partition("@")[0], []).append(url)
@@ -220,7 +221,11 @@ def sign_results(results: Sequence[TargetResult], signer: Signer, parallel: int 
 
 def _record(result: TargetResult, outcome: Signed) -> TargetResult:
     """A check record that could not be signed costs only a render on the next run (it is ignored)."""
-    said = outcome.log if outcome.ok else (f"the check record is not signed (the next run renders again): {outcome.error}",)
+    said = (
+        outcome.log
+        if outcome.ok
+        else (f"the check record is not signed (the next run renders again): {outcome.error}",)
+    )
     return replace(result, log=[*result.log, *said], seconds=result.seconds + outcome.seconds)
 
 

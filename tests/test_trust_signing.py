@@ -4,12 +4,13 @@ a rollback in place with a forged check record. Real timoni, flux, cosign, regis
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import io
 import json
 import os
 import subprocess
 import tarfile
-import gzip
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,11 @@ CHECKED = "timoni-flux-push.checked"
 REVISION = "org.opencontainers.image.revision"
 SOURCE = "org.opencontainers.image.source"
 EVIL = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: intruder, namespace: apps}\ndata: {owned: 'yes'}\n"
+
+
+@pytest.fixture
+def prefix(registry: Registry, request: pytest.FixtureRequest) -> str:
+    return f"oci://{registry.host}/ts-{hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:12]}"
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +49,12 @@ def key_pair(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def run(
     repo: GitRepo, work: Path, prefix: str, key: Path, before: str = "0" * 40, **inputs: str
 ) -> ActionRun:
-    payload = {"before": before, "after": repo.head(), "created": before == "0" * 40, "ref": "refs/heads/main"}
+    payload = {
+        "before": before,
+        "after": repo.head(),
+        "created": before == "0" * 40,
+        "ref": "refs/heads/main",
+    }
     secrets = {"cosign-key": key.read_text(), "cosign-password": PASSWORD}
     full = {"registry": prefix, "sign": "cosign", "timeout": "20s", **secrets, **inputs}
     return run_action(repo.path, work, inputs=full, payload=payload, sha=repo.head())
@@ -69,7 +80,9 @@ def flux_push(url: str, path: Path, annotations: dict[str, str]) -> str:
     for k, v in annotations.items():
         if k.startswith("timoni-flux-push."):
             args += ["-a", f"{k}={v}"]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "TZ": "UTC"})
+    done = subprocess.run(
+        args, capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "TZ": "UTC"}
+    )
     assert done.returncode == 0, done.stderr
     return str(json.loads(done.stdout)["digest"])
 
@@ -122,7 +135,9 @@ def assert_repaired(
 def test_a_registry_writers_artifact_with_copied_annotations_is_not_signed(
     example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path, key_pair: dict[str, Path]
 ) -> None:
-    repository, ours, manifest = pushed_and_signed(example_repo, registry, prefix, tmp_path / "run1", key_pair["key"])
+    repository, ours, manifest = pushed_and_signed(
+        example_repo, registry, prefix, tmp_path / "run1", key_pair["key"]
+    )
     notes = annotations_of(manifest)
     assert notes.get(RENDER_INPUTS) and notes.get(COMMIT) == example_repo.head()
     # The registry writer's own content at the tag, every annotation copied from the real push.
@@ -132,16 +147,20 @@ def test_a_registry_writers_artifact_with_copied_annotations_is_not_signed(
     forged = flux_push(f"oci://{registry.host}/{repository}:staging", evil, notes)
     assert forged != ours
     # The job re-run (every target taken again, as the README's "signing turned on" run does).
-    again = run(example_repo, tmp_path / "run2", prefix, key_pair["key"], targets="webapp-staging", all="true")
+    again = run(
+        example_repo, tmp_path / "run2", prefix, key_pair["key"], targets="webapp-staging", all="true"
+    )
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "(a re-run): not rendered" not in again.stdout
     assert_repaired(again, registry, repository, ours, forged, key_pair["pub"], registry.host)
+    assert "(a re-run): not rendered" not in again.stdout
 
 
 def test_an_extra_file_next_to_the_same_manifests_is_not_the_same_content(
     example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path, key_pair: dict[str, Path]
 ) -> None:
-    repository, ours, manifest = pushed_and_signed(example_repo, registry, prefix, tmp_path / "run1", key_pair["key"])
+    repository, ours, manifest = pushed_and_signed(
+        example_repo, registry, prefix, tmp_path / "run1", key_pair["key"]
+    )
     files = layer_files(registry, repository, manifest)
     assert list(files) == ["manifests.yaml"]
     # The same manifests.yaml byte for byte, and an extra file a Flux Kustomization applies too. No
@@ -153,7 +172,9 @@ def test_an_extra_file_next_to_the_same_manifests_is_not_the_same_content(
     notes = {k: v for k, v in annotations_of(manifest).items() if k != RENDER_INPUTS}
     forged = flux_push(f"oci://{registry.host}/{repository}:staging", evil, notes)
     assert forged != ours
-    again = run(example_repo, tmp_path / "run2", prefix, key_pair["key"], targets="webapp-staging", all="true")
+    again = run(
+        example_repo, tmp_path / "run2", prefix, key_pair["key"], targets="webapp-staging", all="true"
+    )
     assert again.returncode == 0, again.stdout + again.stderr
     assert_repaired(again, registry, repository, ours, forged, key_pair["pub"], registry.host)
 
@@ -218,3 +239,51 @@ def test_a_record_this_repository_signed_still_saves_the_render(
     third = run(example_repo, tmp_path / "run3", prefix, key, before=c2, targets="webapp-staging")
     assert third.returncode == 0, third.stdout + third.stderr
     assert third.artifacts() == [], third.stdout
+
+
+def _layer(*members: tuple[str, str]) -> bytes:
+    """A gzip tar like flux's: `./`, then the members (name, kind: file text, or "->target" a link)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        root = tarfile.TarInfo("./")
+        root.type = tarfile.DIRTYPE
+        tar.addfile(root)
+        for name, body in members:
+            info = tarfile.TarInfo(name)
+            if body.startswith("->"):
+                info.type, info.linkname = tarfile.SYMTYPE, body[2:]
+                tar.addfile(info)
+            else:
+                info.size = len(body.encode())
+                tar.addfile(info, io.BytesIO(body.encode()))
+    return gzip.compress(raw.getvalue(), mtime=0)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("members", "same"),
+    [
+        ((("manifests.yaml", "a: 1\n"),), True),
+        ((("./manifests.yaml", "a: 1\n"),), True),
+        ((("manifests.yaml", "a: 2\n"),), False),
+        ((("manifests.yaml", "a: 1\n"), ("evil.yaml", EVIL)), False),
+        ((("manifests.yaml", "a: 1\n"), ("sub/evil.yaml", EVIL)), False),
+        ((("manifests.yaml", "a: 1\n"), ("link.yaml", "->/etc/passwd")), False),
+        ((("manifests.yaml", "a: 1\n"), ("../evil.yaml", EVIL)), False),
+        ((("evil.yaml", "a: 1\n"),), False),
+    ],
+)
+def test_the_content_check_takes_the_whole_layer(
+    tmp_path: Path, members: tuple[tuple[str, str], ...], same: bool
+) -> None:
+    from gitops_action import oci, pipeline
+
+    rendered = tmp_path / "manifests.yaml"
+    rendered.write_text("a: 1\n")
+    deployed = tmp_path / "deployed"
+    entries = oci.extract(_layer(*members), deployed)
+    call = oci.Call(True, "", "", 0.0)
+    assert pipeline.same_content(oci.Pulled(call, directory=deployed, entries=entries), rendered) is same
+    # The same layer read by flux pull (only what it extracted is known; links are not extracted).
+    if not any(body.startswith("->") or ".." in name for name, body in members):
+        assert pipeline.same_content(oci.Pulled(call, directory=deployed), rendered) is same
