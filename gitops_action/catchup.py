@@ -33,6 +33,7 @@ MARKER_SUFFIX = ".tfp-checked"
 __all__ = ["COMMIT", "catch_up", "commit_at", "commit_of", "marker_tag"]
 
 READERS = 64  # registry reads at once: each mostly waits on the network
+VERIFIERS = 4  # `cosign verify` of check records at once: each is a Go process
 LEFT_BEHIND = (
     "not in this event's diff: an earlier run failed, was cancelled or never ran, or the tag was moved "
     "back by hand (Git is the source of truth)"
@@ -138,7 +139,7 @@ def read_markers(
         ):
             vouching[t.id] = f"{t.artifact}@{mark.digest}"
     if trust is not None and vouching:
-        with ThreadPoolExecutor(max_workers=min(READERS, len(vouching))) as pool:
+        with ThreadPoolExecutor(max_workers=min(VERIFIERS, len(vouching))) as pool:
             trusted = dict(zip(vouching, pool.map(trust, vouching.values()), strict=True))
         vouching = {k: v for k, v in vouching.items() if trusted[k]}
     out = dict(held)

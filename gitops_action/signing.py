@@ -47,6 +47,9 @@ class Signer:
     timeout: float = 300
     error: str = ""  # could not be set up: every target that needs a signature fails with it
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    # Digests found carrying a valid signature during this run (a re-run's digest is checked by the
+    # pipeline, then again by sign_results: one `cosign verify` is enough).
+    verified: set[str] = field(default_factory=set, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -170,10 +173,15 @@ def vouches(signer: Signer) -> Callable[[str], bool]:
     def check(url: str) -> bool:
         if signer.error or "@sha256:" not in url:
             return False
+        if url in signer.verified:
+            return True
         try:
-            return verify(signer, url).ok
+            ok = verify(signer, url).ok
         except Exception:  # cosign missing or a bug: not vouched for, so the target is rendered
             return False
+        if ok:
+            signer.verified.add(url)
+        return ok
 
     return check
 
