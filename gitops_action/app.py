@@ -147,7 +147,7 @@ def _commit_range(settings: Settings, ctx: Context, repo: Repo) -> tuple[str, st
 
 def _plan(
     settings: Settings, ctx: Context, repo: Repo, rng: CommitRange, source: str, scratch: Path, *, signs: bool
-) -> tuple[Plan, Flux, Reader, signing.Signer | None]:
+) -> tuple[Plan, Flux, Reader, Callable[[], signing.Signer] | None]:
     """The event's plan, then (push and plan runs) what each target's tag holds (catchup.py). With
     signing, the run's signer (made once flux's login is), so that only check records carrying its
     signature count."""
@@ -165,7 +165,7 @@ def _plan(
         plan = replace(plan, explicit_base=True)
     flux = _flux(settings, ctx, rng, plan, scratch)
     reader = Reader(flux, timeout=duration_seconds(settings.timeout))
-    signer = signer_for(settings, ctx, flux.env.get("DOCKER_CONFIG", ""), scratch) if signs else None
+    signer = _signer_once(settings, ctx, flux.env.get("DOCKER_CONFIG", ""), scratch) if signs else None
     if _plans_from_tags(settings, rng):
         files = sorted(plan.head_files)
         plan = catchup.catch_up(
@@ -178,11 +178,27 @@ def _plan(
     return plan, flux, reader, signer
 
 
-def _vouches(signer: signing.Signer | None) -> Callable[[str], bool] | None:
+def _signer_once(
+    settings: Settings, ctx: Context, docker: str, scratch: Path
+) -> Callable[[], signing.Signer]:
+    """The run's signer, made when first needed (a run with nothing to do asks cosign nothing)."""
+    made: list[signing.Signer] = []
+    lock = threading.Lock()
+
+    def get() -> signing.Signer:
+        with lock:
+            if not made:
+                made.append(signer_for(settings, ctx, docker, scratch))
+            return made[0]
+
+    return get
+
+
+def _vouches(signer: Callable[[], signing.Signer] | None) -> Callable[[str], bool] | None:
     """With signing: whether a digest carries the run's signature (None: nothing is checked)."""
     from . import signing
 
-    return signing.vouches(signer) if signer is not None else None
+    return (lambda url: signing.vouches(signer())(url)) if signer is not None else None
 
 
 def _planned(plan: Plan, revision: str) -> list[TargetResult]:
@@ -266,7 +282,7 @@ def _sign(
     settings: Settings,
     ctx: Context,
     results: list[TargetResult],
-    early: signing.Signer,
+    early: Callable[[], signing.Signer],
     flux_env: Mapping[str, str],
     scratch: Path,
     parallel: int,
@@ -276,7 +292,7 @@ def _sign(
     from . import signing
 
     fresh = not settings.cosign_key  # keyless
-    signer = signer_for(settings, ctx, flux_env.get("DOCKER_CONFIG", ""), scratch) if fresh else early
+    signer = signer_for(settings, ctx, flux_env.get("DOCKER_CONFIG", ""), scratch) if fresh else early()
     signed = signing.sign_results(results, signer, parallel)
     return signed, signing.summary(signer, signed)
 
