@@ -80,7 +80,11 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
             f"mode `push` on {ctx.event_name} would deliver a pull request nobody merged: use dry-run"
         )
     source = _source(ctx, repo)
-    plan, flux, reader = _plan(settings, ctx, repo, rng, source, scratch)
+    # A dry run signs nothing; a plan verifies the check records its plan from the tags reads.
+    signs = settings.sign == "cosign" and (
+        mode == "push" or (mode == "plan" and _plans_from_tags(settings, rng))
+    )
+    plan, flux, reader, signer = _plan(settings, ctx, repo, rng, source, scratch, signs=signs)
     revision = _revision(settings.revision, ctx, repo, head)
     if rng.nothing or mode == "plan":
         finish(settings, ctx, plan, _planned(plan, revision), mode)
@@ -102,6 +106,7 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
         runtime_from_env=not rng.is_pull_request,
         secrets=settings.secrets(),
         config_path=settings.config,
+        vouched=_vouches(signer),
     )
     # Progress as targets finish: the Actions log (stdout), or stderr (a terminal: a live line).
     out = sys.stdout if ctx.in_actions else sys.stderr
@@ -109,8 +114,8 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     results = pipeline.run(plan, opts, shown.event)
     shown.close(results)
     extra = ""
-    if settings.sign == "cosign" and opts.mode == "push":  # a dry run signs nothing
-        results, extra = _sign(settings, ctx, results, flux.env, scratch, opts.parallel)
+    if signer is not None and opts.mode == "push":  # a dry run signs nothing
+        results, extra = _sign(settings, ctx, results, signer, flux.env, scratch, opts.parallel)
     listed = {r.target.id for r in results if shown.said.get(r.target.id) == r.status}
     finish(settings, ctx, plan, results, mode, extra, listed=listed)
     return exit_code(results)
@@ -143,9 +148,11 @@ def _commit_range(settings: Settings, ctx: Context, repo: Repo) -> tuple[str, st
 
 
 def _plan(
-    settings: Settings, ctx: Context, repo: Repo, rng: CommitRange, source: str, scratch: Path
-) -> tuple[Plan, Flux, Reader]:
-    """The event's plan, then (push and plan runs) what each target's tag holds (catchup.py)."""
+    settings: Settings, ctx: Context, repo: Repo, rng: CommitRange, source: str, scratch: Path, *, signs: bool
+) -> tuple[Plan, Flux, Reader, Callable[[], signing.Signer] | None]:
+    """The event's plan, then (push and plan runs) what each target's tag holds (catchup.py). With
+    signing, the run's signer (made once flux's login is), so that only check records carrying its
+    signature count."""
     plan = plan_repository(
         repo,
         rng,
@@ -160,6 +167,7 @@ def _plan(
         plan = replace(plan, explicit_base=True)
     flux = _flux(settings, ctx, repo, rng, plan, scratch)
     reader = Reader(flux, timeout=duration_seconds(settings.timeout))
+    signer = _signer_once(settings, ctx, flux.env.get("DOCKER_CONFIG", ""), scratch) if signs else None
     if _plans_from_tags(settings, rng):
         files = sorted(plan.head_files)
         plan = catchup.catch_up(
@@ -167,8 +175,32 @@ def _plan(
             repo,
             lambda url: reader.pull(url, scratch / "plan" / uuid.uuid4().hex, content=False),
             lambda text: load_text(text, settings.config, files, settings.registry, source),
+            _vouches(signer),
         )
-    return plan, flux, reader
+    return plan, flux, reader, signer
+
+
+def _signer_once(
+    settings: Settings, ctx: Context, docker: str, scratch: Path
+) -> Callable[[], signing.Signer]:
+    """The run's signer, made when first needed (a run with nothing to do asks cosign nothing)."""
+    made: list[signing.Signer] = []
+    lock = threading.Lock()
+
+    def get() -> signing.Signer:
+        with lock:
+            if not made:
+                made.append(signer_for(settings, ctx, docker, scratch))
+            return made[0]
+
+    return get
+
+
+def _vouches(signer: Callable[[], signing.Signer] | None) -> Callable[[str], bool] | None:
+    """With signing: whether a digest carries the run's signature (None: nothing is checked)."""
+    from . import signing
+
+    return (lambda url: signing.vouches(signer())(url)) if signer is not None else None
 
 
 def _planned(plan: Plan, revision: str) -> list[TargetResult]:
@@ -256,14 +288,17 @@ def _sign(
     settings: Settings,
     ctx: Context,
     results: list[TargetResult],
+    early: Callable[[], signing.Signer],
     flux_env: Mapping[str, str],
     scratch: Path,
     parallel: int,
 ) -> tuple[list[TargetResult], str]:
-    """Sign the digests the run's pushes and tags settled on; the summary's `verify` section."""
+    """Sign the digests the run built; the summary's `verify` section. The key's signer is the one
+    the plan verified with; keyless signing asks for a fresh OIDC token (the renders took a while)."""
     from . import signing
 
-    signer = signer_for(settings, ctx, flux_env.get("DOCKER_CONFIG", ""), scratch)
+    fresh = not settings.cosign_key  # keyless
+    signer = signer_for(settings, ctx, flux_env.get("DOCKER_CONFIG", ""), scratch) if fresh else early()
     signed = signing.sign_results(results, signer, parallel)
     return signed, signing.summary(signer, signed)
 

@@ -33,6 +33,7 @@ MARKER_SUFFIX = ".tfp-checked"
 __all__ = ["COMMIT", "catch_up", "commit_at", "commit_of", "marker_tag"]
 
 READERS = 64  # registry reads at once: each mostly waits on the network
+VERIFIERS = 4  # `cosign verify` of check records at once: each is a Go process
 LEFT_BEHIND = (
     "not in this event's diff: an earlier run failed, was cancelled or never ran, or the tag was moved "
     "back by hand (Git is the source of truth)"
@@ -67,6 +68,8 @@ class Held:
 
 
 Pull = Callable[[str], Pulled]  # oci://REPO:TAG -> what it holds (manifest only)
+# With signing: oci://REPO@DIGEST carries a valid signature from the run's key or identity.
+Trust = Callable[[str], bool]
 
 
 def _host(artifact: str) -> str:
@@ -105,7 +108,9 @@ def read_tags(targets: Sequence[Target], pull: Pull) -> dict[str, Held]:
         stale = tuple(
             x for x in t.tags[1:] if pulled.call.ok and _elsewhere(read[f"{t.artifact}:{x}"], pulled)
         )
-        held[t.id] = Held(t.tags[0], pulled, commit_at(pulled) if pulled.call.ok else "", stale=stale)
+        # A check record moved to the target's tag is not a render: its commit says nothing.
+        commit = commit_at(pulled) if pulled.call.ok and CHECKED not in pulled.annotations else ""
+        held[t.id] = Held(t.tags[0], pulled, commit, stale=stale)
     return held
 
 
@@ -114,15 +119,33 @@ def _elsewhere(other: Pulled, first: Pulled) -> bool:
     return (other.call.ok and other.digest != first.digest) or other.call.failure == "missing"
 
 
-def read_markers(targets: Sequence[Target], held: Mapping[str, Held], pull: Pull) -> dict[str, Held]:
-    """The markers of these targets: where one vouches for the digest the tag holds now, its commit."""
+def read_markers(
+    targets: Sequence[Target], held: Mapping[str, Held], pull: Pull, trust: Trust | None = None
+) -> dict[str, Held]:
+    """The markers of these targets: where one vouches for the digest the tag holds now, its commit.
+    Anyone who can write to the registry can write a marker: with signing (`trust`), one counts only
+    when it carries the run's signature; an unsigned one is ignored (the target is compared from the
+    commit its tag holds, so rendered)."""
     urls = {t.id: f"{t.artifact}:{marker_tag(t.tags[0])}" for t in targets}
     read = _read_all(list(urls.values()), pull)
-    out = dict(held)
+    vouching: dict[str, str] = {}
     for t in targets:
         mark, h = read[urls[t.id]], held[t.id]
-        if mark.call.ok and h.pulled.digest and mark.annotations.get(CHECKED) == h.pulled.digest:
-            out[t.id] = replace(h, checked=commit_at(mark))
+        if (
+            mark.call.ok
+            and mark.digest
+            and h.pulled.digest
+            and mark.annotations.get(CHECKED) == h.pulled.digest
+        ):
+            vouching[t.id] = f"{t.artifact}@{mark.digest}"
+    if trust is not None and vouching:
+        with ThreadPoolExecutor(max_workers=min(VERIFIERS, len(vouching))) as pool:
+            trusted = dict(zip(vouching, pool.map(trust, vouching.values()), strict=True))
+        vouching = {k: v for k, v in vouching.items() if trusted[k]}
+    out = dict(held)
+    for t in targets:
+        if t.id in vouching:
+            out[t.id] = replace(held[t.id], checked=commit_at(read[urls[t.id]]))
     return out
 
 
@@ -224,9 +247,11 @@ def extend(plan: planner.Plan, held: Mapping[str, Held], since: Mapping[str, Sin
     return replace(plan, targets=tuple(out), from_tags=decided)
 
 
-def catch_up(plan: planner.Plan, repo: Repo, pull: Pull, load: LoadConfig) -> planner.Plan:
+def catch_up(
+    plan: planner.Plan, repo: Repo, pull: Pull, load: LoadConfig, trust: Trust | None = None
+) -> planner.Plan:
     """The whole step: read the tags, relate their commits to head, read the markers the targets
-    behind need, merge with the event's plan."""
+    behind need (with signing, only signed ones count: `trust`), merge with the event's plan."""
     head = plan.range.head
     targets = [t for t in plan.config.targets if not plan.only or t.id in plan.only]
     held = read_tags(targets, pull)
@@ -234,7 +259,7 @@ def catch_up(plan: planner.Plan, repo: Repo, pull: Pull, load: LoadConfig) -> pl
     since = relate(repo, head, commits, config_path=plan.config.path, load=load) if commits else {}
     behind = [t for t in targets if needs_marker(t, held[t.id], since, plan)]
     if behind:
-        held = read_markers(behind, held, pull)
+        held = read_markers(behind, held, pull, trust)
         more = [h.checked for h in held.values() if h.checked and h.checked not in since]
         if more:
             since = {**since, **relate(repo, head, more, config_path=plan.config.path, load=load)}

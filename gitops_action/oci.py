@@ -38,11 +38,20 @@ class Pulled:
     directory: Path | None = None
     annotations: Mapping[str, str] = field(default_factory=dict)  # the manifest's (HTTP reads only)
     foreign: str = ""  # what the tag holds when it is not a Flux artifact (HTTP reads only)
+    # Every member of the layer, extracted or not (HTTP reads with content): a regular file by its
+    # name, anything else as "NAME (KIND)". None: not known (flux pull lists only what it wrote).
+    entries: tuple[str, ...] | None = None
 
 
 class FluxOnly(Exception):
     """A read only `flux pull` does the way flux would (a cloud provider, a credential helper, an
-    artifact flux did not push...): the registry reader hands it over, saying why."""
+    artifact flux did not push...): the registry reader hands it over, saying why. `layout`: what
+    the manifest showed that is not one flux layer (flux pull extracts one layer of it: the content
+    it shows is not the whole artifact, so it never counts as the same as a render)."""
+
+    def __init__(self, message: str, layout: str = "") -> None:
+        super().__init__(message)
+        self.layout = layout
 
 
 # --- what a tag holds -------------------------------------------------------------------------
@@ -89,13 +98,16 @@ def foreign(manifest: object, content_type: str) -> str:
     return f"{what} ({detail})"
 
 
-def extract(blob: bytes, out_dir: Path) -> None:
+def extract(blob: bytes, out_dir: Path) -> tuple[str, ...]:
     """The layer's regular files under `out_dir`, like `flux pull -o`; links, devices and names that
-    would leave the directory are skipped."""
+    would leave the directory are skipped. Returns every member (see `Pulled.entries`): what is
+    skipped here must still count when the content is compared with a render."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    entries: list[str] = []
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob)), mode="r:") as tar:
         for member in tar:
             name = PurePosixPath(member.name)
+            entries.append(str(name) if member.isfile() else f"{name} ({_kind(member)})")
             if not member.isfile() or name.is_absolute() or ".." in name.parts:
                 continue
             source = tar.extractfile(member)
@@ -104,3 +116,12 @@ def extract(blob: bytes, out_dir: Path) -> None:
             target = out_dir.joinpath(*name.parts)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(source.read())
+    return tuple(entries)
+
+
+def _kind(member: tarfile.TarInfo) -> str:
+    if member.isdir():
+        return "directory"
+    if member.issym() or member.islnk():
+        return "link"
+    return "special file"

@@ -4,7 +4,8 @@ Per target, a short sequence of steps, each a function that returns what the nex
 
     settled_early  removed, skipped by the plan, a planning error, a path outside the repository
     read_tag       what the first tag holds (the plan's read when it planned from the tags)
-    rerun          the tag holds this commit's render from the same inputs: unchanged, no render
+    rerun          the tag holds this commit's render from the same inputs (with signing: and the
+                   digest carries this key's signature): unchanged, no render
     render         timoni, while the tag's content is read alongside
     dry_run | deliver   the diff; or never-backwards, skip-unchanged, last look, push
 and once for the run, after every push: settle.settle (re-read, repair, other tags).
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 from . import containment, cue_errors, manifests, settle, settling, timoni, writes
-from .catchup import commit_at
+from .catchup import CHECKED, commit_at
 from .config import Target
 from .credentials import redact
 from .flux import Flux
@@ -63,6 +64,9 @@ class Options:
     ancestry: Ancestry = field(default_factory=Ancestry, compare=False, repr=False)
     timoni_identity: str = ""  # timoni.identity(): part of render_inputs
     writing: RepositoryLocks = field(default_factory=RepositoryLocks, compare=False, repr=False)
+    # With signing: does oci://REPO@DIGEST carry a valid signature from the run's key or identity?
+    # The tag's annotations are anyone's word; only such a digest may skip the render.
+    vouched: Callable[[str], bool] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,8 @@ class Outcome:
     diff: manifests.StreamDiff | None = None
     new_target: bool = False
     settling: Settling | None = None
+    built: bool = False  # this run pushed the digest, or compared its whole content with its render
+    record: str = ""  # the check record this run wrote (oci://REPO@DIGEST), to be signed
 
 
 def _failed(error: str, *annotations: Annotation) -> Outcome:
@@ -144,6 +150,8 @@ def process(planned: PlannedTarget, opts: Options, work: Work) -> tuple[TargetRe
         new_target=outcome.new_target,
         base=planned.base,
         caught_up=planned.caught_up,
+        built=outcome.built,
+        record=outcome.record or None,
     )
     return result, outcome.settling
 
@@ -239,9 +247,12 @@ def read_tag(url: str, opts: Options, work: Work, *, content: bool) -> Pulled:
 
 def rerun(t: Target, current: Pulled, opts: Options) -> bool:
     """The tag holds this commit, pushed from the same render inputs: rendering again would give
-    the same manifests."""
+    the same manifests. Anyone who can write to the registry can copy those annotations: with
+    signing, only a digest carrying the run's own signature is taken at its word."""
     held = current.annotations.get(writes.RENDER_INPUTS) if current.revision == opts.revision else None
-    return bool(held) and held == render_inputs(t, opts)
+    if not held or held != render_inputs(t, opts) or CHECKED in current.annotations:
+        return False
+    return opts.vouched is None or opts.vouched(f"{t.artifact}@{current.digest}")
 
 
 def render(
@@ -316,11 +327,11 @@ def deliver(
         if opts.ancestry.newer(opts.repo, current, opts.head):
             why = f"{url} already holds {current.revision}, a descendant of this commit: not moving it back"
             return Outcome("skipped", digest=current.digest or None, error=why)
-        deployed = work.dir / "deployed" / timoni.MANIFESTS
-        if opts.skip_unchanged and deployed.is_file() and same_file(deployed, rendered):
-            outcome = unchanged(t, current, opts, work, stale)
+        if opts.skip_unchanged and same_content(current, rendered):
+            outcome = replace(unchanged(t, current, opts, work, stale), built=True)
             if outcome.status == "unchanged" and current.digest and commit_at(current) != opts.head:
-                writes.mark_checked(t, current.digest, opts, work.dir, work.log)
+                record = writes.mark_checked(t, current.digest, opts, work.dir, work.log)
+                outcome = replace(outcome, record=record)
             return outcome
     # A run for a newer commit may have pushed while this one rendered. From here to the end of the
     # push is the window settle.verify covers from the newer run's side.
@@ -335,7 +346,7 @@ def deliver(
     if not pushed.call.ok:
         return _failed(writes.registry_error("pushing", url, pushed.call))
     pending = Settling(t, url, pushed.digest, rendered, work.dir, time.monotonic() - last_look)
-    return Outcome("pushed", digest=pushed.digest, settling=pending)
+    return Outcome("pushed", digest=pushed.digest, settling=pending, built=True)
 
 
 def unchanged(
@@ -350,6 +361,26 @@ def unchanged(
         if error:
             return Outcome("failed", digest=digest, error=error)
     return Outcome("unchanged", digest=digest)
+
+
+ROOT_ENTRY = ". (directory)"  # oci.extract's name for the layer's "./" entry
+
+
+def same_content(current: Pulled, rendered: Path) -> bool:
+    """The tag's whole layer is the render: exactly one regular file, manifests.yaml, byte for byte.
+    A file next to it (Flux applies every manifest in the layer), a link or a directory is a
+    difference, whether the registry reader listed the layer (`entries`) or flux pull extracted it."""
+    deployed = current.directory
+    if deployed is None or not current.call.ok:
+        return False
+    # flux's tar holds the root directory ("./") and then the file.
+    if current.entries is not None and [e for e in current.entries if e != ROOT_ENTRY] != [timoni.MANIFESTS]:
+        return False
+    found = [p.relative_to(deployed).as_posix() for p in deployed.rglob("*")] if deployed.is_dir() else []
+    held = deployed / timoni.MANIFESTS
+    if found != [timoni.MANIFESTS] or held.is_symlink() or not held.is_file():
+        return False
+    return same_file(held, rendered)
 
 
 def same_file(a: Path, b: Path) -> bool:

@@ -21,7 +21,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.client import HTTPException
 from pathlib import Path
 
@@ -97,8 +97,11 @@ class Reader:
         start = time.monotonic()
         try:
             pulled = self._pull(Reference.parse(url), out_dir, content, start)
-        except FluxOnly:
-            return self._by_flux(url, out_dir)
+        except FluxOnly as why:
+            by_flux = self._by_flux(url, out_dir)
+            if why.layout and by_flux.call.ok:  # not the whole artifact: never "the same content"
+                return replace(by_flux, entries=(f"({why.layout})",))
+            return by_flux
         if pulled.call.failure in ("auth", "fatal"):
             return self._by_flux(url, out_dir)  # flux's answer is the one to report
         return pulled
@@ -127,9 +130,10 @@ class Reader:
         except (KeyError, TypeError) as exc:
             raise FluxOnly("not an image manifest") from exc
         if not (isinstance(layers, list) and len(layers) == 1 and isinstance(layers[0], dict)):
-            raise FluxOnly("not one layer")
+            count = len(layers) if isinstance(layers, list) else 0
+            raise FluxOnly("not one layer", layout=f"{count} layers")
         if layers[0].get("mediaType") != FLUX_LAYER or not isinstance(annotations, dict):
-            raise FluxOnly("not a flux artifact")
+            raise FluxOnly("not a flux artifact", layout=f"a layer of type {layers[0].get('mediaType')}")
         digest = "sha256:" + hashlib.sha256(got.body).hexdigest()
         notes = {str(k): str(v) for k, v in annotations.items()}
         revision = notes.get(REVISION, "")
@@ -142,8 +146,8 @@ class Reader:
         algorithm, _, hexdigest = layer.partition(":")
         if algorithm != "sha256" or hashlib.sha256(blob.body).hexdigest() != hexdigest:
             return Pulled(self._failed("transient", f"layer {layer} arrived corrupted", start))
-        extract(blob.body, out_dir)
-        return Pulled(self._ok(start), revision, digest, out_dir, notes)
+        entries = extract(blob.body, out_dir)
+        return Pulled(self._ok(start), revision, digest, out_dir, notes, entries=entries)
 
     # --- HTTP ------------------------------------------------------------------------------------
     def _get(self, ref: Reference, path: str, *, accept: str) -> Answer | Call:

@@ -37,6 +37,10 @@ class TargetResult:
     caught_up: bool = False  # delivered because its tag was behind, not because of the event's diff
     signed: bool = False  # a verified cosign signature is on `digest` (signing.sign_results)
     signature: str | None = None  # where it is: oci://REPO:sha256-<hex>.sig
+    # This run pushed `digest`, or compared its whole content with its own render: only then may
+    # signing create a signature for it (an `unchanged` re-run's digest may only be verified).
+    built: bool = False
+    record: str | None = None  # the check record this run wrote (oci://REPO@DIGEST): signed too
 
     @property
     def url(self) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -47,6 +47,9 @@ class Signer:
     timeout: float = 300
     error: str = ""  # could not be set up: every target that needs a signature fails with it
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    # Digests found carrying a valid signature during this run (a re-run's digest is checked by the
+    # pipeline, then again by sign_results: one `cosign verify` is enough).
+    verified: set[str] = field(default_factory=set, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -190,21 +193,75 @@ def _check_signed(signer: Signer, url: str) -> Signed:
     return Signed(True, where, False, log=(f"{url}: signature verified ({where})",))
 
 
+def vouches(signer: Signer) -> Callable[[str], bool]:
+    """Whether `oci://REPO@DIGEST` carries a valid signature from this key or identity (the
+    pipeline's re-run shortcut and the planner's check records ask: their annotations are anyone's)."""
+
+    def check(url: str) -> bool:
+        if signer.error or "@sha256:" not in url:
+            return False
+        if url in signer.verified:
+            return True
+        try:
+            ok = verify(signer, url).ok
+        except Exception:  # cosign missing or a bug: not vouched for, so the target is rendered
+            return False
+        if ok:
+            signer.verified.add(url)
+        return ok
+
+    return check
+
+
+def verify_only(signer: Signer, url: str) -> Signed:
+    """A digest this run did not build: it counts as signed only with a valid signature there."""
+    start = time.monotonic()
+    if signer.error:
+        return Signed(False, error=f"signing failed: {signer.error}")
+    if vouches(signer)(url):
+        where = signature_ref(url)
+        log = (f"{url}: already signed ({where}); not built by this run, so not signed by it",)
+        return Signed(True, where, False, log=log, seconds=time.monotonic() - start)
+    why = (
+        f"not signed: {url} was neither pushed nor compared with its render by this run, and carries "
+        "no valid signature from this key or identity (a signature is made only for bytes this "
+        "repository built)"
+    )
+    return Signed(False, error=why, seconds=time.monotonic() - start)
+
+
 def sign_results(results: Sequence[TargetResult], signer: Signer, parallel: int = 2) -> list[TargetResult]:
     """New results with every pushed or unchanged digest signed (or found signed) and verified.
+    A signature is made only for a digest a result built (this run pushed it, or compared its whole
+    content with its own render) and for the check records this run wrote; any other digest (the
+    tag's annotations vouched for it) is only verified, and its target fails without a valid one.
     A digest shared by several targets is signed once; one repository is signed one digest at a time
     (concurrent writes to one repository can fail in the registry)."""
-    urls = sorted({r.url for r in results if r.status in SIGNED_STATUSES and r.url})
+    delivered = {u for r in results if r.status in SIGNED_STATUSES and (u := r.url)}
+    built = {u for r in results if r.status in SIGNED_STATUSES and r.built and (u := r.url)}
+    built |= {u for r in results if (u := r.record)}
+    urls = sorted(delivered | built)
     by_repo: dict[str, list[str]] = {}
     for url in urls:
         by_repo.setdefault(url.partition("@")[0], []).append(url)
 
     def repo_batch(batch: list[str]) -> list[tuple[str, Signed]]:
-        return [(u, sign_and_verify(signer, u)) for u in batch]
+        return [(u, sign_and_verify(signer, u) if u in built else verify_only(signer, u)) for u in batch]
 
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
         done = dict(pair for batch in pool.map(repo_batch, by_repo.values()) for pair in batch)
-    return [_apply(r, done[r.url]) if r.url in done else r for r in results]
+    out = [_apply(r, done[r.url]) if r.status in SIGNED_STATUSES and r.url in done else r for r in results]
+    return [_record(r, done[r.record]) if r.record in done else r for r in out]
+
+
+def _record(result: TargetResult, outcome: Signed) -> TargetResult:
+    """A check record that could not be signed costs only a render on the next run (it is ignored)."""
+    said = (
+        outcome.log
+        if outcome.ok
+        else (f"the check record is not signed (the next run renders again): {outcome.error}",)
+    )
+    return replace(result, log=[*result.log, *said], seconds=result.seconds + outcome.seconds)
 
 
 def _apply(result: TargetResult, outcome: Signed) -> TargetResult:

@@ -106,11 +106,12 @@ def tag_others(t: Target, digest: str, opts: Options, log: list[str]) -> str:
     return "" if tagged.ok else registry_error("tagging", ref, tagged)
 
 
-def mark_checked(t: Target, digest: str, opts: Options, work: Path, log: list[str]) -> None:
+def mark_checked(t: Target, digest: str, opts: Options, work: Path, log: list[str]) -> str:
     """The tag holds an older commit whose render equals this one's (e.g. a module refactor), and
     skip-unchanged leaves it there. Record that this commit renders the same digest, next to the tag,
     so later runs plan from this commit and do not render the target again and again. A failure
-    costs only that: the next run renders and checks again."""
+    costs only that: the next run renders and checks again. Returns the record (oci://REPO@DIGEST,
+    "" when none was written): with signing on it is signed, and a later run trusts only a signed one."""
     record = work / "checked"
     try:
         record.mkdir(parents=True, exist_ok=True)
@@ -119,7 +120,7 @@ def mark_checked(t: Target, digest: str, opts: Options, work: Path, log: list[st
         )
     except OSError as exc:
         log.append(f"could not write the check record (the next run renders again): {exc}")
-        return
+        return ""
     url = f"{t.artifact}:{catchup.marker_tag(t.tags[0])}"
     notes = {catchup.COMMIT: opts.head, catchup.CHECKED: digest}
     with opts.writing(t.artifact):
@@ -133,8 +134,9 @@ def mark_checked(t: Target, digest: str, opts: Options, work: Path, log: list[st
         )
     if marked.call.ok:
         log.append(f"{url}: recorded that {opts.head[:12]} renders the digest {digest}")
-    else:
-        log.append(f"could not record the check at {url} (the next run renders again): {marked.call.error}")
+        return f"{t.artifact}@{marked.digest}"
+    log.append(f"could not record the check at {url} (the next run renders again): {marked.call.error}")
+    return ""
 
 
 def registry_error(doing: str, url: str, call: Call) -> str:
