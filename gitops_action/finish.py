@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import traceback
+import uuid
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from .cue_errors import plain
 from .errors import ActionError, UsageError
 from .events import CommitRange
 from .planner import Plan
-from .results import TargetResult
+from .results import INTERNAL_TRACEBACK, TargetResult
 from .settings import Settings
 
 NO_ARTIFACTS = {
@@ -65,6 +67,9 @@ def finish(
                 + (f" ({r.error})" if r.error else "")
             )
             print(line, file=sys.stderr)
+            for x in r.log:  # a bug's traceback (pipeline.internal_error): no log groups here
+                if x.startswith(INTERNAL_TRACEBACK):
+                    print(x, file=sys.stderr)
     text = report.summary(plan, results, mode=mode) + extra
     outputs = report.outputs(plan, results)
     if mode == "dry-run":
@@ -89,9 +94,31 @@ def stopped(settings: Settings, ctx: Context, exc: Exception) -> int:
         gha.error(msg, title=f"timoni-flux-push: {kind}", file=where.file or None, line=where.line)
     else:  # in Actions the escaped annotation says it; a plain print could carry workflow commands
         print(f"error: {msg}" if usage else f"error: internal error: {msg}", file=sys.stderr)
+    if not usage:  # a bug: the one-line message alone tells nobody where it happened
+        _traceback(ctx, exc, list(settings.secrets()))
     said = "Nothing was built" if usage else "The run stopped on an internal error"
     write(settings, ctx, f"## timoni-flux-push\n\n{said}: {report.md(msg)}\n", dict(NO_ARTIFACTS))
     return 2 if usage else 1
+
+
+def _traceback(ctx: Context, exc: BaseException, secrets: list[str]) -> None:
+    """The traceback of an internal error: in the Actions log, a collapsed group (its text inside
+    stop-commands: file names in it are the repository's); on a terminal, stderr."""
+    text = plain(redact("".join(traceback.format_exception(exc)), secrets)).rstrip()
+    if not ctx.in_actions:
+        print(text, file=sys.stderr)
+        return
+    gha.start_group("timoni-flux-push: internal error (traceback)")
+    log_block(text)
+    gha.end_group()
+
+
+def log_block(text: str) -> None:
+    """Untrusted text in the Actions log, where no line of it can be a workflow command."""
+    token = f"stop-{uuid.uuid4().hex}"
+    gha.begin_stop_commands(token)
+    print(text, flush=True)
+    gha.end_stop_commands(token)
 
 
 def _comment(settings: Settings, ctx: Context, rng: CommitRange, results: list[TargetResult]) -> None:

@@ -15,6 +15,7 @@ One target's failure never stops another; each result says what happened and why
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -32,7 +33,7 @@ from .oci import Pulled
 from .planner import Plan, PlannedTarget
 from .progress import Event
 from .registry import Reader
-from .results import Annotation, Status, TargetResult
+from .results import INTERNAL_TRACEBACK, Annotation, Status, TargetResult
 from .settle import Settling
 from .writes import RepositoryLocks, render_inputs, with_retries
 
@@ -117,7 +118,9 @@ def run(plan: Plan, opts: Options, on_progress: Callable[[Event], None] | None =
                     verified[i] = _after(result, _settled(pending, opts), secrets)
                     tell(Event("finished", planned.target, verified[i]))
                 except Exception as exc:  # a bug here must not cost the run its results
-                    verified[i] = replace(result, status="failed", error=f"internal error: {exc}")
+                    log = [*result.log]
+                    error = internal_error(exc, log)
+                    verified[i] = replace(result, status="failed", error=error, log=log)
 
             timer.at(time.monotonic() + settle.wait(pending.seconds), verify)
             return result
@@ -129,7 +132,7 @@ def run(plan: Plan, opts: Options, on_progress: Callable[[Event], None] | None =
 
 def process(planned: PlannedTarget, opts: Options, work: Work) -> tuple[TargetResult, Settling | None]:
     """One target to its result, and its push to settle once the run's pushes are done."""
-    outcome, seconds = _guarded(lambda: _steps(planned, opts, work))
+    outcome, seconds = _guarded(lambda: _steps(planned, opts, work), work.log)
     result = TargetResult(
         planned.target,
         outcome.status,
@@ -148,14 +151,20 @@ def process(planned: PlannedTarget, opts: Options, work: Work) -> tuple[TargetRe
     return result, outcome.settling
 
 
-def _guarded(step: Callable[[], Outcome]) -> tuple[Outcome, float]:
-    """A bug fails that target only; its time counts."""
+def _guarded(step: Callable[[], Outcome], log: list[str]) -> tuple[Outcome, float]:
+    """A bug fails that target only, its traceback in the target's log; its time counts."""
     start = time.monotonic()
     try:
         outcome = step()
     except Exception as exc:  # a bug must not cost the other targets their run
-        outcome = _failed(f"internal error: {type(exc).__name__}: {exc}")
+        outcome = _failed(internal_error(exc, log))
     return outcome, time.monotonic() - start
+
+
+def internal_error(exc: BaseException, log: list[str]) -> str:
+    """The one-line message of a bug; its traceback goes to `log` (the target's log group)."""
+    log.append(f"{INTERNAL_TRACEBACK}\n" + "".join(traceback.format_exception(exc)).rstrip())
+    return f"internal error: {type(exc).__name__}: {exc} (traceback in the log)"
 
 
 def _settled(pending: Settling, opts: Options) -> tuple[settle.Settled, list[str], float]:
@@ -164,7 +173,7 @@ def _settled(pending: Settling, opts: Options) -> tuple[settle.Settled, list[str
     try:
         done = settle.settle(pending, opts, log)
     except Exception as exc:  # as in _guarded
-        done = settle.Settled("", f"internal error: {type(exc).__name__}: {exc}")
+        done = settle.Settled("", internal_error(exc, log))
     return done, log, time.monotonic() - start
 
 
@@ -199,7 +208,7 @@ def _steps(planned: PlannedTarget, opts: Options, work: Work) -> Outcome:
     if isinstance(rendered, Outcome):
         return rendered
     if not current.call.ok and current.call.failure != "missing":
-        return _failed(writes.registry_error("reading", url, current.call))
+        return _failed(writes.registry_error("reading", url, current.call, anonymous=opts.flux.anonymous(url)))
     if opts.mode == "dry-run":
         return dry_run(rendered, current if current.call.ok else None)
     # What the plan found at the other tags holds while the first tag still holds what it read.
@@ -324,7 +333,7 @@ def deliver(
         return Outcome("skipped", digest=last.digest or None, error=why)
     pushed = writes.push(t, url, rendered, opts, work.log)
     if not pushed.call.ok:
-        return _failed(writes.registry_error("pushing", url, pushed.call))
+        return _failed(writes.registry_error("pushing", url, pushed.call, anonymous=opts.flux.anonymous(url)))
     pending = Settling(t, url, pushed.digest, rendered, work.dir, time.monotonic() - last_look)
     return Outcome("pushed", digest=pushed.digest, settling=pending)
 

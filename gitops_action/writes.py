@@ -103,7 +103,7 @@ def tag_others(t: Target, digest: str, opts: Options, log: list[str]) -> str:
     ref = f"{t.artifact}@{digest}"
     with opts.writing(t.artifact):
         tagged = with_retries(lambda: opts.flux.tag(ref, t.tags[1:]), opts, log, "tag")
-    return "" if tagged.ok else registry_error("tagging", ref, tagged)
+    return "" if tagged.ok else registry_error("tagging", ref, tagged, anonymous=opts.flux.anonymous(ref))
 
 
 def mark_checked(t: Target, digest: str, opts: Options, work: Path, log: list[str]) -> None:
@@ -137,7 +137,15 @@ def mark_checked(t: Target, digest: str, opts: Options, work: Path, log: list[st
         log.append(f"could not record the check at {url} (the next run renders again): {marked.call.error}")
 
 
-def registry_error(doing: str, url: str, call: Call) -> str:
+def registry_error(doing: str, url: str, call: Call, *, anonymous: bool = False) -> str:
+    """The message of a failed registry call. `anonymous`: no credentials were sent to its host
+    (`Flux.anonymous`), so a refusal asks for them rather than blaming the ones given."""
+    if call.failure == "auth" and anonymous:
+        host = url.removeprefix("oci://").split("/", 1)[0]
+        return (
+            f"the registry asked for credentials while {doing} {url} and none were given for {host} "
+            f"(set registry-username and registry-password): {call.error}"
+        )
     if call.failure == "auth":
         return f"the registry refused the credentials while {doing} {url}: {call.error}"
     if call.failure == "transient" and _TIMED_OUT.search(call.error):

@@ -3,11 +3,12 @@ the action run as GitHub runs it; each test names what the code before the fix d
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
-from conftest import PR, GitRepo
+from conftest import PR, GitRepo, run_cli
 from support import payloads
 from support.action import ActionRun, annotations, run_action
 from support.github_api import GitHubApiServer
@@ -250,3 +251,148 @@ def test_impossible_inputs_exit_2_with_a_summary(
     assert len(notes) == 1 and notes[0]["message"].startswith(said), notes
     assert run.summary.startswith("## timoni-flux-push\n\nNothing was built: input")
     assert run.outputs["artifacts"] == "[]" and run.outputs["pushed"] == "0"
+
+
+# --- issue 20: messages that say what to do ---------------------------------------------------
+
+
+def test_no_credentials_at_all_says_none_were_given(
+    example_repo: GitRepo, auth_registry: Registry, tmp_path: Path
+) -> None:
+    """Before: "the registry refused the credentials" although none were given."""
+    assert auth_registry.ca_file is not None
+    run = run_action(
+        example_repo.path,
+        tmp_path / "run",
+        inputs={"registry": f"oci://{auth_registry.host}/anon", "targets": "webapp-staging", "all": "true"},
+        env={"SSL_CERT_FILE": str(auth_registry.ca_file)},
+    )
+    assert run.returncode == 1, run.stdout + run.stderr
+    error = run.by_name()["webapp-staging"]["error"]
+    assert "refused the credentials" not in error, error
+    assert f"none were given for {auth_registry.host}" in error, error
+    assert "set registry-username and registry-password" in error, error
+
+
+def test_a_typo_in_a_required_key_says_did_you_mean(example_repo: GitRepo, tmp_path: Path) -> None:
+    """Before: only `instances[1]: 'namespace' is a required property`, on the entry's first line."""
+    config = example_repo.path / CONFIG
+    text = config.read_text()
+    broken = text.replace(
+        "  - name: webapp-production\n    namespace: apps", "  - name: webapp-production\n    namesppace: apps"
+    )
+    assert broken != text
+    config.write_text(broken)
+    example_repo.commit_all("a typo")
+    line = line_of(config, "namesppace:")
+    proc = run_cli(example_repo, "plan", "--summary-file", str(tmp_path / "summary.md"))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert (
+        f"{CONFIG}:{line}: instances[1].namesppace: unknown key 'namesppace': did you mean `namespace`?"
+        in proc.stderr
+    ), proc.stderr
+
+
+def test_a_module_path_that_does_not_exist_is_a_configuration_error(
+    example_repo: GitRepo, prefix: str, tmp_path: Path
+) -> None:
+    """Before: `plan` passed (exit 0) and `push` failed the target with exit 1, "not a Timoni module"."""
+    config = example_repo.path / CONFIG
+    text = config.read_text()
+    broken = text.replace(
+        "    module: ./modules/webapp\n    values: [apps/webapp/common.cue, apps/webapp/production.yaml]",
+        "    module: ./modules/webap\n    values: [apps/webapp/common.cue, apps/webapp/production.yaml]",
+    )
+    assert broken != text
+    config.write_text(broken)
+    example_repo.commit_all("a wrong module path")
+    line = next(n for n, t in enumerate(broken.splitlines(), 1) if t.strip() == "module: ./modules/webap")
+    planned = run_cli(example_repo, "plan", "--summary-file", str(tmp_path / "summary.md"))
+    assert planned.returncode == 2, planned.stdout + planned.stderr
+    said = (
+        f"{CONFIG}:{line}: instances[1].module: module directory modules/webap does not exist: "
+        "did you mean `./modules/webapp`?"
+    )
+    assert said in planned.stderr, planned.stderr
+    run = push(example_repo, tmp_path / "run", prefix)
+    assert run.returncode == 2, run.stdout + run.stderr
+    (note,) = errors(run)
+    assert (note["file"], note["line"]) == (CONFIG, str(line))
+    assert run.outputs["artifacts"] == "[]"
+
+
+def test_a_module_path_from_a_placeholder_fails_that_target_alone(
+    example_repo: GitRepo, prefix: str, tmp_path: Path
+) -> None:
+    """`module: ./modules/{name}` with a file whose name is no module: that target fails (exit 1)
+    with the `module:` line; the others are pushed. Before: "not a Timoni module" on the entry's line."""
+    config = example_repo.path / CONFIG
+    config.write_text(
+        config.read_text().replace(
+            "bundles:",
+            '  - match: "teams/{name}.cue"\n'
+            "    module: ./modules/{name}\n"
+            "    namespace: teams\n"
+            '    artifact: "{registry}/teams/{name}"\n'
+            "bundles:",
+        )
+    )
+    example_repo.write("teams/credentials.cue", (example_repo.path / "clusters/staging/billing.cue").read_text())
+    example_repo.write("teams/payroll.cue", (example_repo.path / "clusters/staging/billing.cue").read_text())
+    example_repo.commit_all("one module per team")
+    line = line_of(config, "module: ./modules/{name}")
+    run = push(example_repo, tmp_path / "run", prefix)
+    assert run.returncode == 1, run.stdout + run.stderr
+    statuses = {n: a["status"] for n, a in run.by_name().items()}
+    assert statuses.pop("payroll") == "failed"
+    assert set(statuses.values()) == {"pushed"}, statuses
+    error = run.by_name()["payroll"]["error"]
+    assert error == (
+        f"module directory modules/payroll does not exist ({CONFIG}:{line} instances[3].module: "
+        "'./modules/{name}' filled in for teams/payroll.cue)"
+    ), error
+    assert (CONFIG, str(line)) in [(a.get("file"), a.get("line")) for a in errors(run)]
+
+
+def test_plan_says_when_no_tag_could_be_read(example_repo: GitRepo, tmp_path: Path) -> None:
+    """Before: exit 0, "Every target is affected: ..." and nothing saying that no tag was read."""
+    summary, outputs = tmp_path / "summary.md", tmp_path / "outputs.json"
+    proc = run_cli(
+        example_repo,
+        "plan",
+        "--registry",
+        "oci://127.0.0.1:9/nowhere",  # the discard port: nothing listens
+        "--summary-file",
+        str(summary),
+        "--output-file",
+        str(outputs),
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    said = "6 tag(s) could not be read"
+    assert f"warning: {said}" in proc.stderr, proc.stderr
+    assert "every target is affected" in proc.stderr
+    assert f"> [!WARNING]\n> {said}" in summary.read_text()
+    assert json.loads(outputs.read_text())["tags-unread"] == "6"
+
+
+def test_plan_with_tags_read_says_none_unread(example_repo: GitRepo, prefix: str, tmp_path: Path) -> None:
+    outputs = tmp_path / "outputs.json"
+    proc = run_cli(example_repo, "plan", "--registry", prefix, "--output-file", str(outputs))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "could not be read" not in proc.stderr
+    assert json.loads(outputs.read_text())["tags-unread"] == "0"
+
+
+def test_the_command_line_warns_about_uncommitted_edits(example_repo: GitRepo, tmp_path: Path) -> None:
+    """Before: the run read HEAD and said nothing about the edit on disk."""
+    staging = example_repo.path / "apps/webapp/staging.yaml"
+    staging.write_text(staging.read_text().replace("replicas: 1", "replicas: 5"))
+    summary = tmp_path / "summary.md"
+    proc = run_cli(example_repo, "plan", "--all", "--summary-file", str(summary))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    said = "the work tree differs from the commit being built"
+    assert f"warning: {said}" in proc.stderr and "apps/webapp/staging.yaml" in proc.stderr, proc.stderr
+    assert said in summary.read_text()
+    staging.write_text(staging.read_text().replace("replicas: 5", "replicas: 1"))
+    clean = run_cli(example_repo, "plan", "--all", "--summary-file", str(tmp_path / "clean.md"))
+    assert said not in clean.stderr
