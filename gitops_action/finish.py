@@ -94,7 +94,7 @@ def stopped(settings: Settings, ctx: Context, exc: Exception) -> int:
         gha.error(msg, title=f"timoni-flux-push: {kind}", file=where.file or None, line=where.line)
     else:  # in Actions the escaped annotation says it; a plain print could carry workflow commands
         print(f"error: {msg}" if usage else f"error: internal error: {msg}", file=sys.stderr)
-    if not usage:  # a bug: the one-line message alone tells nobody where it happened
+    if not isinstance(exc, ActionError):  # a bug: its one line alone tells nobody where it happened
         _traceback(ctx, exc, list(settings.secrets()))
     said = "Nothing was built" if usage else "The run stopped on an internal error"
     write(settings, ctx, f"## timoni-flux-push\n\n{said}: {report.md(msg)}\n", dict(NO_ARTIFACTS))

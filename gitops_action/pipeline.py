@@ -279,7 +279,7 @@ def render(
 
 def _render_failure(planned: PlannedTarget, said: str, error: str, opts: Options) -> Outcome:
     t, root = planned.target, opts.root
-    located = cue_errors.locate(said, t.files, root, bundle=t.kind == "bundle")
+    located = cue_errors.locate(said, t.files, root, bundle=t.kind == "bundle", module=t.local_module)
     first = located[0].message if located else error
     where = f" ({located[0].file}:{located[0].line})" if located else ""
     message = f"timoni build failed{where}: {cue_errors.clean(first, t.files, root)}"
