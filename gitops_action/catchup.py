@@ -247,7 +247,8 @@ def catch_up(plan: planner.Plan, repo: Repo, pull: Pull, load: LoadConfig) -> pl
     """The whole step: read the tags, relate their commits to head, read the markers the targets
     behind need, merge with the event's plan."""
     head = plan.range.head
-    targets = [t for t in plan.config.targets if not plan.only or t.id in plan.only]
+    # A target with a problem (a matched file that cannot be an instance) has no tag to read: it fails.
+    targets = [t for t in plan.config.targets if (not plan.only or t.id in plan.only) and not t.problem]
     held = read_tags(targets, pull)
     commits = [h.commit for h in held.values() if h.commit]
     since = relate(repo, head, commits, config_path=plan.config.path, load=load) if commits else {}

@@ -396,3 +396,71 @@ def test_the_command_line_warns_about_uncommitted_edits(example_repo: GitRepo, t
     staging.write_text(staging.read_text().replace("replicas: 5", "replicas: 1"))
     clean = run_cli(example_repo, "plan", "--all", "--summary-file", str(tmp_path / "clean.md"))
     assert said not in clean.stderr
+
+
+# --- issue 20: CUE errors at the file and line that hold the value, with the whole cause ----------
+
+
+def test_a_type_error_in_a_shared_values_file_lands_on_its_line(
+    example_repo: GitRepo, prefix: str, tmp_path: Path
+) -> None:
+    """`port: 0` on line 3 of values/common.yaml, used by two instances, where the module wants
+    `int & >0`. Before: each instance's own values file at line 1, and "2 errors in empty
+    disjunction:" without its cause."""
+    shared = example_repo.write("values/common.yaml", "values:\n  replicas: 2\n  port: 0\n")
+    production = example_repo.path / "apps/webapp/production.yaml"
+    production.write_text(production.read_text().replace("  port: 9898\n", ""))
+    config = example_repo.path / CONFIG
+    config.write_text(
+        config.read_text().replace("[apps/webapp/common.cue, ", "[apps/webapp/common.cue, values/common.yaml, ")
+    )
+    example_repo.commit_all("a shared values file")
+    run = push(example_repo, tmp_path / "run", prefix, targets="webapp-staging,webapp-production")
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert line_of(shared, "port: 0") == 3
+    said = (
+        "values.port: 2 errors in empty disjunction: conflicting values 8080 and 0; "
+        "invalid value 0 (out of bound >0)"
+    )
+    for name in ("webapp-staging", "webapp-production"):
+        assert run.by_name()[name]["error"] == f"timoni build failed (values/common.yaml:3): {said}"
+    notes = [(a["file"], a["line"], a["title"]) for a in errors(run)]
+    schema = line_of(example_repo.path / "modules/webapp/templates/config.cue", "port:")
+    for name in ("webapp-staging", "webapp-production"):
+        assert ("values/common.yaml", "3", f"{name}: timoni build failed") in notes, notes
+        assert ("modules/webapp/templates/config.cue", str(schema), f"{name}: timoni build failed") in notes
+    assert not [n for n in notes if n[0].startswith("apps/")], notes
+
+
+def test_a_disjunction_error_keeps_its_cause(example_repo: GitRepo, prefix: str, tmp_path: Path) -> None:
+    """`replicas: *1 | int & >=0` given "three". Before: "values.replicas: 2 errors in empty
+    disjunction:" and nothing after it."""
+    staging = example_repo.path / "apps/webapp/staging.yaml"
+    staging.write_text(staging.read_text().replace("replicas: 1", 'replicas: "three"'))
+    example_repo.commit_all("replicas as a word")
+    run = push(example_repo, tmp_path / "run", prefix, targets="webapp-staging")
+    assert run.returncode == 1, run.stdout + run.stderr
+    error = run.by_name()["webapp-staging"]["error"]
+    line = line_of(staging, "three")
+    assert error.startswith(
+        f"timoni build failed (apps/webapp/staging.yaml:{line}): values.replicas: 2 errors in empty disjunction: "
+    ), error
+    assert 'conflicting values "three" and int' in error, error
+    assert ("apps/webapp/staging.yaml", str(line)) == (errors(run)[0]["file"], errors(run)[0]["line"])
+    assert 'conflicting values \\"three\\" and int' in run.summary or 'conflicting values "three" and int' in run.summary
+
+
+def test_a_matched_file_that_cannot_be_an_instance_on_a_plain_push(
+    example_repo: GitRepo, prefix: str, tmp_path: Path
+) -> None:
+    """Issue 20's `IndexError: tuple index out of range`: planning from the tags read the first tag
+    of a target that has none (a matched file that cannot be an instance). Before: the whole run
+    stopped on that internal error (exit 1, nothing pushed)."""
+    example_repo.write("clusters/staging/Billing Notes.cue", "// notes, not an instance\n")
+    example_repo.commit_all("notes")
+    run = run_action(example_repo.path, tmp_path / "run", inputs={"registry": prefix})
+    assert "IndexError" not in run.stdout + run.stderr, run.stdout
+    assert run.returncode == 1, run.stdout + run.stderr
+    statuses = {n: a["status"] for n, a in run.by_name().items()}
+    assert statuses.pop("clusters/staging/Billing Notes.cue") == "failed"
+    assert set(statuses.values()) == {"pushed"} and len(statuses) == 5, statuses
