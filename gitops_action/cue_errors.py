@@ -157,7 +157,9 @@ def locate(
     for m in FILE_POS.finditer(stderr):  # positions in a message's text (e.g. a YAML syntax error)
         rel = _relative(m.group("file"), files, repo_root) if m.group("file") != "./values.cue" else None
         if rel:
-            found.append(Located(rel, int(m.group("line")), int(m.group("col") or 1), _line_of(stderr, m.start())))
+            found.append(
+                Located(rel, int(m.group("line")), int(m.group("col") or 1), _line_of(stderr, m.start()))
+            )
     unique: dict[tuple[str, int], Located] = {}
     for loc in found:
         unique.setdefault((loc.file, loc.line), loc)
@@ -203,7 +205,9 @@ def _position_file(
 BUNDLE_INSTANCE = re.compile(r"^build failed for (?P<name>[^\s:]+):", re.M)
 
 
-def merged_values_errors(err: CueError, files: Sequence[str], repo_root: Path, *, bundle: bool) -> list[Located]:
+def merged_values_errors(
+    err: CueError, files: Sequence[str], repo_root: Path, *, bundle: bool
+) -> list[Located]:
     """An error timoni reports at `./values.cue:L:C`, its in-memory merge of the values: mapped to
     the user's file by content and position, never by the file's name. CUE formats that merge one
     field a line, nested fields one tab deeper under `values: {`, so column C puts the offending

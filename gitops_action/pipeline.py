@@ -208,7 +208,9 @@ def _steps(planned: PlannedTarget, opts: Options, work: Work) -> Outcome:
     if isinstance(rendered, Outcome):
         return rendered
     if not current.call.ok and current.call.failure != "missing":
-        return _failed(writes.registry_error("reading", url, current.call, anonymous=opts.flux.anonymous(url)))
+        return _failed(
+            writes.registry_error("reading", url, current.call, anonymous=opts.flux.anonymous(url))
+        )
     if opts.mode == "dry-run":
         return dry_run(rendered, current if current.call.ok else None)
     # What the plan found at the other tags holds while the first tag still holds what it read.

@@ -262,7 +262,9 @@ def configs(
     read there: every target is then affected)."""
     if snap.head_text is None:
         raise ConfigError(config_path, "", f"configuration file not found at {commit_range.head[:12]}")
-    head_config = load_text(snap.head_text, config_path, snap.head_files, registry, source, check_modules=True)
+    head_config = load_text(
+        snap.head_text, config_path, snap.head_files, registry, source, check_modules=True
+    )
     if commit_range.base is None:
         return head_config, None, ""
     if snap.base_text is None:

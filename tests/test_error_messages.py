@@ -279,7 +279,8 @@ def test_a_typo_in_a_required_key_says_did_you_mean(example_repo: GitRepo, tmp_p
     config = example_repo.path / CONFIG
     text = config.read_text()
     broken = text.replace(
-        "  - name: webapp-production\n    namespace: apps", "  - name: webapp-production\n    namesppace: apps"
+        "  - name: webapp-production\n    namespace: apps",
+        "  - name: webapp-production\n    namesppace: apps",
     )
     assert broken != text
     config.write_text(broken)
@@ -337,7 +338,9 @@ def test_a_module_path_from_a_placeholder_fails_that_target_alone(
             "bundles:",
         )
     )
-    example_repo.write("teams/credentials.cue", (example_repo.path / "clusters/staging/billing.cue").read_text())
+    example_repo.write(
+        "teams/credentials.cue", (example_repo.path / "clusters/staging/billing.cue").read_text()
+    )
     example_repo.write("teams/payroll.cue", (example_repo.path / "clusters/staging/billing.cue").read_text())
     example_repo.commit_all("one module per team")
     line = line_of(config, "module: ./modules/{name}")
@@ -412,7 +415,9 @@ def test_a_type_error_in_a_shared_values_file_lands_on_its_line(
     production.write_text(production.read_text().replace("  port: 9898\n", ""))
     config = example_repo.path / CONFIG
     config.write_text(
-        config.read_text().replace("[apps/webapp/common.cue, ", "[apps/webapp/common.cue, values/common.yaml, ")
+        config.read_text().replace(
+            "[apps/webapp/common.cue, ", "[apps/webapp/common.cue, values/common.yaml, "
+        )
     )
     example_repo.commit_all("a shared values file")
     run = push(example_repo, tmp_path / "run", prefix, targets="webapp-staging,webapp-production")
@@ -442,12 +447,11 @@ def test_a_disjunction_error_keeps_its_cause(example_repo: GitRepo, prefix: str,
     assert run.returncode == 1, run.stdout + run.stderr
     error = run.by_name()["webapp-staging"]["error"]
     line = line_of(staging, "three")
-    assert error.startswith(
-        f"timoni build failed (apps/webapp/staging.yaml:{line}): values.replicas: 2 errors in empty disjunction: "
-    ), error
+    where = f"timoni build failed (apps/webapp/staging.yaml:{line}): "
+    assert error.startswith(where + "values.replicas: 2 errors in empty disjunction: "), error
     assert 'conflicting values "three" and int' in error, error
     assert ("apps/webapp/staging.yaml", str(line)) == (errors(run)[0]["file"], errors(run)[0]["line"])
-    assert 'conflicting values \\"three\\" and int' in run.summary or 'conflicting values "three" and int' in run.summary
+    assert 'conflicting values "three" and int' in run.summary
 
 
 def test_a_matched_file_that_cannot_be_an_instance_on_a_plain_push(
