@@ -120,8 +120,8 @@ def test_an_internal_error_shows_its_traceback_folded(
     assert "Traceback (most recent call last):" in shown, (out, err)
     assert "in _a_bug" in shown and "return ()[0]" in shown
     if in_actions:
-        group = out.index("::group::timoni-flux-push: internal error (traceback)")
-        assert out.index("::stop-commands::", group) < out.index("Traceback") < out.index("::endgroup::")
+        group = out.index("::group ::timoni-flux-push: internal error (traceback)")
+        assert out.index("::stop-commands ::", group) < out.index("Traceback") < out.index("::endgroup::")
         assert "::error title=timoni-flux-push%3A internal error::IndexError: tuple index out of range" in out
     else:
         assert err.startswith("error: internal error: IndexError: tuple index out of range\n")
