@@ -231,14 +231,14 @@ def unread_warning(unread: Sequence[Held], every: str) -> str:
     """What planning without the tags means, said once (summary and log): a plan that reads "every
     target is affected" is otherwise indistinguishable from one the tags decided."""
     call = unread[0].pulled.call
-    why = f"{call.failure or 'failed'}: {call.error}" if call.error else call.failure or "no answer"
+    why = call.error or f"{unread[0].tag}: {call.failure or 'no answer'}"
     then = (
         f"every target is affected ({every})"
         if every
         else "they follow this event's diff alone (changes an earlier run left behind are not taken)"
     )
     return (
-        f"{len(unread)} tag(s) could not be read ({unread[0].tag}: {why}), so these targets were not "
+        f"{len(unread)} tag(s) could not be read ({why}), so these targets were not "
         f"planned from what their tags hold: {then}. The next run that can read them catches up."
     )
 

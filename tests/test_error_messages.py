@@ -371,11 +371,11 @@ def test_plan_says_when_no_tag_could_be_read(example_repo: GitRepo, tmp_path: Pa
         str(outputs),
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    said = "6 tag(s) could not be read"
+    said = "5 tag(s) could not be read"
     assert f"warning: {said}" in proc.stderr, proc.stderr
     assert "every target is affected" in proc.stderr
-    assert f"> [!WARNING]\n> {said}" in summary.read_text()
-    assert json.loads(outputs.read_text())["tags-unread"] == "6"
+    assert "> [!WARNING]\n> 5 tag\\(s\\) could not be read" in summary.read_text()
+    assert json.loads(outputs.read_text())["tags-unread"] == "5"
 
 
 def test_plan_with_tags_read_says_none_unread(example_repo: GitRepo, prefix: str, tmp_path: Path) -> None:
@@ -429,7 +429,7 @@ def test_a_type_error_in_a_shared_values_file_lands_on_its_line(
     )
     for name in ("webapp-staging", "webapp-production"):
         assert run.by_name()[name]["error"] == f"timoni build failed (values/common.yaml:3): {said}"
-    notes = [(a["file"], a["line"], a["title"]) for a in errors(run)]
+    notes = [(a["file"], a["line"], a["title"].replace("%3A", ":")) for a in errors(run)]
     schema = line_of(example_repo.path / "modules/webapp/templates/config.cue", "port:")
     for name in ("webapp-staging", "webapp-production"):
         assert ("values/common.yaml", "3", f"{name}: timoni build failed") in notes, notes
@@ -462,7 +462,12 @@ def test_a_matched_file_that_cannot_be_an_instance_on_a_plain_push(
     stopped on that internal error (exit 1, nothing pushed)."""
     example_repo.write("clusters/staging/Billing Notes.cue", "// notes, not an instance\n")
     example_repo.commit_all("notes")
-    run = run_action(example_repo.path, tmp_path / "run", inputs={"registry": prefix})
+    run = run_action(
+        example_repo.path,
+        tmp_path / "run",
+        inputs={"registry": prefix},
+        payload={"before": "0" * 40, "created": True},  # a new branch: planned from the tags
+    )
     assert "IndexError" not in run.stdout + run.stderr, run.stdout
     assert run.returncode == 1, run.stdout + run.stderr
     statuses = {n: a["status"] for n, a in run.by_name().items()}
