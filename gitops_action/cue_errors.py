@@ -320,7 +320,8 @@ def _cue_line(text: str, field: Sequence[str]) -> tuple[int, int | None]:
         common = 0
         while common < min(len(path), len(want)) and path[common] == want[common]:
             common += 1
-        if labels and common == len(path) and common > depth_best:
+        # The line sets a prefix of `field`, or all of it on the way to deeper labels (`a: b: c: {`).
+        if labels and common in (len(path), len(want)) and common > depth_best:
             best, depth_best = n, common
         rest = line[pos:]
         opens, closes = rest.count("{"), rest.count("}")
