@@ -134,7 +134,8 @@ def test_at_most_ten_error_annotations_and_the_summary_lists_all(
     assert all(a["file"].startswith("clusters/staging/broken") and a["line"] == str(line) for a in notes)
     for a in failed:
         assert f"**{a['name']}** (failed)" in run.summary
-    assert "12 errors: GitHub shows 10 annotations per step" in run.summary
+    # Each error has three positions (issue 20): the value, the module's constraint, timoni.cue.
+    assert "36 errors: GitHub shows 10 annotations per step" in run.summary
 
 
 def test_html_in_ids_is_escaped_in_summary_and_comment(
