@@ -295,8 +295,8 @@ def _uncommitted(repo: Repo, head: str) -> str:
         return ""
     shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
     return (
-        f"the work tree differs from the commit being built ({head[:12]}): {shown}. The run reads the "
-        "committed files only: commit the changes (or stash them) to build them"
+        f"the work tree differs from the commit being built ({head[:12]}; uncommitted changes: {shown}): "
+        "the run reads the committed files only; commit (or stash) the changes to build them"
     )
 
 

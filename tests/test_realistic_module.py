@@ -107,8 +107,8 @@ def test_a_typo_in_the_shared_values_lands_on_its_line(
     assert line == 7
     run = run_action(k8s_repo.path, tmp_path / "run", inputs={"registry": prefix, "all": "true"})
     assert run.returncode == 1, run.stdout + run.stderr
+    said = f"timoni build failed ({k8s_module.COMMON}:7): values.afinity: field not allowed"
     for name in ("web-1", "web-2"):
-        error = run.by_name()[name]["error"]
-        assert error == f"timoni build failed ({k8s_module.COMMON}:7): values.afinity: field not allowed", error
+        assert run.by_name()[name]["error"] == said, run.by_name()[name]["error"]
     notes = [(a.get("file"), a.get("line")) for a in annotations(run.stdout) if a["level"] == "error"]
     assert notes == [(k8s_module.COMMON, "7"), (k8s_module.COMMON, "7")], run.stdout
