@@ -9,13 +9,13 @@ repository, placeholders are known, OCI names and tags are valid, no two targets
 
 from __future__ import annotations
 
-import difflib
 import posixpath
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .config_modules import checked_modules
 from .config_schema import inlined_schema, schema, validate
 from .config_yaml import Lines, key_path, line_for, parse_yaml
 from .errors import ConfigError
@@ -160,10 +160,8 @@ def load(
     check_modules: bool = False,
 ) -> Config:
     """Parse, validate and expand the configuration. `repo_files` lists the repository's files at
-    the commit the configuration belongs to (needed to expand `match` patterns). `check_modules`
-    (the configuration being built, not an older one): a local module path that is no Timoni
-    module in `repo_files` is a configuration error at its `module:` line, or, when a `match`
-    placeholder made the path, that target's own failure."""
+    the commit the configuration belongs to (needed to expand `match` patterns). `check_modules`:
+    the configuration being built (not an older one), its local modules checked (config_modules)."""
     data, lines = parse_yaml(text, file)
     if data is None:
         raise ConfigError(file, "", "the file is empty (expected at least `version: 1`)", 1)
@@ -173,18 +171,16 @@ def load(
     warnings: list[str] = []
     known = frozenset(repo_files) if check_modules and repo_files is not None else None
     for index, raw in enumerate(data.get("instances", [])):
+        base: Parts = ("instances", index)
         if "name" in raw:
-            target = _target(doc, raw, ("instances", index), {"name": raw["name"]})
-            if known is not None:
-                _checked_modules(doc, raw, ("instances", index), [target], known)
-            targets.append(target)
-            continue
-        found = _matched(doc, raw, ("instances", index), repo_files)
-        if known is not None:
-            found = _checked_modules(doc, raw, ("instances", index), found, known)
-        if not found and repo_files is not None:
-            mkey, mline = doc.where("instances", index, "match")
-            warnings.append(f"{file}:{mline}: {mkey}: pattern {raw['match']!r} matches no file")
+            found = [_target(doc, raw, base, {"name": raw["name"]})]
+        else:
+            found = _matched(doc, raw, base, repo_files)
+            if not found and repo_files is not None:
+                mkey, mline = doc.where(*base, "match")
+                warnings.append(f"{file}:{mline}: {mkey}: pattern {raw['match']!r} matches no file")
+        if known is not None:  # each local module a Timoni module
+            found = checked_modules(found, raw.get("module", ""), file, *doc.where(*base, "module"), known)
         targets += found
     for index, raw in enumerate(data.get("bundles", [])):
         targets.append(_target(doc, raw, ("bundles", index), {"name": raw["name"]}, kind="bundle"))
@@ -197,45 +193,6 @@ def load(
         warnings=tuple(warnings),
         flux=flatten(data.get("flux")),
     )
-
-
-MODULE_FILE = "cue.mod/module.cue"
-
-
-def module_problem(module: str, repo_files: frozenset[str]) -> str:
-    """Why the local module directory `module` cannot be built ("" when it can be tried)."""
-    if f"{module}/{MODULE_FILE}" in repo_files:
-        return ""
-    if any(f.startswith(f"{module}/") for f in repo_files):
-        return f"{module} is not a Timoni module (no {module}/{MODULE_FILE})"
-    modules = sorted({f.removesuffix(f"/{MODULE_FILE}") for f in repo_files if f.endswith(f"/{MODULE_FILE}")})
-    near = difflib.get_close_matches(module, modules, n=1, cutoff=0.75)
-    hint = f": did you mean `./{near[0]}`?" if near else ""
-    return f"module directory {module} does not exist{hint}"
-
-
-def _checked_modules(
-    doc: _Doc, raw: dict[str, Any], base: Parts, targets: list[Target], repo_files: frozenset[str]
-) -> list[Target]:
-    """The entry's targets, their local module checked: a literal path that is wrong stops the run
-    (every target of the entry would fail alike); a path a placeholder filled in fails its target."""
-    module = raw.get("module", "")
-    if not targets or not module or module.startswith("oci://"):
-        return targets
-    key, line = doc.where(*base, "module")
-    if not PLACEHOLDER.search(module):
-        local = targets[0].local_module
-        problem = module_problem(local, repo_files) if local else ""
-        if problem:
-            raise ConfigError(doc.file, key, problem, line)
-        return targets
-    out = []
-    for t in targets:
-        problem = module_problem(t.local_module, repo_files) if t.local_module and not t.problem else ""
-        where = f"{doc.file}:{line} {key}" if line else f"{doc.file} {key}"
-        why = f"{problem} ({where}: {module!r} filled in for {t.files[-1]})"
-        out.append(replace(t, problem=why, line=line) if problem else t)
-    return out
 
 
 def _matched(doc: _Doc, raw: dict[str, Any], base: Parts, repo_files: Sequence[str] | None) -> list[Target]:

@@ -17,10 +17,10 @@ from . import comment, report
 from .context import Context
 from .credentials import redact
 from .cue_errors import plain
-from .errors import ActionError, UsageError
+from .errors import INTERNAL_TRACEBACK, ActionError, UsageError
 from .events import CommitRange
 from .planner import Plan
-from .results import INTERNAL_TRACEBACK, TargetResult
+from .results import TargetResult
 from .settings import Settings
 
 NO_ARTIFACTS = {

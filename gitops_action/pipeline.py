@@ -15,7 +15,6 @@ One target's failure never stops another; each result says what happened and why
 from __future__ import annotations
 
 import time
-import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -26,6 +25,7 @@ from . import containment, cue_errors, manifests, settle, settling, timoni, writ
 from .catchup import commit_at
 from .config import Target
 from .credentials import redact
+from .errors import internal_error
 from .flux import Flux
 from .gitrepo import Repo
 from .history import Ancestry
@@ -33,7 +33,7 @@ from .oci import Pulled
 from .planner import Plan, PlannedTarget
 from .progress import Event
 from .registry import Reader
-from .results import INTERNAL_TRACEBACK, Annotation, Status, TargetResult
+from .results import Annotation, Status, TargetResult
 from .settle import Settling
 from .writes import RepositoryLocks, render_inputs, with_retries
 
@@ -117,10 +117,8 @@ def run(plan: Plan, opts: Options, on_progress: Callable[[Event], None] | None =
                 try:
                     verified[i] = _after(result, _settled(pending, opts), secrets)
                     tell(Event("finished", planned.target, verified[i]))
-                except Exception as exc:  # a bug here must not cost the run its results
-                    log = [*result.log]
-                    error = internal_error(exc, log)
-                    verified[i] = replace(result, status="failed", error=error, log=log)
+                except Exception as exc:  # a bug must not cost the run its results; traceback: its log
+                    verified[i] = replace(result, status="failed", error=internal_error(exc, result.log))
 
             timer.at(time.monotonic() + settle.wait(pending.seconds), verify)
             return result
@@ -159,12 +157,6 @@ def _guarded(step: Callable[[], Outcome], log: list[str]) -> tuple[Outcome, floa
     except Exception as exc:  # a bug must not cost the other targets their run
         outcome = _failed(internal_error(exc, log))
     return outcome, time.monotonic() - start
-
-
-def internal_error(exc: BaseException, log: list[str]) -> str:
-    """The one-line message of a bug; its traceback goes to `log` (the target's log group)."""
-    log.append(f"{INTERNAL_TRACEBACK}\n" + "".join(traceback.format_exception(exc)).rstrip())
-    return f"internal error: {type(exc).__name__}: {exc} (traceback in the log)"
 
 
 def _settled(pending: Settling, opts: Options) -> tuple[settle.Settled, list[str], float]:
@@ -208,9 +200,7 @@ def _steps(planned: PlannedTarget, opts: Options, work: Work) -> Outcome:
     if isinstance(rendered, Outcome):
         return rendered
     if not current.call.ok and current.call.failure != "missing":
-        return _failed(
-            writes.registry_error("reading", url, current.call, anonymous=opts.flux.anonymous(url))
-        )
+        return _failed(writes.registry_error("reading", url, current.call, opts.flux))
     if opts.mode == "dry-run":
         return dry_run(rendered, current if current.call.ok else None)
     # What the plan found at the other tags holds while the first tag still holds what it read.
@@ -335,7 +325,7 @@ def deliver(
         return Outcome("skipped", digest=last.digest or None, error=why)
     pushed = writes.push(t, url, rendered, opts, work.log)
     if not pushed.call.ok:
-        return _failed(writes.registry_error("pushing", url, pushed.call, anonymous=opts.flux.anonymous(url)))
+        return _failed(writes.registry_error("pushing", url, pushed.call, opts.flux))
     pending = Settling(t, url, pushed.digest, rendered, work.dir, time.monotonic() - last_look)
     return Outcome("pushed", digest=pushed.digest, settling=pending)
 

@@ -9,7 +9,6 @@ from typing import Literal
 from . import manifests
 from .config import Target
 
-INTERNAL_TRACEBACK = "internal error, traceback:"  # the log entry of a target's bug (pipeline.py)
 Status = Literal["pushed", "unchanged", "dry-run", "planned", "failed", "removed", "skipped"]
 
 
