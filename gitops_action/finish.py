@@ -67,7 +67,7 @@ def finish(
                 + (f" ({r.error})" if r.error else "")
             )
             print(line, file=sys.stderr)
-            for x in r.log:  # a bug's traceback (pipeline.internal_error): no log groups here
+            for x in r.log:  # a bug's traceback (errors.internal_error): no log groups here
                 if x.startswith(INTERNAL_TRACEBACK):
                     print(x, file=sys.stderr)
     text = report.summary(plan, results, mode=mode) + extra

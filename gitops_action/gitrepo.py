@@ -75,7 +75,7 @@ class Repo:
         """Ask git now, in the background, what a run asks only after planning (is the work tree
         clean, the remote's URL, the branch): three git processes off the way to the first render."""
         asks: dict[str, Callable[[], object]] = {
-            "is_clean": self._is_clean,
+            "uncommitted": self._uncommitted,
             "remote_url": self._remote_url,
             "current_branch": self._current_branch,
         }
@@ -197,10 +197,10 @@ class Repo:
     def uncommitted(self) -> list[str]:
         """The paths where the work tree differs from HEAD: changed, staged, deleted or untracked
         (ignored files aside), as `git status` names them."""
-        answer = self._answer("is_clean", self._is_clean)
+        answer = self._answer("uncommitted", self._uncommitted)
         return list(answer) if isinstance(answer, list) else []
 
-    def _is_clean(self) -> list[str]:
+    def _uncommitted(self) -> list[str]:
         raw = self._git_bytes("status", "--porcelain=v1", "-z", "--untracked-files=normal")
         out: list[str] = []
         entries = iter(raw.split(b"\0"))
