@@ -85,6 +85,11 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
         mode == "push" or (mode == "plan" and _plans_from_tags(settings, rng))
     )
     plan, flux, reader, signer = _plan(settings, ctx, repo, rng, source, scratch, signs=signs)
+    at_head = head_ref == "HEAD" or repo.resolve("HEAD") == head
+    edited = _uncommitted(repo, head) if at_head else ""
+    if edited:  # the log and the summary: the run reads the commit, not the files on disk
+        warn(ctx, edited)
+        plan = replace(plan, warnings=(*plan.warnings, edited))
     revision = _revision(settings.revision, ctx, repo, head)
     if rng.nothing or mode == "plan":
         finish(settings, ctx, plan, _planned(plan, revision), mode)
@@ -92,7 +97,7 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     opts = pipeline.Options(
         mode="dry-run" if mode == "dry-run" else "push",
         repo=repo,
-        root=_tree_of(repo, head, head_ref, scratch / "tree", ctx),
+        root=repo.root if at_head and not edited else repo.export(head, scratch / "tree"),
         head=head,
         revision=revision,
         source=plan.config.source or source,
@@ -161,8 +166,6 @@ def _plan(
         default_source=source,
         only=settings.targets,
     )
-    for w in plan.warnings:
-        warn(ctx, w)
     if settings.base:
         plan = replace(plan, explicit_base=True)
     flux = _flux(settings, ctx, repo, rng, plan, scratch)
@@ -177,6 +180,8 @@ def _plan(
             lambda text: load_text(text, settings.config, files, settings.registry, source),
             _vouches(signer),
         )
+    for w in plan.warnings:  # the configuration's, and catchup's when tags could not be read
+        warn(ctx, w)
     return plan, flux, reader, signer
 
 
@@ -323,15 +328,17 @@ def _remove_on_signal(scratch: Path) -> Callable[[], None]:
     return restore
 
 
-def _tree_of(repo: Repo, head: str, head_ref: str, dest: Path, ctx: Context) -> Path:
-    """Where the files of `head` are: the work tree when it holds exactly that commit, else an
-    export of the commit (a dirty or other checkout must not be pushed as `head`)."""
-    at_head = head_ref == "HEAD" or repo.resolve("HEAD") == head
-    if at_head and repo.is_clean():
-        return repo.root
-    if at_head:
-        warn(ctx, "the work tree has uncommitted changes: rendering the committed files of HEAD instead")
-    return repo.export(head, dest)
+def _uncommitted(repo: Repo, head: str) -> str:
+    """The warning for a work tree that differs from `head` ("" when it does not): the run renders
+    and plans the committed files (an export of `head`), never edits nobody committed."""
+    paths = repo.uncommitted()
+    if not paths:
+        return ""
+    shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+    return (
+        f"the work tree differs from the commit being built ({head[:12]}; uncommitted changes: {shown}): "
+        "the run reads the committed files only; commit (or stash) the changes to build them"
+    )
 
 
 def _source(ctx: Context, repo: Repo) -> str:

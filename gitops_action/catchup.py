@@ -213,12 +213,14 @@ def extend(plan: planner.Plan, held: Mapping[str, Held], since: Mapping[str, Sin
     removed = {p.target.id for p in plan.targets if p.status == "removed"}
     out: list[planner.PlannedTarget] = []
     decided = 0
+    unread: list[Held] = []
     for t in plan.config.targets:
         if t.id in removed:  # the event deleted its files: reported as removed, below
             continue
         event = by_event.get(t.id)
         h = held.get(t.id)
         if h is None or not h.answered:
+            unread += [h] if h is not None else []
             if event:
                 out.append(event)
             continue
@@ -244,7 +246,24 @@ def extend(plan: planner.Plan, held: Mapping[str, Held], since: Mapping[str, Sin
         fresh = planner.planned_target(t, reasons, plan)
         out.append(replace(fresh, held=pulled, base=h.commit, caught_up=caught_up, stale_tags=h.stale))
     out += [p for p in plan.targets if p.status == "removed"]
-    return replace(plan, targets=tuple(out), from_tags=decided)
+    warnings = (*plan.warnings, unread_warning(unread, plan.every)) if unread else plan.warnings
+    return replace(plan, targets=tuple(out), from_tags=decided, unread=len(unread), warnings=warnings)
+
+
+def unread_warning(unread: Sequence[Held], every: str) -> str:
+    """What planning without the tags means, said once (summary and log): a plan that reads "every
+    target is affected" is otherwise indistinguishable from one the tags decided."""
+    call = unread[0].pulled.call
+    why = call.error or f"{unread[0].tag}: {call.failure or 'no answer'}"
+    then = (
+        f"every target is affected ({every})"
+        if every
+        else "they follow this event's diff alone (changes an earlier run left behind are not taken)"
+    )
+    return (
+        f"{len(unread)} tag(s) could not be read ({why}), so these targets were not "
+        f"planned from what their tags hold: {then}. The next run that can read them catches up."
+    )
 
 
 def catch_up(
@@ -253,7 +272,8 @@ def catch_up(
     """The whole step: read the tags, relate their commits to head, read the markers the targets
     behind need (with signing, only signed ones count: `trust`), merge with the event's plan."""
     head = plan.range.head
-    targets = [t for t in plan.config.targets if not plan.only or t.id in plan.only]
+    # A target with a problem (a matched file that cannot be an instance) has no tag to read: it fails.
+    targets = [t for t in plan.config.targets if (not plan.only or t.id in plan.only) and not t.problem]
     held = read_tags(targets, pull)
     commits = [h.commit for h in held.values() if h.commit]
     since = relate(repo, head, commits, config_path=plan.config.path, load=load) if commits else {}

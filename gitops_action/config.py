@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .config_modules import checked_modules
 from .config_schema import inlined_schema, schema, validate
 from .config_yaml import Lines, key_path, line_for, parse_yaml
 from .errors import ConfigError
@@ -156,9 +157,11 @@ def load(
     repo_files: Sequence[str] | None,
     registry_override: str = "",
     default_source: str = "",
+    check_modules: bool = False,
 ) -> Config:
     """Parse, validate and expand the configuration. `repo_files` lists the repository's files at
-    the commit the configuration belongs to (needed to expand `match` patterns)."""
+    the commit the configuration belongs to (needed to expand `match` patterns). `check_modules`:
+    the configuration being built (not an older one), its local modules checked (config_modules)."""
     data, lines = parse_yaml(text, file)
     if data is None:
         raise ConfigError(file, "", "the file is empty (expected at least `version: 1`)", 1)
@@ -166,14 +169,18 @@ def load(
     doc = _Doc(file, lines, (registry_override or data.get("registry") or "").rstrip("/"))
     targets: list[Target] = []
     warnings: list[str] = []
+    known = frozenset(repo_files) if check_modules and repo_files is not None else None
     for index, raw in enumerate(data.get("instances", [])):
+        base: Parts = ("instances", index)
         if "name" in raw:
-            targets.append(_target(doc, raw, ("instances", index), {"name": raw["name"]}))
-            continue
-        found = _matched(doc, raw, ("instances", index), repo_files)
-        if not found and repo_files is not None:
-            mkey, mline = doc.where("instances", index, "match")
-            warnings.append(f"{file}:{mline}: {mkey}: pattern {raw['match']!r} matches no file")
+            found = [_target(doc, raw, base, {"name": raw["name"]})]
+        else:
+            found = _matched(doc, raw, base, repo_files)
+            if not found and repo_files is not None:
+                mkey, mline = doc.where(*base, "match")
+                warnings.append(f"{file}:{mline}: {mkey}: pattern {raw['match']!r} matches no file")
+        if known is not None:  # each local module a Timoni module
+            found = checked_modules(found, raw.get("module", ""), file, *doc.where(*base, "module"), known)
         targets += found
     for index, raw in enumerate(data.get("bundles", [])):
         targets.append(_target(doc, raw, ("bundles", index), {"name": raw["name"]}, kind="bundle"))

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from functools import cache
 from importlib import resources
@@ -63,9 +64,30 @@ def validate(data: Any, lines: Lines, file: str) -> None:
     if best.validator == "pattern" and isinstance(best.schema.get("description"), str):
         # "'x' does not match '\\{name\\}'" alone says little: add what the field must be.
         message += f" ({best.schema['description']})"
-    if best.validator == "additionalProperties":
-        extra = sorted(set(best.instance) - set(best.schema.get("properties", {})))
-        if extra:
-            path = [*path, extra[0]]
-            message = f"unknown key {extra[0]!r} (allowed: {', '.join(sorted(best.schema['properties']))})"
+    if best.validator in ("additionalProperties", "required"):
+        path, message = _typo(best, path, message)
     raise ConfigError(file, key_path(path), message, line_for(lines, path))
+
+
+def _typo(err: schema_check.SchemaError, path: list[str | int], message: str) -> tuple[list[str | int], str]:
+    """An unknown key, or a required key missing next to one: most often a typo. Point at the unknown
+    key's line and name the key it is closest to (`namesppace:` -> did you mean `namespace`?)."""
+    if not isinstance(err.instance, dict):
+        return path, message
+    allowed = sorted(err.schema.get("properties", {}))
+    extra = sorted(k for k in err.instance if k not in allowed)
+    missing = [k for k in err.schema.get("required", ()) if k not in err.instance]
+    typos = [(k, _close(k, missing)) for k in extra if _close(k, missing)]
+    if typos:  # the missing key was written, misspelt
+        key, meant = typos[0]
+        return [*path, key], f"unknown key {key!r}: did you mean `{meant}`? (`{meant}` is required)"
+    if err.validator == "required" or not extra:
+        return path, message
+    meant = _close(extra[0], [k for k in allowed if k not in err.instance])
+    hint = f": did you mean `{meant}`?" if meant else f" (allowed: {', '.join(allowed)})"
+    return [*path, extra[0]], f"unknown key {extra[0]!r}{hint}"
+
+
+def _close(word: str, candidates: list[str]) -> str:
+    found = difflib.get_close_matches(word, candidates, n=1, cutoff=0.75)
+    return found[0] if found else ""

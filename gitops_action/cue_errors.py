@@ -9,6 +9,7 @@ files, `./N.name.cue:L:C` to the N-th bundle file, and echoed file contents to t
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,10 +28,6 @@ FILE_POS = re.compile(r"(?P<file>[^\s:\"'()]+\.(?:cue|ya?ml|json)):(?P<line>\d+)
 LOG_PREFIX = re.compile(r"^\d{1,2}:\d{2}(?:AM|PM)\s+ERR\s+", re.M)
 # Terminal escapes (colour, cursor moves) and other control characters: never in a message.
 CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]?|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-# An error header (`a.b.#c.d: field not allowed:`) then its positions, indented, one a line.
-ERROR_BLOCK = re.compile(r"^(?P<path>[^\s:]+):\s+(?P<msg>[^\n]*?):?\n(?P<at>(?:[ \t]+\S[^\n]*\n?)+)", re.M)
-# timoni's merge of the defaults and every -f file, in memory: its lines are none of the user's.
-MERGED_POS = re.compile(r"^\s*\./values\.cue:(?P<line>\d+):(?P<col>\d+)\s*$", re.M)
 
 
 @dataclass(frozen=True)
@@ -86,77 +83,154 @@ def secret_values(text: str) -> set[str]:
     return found
 
 
-def locate(stderr: str, files: Sequence[str], repo_root: Path, *, bundle: bool) -> list[Located]:
-    """Best positions in the target's own files for the errors in `stderr` (already cleaned)."""
-    found: list[Located] = []
-    for m in FIELD_ERROR.finditer(stderr):
-        msg = f"{m.group('path')}: {m.group('msg').strip()}"
-        block = stderr[m.end() : m.end() + 2000]
-        pos = BUNDLE_POS.search(block.split("\n\n")[0]) if bundle else None
-        if pos and int(pos.group("index")) < len(files):
-            found.append(
-                Located(files[int(pos.group("index"))], int(pos.group("line")), int(pos.group("col")), msg)
-            )
+@dataclass(frozen=True)
+class CueError:
+    """One error as timoni prints it: `path: message` then its positions, one a line, indented. The
+    `N errors in empty disjunction` header is merged with its N causes (the cause is the point)."""
+
+    path: str
+    message: str
+    positions: tuple[tuple[str, int, int], ...]
+    instance: str = ""  # in a bundle: the instance timoni names (`build failed for webapp:`)
+
+
+HEADER = re.compile(r"^(?P<path>[^\s:]+):\s+(?P<msg>.*?):?\s*$")
+POSITION = re.compile(r"^[ \t]+(?P<file>[^\s:]+):(?P<line>\d+):(?P<col>\d+)\s*$")
+DISJUNCTION = re.compile(r"^(?P<n>\d+) errors in empty disjunction$")
+
+
+def parse(stderr: str) -> list[CueError]:
+    """timoni's (cleaned) stderr -> its errors, in order."""
+    found: list[CueError] = []
+    instance = ""
+    for line in stderr.splitlines():
+        if m := BUNDLE_INSTANCE.match(line):
+            instance = m.group("name")
+        elif (m := POSITION.match(line)) and found:
+            last = found[-1]
+            at = (m.group("file"), int(m.group("line")), int(m.group("col")))
+            found[-1] = CueError(last.path, last.message, (*last.positions, at), last.instance)
+        elif m := HEADER.match(line):
+            found.append(CueError(m.group("path"), m.group("msg").strip(), (), instance))
+    return _merge_disjunctions(found)
+
+
+def _merge_disjunctions(errors: list[CueError]) -> list[CueError]:
+    out: list[CueError] = []
+    i = 0
+    while i < len(errors):
+        e = errors[i]
+        m = DISJUNCTION.match(e.message)
+        causes = errors[i + 1 : i + 1 + int(m.group("n"))] if m else []
+        causes = [c for c in causes if c.path.startswith(e.path)]
+        if not causes:
+            out.append(e)
+            i += 1
             continue
-        path = m.group("path")
-        if path.startswith(INSTANCE_CONFIG):
-            path = "values." + path.removeprefix(INSTANCE_CONFIG)
-        field = path.split(".")
-        if bundle and len(field) > 3 and field[1] == "instances":
-            field = field[3:]  # bundle.instances.NAME.values.x -> values.x
-        hit = find_field(files, field, repo_root)
-        if hit:
-            found.append(Located(hit[0], hit[1], 1, msg))
-    found.extend(merged_values_errors(stderr, files, repo_root, bundle=bundle))
+        said = "; ".join(c.message if c.path == e.path else f"{c.path}: {c.message}" for c in causes)
+        at = tuple(dict.fromkeys(p for c in [e, *causes] for p in c.positions))
+        out.append(CueError(e.path, f"{e.message}: {said}", at, e.instance))
+        i += 1 + len(causes)
+    return out
+
+
+def locate(
+    stderr: str, files: Sequence[str], repo_root: Path, *, bundle: bool, module: str | None = None
+) -> list[Located]:
+    """Positions in the repository for the errors in `stderr` (already cleaned), the most useful
+    first: where the user's files set the value, then every other position timoni gives (the
+    module's constraint, for a local `module`), each error with its whole cause."""
+    first: list[Located] = []
+    more: list[Located] = []
+    for err in parse(stderr):
+        at, message = _value_position(err, files, repo_root, bundle=bundle)
+        first.extend(at)
+        for name, line, col in err.positions:
+            rel = _position_file(name, files, repo_root, module, bundle=bundle)
+            if rel:
+                more.append(Located(rel, line, col, message))
+    found = first + more
     # timoni echoes the file with its final newline: `loading values from <f>\n failed: ...`.
     for m in re.finditer(r"<(?P<file>[^<>\n]+)>\s*failed: (?P<msg>.+)", stderr):
         if m.group("file") in files:
             found.append(Located(m.group("file"), 1, 1, f"{m.group('file')}: {m.group('msg').strip()}"))
-    for m in FILE_POS.finditer(stderr):
-        if m.group("file") == "./values.cue":
-            continue  # timoni's merged values, not a file of the user's (see merged_values_errors)
-        rel = _relative(m.group("file"), files, repo_root)
+    for m in FILE_POS.finditer(stderr):  # positions in a message's text (e.g. a YAML syntax error)
+        rel = _relative(m.group("file"), files, repo_root) if m.group("file") != "./values.cue" else None
         if rel:
-            line_text = _line_of(stderr, m.start())
-            found.append(Located(rel, int(m.group("line")), int(m.group("col") or 1), line_text))
+            found.append(
+                Located(rel, int(m.group("line")), int(m.group("col") or 1), _line_of(stderr, m.start()))
+            )
     unique: dict[tuple[str, int], Located] = {}
     for loc in found:
         unique.setdefault((loc.file, loc.line), loc)
     return list(unique.values())
 
 
+def _value_position(
+    err: CueError, files: Sequence[str], repo_root: Path, *, bundle: bool
+) -> tuple[list[Located], str]:
+    """Where the target's own files set the value the error is about, and the error's message."""
+    path = err.path
+    if path.startswith(INSTANCE_CONFIG):
+        path = "values." + path.removeprefix(INSTANCE_CONFIG)
+    message = f"{path}: {err.message}"
+    for name, line, col in err.positions if bundle else ():
+        pos = BUNDLE_POS.fullmatch(name + f":{line}:{col}")
+        if pos and int(pos.group("index")) < len(files):
+            return [Located(files[int(pos.group("index"))], line, col, message)], message
+    if FIELD_ERROR.match(f"{path}: {err.message}"):
+        field = _labels(path)
+        if bundle and len(field) > 3 and field[1] == "instances":
+            field = field[3:]  # bundle.instances.NAME.values.x -> values.x
+        hit = find_field(files, field, repo_root)
+        return ([Located(hit[0], hit[1], 1, message)] if hit else []), message
+    merged = merged_values_errors(err, files, repo_root, bundle=bundle)
+    return merged, merged[0].message if merged else message
+
+
+def _position_file(
+    name: str, files: Sequence[str], repo_root: Path, module: str | None, *, bundle: bool
+) -> str | None:
+    """A position's file in the repository: a file of the local module (timoni names them from the
+    module's root), or one of the target's files. Never timoni's merged `./values.cue`."""
+    if name == "./values.cue" or (bundle and BUNDLE_POS.fullmatch(name + ":1:1")):
+        return None
+    if module and name.startswith("./"):
+        rel = posixpath.normpath(posixpath.join(module, name))
+        if not rel.startswith("../") and (repo_root / rel).is_file():
+            return rel
+    return _relative(name, files, repo_root)
+
+
 BUNDLE_INSTANCE = re.compile(r"^build failed for (?P<name>[^\s:]+):", re.M)
 
 
 def merged_values_errors(
-    stderr: str, files: Sequence[str], repo_root: Path, *, bundle: bool
+    err: CueError, files: Sequence[str], repo_root: Path, *, bundle: bool
 ) -> list[Located]:
-    """Errors timoni reports at `./values.cue:L:C`, its in-memory merge of the values: mapped to the
-    user's file by content and position, never by the file's name. CUE formats that merge one field
-    a line, nested fields one tab deeper under `values: {`, so column C puts the offending label
-    C-1 levels below `values`: the last C-1 labels of the error's path (`...#cfg.colour` at column
-    2 is `values.colour`), looked up in the target's files, last file first (the one that wins).
-    In a bundle the instance is the one timoni names (`build failed for webapp:`) and the field is
-    `bundle.instances.webapp.values.colour`."""
+    """An error timoni reports at `./values.cue:L:C`, its in-memory merge of the values: mapped to
+    the user's file by content and position, never by the file's name. CUE formats that merge one
+    field a line, nested fields one tab deeper under `values: {`, so column C puts the offending
+    label C-1 levels below `values`: the last C-1 labels of the error's path (`...#cfg.colour` at
+    column 2 is `values.colour`), looked up in the target's files, last file first (the one that
+    wins). In a bundle the instance is the one timoni names (`build failed for webapp:`) and the
+    field is `bundle.instances.webapp.values.colour`."""
+    if bundle and not err.instance:
+        return []
+    prefix = ["bundle", "instances", err.instance] if bundle else []
+    labels = _labels(err.path)
     found: list[Located] = []
-    for block in ERROR_BLOCK.finditer(stderr):
-        instance = [m.group("name") for m in BUNDLE_INSTANCE.finditer(stderr, 0, block.start())][-1:]
-        if bundle and not instance:
+    for name, _line, col in err.positions:
+        depth = col - 1
+        if name != "./values.cue" or not 1 <= depth <= len(labels):
             continue
-        prefix = ["bundle", "instances", instance[0]] if bundle else []
-        labels = _labels(block.group("path"))
-        message = block.group("msg").strip().rstrip(":")
-        for pos in MERGED_POS.finditer(block.group("at")):
-            depth = int(pos.group("col")) - 1
-            if not 1 <= depth <= len(labels):
-                continue
-            field = labels[-depth:]
-            if any(label.startswith("#") for label in field):
-                continue  # a definition's own field: not something a values file sets
-            hit = find_field(files, [*prefix, "values", *field], repo_root)
-            if hit:
-                where = ".".join([*prefix, "values", *field])
-                found.append(Located(hit[0], hit[1], 1, f"{where}: {message}"))
+        field = labels[-depth:]
+        if any(label.startswith("#") for label in field):
+            continue  # a definition's own field: not something a values file sets
+        hit = find_field(files, [*prefix, "values", *field], repo_root)
+        if hit:
+            where = ".".join([*prefix, "values", *field])
+            found.append(Located(hit[0], hit[1], 1, f"{where}: {err.message}"))
     return found
 
 
@@ -188,24 +262,30 @@ def _relative(name: str, files: Sequence[str], repo_root: Path) -> str | None:
 
 
 def find_field(files: Sequence[str], field: Sequence[str], repo_root: Path) -> tuple[str, int] | None:
-    """The last file (merge order) that sets `field`, and the line where it does."""
-    for f in reversed(files):
+    """The file that sets `field`, and the line where it does: the last one (merge order) among
+    those that set the most of it, so a value in a shared file is found there, not at the `values:`
+    line of a later file that only opens the same block."""
+    best: tuple[int, str, int] | None = None
+    for f in files:
         try:
             text = (repo_root / f).read_text("utf-8")
         except (OSError, UnicodeDecodeError):
             continue
-        line = _yaml_line(text, field) if f.endswith((".yaml", ".yml", ".json")) else _cue_line(text, field)
-        if line:
-            return f, line
-    return None
+        yaml_like = f.endswith((".yaml", ".yml", ".json"))
+        depth, line = _yaml_line(text, field) if yaml_like else _cue_line(text, field)
+        if line and (best is None or depth >= best[0]):
+            best = (depth, f, line)
+    return (best[1], best[2]) if best else None
 
 
-def _yaml_line(text: str, field: Sequence[str]) -> int | None:
+def _yaml_line(text: str, field: Sequence[str]) -> tuple[int, int | None]:
+    """How many labels of `field` the YAML sets, and the line of the deepest."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
-        return None
+        return 0, None
     best: int | None = None
+    depth = 0
     for part in field:
         if not isinstance(node, yaml.MappingNode):
             break
@@ -215,14 +295,14 @@ def _yaml_line(text: str, field: Sequence[str]) -> int | None:
                 best, nxt = k.start_mark.line + 1, v
         if nxt is None:
             break
-        node = nxt
-    return best
+        node, depth = nxt, depth + 1
+    return depth, best
 
 
 _CUE_FIELD = re.compile(r"\s*(?:\"([^\"]+)\"|([\w\-#$]+))\??!?\s*:(?!=)")
 
 
-def _cue_line(text: str, field: Sequence[str]) -> int | None:
+def _cue_line(text: str, field: Sequence[str]) -> tuple[int, int | None]:
     """Find `a: b: c:` or nested `a: { b: { c: ... } }` in a CUE file: a small scanner that tracks
     the labels of open braces. Good enough for values files; no CUE parser exists in Python."""
     stack: list[list[str]] = []
@@ -240,7 +320,8 @@ def _cue_line(text: str, field: Sequence[str]) -> int | None:
         common = 0
         while common < min(len(path), len(want)) and path[common] == want[common]:
             common += 1
-        if labels and common == len(path) and common > depth_best:
+        # The line sets a prefix of `field`, or all of it on the way to deeper labels (`a: b: c: {`).
+        if labels and common in (len(path), len(want)) and common > depth_best:
             best, depth_best = n, common
         rest = line[pos:]
         opens, closes = rest.count("{"), rest.count("}")
@@ -250,4 +331,4 @@ def _cue_line(text: str, field: Sequence[str]) -> int | None:
         for _ in range(closes - opens):
             if stack:
                 stack.pop()
-    return best
+    return depth_best, best

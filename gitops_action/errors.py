@@ -8,6 +8,10 @@ One target's failure is never an exception: it is that target's result (see pipe
 
 from __future__ import annotations
 
+import traceback
+
+INTERNAL_TRACEBACK = "internal error, traceback:"  # the log entry of a target's bug
+
 
 class ActionError(Exception):
     """Base of the errors the action raises on purpose. `file`/`line` point an annotation at them."""
@@ -43,3 +47,10 @@ class GitError(ActionError):
 
 class ToolMissing(ActionError):
     """An external program is not installed or not executable."""
+
+
+def internal_error(exc: BaseException, log: list[str]) -> str:
+    """The one-line message of a bug in one target's work; its traceback goes to `log` (the
+    target's log group: `pipeline._guarded`)."""
+    log.append(f"{INTERNAL_TRACEBACK}\n" + "".join(traceback.format_exception(exc)).rstrip())
+    return f"internal error: {type(exc).__name__}: {exc} (traceback in the log)"

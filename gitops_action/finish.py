@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import traceback
+import uuid
 from collections.abc import Collection
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -17,7 +19,7 @@ from . import comment, report
 from .context import Context
 from .credentials import redact
 from .cue_errors import plain
-from .errors import ActionError, UsageError
+from .errors import INTERNAL_TRACEBACK, ActionError, UsageError
 from .events import CommitRange
 from .planner import Plan
 from .progress import one_line
@@ -72,6 +74,9 @@ def finish(
             )
             reasons = r.reasons if r.status == "planned" else ()  # plan's answer: why each target
             print("".join([line, *(f"\n  {one_line(x)}" for x in reasons)]), file=sys.stderr)
+            for x in r.log:  # a bug's traceback (errors.internal_error): no log groups here
+                if x.startswith(INTERNAL_TRACEBACK):
+                    print(x, file=sys.stderr)
     stamp = report.stamp(
         plan.range.head, datetime.now(UTC), server_url=ctx.server_url, repository=ctx.repository
     )
@@ -110,10 +115,32 @@ def stopped(settings: Settings, ctx: Context, exc: Exception) -> int:
         gha.error(msg, title=f"timoni-flux-push: {kind}", file=where.file or None, line=where.line)
     else:  # in Actions the escaped annotation says it; a plain print could carry workflow commands
         print(f"error: {msg}" if usage else f"error: internal error: {msg}", file=sys.stderr)
+    if not isinstance(exc, ActionError):  # a bug: its one line alone tells nobody where it happened
+        _traceback(ctx, exc, list(settings.secrets()))
     said = "Nothing was built" if usage else "The run stopped on an internal error"
     text = f"## timoni-flux-push\n\n{said}: {report.md(msg)}\n"
     write(settings, ctx, text, dict(NO_ARTIFACTS), stdout=not _terminal(settings, ctx))  # said on stderr
     return 2 if usage else 1
+
+
+def _traceback(ctx: Context, exc: BaseException, secrets: list[str]) -> None:
+    """The traceback of an internal error: in the Actions log, a collapsed group (its text inside
+    stop-commands: file names in it are the repository's); on a terminal, stderr."""
+    text = plain(redact("".join(traceback.format_exception(exc)), secrets)).rstrip()
+    if not ctx.in_actions:
+        print(text, file=sys.stderr)
+        return
+    gha.start_group("timoni-flux-push: internal error (traceback)")
+    log_block(text)
+    gha.end_group()
+
+
+def log_block(text: str) -> None:
+    """Untrusted text in the Actions log, where no line of it can be a workflow command."""
+    token = f"stop-{uuid.uuid4().hex}"
+    gha.begin_stop_commands(token)
+    print(text, flush=True)
+    gha.end_stop_commands(token)
 
 
 def _comment(

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import defaults, runner
-from .oci import Call, Failure, Pulled, Pushed
+from .credentials import docker_login, registry_host
+from .oci import Call, Failure, FluxOnly, Pulled, Pushed
 from .runner import go_gc
 
 _MISSING = re.compile(r"MANIFEST_UNKNOWN|NAME_UNKNOWN|manifest unknown|unexpected status code 404")
@@ -80,6 +81,16 @@ class Flux:
     timeout: str = defaults.TIMEOUT
     provider: str = "generic"
     process_timeout: float = 600
+
+    def anonymous(self, url: str) -> bool:
+        """No login for `url`'s host in the run's docker config, and no cloud provider: a refusal
+        then says credentials are needed, not that the ones given were wrong."""
+        if self.provider != "generic":
+            return False
+        try:
+            return docker_login(registry_host(url), self.env) is None
+        except FluxOnly:  # a helper or store may hold one
+            return False
 
     def _run(self, args: Sequence[str]) -> runner.Completed:
         extra = [f"--timeout={self.timeout}"]

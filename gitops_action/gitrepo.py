@@ -75,7 +75,7 @@ class Repo:
         """Ask git now, in the background, what a run asks only after planning (is the work tree
         clean, the remote's URL, the branch): three git processes off the way to the first render."""
         asks: dict[str, Callable[[], object]] = {
-            "is_clean": self._is_clean,
+            "uncommitted": self._uncommitted,
             "remote_url": self._remote_url,
             "current_branch": self._current_branch,
         }
@@ -192,11 +192,24 @@ class Repo:
 
     def is_clean(self) -> bool:
         """No tracked change and no untracked file in the work tree (ignored files aside)."""
-        return bool(self._answer("is_clean", self._is_clean))
+        return not self.uncommitted()
 
-    def _is_clean(self) -> bool:
+    def uncommitted(self) -> list[str]:
+        """The paths where the work tree differs from HEAD: changed, staged, deleted or untracked
+        (ignored files aside), as `git status` names them."""
+        answer = self._answer("uncommitted", self._uncommitted)
+        return list(answer) if isinstance(answer, list) else []
+
+    def _uncommitted(self) -> list[str]:
         raw = self._git_bytes("status", "--porcelain=v1", "-z", "--untracked-files=normal")
-        return raw == b""
+        out: list[str] = []
+        entries = iter(raw.split(b"\0"))
+        for entry in entries:
+            if len(entry) > 3:
+                out.append(os.fsdecode(entry[3:]))
+                if entry[:1] in (b"R", b"C"):  # a rename or copy: the original path follows
+                    next(entries, None)
+        return out
 
     def export(self, commit: str, dest: Path) -> Path:
         """The files of `commit` in `dest`, written nowhere near the repository."""

@@ -26,6 +26,7 @@ from . import containment, cue_errors, manifests, settle, settling, timoni, writ
 from .catchup import CHECKED, commit_at
 from .config import Target
 from .credentials import redact
+from .errors import internal_error
 from .flux import Flux
 from .gitrepo import Repo
 from .history import Ancestry
@@ -122,8 +123,8 @@ def run(plan: Plan, opts: Options, on_progress: Callable[[Event], None] | None =
                 try:
                     verified[i] = _after(result, _settled(pending, opts), secrets)
                     tell(Event("finished", planned.target, verified[i]))
-                except Exception as exc:  # a bug here must not cost the run its results
-                    verified[i] = replace(result, status="failed", error=f"internal error: {exc}")
+                except Exception as exc:  # a bug must not cost the run its results; traceback: its log
+                    verified[i] = replace(result, status="failed", error=internal_error(exc, result.log))
 
             timer.at(time.monotonic() + settle.wait(pending.seconds), verify)
             return result
@@ -135,7 +136,7 @@ def run(plan: Plan, opts: Options, on_progress: Callable[[Event], None] | None =
 
 def process(planned: PlannedTarget, opts: Options, work: Work) -> tuple[TargetResult, Settling | None]:
     """One target to its result, and its push to settle once the run's pushes are done."""
-    outcome, seconds = _guarded(lambda: _steps(planned, opts, work))
+    outcome, seconds = _guarded(lambda: _steps(planned, opts, work), work.log)
     result = TargetResult(
         planned.target,
         outcome.status,
@@ -156,13 +157,13 @@ def process(planned: PlannedTarget, opts: Options, work: Work) -> tuple[TargetRe
     return result, outcome.settling
 
 
-def _guarded(step: Callable[[], Outcome]) -> tuple[Outcome, float]:
-    """A bug fails that target only; its time counts."""
+def _guarded(step: Callable[[], Outcome], log: list[str]) -> tuple[Outcome, float]:
+    """A bug fails that target only, its traceback in the target's log; its time counts."""
     start = time.monotonic()
     try:
         outcome = step()
     except Exception as exc:  # a bug must not cost the other targets their run
-        outcome = _failed(f"internal error: {type(exc).__name__}: {exc}")
+        outcome = _failed(internal_error(exc, log))
     return outcome, time.monotonic() - start
 
 
@@ -172,7 +173,7 @@ def _settled(pending: Settling, opts: Options) -> tuple[settle.Settled, list[str
     try:
         done = settle.settle(pending, opts, log)
     except Exception as exc:  # as in _guarded
-        done = settle.Settled("", f"internal error: {type(exc).__name__}: {exc}")
+        done = settle.Settled("", internal_error(exc, log))
     return done, log, time.monotonic() - start
 
 
@@ -207,7 +208,7 @@ def _steps(planned: PlannedTarget, opts: Options, work: Work) -> Outcome:
     if isinstance(rendered, Outcome):
         return rendered
     if not current.call.ok and current.call.failure != "missing":
-        return _failed(writes.registry_error("reading", url, current.call))
+        return _failed(writes.registry_error("reading", url, current.call, opts.flux))
     if opts.mode == "dry-run":
         return dry_run(rendered, current if current.call.ok else None)
     # What the plan found at the other tags holds while the first tag still holds what it read.
@@ -290,7 +291,7 @@ def render(
 
 def _render_failure(planned: PlannedTarget, said: str, error: str, opts: Options) -> Outcome:
     t, root = planned.target, opts.root
-    located = cue_errors.locate(said, t.files, root, bundle=t.kind == "bundle")
+    located = cue_errors.locate(said, t.files, root, bundle=t.kind == "bundle", module=t.local_module)
     first = located[0].message if located else error
     where = f" ({located[0].file}:{located[0].line})" if located else ""
     message = f"timoni build failed{where}: {cue_errors.clean(first, t.files, root)}"
@@ -344,7 +345,7 @@ def deliver(
         return Outcome("skipped", digest=last.digest or None, error=why)
     pushed = writes.push(t, url, rendered, opts, work.log)
     if not pushed.call.ok:
-        return _failed(writes.registry_error("pushing", url, pushed.call))
+        return _failed(writes.registry_error("pushing", url, pushed.call, opts.flux))
     pending = Settling(t, url, pushed.digest, rendered, work.dir, time.monotonic() - last_look)
     return Outcome("pushed", digest=pushed.digest, settling=pending, built=True)
 

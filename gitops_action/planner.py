@@ -53,6 +53,7 @@ class Plan:
     head_files: frozenset[str] = field(default=frozenset(), repr=False)
     only: tuple[str, ...] = ()  # the `targets` input
     from_tags: int = 0  # targets decided by what their tags hold (catchup.py)
+    unread: int = 0  # targets whose tag catchup.py could not read: they keep the event's plan
     explicit_base: bool = False  # the `base` input set the base
     # The base commit's configuration `registry` (None: no configuration at base): a pull request's
     # login goes to this host, never to one the pull request writes (login.login_registry).
@@ -278,7 +279,9 @@ def configs(
     read there: every target is then affected)."""
     if snap.head_text is None:
         raise ConfigError(config_path, "", f"configuration file not found at {commit_range.head[:12]}")
-    head_config = load_text(snap.head_text, config_path, snap.head_files, registry, source)
+    head_config = load_text(
+        snap.head_text, config_path, snap.head_files, registry, source, check_modules=True
+    )
     if commit_range.base is None:
         return head_config, None, ""
     if snap.base_text is None:
@@ -333,9 +336,18 @@ def plan_snapshot(
     )
 
 
-def load_text(text: bytes, path: str, files: Sequence[str], registry: str, source: str) -> Config:
+def load_text(
+    text: bytes, path: str, files: Sequence[str], registry: str, source: str, *, check_modules: bool = False
+) -> Config:
     try:
         decoded = text.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(path, "", f"not UTF-8 ({exc})") from exc
-    return cfg.load(decoded, file=path, repo_files=files, registry_override=registry, default_source=source)
+    return cfg.load(
+        decoded,
+        file=path,
+        repo_files=files,
+        registry_override=registry,
+        default_source=source,
+        check_modules=check_modules,
+    )

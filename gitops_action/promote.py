@@ -168,7 +168,7 @@ def promote(t: Target, req: Request, work: Path, result: Promotion) -> None:
         return
     tagged = _retried(lambda: req.flux.tag(ref, [req.to_tag]), req, result.log, "tag")
     if not tagged.ok:
-        result.error = registry_error("tagging", ref, tagged)
+        result.error = registry_error("tagging", ref, tagged, req.flux)
         return
     # Read back: the digest at `to` is what a cluster following it gets.
     after = read(dst_url, "after")
@@ -210,7 +210,7 @@ def _source(url: str, read: Read, req: Request, result: Promotion) -> Pulled | N
             result.error = f"{url} does not exist: nothing to promote"
             result.status = "skipped" if req.missing_ok else "failed"
         else:
-            result.error = registry_error("reading", url, src.call)
+            result.error = registry_error("reading", url, src.call, req.flux)
         return None
     sha = commit_at(src)
     if not sha or not src.digest:
@@ -235,7 +235,7 @@ def _may_move(url: str, src: Pulled, read: Read, req: Request, result: Promotion
     dst = read(url, "to")
     if not dst.call.ok:
         if dst.call.failure != "missing":
-            result.error = registry_error("reading", url, dst.call)
+            result.error = registry_error("reading", url, dst.call, req.flux)
             return False
         return True
     result.previous_digest, result.previous_revision = dst.digest or None, dst.revision

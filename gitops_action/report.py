@@ -194,6 +194,8 @@ def outputs(plan: Plan, results: Sequence[TargetResult]) -> dict[str, str]:
         "failed": str(count["failed"]),
         "unchanged": str(count["unchanged"]),
         "changed": "true" if changed else "false",
+        # Targets planned without reading their tag (catchup.py): "0" when every tag answered.
+        "tags-unread": str(plan.unread),
     }
 
 

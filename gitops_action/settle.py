@@ -90,7 +90,7 @@ def verify(pending: Settling, opts: Options, log: list[str]) -> Settled:
         )
         again = writes.push(pending.target, pending.url, pending.rendered, opts, log)
         if not again.call.ok:
-            return Settled("", writes.registry_error("pushing again", pending.url, again.call))
+            return Settled("", writes.registry_error("pushing again", pending.url, again.call, opts.flux))
         if again.digest != digest:
             log.append(f"verify: the push again gave {again.digest}, not {digest}")
         digest, took = again.digest, again.call.seconds

@@ -17,6 +17,7 @@ from .config import Target
 from .oci import Call, Pulled, Pushed
 
 if TYPE_CHECKING:
+    from .flux import Flux
     from .pipeline import Options
 
 RENDER_INPUTS = "timoni-flux-push.render-inputs"
@@ -103,7 +104,7 @@ def tag_others(t: Target, digest: str, opts: Options, log: list[str]) -> str:
     ref = f"{t.artifact}@{digest}"
     with opts.writing(t.artifact):
         tagged = with_retries(lambda: opts.flux.tag(ref, t.tags[1:]), opts, log, "tag")
-    return "" if tagged.ok else registry_error("tagging", ref, tagged)
+    return "" if tagged.ok else registry_error("tagging", ref, tagged, opts.flux)
 
 
 def mark_checked(t: Target, digest: str, opts: Options, work: Path, log: list[str]) -> str:
@@ -139,7 +140,15 @@ def mark_checked(t: Target, digest: str, opts: Options, work: Path, log: list[st
     return ""
 
 
-def registry_error(doing: str, url: str, call: Call) -> str:
+def registry_error(doing: str, url: str, call: Call, flux: Flux | None = None) -> str:
+    """The message of a failed registry call. A refusal where `flux` sent no credentials to the
+    host (`Flux.anonymous`) asks for them rather than blaming the ones given."""
+    if call.failure == "auth" and flux is not None and flux.anonymous(url):
+        host = url.removeprefix("oci://").split("/", 1)[0]
+        return (
+            f"the registry asked for credentials while {doing} {url} and none were given for {host} "
+            f"(set registry-username and registry-password): {call.error}"
+        )
     if call.failure == "auth":
         return f"the registry refused the credentials while {doing} {url}: {call.error}"
     if call.failure == "transient" and _TIMED_OUT.search(call.error):

@@ -122,8 +122,7 @@ CASES = [
         "    valeus: [apps/webapp/common.cue, apps/webapp/staging.yaml]",
         "instances[0].valeus",
         "valeus:",
-        "unknown key 'valeus' (allowed: artifact, digest, flux, module, name, namespace, tags, values, "
-        "version, watch)",
+        "unknown key 'valeus': did you mean `values`?",
     ),
     Broken(
         "unknown-key-in-match-instance",
@@ -139,7 +138,40 @@ CASES = [
         "bundels:",
         "bundels",
         "bundels:",
-        "unknown key 'bundels' (allowed: bundles, flux, instances, registry, source, version)",
+        "unknown key 'bundels': did you mean `bundles`?",
+    ),
+    Broken(  # issue 20: before, only "'namespace' is a required property" on the entry's line
+        "required-key-typo",
+        "  - name: webapp-production\n    namespace: apps",
+        "  - name: webapp-production\n    namesppace: apps",
+        "instances[1].namesppace",
+        "namesppace:",
+        "unknown key 'namesppace': did you mean `namespace`? (`namespace` is required)",
+    ),
+    Broken(
+        "unknown-key-no-near-name",
+        "    tags: [staging]\n  - name: webapp-production",
+        "    tags: [staging]\n    colour: red\n  - name: webapp-production",
+        "instances[0].colour",
+        "colour: red",
+        "unknown key 'colour' (allowed: artifact, digest, flux, module, name, namespace, tags, values, "
+        "version, watch)",
+    ),
+    Broken(  # issue 20: before, `plan` passed and `push` failed the targets (exit 1)
+        "module-does-not-exist",
+        "module: ./modules/credentials",
+        "module: ./modules/credential",
+        "instances[2].module",
+        "module: ./modules/credential",
+        "module directory modules/credential does not exist: did you mean `./modules/credentials`?",
+    ),
+    Broken(
+        "module-is-no-timoni-module",
+        "module: ./modules/credentials",
+        "module: ./clusters",
+        "instances[2].module",
+        "module: ./clusters",
+        "clusters is not a Timoni module (no clusters/cue.mod/module.cue)",
     ),
     Broken(
         "duplicate-yaml-key",

@@ -3,11 +3,12 @@ the action run as GitHub runs it; each test names what the code before the fix d
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
-from conftest import PR, GitRepo
+from conftest import PR, GitRepo, run_cli
 from support import payloads
 from support.action import ActionRun, annotations, run_action
 from support.github_api import GitHubApiServer
@@ -133,7 +134,8 @@ def test_at_most_ten_error_annotations_and_the_summary_lists_all(
     assert all(a["file"].startswith("clusters/staging/broken") and a["line"] == str(line) for a in notes)
     for a in failed:
         assert f"<b>{a['name']}</b> · failed" in run.summary
-    assert "12 errors: GitHub shows 10 annotations per step" in run.summary
+    # Each error has three positions (issue 20): the value, the module's constraint, timoni.cue.
+    assert "36 errors: GitHub shows 10 annotations per step" in run.summary
 
 
 def test_html_in_ids_is_escaped_in_summary_and_comment(
@@ -252,3 +254,225 @@ def test_impossible_inputs_exit_2_with_a_summary(
     assert len(notes) == 1 and notes[0]["message"].startswith(said), notes
     assert run.summary.startswith("## timoni-flux-push\n\nNothing was built: input")
     assert run.outputs["artifacts"] == "[]" and run.outputs["pushed"] == "0"
+
+
+# --- issue 20: messages that say what to do ---------------------------------------------------
+
+
+def test_no_credentials_at_all_says_none_were_given(
+    example_repo: GitRepo, auth_registry: Registry, tmp_path: Path
+) -> None:
+    """Before: "the registry refused the credentials" although none were given."""
+    assert auth_registry.ca_file is not None
+    run = run_action(
+        example_repo.path,
+        tmp_path / "run",
+        inputs={"registry": f"oci://{auth_registry.host}/anon", "targets": "webapp-staging", "all": "true"},
+        env={"SSL_CERT_FILE": str(auth_registry.ca_file)},
+    )
+    assert run.returncode == 1, run.stdout + run.stderr
+    error = run.by_name()["webapp-staging"]["error"]
+    assert "refused the credentials" not in error, error
+    assert f"none were given for {auth_registry.host}" in error, error
+    assert "set registry-username and registry-password" in error, error
+
+
+def test_a_typo_in_a_required_key_says_did_you_mean(example_repo: GitRepo, tmp_path: Path) -> None:
+    """Before: only `instances[1]: 'namespace' is a required property`, on the entry's first line."""
+    config = example_repo.path / CONFIG
+    text = config.read_text()
+    broken = text.replace(
+        "  - name: webapp-production\n    namespace: apps",
+        "  - name: webapp-production\n    namesppace: apps",
+    )
+    assert broken != text
+    config.write_text(broken)
+    example_repo.commit_all("a typo")
+    line = line_of(config, "namesppace:")
+    proc = run_cli(example_repo, "plan", "--summary-file", str(tmp_path / "summary.md"))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert (
+        f"{CONFIG}:{line}: instances[1].namesppace: unknown key 'namesppace': did you mean `namespace`?"
+        in proc.stderr
+    ), proc.stderr
+
+
+def test_a_module_path_that_does_not_exist_is_a_configuration_error(
+    example_repo: GitRepo, prefix: str, tmp_path: Path
+) -> None:
+    """Before: `plan` passed (exit 0) and `push` failed the target with exit 1, "not a Timoni module"."""
+    config = example_repo.path / CONFIG
+    text = config.read_text()
+    broken = text.replace(
+        "    module: ./modules/webapp\n    values: [apps/webapp/common.cue, apps/webapp/production.yaml]",
+        "    module: ./modules/webap\n    values: [apps/webapp/common.cue, apps/webapp/production.yaml]",
+    )
+    assert broken != text
+    config.write_text(broken)
+    example_repo.commit_all("a wrong module path")
+    line = next(n for n, t in enumerate(broken.splitlines(), 1) if t.strip() == "module: ./modules/webap")
+    planned = run_cli(example_repo, "plan", "--summary-file", str(tmp_path / "summary.md"))
+    assert planned.returncode == 2, planned.stdout + planned.stderr
+    said = (
+        f"{CONFIG}:{line}: instances[1].module: module directory modules/webap does not exist: "
+        "did you mean `./modules/webapp`?"
+    )
+    assert said in planned.stderr, planned.stderr
+    run = push(example_repo, tmp_path / "run", prefix)
+    assert run.returncode == 2, run.stdout + run.stderr
+    (note,) = errors(run)
+    assert (note["file"], note["line"]) == (CONFIG, str(line))
+    assert run.outputs["artifacts"] == "[]"
+
+
+def test_a_module_path_from_a_placeholder_fails_that_target_alone(
+    example_repo: GitRepo, prefix: str, tmp_path: Path
+) -> None:
+    """`module: ./modules/{name}` with a file whose name is no module: that target fails (exit 1)
+    with the `module:` line; the others are pushed. Before: "not a Timoni module" on the entry's line."""
+    config = example_repo.path / CONFIG
+    config.write_text(
+        config.read_text().replace(
+            "bundles:",
+            '  - match: "teams/{name}.cue"\n'
+            "    module: ./modules/{name}\n"
+            "    namespace: teams\n"
+            '    artifact: "{registry}/teams/{name}"\n'
+            "bundles:",
+        )
+    )
+    example_repo.write(
+        "teams/credentials.cue", (example_repo.path / "clusters/staging/billing.cue").read_text()
+    )
+    example_repo.write("teams/payroll.cue", (example_repo.path / "clusters/staging/billing.cue").read_text())
+    example_repo.commit_all("one module per team")
+    line = line_of(config, "module: ./modules/{name}")
+    run = push(example_repo, tmp_path / "run", prefix)
+    assert run.returncode == 1, run.stdout + run.stderr
+    statuses = {n: a["status"] for n, a in run.by_name().items()}
+    assert statuses.pop("payroll") == "failed"
+    assert set(statuses.values()) == {"pushed"}, statuses
+    error = run.by_name()["payroll"]["error"]
+    assert error == (
+        f"module directory modules/payroll does not exist ({CONFIG}:{line} instances[3].module: "
+        "'./modules/{name}' filled in for teams/payroll.cue)"
+    ), error
+    assert (CONFIG, str(line)) in [(a.get("file"), a.get("line")) for a in errors(run)]
+
+
+def test_plan_says_when_no_tag_could_be_read(example_repo: GitRepo, tmp_path: Path) -> None:
+    """Before: exit 0, "Every target is affected: ..." and nothing saying that no tag was read."""
+    summary, outputs = tmp_path / "summary.md", tmp_path / "outputs.json"
+    proc = run_cli(
+        example_repo,
+        "plan",
+        "--registry",
+        "oci://127.0.0.1:9/nowhere",  # the discard port: nothing listens
+        "--summary-file",
+        str(summary),
+        "--output-file",
+        str(outputs),
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    said = "5 tag(s) could not be read"
+    assert f"warning: {said}" in proc.stderr, proc.stderr
+    assert "every target is affected" in proc.stderr
+    assert "> [!WARNING]\n> 5 tag\\(s\\) could not be read" in summary.read_text()
+    assert json.loads(outputs.read_text())["tags-unread"] == "5"
+
+
+def test_plan_with_tags_read_says_none_unread(example_repo: GitRepo, prefix: str, tmp_path: Path) -> None:
+    outputs = tmp_path / "outputs.json"
+    proc = run_cli(example_repo, "plan", "--registry", prefix, "--output-file", str(outputs))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "could not be read" not in proc.stderr
+    assert json.loads(outputs.read_text())["tags-unread"] == "0"
+
+
+def test_the_command_line_warns_about_uncommitted_edits(example_repo: GitRepo, tmp_path: Path) -> None:
+    """Before: the run read HEAD and said nothing about the edit on disk."""
+    staging = example_repo.path / "apps/webapp/staging.yaml"
+    staging.write_text(staging.read_text().replace("replicas: 1", "replicas: 5"))
+    summary = tmp_path / "summary.md"
+    proc = run_cli(example_repo, "plan", "--all", "--summary-file", str(summary))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    said = "the work tree differs from the commit being built"
+    assert f"warning: {said}" in proc.stderr and "apps/webapp/staging.yaml" in proc.stderr, proc.stderr
+    assert said in summary.read_text()
+    staging.write_text(staging.read_text().replace("replicas: 5", "replicas: 1"))
+    clean = run_cli(example_repo, "plan", "--all", "--summary-file", str(tmp_path / "clean.md"))
+    assert said not in clean.stderr
+
+
+# --- issue 20: CUE errors at the file and line that hold the value, with the whole cause ----------
+
+
+def test_a_type_error_in_a_shared_values_file_lands_on_its_line(
+    example_repo: GitRepo, prefix: str, tmp_path: Path
+) -> None:
+    """`port: 0` on line 3 of values/common.yaml, used by two instances, where the module wants
+    `int & >0`. Before: each instance's own values file at line 1, and "2 errors in empty
+    disjunction:" without its cause."""
+    shared = example_repo.write("values/common.yaml", "values:\n  replicas: 2\n  port: 0\n")
+    production = example_repo.path / "apps/webapp/production.yaml"
+    production.write_text(production.read_text().replace("  port: 9898\n", ""))
+    config = example_repo.path / CONFIG
+    config.write_text(
+        config.read_text().replace(
+            "[apps/webapp/common.cue, ", "[apps/webapp/common.cue, values/common.yaml, "
+        )
+    )
+    example_repo.commit_all("a shared values file")
+    run = push(example_repo, tmp_path / "run", prefix, targets="webapp-staging,webapp-production")
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert line_of(shared, "port: 0") == 3
+    said = (
+        "values.port: 2 errors in empty disjunction: conflicting values 8080 and 0; "
+        "invalid value 0 (out of bound >0)"
+    )
+    for name in ("webapp-staging", "webapp-production"):
+        assert run.by_name()[name]["error"] == f"timoni build failed (values/common.yaml:3): {said}"
+    notes = [(a["file"], a["line"], a["title"].replace("%3A", ":")) for a in errors(run)]
+    schema = line_of(example_repo.path / "modules/webapp/templates/config.cue", "port:")
+    for name in ("webapp-staging", "webapp-production"):
+        assert ("values/common.yaml", "3", f"{name}: timoni build failed") in notes, notes
+        assert ("modules/webapp/templates/config.cue", str(schema), f"{name}: timoni build failed") in notes
+    assert not [n for n in notes if n[0].startswith("apps/")], notes
+
+
+def test_a_disjunction_error_keeps_its_cause(example_repo: GitRepo, prefix: str, tmp_path: Path) -> None:
+    """`replicas: *1 | int & >=0` given "three". Before: "values.replicas: 2 errors in empty
+    disjunction:" and nothing after it."""
+    staging = example_repo.path / "apps/webapp/staging.yaml"
+    staging.write_text(staging.read_text().replace("replicas: 1", 'replicas: "three"'))
+    example_repo.commit_all("replicas as a word")
+    run = push(example_repo, tmp_path / "run", prefix, targets="webapp-staging")
+    assert run.returncode == 1, run.stdout + run.stderr
+    error = run.by_name()["webapp-staging"]["error"]
+    line = line_of(staging, "three")
+    where = f"timoni build failed (apps/webapp/staging.yaml:{line}): "
+    assert error.startswith(where + "values.replicas: 2 errors in empty disjunction: "), error
+    assert 'conflicting values "three" and int' in error, error
+    assert ("apps/webapp/staging.yaml", str(line)) == (errors(run)[0]["file"], errors(run)[0]["line"])
+    assert 'conflicting values "three" and int' in run.summary
+
+
+def test_a_matched_file_that_cannot_be_an_instance_on_a_plain_push(
+    example_repo: GitRepo, prefix: str, tmp_path: Path
+) -> None:
+    """Issue 20's `IndexError: tuple index out of range`: planning from the tags read the first tag
+    of a target that has none (a matched file that cannot be an instance). Before: the whole run
+    stopped on that internal error (exit 1, nothing pushed)."""
+    example_repo.write("clusters/staging/Billing Notes.cue", "// notes, not an instance\n")
+    example_repo.commit_all("notes")
+    run = run_action(
+        example_repo.path,
+        tmp_path / "run",
+        inputs={"registry": prefix},
+        payload={"before": "0" * 40, "created": True},  # a new branch: planned from the tags
+    )
+    assert "IndexError" not in run.stdout + run.stderr, run.stdout
+    assert run.returncode == 1, run.stdout + run.stderr
+    statuses = {n: a["status"] for n, a in run.by_name().items()}
+    assert statuses.pop("clusters/staging/Billing Notes.cue") == "failed"
+    assert set(statuses.values()) == {"pushed"} and len(statuses) == 5, statuses

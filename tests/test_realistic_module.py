@@ -92,3 +92,23 @@ def test_a_schema_violation_in_values_fails_its_target_only(
     )
     assert pushed is not None and pushed[0] == run.by_name()["web-1"]["digest"]
     assert registry.manifest(prefix.removeprefix(f"oci://{registry.host}/") + "/web-2", "latest") is None
+
+
+def test_a_typo_in_the_shared_values_lands_on_its_line(
+    k8s_repo: GitRepo, prefix: str, tmp_path: Path
+) -> None:
+    """Issue 20: `field not allowed` for a typo on line 7 of the values every instance shares. Before:
+    annotated at line 1 of each instance's own values file (its `values:` line), the error naming
+    `timoni.instance.config.afinity`."""
+    common = k8s_repo.path / k8s_module.COMMON
+    common.write_text(common.read_text().replace("\taffinity:", "\tafinity:"))
+    k8s_repo.commit_all("a typo in the shared values")
+    line = next(n for n, t in enumerate(common.read_text().splitlines(), 1) if "afinity" in t)
+    assert line == 7
+    run = run_action(k8s_repo.path, tmp_path / "run", inputs={"registry": prefix, "all": "true"})
+    assert run.returncode == 1, run.stdout + run.stderr
+    said = f"timoni build failed ({k8s_module.COMMON}:7): values.afinity: field not allowed"
+    for name in ("web-1", "web-2"):
+        assert run.by_name()[name]["error"] == said, run.by_name()[name]["error"]
+    notes = [(a.get("file"), a.get("line")) for a in annotations(run.stdout) if a["level"] == "error"]
+    assert notes == [(k8s_module.COMMON, "7"), (k8s_module.COMMON, "7")], run.stdout

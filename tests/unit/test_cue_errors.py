@@ -45,7 +45,7 @@ def test_a_field_error_points_at_the_last_file_that_sets_the_field(root: Path) -
     stderr = "values.replicas: conflicting values 2 and string (mismatched types):\n    ./values.cue:14:13\n"
     assert cue_errors.locate(stderr, FILES, root, bundle=False) == [
         Located(
-            "apps/staging.yaml", 2, 1, "values.replicas: conflicting values 2 and string (mismatched types):"
+            "apps/staging.yaml", 2, 1, "values.replicas: conflicting values 2 and string (mismatched types)"
         )
     ]
 
@@ -75,7 +75,7 @@ def test_bundle_positions_name_the_nth_bundle_file(root: Path) -> None:
             "bundles/overlay.cue",
             1,
             44,
-            "bundle.instances.web.values.replicas: conflicting values 3 and string:",
+            "bundle.instances.web.values.replicas: conflicting values 3 and string",
         )
     ]
     # An index past the files is no file of this target: no position rather than a wrong one.
@@ -108,7 +108,7 @@ def test_one_position_per_file_and_line(root: Path) -> None:
     stderr = "values.replicas: conflicting values:\n    ./values.cue:3:2\napps/staging.yaml:2:9 again\n"
     found = cue_errors.locate(stderr, FILES, root, bundle=False)
     assert [(f.file, f.line) for f in found] == [("apps/staging.yaml", 2)]
-    assert found[0].message == "values.replicas: conflicting values:"  # the first, most precise, wins
+    assert found[0].message == "values.replicas: conflicting values"  # the first, most precise, wins
 
 
 def test_clean_replaces_an_echoed_file_and_hides_secret_values(root: Path) -> None:
@@ -120,3 +120,54 @@ def test_clean_replaces_an_echoed_file_and_hides_secret_values(root: Path) -> No
     assert "hunter2-very-secret" not in text
     assert "<apps/secret.cue>" in text and "ERR" not in text
     assert text.endswith('values.db.password: conflicting values "***" and int')
+
+
+# --- issue 20: timoni 0.31.0's own stderr, the value's file, every position, the whole cause ----
+
+SHARED = "values:\n  replicas: 2\n  port: 0\n"
+# `timoni build` of the example webapp module with -f values/common.yaml -f apps/staging.yaml
+PORT_ERROR = """\
+build failed:
+values.port: 2 errors in empty disjunction:
+values.port: conflicting values 8080 and 0:
+    ./templates/config.cue:14:13
+    ./timoni.cue:7:9
+    ./values.cue:9:8
+values.port: invalid value 0 (out of bound >0):
+    ./templates/config.cue:14:26
+    ./values.cue:9:8
+"""
+
+
+def test_a_value_in_a_shared_file_is_found_there_with_every_position(root: Path) -> None:
+    """Before: annotated on apps/staging.yaml:1 (its `values:` line), the cause dropped."""
+    (root / "values").mkdir()
+    (root / "values/common.yaml").write_text(SHARED)
+    (root / "modules/webapp/templates").mkdir(parents=True)
+    (root / "modules/webapp/templates/config.cue").write_text("package templates\n")
+    (root / "modules/webapp/timoni.cue").write_text("package main\n")
+    files = ("values/common.yaml", "apps/staging.yaml")
+    found = cue_errors.locate(PORT_ERROR, files, root, bundle=False, module="modules/webapp")
+    said = (
+        "values.port: 2 errors in empty disjunction: conflicting values 8080 and 0; "
+        "invalid value 0 (out of bound >0)"
+    )
+    assert found == [
+        Located("values/common.yaml", 3, 1, said),
+        Located("modules/webapp/templates/config.cue", 14, 13, said),
+        Located("modules/webapp/timoni.cue", 7, 9, said),
+    ]
+
+
+def test_a_disjunction_keeps_its_cause(root: Path) -> None:
+    (root / "apps/three.yaml").write_text('values:\n  replicas: "three"\n')
+    stderr = (
+        "values.replicas: 2 errors in empty disjunction:\n"
+        'values.replicas: conflicting values "three" and 1 (mismatched types string and int):\n'
+        "    ./templates/config.cue:13:13\n"
+        'values.replicas: conflicting values "three" and int (mismatched types string and int):\n'
+        "    ./templates/config.cue:13:17\n"
+    )
+    (found,) = cue_errors.locate(stderr, ("apps/common.cue", "apps/three.yaml"), root, bundle=False)
+    assert (found.file, found.line) == ("apps/three.yaml", 2)
+    assert found.message.endswith('conflicting values "three" and int (mismatched types string and int)')

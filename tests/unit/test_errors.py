@@ -95,3 +95,48 @@ def test_each_kind_of_error_has_its_exit_code(
     err = capsys.readouterr().err
     assert err.startswith("error: internal error: " if code == 1 else "error: ")
     assert ("KeyError: 'a bug'" in err) is isinstance(exc, KeyError)
+
+
+def _a_bug() -> int:
+    return ()[0]  # type: ignore[misc]  # a real IndexError, raised where a bug would be
+
+
+@pytest.mark.parametrize("in_actions", [True, False])
+def test_an_internal_error_shows_its_traceback_folded(
+    in_actions: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 20. Before: `IndexError: tuple index out of range` and no traceback anywhere. Now the
+    Actions log holds it in a collapsed group (inside stop-commands), a terminal gets it on stderr;
+    the summary keeps the one line."""
+    monkeypatch.setattr(app, "_main", lambda *_: _a_bug())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+    if in_actions:
+        env["GITHUB_ACTIONS"] = "true"
+    summary = tmp_path / "s.md"
+    settings = Settings(summary_file=str(summary), output_file=str(tmp_path / "out.json"))
+    assert app.main(settings, env) == 1
+    out, err = capsys.readouterr()
+    shown = out if in_actions else err
+    assert "Traceback (most recent call last):" in shown, (out, err)
+    assert "in _a_bug" in shown and "return ()[0]" in shown
+    if in_actions:
+        group = out.index("::group ::timoni-flux-push: internal error (traceback)")
+        assert out.index("::stop-commands ::", group) < out.index("Traceback") < out.index("::endgroup::")
+        assert "::error title=timoni-flux-push%3A internal error::IndexError: tuple index out of range" in out
+    else:
+        assert err.startswith("error: internal error: IndexError: tuple index out of range\n")
+    said = summary.read_text()
+    assert "IndexError: tuple index out of range" in said and "Traceback" not in said
+
+
+def test_a_bug_in_one_target_puts_its_traceback_in_that_targets_log() -> None:
+    """Issue 20: pipeline._guarded. Before: the error alone, no traceback in the target's log group."""
+    from gitops_action import pipeline
+
+    log: list[str] = []
+    outcome, _ = pipeline._guarded(lambda: pipeline.Outcome("pushed", digest=str(_a_bug())), log)
+    assert outcome.status == "failed"
+    assert outcome.error == "internal error: IndexError: tuple index out of range (traceback in the log)"
+    (entry,) = log
+    assert entry.startswith("internal error, traceback:\nTraceback (most recent call last):")
+    assert "in _a_bug" in entry
