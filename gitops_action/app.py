@@ -68,6 +68,10 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
         if settings.mode == "promote":
             return modes.run_promote(settings, ctx, scratch)
         return modes.run_flux_config(settings, ctx)
+    if settings.mode == "deployment-status":  # Flux's repository_dispatch event: no checkout needed
+        from . import dispatch
+
+        return dispatch.run(settings, ctx)
     repo = Repo(settings.workspace.resolve())
     repo.prefetch()  # git answers needed after planning, asked while it plans
     head_ref, head, rng = _commit_range(settings, ctx, repo)
@@ -110,6 +114,10 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     extra = ""
     if settings.sign == "cosign" and opts.mode == "push":  # a dry run signs nothing
         results, extra = _sign(settings, ctx, results, flux.env, scratch, opts.parallel)
+    if settings.deployments and opts.mode == "push":  # after signing: a deployment of what is final
+        from . import deployments
+
+        extra += deployments.record_run(settings, ctx, plan.config, results, head)
     finish(settings, ctx, plan, results, mode, extra)
     return exit_code(results)
 
