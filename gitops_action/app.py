@@ -68,7 +68,8 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
         if settings.mode == "promote":
             return modes.run_promote(settings, ctx, scratch)
         return modes.run_flux_config(settings, ctx)
-    if settings.mode == "deployment-status":  # Flux's repository_dispatch event: no checkout needed
+    flux_event = settings.deployments and settings.mode == "auto" and ctx.event_name == "repository_dispatch"
+    if settings.mode == "deployment-status" or flux_event:  # Flux's event: no checkout needed
         from . import dispatch
 
         return dispatch.run(settings, ctx)

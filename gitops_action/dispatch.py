@@ -28,13 +28,15 @@ from typing import Any
 import github_action_utils as gha
 from github import GithubException
 from github.Deployment import Deployment
+from github.GithubObject import NotSet
 from github.Repository import Repository
 
 from . import deployments
 from .context import Context
+from .cue_errors import plain
 from .deployments import Api, State
 from .events import load_payload
-from .finish import NO_ARTIFACTS, plain, write
+from .finish import NO_ARTIFACTS, write
 from .report import md
 from .settings import Settings
 
@@ -136,7 +138,7 @@ def find(repo: Repository, ev: FluxEvent) -> Deployment | None:
     """The newest matching deployment (listed newest first), among one page."""
     sha = SHA.search(ev.revision)
     found = repo.get_deployments(
-        sha=sha["sha"] if sha else deployments.NOT_SET, task=deployments.TASK, environment=ev.environment
+        sha=sha["sha"] if sha else NotSet, task=deployments.TASK, environment=ev.environment
     )
     for i, d in enumerate(found):
         if i >= SCANNED:
@@ -168,7 +170,7 @@ def apply(api: Api, ev: FluxEvent, log_url: str) -> Outcome:
             now = next(iter(d.get_statuses()), None)
             if now is not None and now.state == ev.state:
                 return Outcome(0, f"deployment {d.id} ({where}) is {ev.state} already", d.id, ev.state)
-            d.create_status(ev.state, target_url=log_url or deployments.NOT_SET, description=ev.message)
+            d.create_status(ev.state, target_url=log_url or NotSet, description=ev.message)
     except GithubException as exc:
         return Outcome(1, deployments.refusal("set the deployment status", exc, api.token))
     except OSError as exc:

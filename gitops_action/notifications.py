@@ -179,7 +179,7 @@ def write_files(envs: Sequence[Environment], config_path: str, directory: Path) 
 def dispatch_objects(envs: Mapping[tuple[str, str], Sequence[str]], notify: Notify, url: str) -> str:
     """The githubdispatch Provider and Alert of the given (tag, namespace) -> Kustomizations, as
     YAML: what a push with deployments shows next to its deployments."""
-    docs = []
+    docs: list[dict[str, Any]] = []
     for (tag, namespace), names in envs.items():
         name = f"github-dispatch-{slug(tag)}"
         secret = notify.secret_ref or "github-token"

@@ -37,11 +37,13 @@ def push(repo: GitRepo, work: Path, prefix: str, api: GitHubApiServer, **inputs:
     )
 
 
-def dispatch(repo: GitRepo, work: Path, api: GitHubApiServer, event: dict[str, Any]) -> ActionRun:
+def dispatch(
+    repo: GitRepo, work: Path, api: GitHubApiServer, event: dict[str, Any], **inputs: str
+) -> ActionRun:
     return run_action(
         repo.path,
         work,
-        inputs={"mode": "deployment-status", "github-token": api.token},
+        inputs={"mode": "deployment-status", "github-token": api.token, **inputs},
         event_name="repository_dispatch",
         payload=event,
         env={"GITHUB_API_URL": api.base_url},
@@ -61,7 +63,9 @@ def event_for(deployment: dict[str, Any], tag: str, **more: Any) -> dict[str, An
     )
 
 
-def seed(api: GitHubApiServer, environment: str = "staging", name: str = "webapp-staging") -> dict[str, Any]:
+def seed(
+    api: GitHubApiServer, environment: str = "staging", name: str = "webapp-staging", revision: str = ""
+) -> dict[str, Any]:
     """A deployment as a push records it, made through the API (no push needed)."""
     body = {
         "ref": SHA,
@@ -74,7 +78,7 @@ def seed(api: GitHubApiServer, environment: str = "staging", name: str = "webapp
             "target": name,
             "artifact": "oci://r.example/webapp",
             "digest": DIGEST,
-            "revision": f"main@sha1:{SHA}",
+            "revision": revision or f"main@sha1:{SHA}",
             "kustomization": {"name": name, "namespace": "flux-system"},
         },
     }
@@ -119,7 +123,10 @@ def test_push_records_deployments_and_flux_events_set_their_status(
     assert "type: githubdispatch" in run.summary and "name: github-dispatch-production" in run.summary
 
     staging = by_target["webapp-staging"]
-    ok = dispatch(example_repo, tmp_path / "ok", api, event_for(staging, "staging"))
+    # mode auto with deployments on a repository_dispatch event: the same as mode deployment-status
+    ok = dispatch(
+        example_repo, tmp_path / "ok", api, event_for(staging, "staging"), mode="auto", deployments="true"
+    )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert api.statuses_of(staging["id"]) == ["in_progress", "success"]
     assert ok.outputs["deployment-id"] == str(staging["id"]) and ok.outputs["deployment-state"] == "success"
@@ -133,7 +140,8 @@ def test_push_records_deployments_and_flux_events_set_their_status(
         "production",
         severity="error",
         reason="HealthCheckFailed",
-        message="health check failed after 3m0s: timeout waiting for: [Deployment/production/billing status: 'InProgress']",
+        message="health check failed after 3m0s: timeout waiting for: "
+        "[Deployment/production/billing status: 'InProgress']",
         commit_status=False,
     )
     bad = dispatch(example_repo, tmp_path / "failed", api, failed)
@@ -241,3 +249,23 @@ def test_missing_permissions_are_said_clearly(
     assert any("deployments: write" in w and "webapp-staging" in w for w in warned), warned
     assert "deployments: write" in pushed.summary
     assert len(api.deployments) == 1  # the seed only
+
+
+def test_a_revision_without_a_commit_is_matched_by_environment(
+    example_repo: GitRepo, api: GitHubApiServer, tmp_path: Path
+) -> None:
+    """A `revision` template without {sha} (e.g. `{ref_name}`): the deployments are looked up by
+    environment alone, and the payload's revision and digest still decide."""
+    older, newer = seed(api, revision="v1.2.0"), seed(api, revision="v1.3.0")
+    event = payloads.flux_dispatch(
+        name="webapp-staging", artifact_revision=f"staging@{DIGEST}", origin_revision="v1.2.0"
+    )
+    run = dispatch(example_repo, tmp_path / "run", api, event)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert (api.statuses_of(older["id"]), api.statuses_of(newer["id"])) == (["success"], [])
+    listed = [
+        r["path"]
+        for r in api.requests
+        if r["method"] == "GET" and r["path"].split("?")[0].endswith("/deployments")
+    ]
+    assert listed and all("sha=" not in p and "environment=staging" in p for p in listed)
