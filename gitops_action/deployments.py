@@ -31,10 +31,8 @@ from .settings import Settings
 
 TOOL = "timoni-flux-push"  # the payload's `tool`: a deployment this action recorded
 TASK = "deploy"
-PERMISSION = (
-    "give the workflow `permissions: deployments: write` (and `contents: read`); a pull request "
-    "from a fork gets a read-only token"
-)
+PERMISSION = "give the workflow's job `permissions: deployments: write`"
+UNWRITTEN = "its Flux follows a tag this push did not write"
 State = Literal["in_progress", "success", "failure"]
 
 
@@ -104,35 +102,27 @@ def record(
     api: Api, config: Config, results: Sequence[TargetResult], head: str, log_url: str
 ) -> list[Recorded]:
     """A deployment, `in_progress`, for each pushed target whose Kustomization follows a tag this
-    push wrote. Stops at the first refusal (the next would be refused too)."""
+    push wrote. After a refusal or an unreachable API the others are not tried (they would fail
+    alike) and say why."""
     out: list[Recorded] = []
+    stop = ""
     with client(api) as repo:
         for r in results:
             if r.status != "pushed" or not r.digest:
                 continue
             sync = sync_of(r.target, config)
-            if sync.environment not in r.target.tags:
-                out.append(
-                    Recorded(
-                        r.target.id, sync.environment, error="its Flux follows a tag this push did not write"
-                    )
-                )
+            if stop or sync.environment not in r.target.tags:
+                out.append(Recorded(r.target.id, sync.environment, error=stop or UNWRITTEN))
                 continue
             try:
-                made = _create(repo, r, sync, head, log_url)
+                out.append(Recorded(r.target.id, sync.environment, _create(repo, r, sync, head, log_url).id))
             except GithubException as exc:
-                out.append(
-                    Recorded(
-                        r.target.id, sync.environment, error=refusal("create a deployment", exc, api.token)
-                    )
-                )
-                if exc.status in (401, 403, 404):
-                    break
-                continue
+                error = refusal("create a deployment", exc, api.token)
+                out.append(Recorded(r.target.id, sync.environment, error=error))
+                stop = error if exc.status in (401, 403, 404) else ""
             except OSError as exc:  # requests' errors (connection refused, timeout)
-                out.append(Recorded(r.target.id, sync.environment, error=f"could not reach GitHub: {exc}"))
-                break
-            out.append(Recorded(r.target.id, sync.environment, made.id))
+                stop = f"could not reach GitHub: {exc}"
+                out.append(Recorded(r.target.id, sync.environment, error=stop))
     return out
 
 
@@ -185,30 +175,31 @@ def record_run(
     for d in done:
         if d.error:
             warn(ctx, f"{d.target}: no deployment in {d.environment}: {d.error}")
-    return summary(ctx, config, results, done)
+    return summary(ctx, config, done)
 
 
-def summary(ctx: Context, config: Config, results: Sequence[TargetResult], done: Sequence[Recorded]) -> str:
+def summary(ctx: Context, config: Config, done: Sequence[Recorded]) -> str:
     lines = ["", "### Deployments", "", "| target | environment | deployment |", "|---|---|---|"]
     for d in done:
         env = f"[{md(d.environment)}]({environment_url(ctx.server_url, ctx.repository, d.environment)})"
         what = f"{d.deployment_id} in progress" if d.deployment_id else f"none: {md(d.error)}"
         lines.append(f"| {md(d.target)} | {env} | {what} |")
-    yaml_text = _dispatch_yaml(ctx, config, results, done)
+    yaml_text = _dispatch_yaml(ctx, config, done)
     if yaml_text:
         title = "Flux githubdispatch configuration that reports back to these deployments"
+        title += " (flux-config writes it with flux.notification.dispatch)"
         lines += ["", details(title, [fence(yaml_text, "yaml")])]
     return "\n".join(lines) + "\n"
 
 
-def _dispatch_yaml(
-    ctx: Context, config: Config, results: Sequence[TargetResult], done: Sequence[Recorded]
-) -> str:
-    recorded = {d.target for d in done if d.deployment_id}
+def _dispatch_yaml(ctx: Context, config: Config, done: Sequence[Recorded]) -> str:
+    """What `flux-config` writes with `flux.notification.dispatch` for the environments deployed
+    now: their Alerts name every Kustomization that follows the tag, not only this run's."""
+    deployed = {d.environment for d in done if d.deployment_id}
     envs: dict[tuple[str, str], list[str]] = {}
-    for r in results:
-        if r.target.id in recorded:
-            sync = sync_of(r.target, config)
+    for t in config.targets:
+        sync = sync_of(t, config)
+        if sync.environment in deployed:
             envs.setdefault((sync.environment, sync.namespace), []).append(sync.name)
     notify = notifications.settings(config)
     github = f"{ctx.server_url}/{ctx.repository}" if ctx.repository else ""

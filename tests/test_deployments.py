@@ -243,12 +243,18 @@ def test_missing_permissions_are_said_clearly(
     assert api.token not in "\n".join(shown) + run.stderr + run.summary
     assert api.statuses_of(d["id"]) == []
 
-    pushed = push(example_repo, tmp_path / "push", prefix, api, targets="webapp-staging")
+    pushed = push(example_repo, tmp_path / "push", prefix, api, targets="webapp-staging,webapp-production")
     assert pushed.returncode == 0, pushed.stdout + pushed.stderr  # the push itself succeeded
+    assert {a["status"] for a in pushed.artifacts()} == {"pushed"}
     warned = [a["message"] for a in annotations(pushed.stdout) if a["level"] == "warning"]
-    assert any("deployments: write" in w and "webapp-staging" in w for w in warned), warned
-    assert "deployments: write" in pushed.summary
+    for name in ("webapp-staging", "webapp-production"):
+        assert any("deployments: write" in w and w.startswith(name) for w in warned), warned
+    rows = [line for line in pushed.summary.splitlines() if "deployments: write" in line]
+    assert len(rows) == 2 and all(line.startswith("| webapp-") for line in rows), pushed.summary
     assert len(api.deployments) == 1  # the seed only
+    # One refused request: the second target is not tried, it says why.
+    posts = [r for r in api.requests if r["method"] == "POST" and r["path"].endswith("/deployments")]
+    assert len(posts) == 2  # the seed, and the one refused
 
 
 def test_a_revision_without_a_commit_is_matched_by_environment(
