@@ -154,12 +154,14 @@ class Outcome:
     text: str
     deployment_id: int | None = None
     state: str = ""
+    quiet: bool = False  # an ordinary event that ends nothing: a notice, not a warning
 
 
 def apply(api: Api, ev: FluxEvent, log_url: str) -> Outcome:
     where = f"Kustomization {ev.namespace}/{ev.name} in {ev.environment} ({ev.digest[:19]}…, {ev.revision})"
     if ev.state is None:
-        return Outcome(0, f"{where}: an event that ends no deployment ({ev.message!r}): nothing changed")
+        text = f"{where}: an event that ends no deployment ({ev.message!r}): nothing changed"
+        return Outcome(0, text, quiet=True)
     try:
         with deployments.client(api) as repo:
             d = find(repo, ev)
@@ -201,7 +203,7 @@ def _done(settings: Settings, ctx: Context, out: Outcome) -> int:
     if ctx.in_actions:
         if out.code:
             gha.error(text, title="timoni-flux-push: deployment status")
-        elif out.state:
+        elif out.state or out.quiet:
             gha.notice(text, title="timoni-flux-push: deployment status")
         else:
             gha.warning(text, title="timoni-flux-push: deployment status")

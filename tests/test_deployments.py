@@ -275,3 +275,17 @@ def test_a_revision_without_a_commit_is_matched_by_environment(
         if r["method"] == "GET" and r["path"].split("?")[0].endswith("/deployments")
     ]
     assert listed and all("sha=" not in p and "environment=staging" in p for p in listed)
+
+
+def test_deployment_status_runs_only_on_repository_dispatch(
+    example_repo: GitRepo, api: GitHubApiServer, tmp_path: Path
+) -> None:
+    run = run_action(
+        example_repo.path,
+        tmp_path / "push-event",
+        inputs={"mode": "deployment-status", "github-token": api.token},
+        payload={"before": "0" * 40, "created": True},
+        env={"GITHUB_API_URL": api.base_url},
+    )
+    assert run.returncode == 2 and "runs on repository" in run.summary.replace("\\", "")
+    assert api.requests == []
