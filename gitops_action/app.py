@@ -69,6 +69,11 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
         if settings.mode == "promote":
             return modes.run_promote(settings, ctx, scratch)
         return modes.run_flux_config(settings, ctx)
+    flux_event = settings.deployments and settings.mode == "auto" and ctx.event_name == "repository_dispatch"
+    if settings.mode == "deployment-status" or flux_event:  # Flux's event: no checkout needed
+        from . import dispatch
+
+        return dispatch.run(settings, ctx)
     repo = Repo(settings.workspace.resolve())
     repo.prefetch()  # git answers needed after planning, asked while it plans
     head_ref, head, rng = _commit_range(settings, ctx, repo)
@@ -121,6 +126,10 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     extra = ""
     if signer is not None and opts.mode == "push":  # a dry run signs nothing
         results, extra = _sign(settings, ctx, results, signer, flux.env, scratch, opts.parallel)
+    if settings.deployments and opts.mode == "push":  # after signing: a deployment of what is final
+        from . import deployments
+
+        extra += deployments.record_run(settings, ctx, plan.config, results, head)
     listed = {r.target.id for r in results if shown.said.get(r.target.id) == r.status}
     finish(settings, ctx, plan, results, mode, extra, listed=listed)
     return exit_code(results)

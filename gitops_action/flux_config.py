@@ -184,11 +184,14 @@ def write_files(syncs: Sequence[SyncConfig], config_path: str, directory: Path) 
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for sync in syncs:
-        path = directory / sync.file_name
-        text = to_yaml([sync], config_path)
-        if path.is_symlink():  # the repository's content: never write through a link it planted
-            path.unlink()
-        if not (path.is_file() and path.read_text("utf-8") == text):
-            path.write_text(text, "utf-8")
-        written.append(path)
+        written.append(write_once(directory / sync.file_name, to_yaml([sync], config_path)))
     return written
+
+
+def write_once(path: Path, text: str) -> Path:
+    """Write `text` unless the file holds it already; never through a symlink."""
+    if path.is_symlink():  # the repository's content: never write through a link it planted
+        path.unlink()
+    if not (path.is_file() and path.read_text("utf-8") == text):
+        path.write_text(text, "utf-8")
+    return path

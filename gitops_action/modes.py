@@ -14,7 +14,7 @@ from typing import Any
 
 import github_action_utils as gha
 
-from . import flux_config, promote, signing
+from . import flux_config, notifications, promote, signing
 from .app import docker_config, signer_for
 from .config import Config, ConfigError, Target
 from .context import Context
@@ -59,17 +59,20 @@ def _no_artifacts(**more: str) -> dict[str, str]:
 
 
 def run_flux_config(settings: Settings, ctx: Context) -> int:
-    _, head, config, targets = load_config(settings, ctx)
+    repo, head, config, targets = load_config(settings, ctx)
     # With signing on, Flux is told to refuse what this repository's CI did not sign.
     signed = settings.sign == "cosign"
     verify = signing.verify_spec(bool(settings.cosign_key), os.environ) if signed else None
     syncs = flux_config.generate(config, targets, verify=verify, tag=settings.flux_tag)
-    stream = flux_config.to_yaml(syncs, config.path)
+    envs = _notifications(config, syncs, ctx, repo)
+    stream = flux_config.to_yaml(syncs, config.path) + notifications.to_yaml(envs, config.path)
     lines = [f"## timoni-flux-push: flux-config at `{head[:12]}`", ""]
     if settings.output_dir:
         paths = flux_config.write_files(syncs, config.path, _output_dir(settings, ctx))
+        paths += notifications.write_files(envs, config.path, _output_dir(settings, ctx))
         print(f"wrote {len(paths)} file(s) in {settings.output_dir}", file=sys.stderr)
-        lines += [f"- {md(s.target.id)}: `{md(str(p))}`" for s, p in zip(syncs, paths, strict=True)]
+        names = [s.target.id for s in syncs] + [f"notifications of {e.tag}" for e in envs]
+        lines += [f"- {md(n)}: `{md(str(p))}`" for n, p in zip(names, paths, strict=True)]
     else:
         token = f"stop-{uuid.uuid4().hex}"  # the configuration's text: no workflow commands in it
         if ctx.in_actions:
@@ -82,6 +85,18 @@ def run_flux_config(settings: Settings, ctx: Context) -> int:
     # Without --output-dir stdout carries the YAML stream: the summary goes nowhere else then.
     write(settings, ctx, "\n".join(lines) + "\n", _no_artifacts(), stdout=bool(settings.output_dir))
     return 0
+
+
+def _notifications(
+    config: Config, syncs: list[flux_config.SyncConfig], ctx: Context, repo: Repo
+) -> list[notifications.Environment]:
+    """The Provider and Alert of each environment, when `flux.notification` asks for them."""
+    notify = notifications.settings(config)
+    if not notify.on:
+        return []
+    github = f"{ctx.server_url}/{ctx.repository}" if ctx.repository else ""
+    url = notifications.repository_url(notify, config, github, repo.remote_url())
+    return notifications.generate(config, syncs, notify, url)
 
 
 def _output_dir(settings: Settings, ctx: Context) -> Path:

@@ -14,7 +14,7 @@ from . import defaults
 from .credentials import basic_auth, pem_parts
 from .errors import SettingsError
 
-MODES = ("auto", "push", "dry-run", "plan", "promote", "flux-config")
+MODES = ("auto", "push", "dry-run", "plan", "promote", "flux-config", "deployment-status")
 TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 PROVIDERS = ("generic", "aws", "azure", "gcp")
 SIGN_MODES = ("none", "cosign")
@@ -58,6 +58,8 @@ class Settings:
     # each target's first tag
     output_dir: str = ""
     flux_tag: str = ""
+    # a push records a GitHub Deployment per pushed target (deployments.py)
+    deployments: bool = False
 
     def secrets(self) -> tuple[str, ...]:
         """Every value that must never be shown: the inputs, the docker config's `auth` value, and a
@@ -205,6 +207,7 @@ def from_inputs(env: Mapping[str, str]) -> Settings:
             force=_bool("force", get("force", "false")),
             output_dir=get("output-dir"),
             flux_tag=get("tag"),
+            deployments=_bool("deployments", get("deployments", "false")),
         )
     )
 

@@ -1,6 +1,7 @@
-"""flux-config: the OCIRepository and Kustomization of every target, checked against the real Flux
-CRDs (source-controller and kustomize-controller v1.9.4, the versions flux v2.9.4 pins; fetched by
-tools/test-material.sh into .tools/crds/)."""
+"""flux-config: the OCIRepository and Kustomization of every target, and the notification Provider
+and Alert of every environment, checked against the real Flux CRDs (source-controller and
+kustomize-controller v1.9.4, notification-controller v1.9.3: the versions flux v2.9.4 pins; fetched
+by tools/test-material.sh into .tools/crds/)."""
 
 from __future__ import annotations
 
@@ -18,13 +19,18 @@ from support.action import run_action
 from support.repos import GitRepo
 
 from gitops_action import config as cfg
-from gitops_action import flux_config
+from gitops_action import flux_config, notifications
 
 CRDS = ROOT / ".tools" / "crds"
 CRD_FILES = {
     "OCIRepository": "source.toolkit.fluxcd.io_ocirepositories.yaml",
     "Kustomization": "kustomize.toolkit.fluxcd.io_kustomizations.yaml",
+    "Provider": "notification.toolkit.fluxcd.io_providers.yaml",
+    "Alert": "notification.toolkit.fluxcd.io_alerts.yaml",
 }
+# The one version each kind's CRD serves in Flux 2.9 (notification's Provider and Alert: v1beta3).
+SERVED = {"OCIRepository": "v1", "Kustomization": "v1", "Provider": "v1beta3", "Alert": "v1beta3"}
+ENVIRONMENTS = ("staging", "production")  # the tags the example's Kustomizations follow
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 
 
@@ -51,7 +57,7 @@ def crd(kind: str) -> tuple[str, dict[str, Any]]:
     doc = yaml.safe_load(path.read_text())
     assert doc["spec"]["names"]["kind"] == kind
     served = [v for v in doc["spec"]["versions"] if v.get("served")]
-    assert [v["name"] for v in served] == ["v1"], "Flux 2.9 serves only v1"
+    assert [v["name"] for v in served] == [SERVED[kind]], f"Flux 2.9 serves only {SERVED[kind]}"
     schema = served[0]["schema"]["openAPIV3Schema"]
     # metadata is only `type: object` in a CRD: hold the two fields we write to the API's rules.
     schema = copy.deepcopy(schema)
@@ -63,7 +69,7 @@ def crd(kind: str) -> tuple[str, dict[str, Any]]:
             "namespace": {"type": "string", "maxLength": 63, "pattern": r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"},
         },
     }
-    return f"{doc['spec']['group']}/v1", _closed(schema)
+    return f"{doc['spec']['group']}/{SERVED[kind]}", _closed(schema)
 
 
 def _defaulted(schema: dict[str, Any], value: Any) -> Any:
@@ -93,6 +99,12 @@ def objects(stream: str) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(stream) if d is not None]
 
 
+def plain_config(repo: GitRepo) -> str:
+    """The example's configuration without its `flux:` block (its end), for tests that write their own."""
+    text = (repo.path / ".timoni-flux.yaml").read_text()
+    return text[: text.index("# The cluster side")]
+
+
 def example_targets(repo: GitRepo) -> list[cfg.Target]:
     files = repo.git("ls-files").splitlines()
     text = (repo.path / ".timoni-flux.yaml").read_text()
@@ -104,9 +116,11 @@ def test_example_output_validates_against_both_crds(example_repo: GitRepo) -> No
     assert out.returncode == 0, out.stderr
     docs = objects(out.stdout)
     targets = example_targets(example_repo)
-    assert len(targets) == 5 and len(docs) == 2 * len(targets)
+    # Two objects per target, then a Provider and an Alert of each type per environment.
+    assert len(targets) == 5 and len(docs) == 2 * len(targets) + 4 * len(ENVIRONMENTS)
     for obj in docs:
         assert crd_errors(obj) == [], (obj, crd_errors(obj))
+    docs = docs[: 2 * len(targets)]
     for t, (source, sync) in zip(targets, zip(docs[::2], docs[1::2], strict=True), strict=True):
         assert (source["kind"], sync["kind"]) == ("OCIRepository", "Kustomization")
         name = t.id.replace("/", "-")
@@ -140,6 +154,105 @@ def test_the_crd_check_catches_bad_objects() -> None:
     assert crd_errors(source), "url must be oci://"
 
 
+def test_each_environment_reports_back_to_the_repository(example_repo: GitRepo) -> None:
+    """Per tag Flux follows: commit statuses (github) and dispatch events (githubdispatch), each a
+    Provider with the repository's URL and the named Secret, and an Alert on exactly the
+    Kustomizations that follow that tag."""
+    docs = objects(run_cli(example_repo, "flux-config").stdout)
+    follows: dict[str, list[str]] = {}
+    for o in docs:
+        if o["kind"] == "OCIRepository":
+            follows.setdefault(o["spec"]["ref"]["tag"], []).append(o["metadata"]["name"])
+    assert sorted(follows) == sorted(ENVIRONMENTS)
+    by_name = {(o["kind"], o["metadata"]["name"]): o for o in docs}
+    for env, names in follows.items():
+        for prefix, kind in (("github-status", "github"), ("github-dispatch", "githubdispatch")):
+            provider, alert = by_name[("Provider", f"{prefix}-{env}")], by_name[("Alert", f"{prefix}-{env}")]
+            assert provider["spec"] == {
+                "type": kind,
+                "address": "https://github.com/octo-org/gitops",
+                "secretRef": {"name": "github-token"},
+            }
+            assert alert["spec"]["providerRef"] == {"name": f"{prefix}-{env}"}
+            assert alert["spec"]["eventSeverity"] == "info"  # the Ready event too, not errors only
+            assert alert["spec"]["eventSources"] == [{"kind": "Kustomization", "name": n} for n in names]
+            assert provider["metadata"]["namespace"] == alert["metadata"]["namespace"] == "flux-system"
+            assert crd_errors(provider) == crd_errors(alert) == []
+
+
+def _edited(repo: GitRepo, old: str, new: str) -> list[dict[str, Any]]:
+    path = repo.path / ".timoni-flux.yaml"
+    text = path.read_text()
+    assert text.count(old) == 1
+    path.write_text(text.replace(old, new))
+    repo.commit_all(f"{old.strip()} -> {new.strip()}")
+    out = run_cli(repo, "flux-config")
+    assert out.returncode == 0, out.stderr
+    return objects(out.stdout)
+
+
+def test_one_notification_setting_changes_every_object_it_shapes(example_repo: GitRepo) -> None:
+    before = objects(run_cli(example_repo, "flux-config").stdout)
+    after = _edited(example_repo, "    secretRef: github-token\n", "    secretRef: flux-github\n")
+    changed = [(o["kind"], o["metadata"]["name"]) for o, n in zip(before, after, strict=True) if o != n]
+    # Every Provider (2 per environment) and nothing else.
+    assert sorted(changed) == sorted(
+        ("Provider", f"{p}-{e}") for p in ("github-status", "github-dispatch") for e in ENVIRONMENTS
+    )
+    assert all(n["spec"]["secretRef"] == {"name": "flux-github"} for n in after if n["kind"] == "Provider")
+    assert all(crd_errors(o) == [] for o in after)
+    moved = _edited(example_repo, "  notification:\n", "  namespace: gitops-sync\n  notification:\n")
+    assert len(moved) == len(after) and all(
+        m["metadata"]["namespace"] == "gitops-sync" != a["metadata"]["namespace"]
+        for m, a in zip(moved, after, strict=True)
+    )
+    fewer = _edited(example_repo, "    dispatch: true\n", "    dispatch: false\n")
+    assert [o for o in moved if not o["metadata"]["name"].startswith("github-dispatch-")] == fewer
+
+
+def test_the_repository_url_defaults_to_the_run_and_else_is_asked_for(example_repo: GitRepo) -> None:
+    path = example_repo.path / ".timoni-flux.yaml"
+    path.write_text(path.read_text().replace("    address: https://github.com/octo-org/gitops\n", ""))
+    example_repo.commit_all("no address")
+    github = {"GITHUB_REPOSITORY": "acme/fleet", "GITHUB_SERVER_URL": "https://ghe.example.com"}
+    for env, url in (
+        (github, "https://ghe.example.com/acme/fleet"),
+        ({}, None),
+    ):
+        out = run_cli(example_repo, "flux-config", env=env)
+        if url is None:
+            assert out.returncode == 2 and "flux.notification.address" in out.stderr, out.stderr
+            continue
+        assert out.returncode == 0, out.stderr
+        providers = [o for o in objects(out.stdout) if o["kind"] == "Provider"]
+        assert providers and {p["spec"]["address"] for p in providers} == {url}
+    example_repo.git("remote", "add", "origin", "git@github.com:acme/fleet.git")
+    out = run_cli(example_repo, "flux-config")
+    assert out.returncode == 0, out.stderr
+    assert {o["spec"]["address"] for o in objects(out.stdout) if o["kind"] == "Provider"} == {
+        "https://github.com/acme/fleet"
+    }
+
+
+def test_the_crd_check_catches_bad_notification_objects() -> None:
+    provider, alert = notifications.pair(
+        "github-status-staging", "flux-system", "github", "https://github.com/o/r", "tok", ["a", "b"]
+    )
+    assert crd_errors(provider) == crd_errors(alert) == []
+    bad = copy.deepcopy(provider)
+    bad["spec"]["type"] = "githb"
+    assert any("githb" in e for e in crd_errors(bad))
+    bad = copy.deepcopy(alert)
+    del bad["spec"]["providerRef"]
+    assert any("'providerRef' is a required property" in e for e in crd_errors(bad))
+    bad = copy.deepcopy(alert)
+    bad["spec"]["eventSources"][0]["kind"] = "Deployment"
+    assert crd_errors(bad)
+    bad = copy.deepcopy(alert)
+    bad["apiVersion"] = "notification.toolkit.fluxcd.io/v1"
+    assert crd_errors(bad)
+
+
 FLUX_SECTION = """
 flux:
   namespace: gitops-sync
@@ -154,18 +267,22 @@ flux:
     prune: false
     wait: false
     serviceAccountName: deployer
+  notification:
+    secretRef: flux-github
+    address: https://github.com/octo-org/gitops
+    dispatch: true
 """
 
 
 def test_a_changed_flux_default_changes_every_object(example_repo: GitRepo) -> None:
     before = objects(run_cli(example_repo, "flux-config").stdout)
     path = example_repo.path / ".timoni-flux.yaml"
-    path.write_text(path.read_text() + FLUX_SECTION)
+    path.write_text(plain_config(example_repo) + FLUX_SECTION)
     example_repo.commit_all("flux defaults")
     out = run_cli(example_repo, "flux-config")
     assert out.returncode == 0, out.stderr
     after = objects(out.stdout)
-    assert len(after) == len(before) == 10
+    assert len(after) == len(before) == 18
     for old, new in zip(before, after, strict=True):
         assert new != old
         assert new["metadata"]["namespace"] == "gitops-sync" != old["metadata"]["namespace"]
@@ -173,6 +290,10 @@ def test_a_changed_flux_default_changes_every_object(example_repo: GitRepo) -> N
         if new["kind"] == "OCIRepository":
             assert new["spec"]["interval"] == "5m" and new["spec"]["provider"] == "aws"
             assert new["spec"]["secretRef"] == {"name": "registry-login"}
+        elif new["kind"] == "Provider":
+            assert new["spec"]["secretRef"] == {"name": "flux-github"}
+        elif new["kind"] == "Alert":
+            assert {e["kind"] for e in new["spec"]["eventSources"]} == {"Kustomization"}
         else:
             spec = new["spec"]
             assert (spec["interval"], spec["retryInterval"], spec["timeout"]) == ("30m", "2m", "10m")
@@ -186,7 +307,7 @@ def test_a_target_overrides_the_defaults_with_placeholders(example_repo: GitRepo
         '    tags: ["{env}"]\n    flux:\n      name: "billing-{env}"\n'
         "      kustomization: {interval: 7m, targetNamespace: billing}\n",
     )
-    path.write_text(text + FLUX_SECTION)
+    path.write_text(text[: text.index("# The cluster side")] + FLUX_SECTION)
     example_repo.commit_all("per-target flux")
     docs = {
         (o["kind"], o["metadata"]["name"]): o for o in objects(run_cli(example_repo, "flux-config").stdout)
@@ -205,11 +326,11 @@ def test_output_is_byte_identical_on_a_second_run(example_repo: GitRepo, tmp_pat
     run = run_cli(example_repo, "flux-config", "--output-dir", str(out))
     assert run.returncode == 0, run.stderr
     files = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(out.iterdir())}
-    assert sorted(files) == sorted(f"{t.id.replace('/', '-')}.yaml" for t in example_targets(example_repo))
-    # One file per target holds exactly that target's part of the stream.
-    assert b"".join(files[f"{t.id.replace('/', '-')}.yaml"][0] for t in example_targets(example_repo)) == (
-        first.stdout.encode()
-    )
+    names = [f"{t.id.replace('/', '-')}.yaml" for t in example_targets(example_repo)]
+    names += [f"_notifications.flux-system.{e}.yaml" for e in ENVIRONMENTS]
+    assert sorted(files) == sorted(names)
+    # One file per target, then per environment, holds exactly its part of the stream.
+    assert b"".join(files[n][0] for n in names) == first.stdout.encode()
     again = run_cli(example_repo, "flux-config", "--output-dir", str(out))
     assert again.returncode == 0
     assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(out.iterdir())} == files
@@ -251,8 +372,8 @@ def test_a_bad_flux_section_names_key_and_line(
     example_repo: GitRepo, snippet: str, key: str, offset: int, needle: str
 ) -> None:
     path = example_repo.path / ".timoni-flux.yaml"
-    lines = path.read_text().count("\n")
-    path.write_text(path.read_text() + snippet)
+    lines = plain_config(example_repo).count("\n")
+    path.write_text(plain_config(example_repo) + snippet)
     example_repo.commit_all("bad flux section")
     out = run_cli(example_repo, "flux-config")
     assert out.returncode == 2, out.stderr
@@ -276,7 +397,8 @@ def test_action_mode_writes_the_files(example_repo: GitRepo, tmp_path: Path) -> 
     )
     assert run.returncode == 0, run.stderr + run.stdout
     written = sorted(p.name for p in (example_repo.path / "clusters/flux").iterdir())
-    assert written == sorted(f"{t.id.replace('/', '-')}.yaml" for t in example_targets(example_repo))
+    names = [f"{t.id.replace('/', '-')}.yaml" for t in example_targets(example_repo)]
+    assert written == sorted(names + [f"_notifications.flux-system.{e}.yaml" for e in ENVIRONMENTS])
     assert "clusters/flux/webapp-staging.yaml" in run.summary
     assert json.loads(run.outputs["artifacts"]) == []
 
@@ -307,7 +429,7 @@ def test_a_flux_block_change_rebuilds_nothing(example_repo: GitRepo, tmp_path: P
     """The `flux:` settings shape the cluster's sync, not the artifact: no target is affected."""
     base = example_repo.head()
     path = example_repo.path / ".timoni-flux.yaml"
-    text = path.read_text().replace(
+    text = plain_config(example_repo).replace(
         "    tags: [staging]\n", "    tags: [staging]\n    flux: {name: web}\n", 1
     )
     path.write_text(text + FLUX_SECTION)

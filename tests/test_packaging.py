@@ -39,6 +39,7 @@ CONTRACT_INPUTS = {
     "sign",
     "cosign-key",
     "cosign-password",
+    "deployments",
 }
 CONTRACT_OUTPUTS = {"artifacts", "matrix", "pushed", "failed"}
 

@@ -2,7 +2,7 @@
 # Fetches the real test material pinned in tools/versions.env into .tools/npm/ (git-ignored):
 #   .tools/npm/openapi/api.github.com.json   GitHub's REST OpenAPI description (@octokit/openapi)
 #   .tools/npm/webhooks-examples/             real webhook payloads (@octokit/webhooks-examples)
-#   .tools/crds/                              Flux's OCIRepository and Kustomization CRDs, from the
+#   .tools/crds/                              Flux's OCIRepository, Kustomization, Provider and Alert CRDs, from the
 #                                             controllers' Go modules (`go mod download` checks them
 #                                             against the Go checksum database)
 # `npm pack` verifies each tarball against the registry's integrity hash. Idempotent: a marker
@@ -65,6 +65,8 @@ crd() {
 
 crd github.com/fluxcd/source-controller "$SOURCE_CONTROLLER_VERSION" source.toolkit.fluxcd.io_ocirepositories.yaml
 crd github.com/fluxcd/kustomize-controller "$KUSTOMIZE_CONTROLLER_VERSION" kustomize.toolkit.fluxcd.io_kustomizations.yaml
+crd github.com/fluxcd/notification-controller "$NOTIFICATION_CONTROLLER_VERSION" notification.toolkit.fluxcd.io_providers.yaml
+crd github.com/fluxcd/notification-controller "$NOTIFICATION_CONTROLLER_VERSION" notification.toolkit.fluxcd.io_alerts.yaml
 
 # Kubernetes CUE schemas, generated the way Timoni modules vendor them (`timoni mod vendor k8s`
 # ships the output of `cue get go k8s.io/api/...`): a scratch Go module requires k8s.io/api at the

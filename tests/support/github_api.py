@@ -7,8 +7,8 @@ tests assert that list is empty. Response bodies start from the description's ow
 URL moved onto this server, and are checked against the documented response schema as well, so the
 fake cannot drift from what GitHub sends.
 
-State is one repository whose pull requests hold issue comments in memory: enough for PyGithub's
-find-and-edit PR comment flow.
+State is one repository whose pull requests hold issue comments in memory (enough for PyGithub's
+find-and-edit PR comment flow), and its deployments with their statuses.
 """
 
 from __future__ import annotations
@@ -353,6 +353,11 @@ class GitHubApiServer:
             ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments"): self._create_comment,
             ("GET", "/repos/{owner}/{repo}/issues/comments/{comment_id}"): self._get_comment,
             ("PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}"): self._edit_comment,
+            ("GET", "/repos/{owner}/{repo}/deployments"): self._list_deployments,
+            ("POST", "/repos/{owner}/{repo}/deployments"): self._create_deployment,
+            ("GET", "/repos/{owner}/{repo}/deployments/{deployment_id}"): self._get_deployment,
+            ("GET", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses"): self._list_statuses,
+            ("POST", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses"): self._create_status,
         }
         self.reset()
 
@@ -368,6 +373,8 @@ class GitHubApiServer:
             self.user_forbidden = True
             self.login = ACTIONS_BOT
             self._issue_of: dict[int, int] = {}  # comment id -> issue number
+            self.deployments: list[dict[str, Any]] = []  # oldest first
+            self.statuses: dict[int, list[dict[str, Any]]] = {}  # deployment id -> oldest first
             self._next_id = 1001
 
     def start(self) -> GitHubApiServer:
@@ -599,3 +606,118 @@ class GitHubApiServer:
             return too_long
         comment.update(body=call.body["body"], updated_at=_now())
         return 200, {}, comment
+
+    # -- deployments -------------------------------------------------------------------------------
+
+    def statuses_of(self, deployment_id: int) -> list[str]:
+        """The states set on a deployment, oldest first."""
+        return [st["state"] for st in self.statuses.get(deployment_id, [])]
+
+    def _page(self, call: Call, items: list[dict[str, Any]], path: str) -> Response:
+        per_page = min(max(call.query.get("per_page", 30), 1), 100)
+        page = max(call.query.get("page", 1), 1)
+        last = max(1, math.ceil(len(items) / per_page))
+
+        def link(p: int) -> str:
+            query = {**call.query, "per_page": per_page, "page": p}
+            return f"<{self.base_url}{path}?{urllib.parse.urlencode(query)}>"
+
+        rels = [("prev", page - 1), ("first", 1)] if page > 1 else []
+        rels += [("next", page + 1), ("last", last)] if page < last else []
+        headers = {"Link": ", ".join(f'{link(p)}; rel="{rel}"' for rel, p in rels)} if rels else {}
+        return 200, headers, items[(page - 1) * per_page : page * per_page]
+
+    def _list_deployments(self, call: Call) -> Response:
+        found = [
+            d
+            for d in reversed(self.deployments)  # GitHub lists the newest first
+            if all(d[k] == call.query[k] for k in ("sha", "ref", "task", "environment") if k in call.query)
+        ]
+        return self._page(call, found, f"/repos/{self.repo}/deployments")
+
+    def _create_deployment(self, call: Call) -> Response:
+        if self.forbid_writes:
+            return self._forbidden(call)
+        body = call.body
+        deployment_id, self._next_id = self._next_id, self._next_id + 1
+        url = f"{self.base_url}/repos/{self.repo}/deployments/{deployment_id}"
+        now = _now()
+        ref = body["ref"]
+        deployment: dict[str, Any] = self._localize(self.api.example(call, 201))
+        environment = body.get("environment", "production")
+        deployment.update(
+            url=url,
+            id=deployment_id,
+            node_id=f"DE_{deployment_id}",
+            # A SHA is its own commit; the test server resolves no branch name.
+            sha=ref if re.fullmatch(r"[0-9a-f]{40}", ref) else "0" * 40,
+            ref=ref,
+            task=body.get("task", "deploy"),
+            payload=body.get("payload", {}),
+            original_environment=environment,
+            environment=environment,
+            description=body.get("description", ""),
+            creator=self._user(self.login),
+            created_at=now,
+            updated_at=now,
+            statuses_url=f"{url}/statuses",
+            repository_url=f"{self.base_url}/repos/{self.repo}",
+            transient_environment=body.get("transient_environment", False),
+            production_environment=body.get("production_environment", environment == "production"),
+        )
+        deployment.pop("performed_via_github_app", None)
+        self.deployments.append(deployment)
+        self.statuses[deployment_id] = []
+        return 201, {"Location": url}, deployment
+
+    def _find_deployment(self, call: Call) -> dict[str, Any] | None:
+        return next((d for d in self.deployments if d["id"] == call.path_params["deployment_id"]), None)
+
+    def _get_deployment(self, call: Call) -> Response:
+        found = self._find_deployment(call)
+        return (200, {}, found) if found is not None else self._not_found(call)
+
+    def _list_statuses(self, call: Call) -> Response:
+        found = self._find_deployment(call)
+        if found is None:
+            return self._not_found(call)
+        newest_first = list(reversed(self.statuses[found["id"]]))
+        return self._page(call, newest_first, f"/repos/{self.repo}/deployments/{found['id']}/statuses")
+
+    def _create_status(self, call: Call) -> Response:
+        found = self._find_deployment(call)
+        if found is None:
+            return self._not_found(call)
+        if self.forbid_writes:
+            return self._forbidden(call)
+        body = call.body
+        if (
+            len(body.get("description", "")) > 140
+        ):  # GitHub: "description is too long (maximum is 140 characters)"
+            error = self._error("Validation Failed", call.operation["externalDocs"]["url"], status=422)
+            error["errors"] = [{"resource": "DeploymentStatus", "code": "custom", "field": "description"}]
+            return 422, {}, error
+        status_id, self._next_id = self._next_id, self._next_id + 1
+        now = _now()
+        status: dict[str, Any] = self._localize(self.api.example(call, 201))
+        target = body.get("log_url") or body.get("target_url", "")
+        status.update(
+            url=f"{found['url']}/statuses/{status_id}",
+            id=status_id,
+            node_id=f"DES_{status_id}",
+            state=body["state"],
+            creator=self._user(self.login),
+            description=body.get("description", ""),
+            environment=body.get("environment", found["environment"]),
+            target_url=target,
+            log_url=target,
+            environment_url=body.get("environment_url", ""),
+            created_at=now,
+            updated_at=now,
+            deployment_url=found["url"],
+            repository_url=f"{self.base_url}/repos/{self.repo}",
+        )
+        status.pop("performed_via_github_app", None)
+        self.statuses[found["id"]].append(status)
+        found["updated_at"] = now
+        return 201, {"Location": status["url"]}, status

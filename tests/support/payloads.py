@@ -123,3 +123,53 @@ def write(payload: Payload, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload), "utf-8")
     return path
+
+
+def flux_dispatch(
+    *,
+    name: str,
+    artifact_revision: str,
+    origin_revision: str,
+    namespace: str = "flux-system",
+    severity: str = "info",
+    reason: str = "ReconciliationSucceeded",
+    message: str = "Reconciliation finished in 2.1s, next run in 60m0s",
+    commit_status: bool = True,
+    repository: str = "octo-org/gitops",
+) -> Payload:
+    """The `repository_dispatch` event Flux's githubdispatch provider sends for a Kustomization event.
+
+    The envelope is the package's real repository_dispatch example. Inside it, as
+    notification-controller v1.9.3 sends it (internal/notifier/github_dispatch.go): `action` (the
+    event_type) is `<kind>/<name>.<namespace>` of the involved object and `client_payload` the event
+    marshalled as JSON (fluxcd/pkg apis/event/v1beta1/event.go: involvedObject as a
+    corev1.ObjectReference, severity, timestamp, message, reason, metadata, reportingController,
+    reportingInstance), its metadata keys stripped of kustomize-controller's
+    `kustomize.toolkit.fluxcd.io/` prefix (internal/server/event_handlers.go, combineEventMetadata).
+    """
+    p = example("repository_dispatch")
+    owner, repo = repository.split("/")
+    p["repository"].update(name=repo, full_name=repository)
+    p["repository"]["owner"]["login"] = owner
+    p["action"] = f"Kustomization/{name}.{namespace}"
+    metadata = {"revision": artifact_revision, "originRevision": origin_revision}
+    if commit_status:  # only the Ready event of a finished reconciliation carries it
+        metadata["commit_status"] = "update"
+    p["client_payload"] = {
+        "involvedObject": {
+            "kind": "Kustomization",
+            "namespace": namespace,
+            "name": name,
+            "uid": "6b5c1b5e-2f0a-4c5e-9d0f-3a1e0c7b9f21",
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "resourceVersion": "48213",
+        },
+        "severity": severity,
+        "timestamp": "2026-12-06T20:15:04Z",
+        "message": message,
+        "reason": reason,
+        "metadata": metadata,
+        "reportingController": "kustomize-controller",
+        "reportingInstance": "kustomize-controller-7f9c8d6b5-x2x4q",
+    }
+    return p
