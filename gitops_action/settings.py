@@ -378,6 +378,11 @@ def _command_flags(name: str, c: argparse.ArgumentParser) -> None:
             default=True,
             help="do not push when the tag already holds the same content (default: on)",
         )
+        c.add_argument(
+            "--deployments",
+            action="store_true",
+            help="record a GitHub Deployment per pushed target (needs GITHUB_TOKEN and GITHUB_REPOSITORY)",
+        )
     if name == "dry-run":
         c.add_argument(
             "--comment",

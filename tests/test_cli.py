@@ -41,7 +41,7 @@ SIGNS = {"--sign", "--fulcio-url", "--rekor-url"}
 SELECT = {"--all", "--base", "--revision"}
 EXPECTED = {
     "plan": SHARED | SELECT | READS | {"--allow-pull-request-target"},
-    "push": SHARED | SELECT | READS | SIGNS | {"--parallel", "--skip-unchanged"},
+    "push": SHARED | SELECT | READS | SIGNS | {"--parallel", "--skip-unchanged", "--deployments"},
     "dry-run": SHARED
     | SELECT
     | READS

@@ -171,6 +171,7 @@ NON_DEFAULT = {
     "force": "true",
     "output-dir": "clusters/flux",
     "tag": "production",
+    "deployments": "true",
     "allow-pull-request-target": "true",
 }
 
