@@ -33,7 +33,7 @@ from .flux import Flux
 from .gitrepo import Repo, check_revision
 from .planner import Plan, load_text, plan_repository
 from .registry import Reader
-from .results import TargetResult, exit_code
+from .results import Annotation, TargetResult, exit_code
 from .settings import Settings, duration_seconds, parallelism
 
 if TYPE_CHECKING:
@@ -82,7 +82,9 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     plan, flux, reader = _plan(settings, ctx, repo, rng, source, scratch)
     revision = _revision(settings.revision, ctx, repo, head)
     if rng.nothing or mode == "plan":
-        finish(settings, ctx, plan, _planned(plan, revision), mode)
+        # A target that cannot be built is `failed` here, yet stays in the matrix and the exit is 0:
+        # its own matrix job fails, while a failing plan job would stop every other target's job.
+        finish(settings, ctx, plan, _planned(plan, revision, settings.config), mode)
         return 0
     opts = pipeline.Options(
         mode="dry-run" if mode == "dry-run" else "push",
@@ -169,17 +171,19 @@ def _plan(
     return plan, flux, reader
 
 
-def _planned(plan: Plan, revision: str) -> list[TargetResult]:
-    """Plan mode's results: what a push would do, and the revision it would carry."""
+def _planned(plan: Plan, revision: str, config_path: str) -> list[TargetResult]:
+    """Plan mode's results: what a push would do (fail, for a target planning found broken), and
+    the revision it would carry."""
     return [
         TargetResult(
             p.target,
-            "planned" if p.status == "planned" else p.status,
+            "failed" if p.status == "planned" and p.error else p.status,
             revision=revision,
             reasons=p.reasons,
             error=p.error or None,
             base=p.base,
             caught_up=p.caught_up,
+            annotations=[Annotation(config_path, p.target.line, 1, p.error)] if p.error and p.target.line else [],
         )
         for p in plan.targets
     ]

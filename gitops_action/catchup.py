@@ -194,6 +194,10 @@ def extend(plan: planner.Plan, held: Mapping[str, Held], since: Mapping[str, Sin
         if t.id in removed:  # the event deleted its files: reported as removed, below
             continue
         event = by_event.get(t.id)
+        if t.problem:  # no tag to read (e.g. no valid name): it fails on its own, in every run
+            if not plan.only or t.id in plan.only:
+                out.append(event or planner.planned_target(t, [t.problem], plan))
+            continue
         h = held.get(t.id)
         if h is None or not h.answered:
             if event:
@@ -228,7 +232,7 @@ def catch_up(plan: planner.Plan, repo: Repo, pull: Pull, load: LoadConfig) -> pl
     """The whole step: read the tags, relate their commits to head, read the markers the targets
     behind need, merge with the event's plan."""
     head = plan.range.head
-    targets = [t for t in plan.config.targets if not plan.only or t.id in plan.only]
+    targets = [t for t in plan.config.targets if (not plan.only or t.id in plan.only) and not t.problem]
     held = read_tags(targets, pull)
     commits = [h.commit for h in held.values() if h.commit]
     since = relate(repo, head, commits, config_path=plan.config.path, load=load) if commits else {}

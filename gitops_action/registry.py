@@ -24,16 +24,47 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.client import HTTPException
 from pathlib import Path
+from typing import IO, Any, BinaryIO
 
 from .credentials import basic_auth, docker_login
 from .flux import Flux
 from .hosts import address, may_be_plain_http, may_carry_credentials, realm_refused
-from .keepalive import Connections, Reply
-from .oci import FLUX_LAYER, MANIFEST_TYPES, Call, Failure, FluxOnly, Pulled, extract, foreign
+from .keepalive import Connections, GuardedHTTPHandler, GuardedHTTPSHandler, Reply, deadline
+from .oci import FLUX_LAYER, MANIFEST_TYPES, BadLayer, Call, Failure, FluxOnly, Pulled, MiB, extract, foreign
 
 REVISION = "org.opencontainers.image.revision"
 USER_AGENT = "timoni-flux-push"
-MAX_MANIFEST = 4 * 1024 * 1024  # the distribution spec's own limit for a manifest
+MAX_MANIFEST = 4 * MiB  # the distribution spec's own limit for a manifest
+MAX_LAYER = 64 * MiB  # a layer's compressed size; its unpacked size is capped in oci.extract
+MAX_BODY = 1 * MiB  # any other answer: a token, an error, the /v2/ probe
+
+
+class Refused(Exception):
+    """What the tag holds is not read, whoever reads it (a layer too large, or not the one the
+    manifest names): the target fails with this message; flux is not asked to read it instead."""
+
+
+class _TooLarge(Exception):
+    """An answer longer than the read allows (raised out of `_request`, the caller says what it means)."""
+
+
+@dataclass
+class _Sink:
+    """Where a streamed answer goes: a file, hashed as it is written."""
+
+    file: BinaryIO
+    count: int = 0
+    hasher: Any = field(default_factory=hashlib.sha256)
+
+    def reset(self) -> None:  # a second attempt starts again
+        self.file.seek(0)
+        self.file.truncate()
+        self.count, self.hasher = 0, hashlib.sha256()
+
+    def write(self, chunk: bytes) -> None:
+        self.file.write(chunk)
+        self.hasher.update(chunk)
+        self.count += len(chunk)
 
 
 @dataclass(frozen=True)
@@ -99,6 +130,8 @@ class Reader:
             pulled = self._pull(Reference.parse(url), out_dir, content, start)
         except FluxOnly:
             return self._by_flux(url, out_dir)
+        except Refused as exc:
+            return Pulled(self._failed("fatal", str(exc), start))
         if pulled.call.failure in ("auth", "fatal"):
             return self._by_flux(url, out_dir)  # flux's answer is the one to report
         return pulled
@@ -107,7 +140,10 @@ class Reader:
         return self.flux.pull(url, out_dir)
 
     def _pull(self, ref: Reference, out_dir: Path, content: bool, start: float) -> Pulled:
-        got = self._get(ref, f"manifests/{ref.tag}", accept=MANIFEST_TYPES)
+        try:
+            got = self._get(ref, f"manifests/{ref.tag}", accept=MANIFEST_TYPES, limit=MAX_MANIFEST)
+        except _TooLarge as exc:
+            raise FluxOnly("manifest too large") from exc
         if isinstance(got, Call):
             return Pulled(got)
         if len(got.body) > MAX_MANIFEST:
@@ -135,24 +171,51 @@ class Reader:
         revision = notes.get(REVISION, "")
         if not content:
             return Pulled(self._ok(start), revision, digest, annotations=notes)
-        layer = str(layers[0].get("digest", ""))
-        blob = self._get(ref, f"blobs/{layer}", accept="*/*")
-        if isinstance(blob, Call):
-            return Pulled(blob)
-        algorithm, _, hexdigest = layer.partition(":")
-        if algorithm != "sha256" or hashlib.sha256(blob.body).hexdigest() != hexdigest:
-            return Pulled(self._failed("transient", f"layer {layer} arrived corrupted", start))
-        extract(blob.body, out_dir)
+        failed = self._layer(ref, layers[0], out_dir)
+        if failed is not None:
+            return Pulled(self._failed(failed.failure, failed.error, start))
         return Pulled(self._ok(start), revision, digest, out_dir, notes)
 
+    def _layer(self, ref: Reference, layer: Mapping[str, object], out_dir: Path) -> Call | None:
+        """The layer's files in `out_dir` (None), or why not: streamed to a file, no more bytes than
+        the manifest's `size` (itself capped), checked against its digest, unpacked with a cap."""
+        name, size = str(layer.get("digest", "")), layer.get("size")
+        algorithm, _, hexdigest = name.partition(":")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise Refused(f"layer {name}: the manifest gives no size")
+        if size > MAX_LAYER:
+            raise Refused(f"layer {name} is {size} bytes, more than the {MAX_LAYER // MiB} MiB this action reads")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir.parent / f".{out_dir.name}.layer"
+        try:
+            with path.open("w+b") as fh:
+                sink = _Sink(fh)
+                try:
+                    blob = self._get(ref, f"blobs/{name}", accept="*/*", limit=size, sink=sink)
+                except _TooLarge as exc:
+                    raise Refused(f"layer {name} is larger than the {size} bytes its manifest says") from exc
+            if isinstance(blob, Call):
+                return blob
+            if algorithm != "sha256" or sink.count != size or sink.hasher.hexdigest() != hexdigest:
+                return Call(False, "transient", f"layer {name} arrived corrupted", 0.0)
+            try:
+                extract(path, out_dir)
+            except BadLayer as exc:
+                raise Refused(f"layer {name} not read: {exc}") from exc
+        finally:
+            path.unlink(missing_ok=True)
+        return None
+
     # --- HTTP ------------------------------------------------------------------------------------
-    def _get(self, ref: Reference, path: str, *, accept: str) -> Answer | Call:
+    def _get(
+        self, ref: Reference, path: str, *, accept: str, limit: int = MAX_BODY, sink: _Sink | None = None
+    ) -> Answer | Call:
         """GET /v2/REPOSITORY/PATH, answering the registry's auth challenge once. A transient
         failure is tried once more at once (flux retries inside its own call too), but not a
-        timeout: that already took the whole `timeout`."""
+        timeout: that already took the whole `timeout`. At most `limit` bytes (_TooLarge)."""
         start = time.monotonic()
         for attempt in (1, 2):
-            answer = self._authorized_get(ref, path, accept)
+            answer = self._authorized_get(ref, path, accept, limit, sink)
             if isinstance(answer, Answer) and answer.status == 200:
                 return answer
             call = self._classify(answer, ref, path, start)
@@ -161,12 +224,14 @@ class Reader:
             time.sleep(0.2)
         raise AssertionError("unreachable")
 
-    def _authorized_get(self, ref: Reference, path: str, accept: str) -> Answer | OSError | HTTPException:
+    def _authorized_get(
+        self, ref: Reference, path: str, accept: str, limit: int, sink: _Sink | None
+    ) -> Answer | OSError | HTTPException:
         url = f"{self._scheme(ref.host)}://{ref.host}/v2/{ref.repository}/{path}"
         # What answered the last challenge is sent again at once: one request per read, not two.
         with self._lock:
             known = self._auth.get((ref.host, ref.repository)) or self._auth.get((ref.host, ""))
-        answer = self._request(url, accept, known)
+        answer = self._request(url, accept, known, limit=limit, sink=sink)
         if not (isinstance(answer, Answer) and answer.status == 401):
             return answer
         challenge = answer.headers.get("www-authenticate", "")
@@ -183,7 +248,7 @@ class Reader:
             header, scope = f"Bearer {token}", ref.repository
         else:
             return answer
-        again = self._request(url, accept, header)
+        again = self._request(url, accept, header, limit=limit, sink=sink)
         if isinstance(again, Answer) and again.status != 401:
             with self._lock:
                 self._auth[(ref.host, scope)] = header
@@ -196,7 +261,10 @@ class Reader:
         params["scope"] = f"repository:{ref.repository}:pull"
         auth = f"Basic {basic_auth(*login)}" if login and may_carry_credentials(realm) else None
         url = f"{realm}{'&' if '?' in realm else '?'}{urllib.parse.urlencode(params)}"
-        answer = self._request(url, "application/json", auth, follow=False)
+        try:
+            answer = self._request(url, "application/json", auth, follow=False)
+        except _TooLarge:
+            return None
         if not (isinstance(answer, Answer) and answer.status == 200):
             return None
         try:
@@ -226,7 +294,12 @@ class Reader:
             # flux tries HTTPS first, then plain HTTP. One port speaks one of them, so asking in plain
             # HTTP first finds the same scheme (TLS servers answer plain HTTP with 400), and skips
             # loading the CA bundle for a plain local registry. The probe carries no credentials.
-            probe = self._request(f"http://{host}/v2/", "application/json", None)
+            try:
+                probe: Answer | OSError | HTTPException = self._request(
+                    f"http://{host}/v2/", "application/json", None
+                )
+            except _TooLarge:
+                probe = Answer(200, {}, b"")  # it answered in plain HTTP
             if isinstance(probe, Answer) and probe.status != 400:
                 scheme = "http"
         return scheme
@@ -243,13 +316,32 @@ class Reader:
                 handlers: list[urllib.request.BaseHandler] = [] if follow else [_NoRedirect()]
                 if direct:
                     handlers.append(urllib.request.ProxyHandler({}))
+                handlers.append(GuardedHTTPHandler())  # connections under the request's deadline
                 if scheme == "https":
-                    handlers.append(urllib.request.HTTPSHandler(context=ssl.create_default_context()))
+                    handlers.append(GuardedHTTPSHandler(ssl.create_default_context()))
                 self._openers[key] = urllib.request.build_opener(*handlers)
             return self._openers[key]
 
     def _request(
-        self, url: str, accept: str, authorization: str | None, follow: bool = True
+        self,
+        url: str,
+        accept: str,
+        authorization: str | None,
+        follow: bool = True,
+        *,
+        limit: int = MAX_BODY,
+        sink: _Sink | None = None,
+    ) -> Answer | OSError | HTTPException:
+        """One request (and its redirects) within the whole `timeout`, however slowly the server
+        answers: past it, its connections are shut down and it is a TimeoutError."""
+        with deadline(self.timeout) as due:
+            answer = self._request_within(url, accept, authorization, follow, limit, sink)
+        if due.expired:  # whatever came: a shut-down read can look like a short, complete answer
+            return TimeoutError(f"no whole answer within {self.timeout:g}s")
+        return answer
+
+    def _request_within(
+        self, url: str, accept: str, authorization: str | None, follow: bool, limit: int, sink: _Sink | None
     ) -> Answer | OSError | HTTPException:
         if accept == MANIFEST_TYPES and follow:  # the hot path: every tag is read at least once
             if self._kept is None:
@@ -266,7 +358,7 @@ class Reader:
         opener = self._opener(parts.scheme, parts.netloc, follow)
         try:
             with opener.open(request, timeout=self.timeout) as response:
-                return Answer(response.status, _lower(response.headers), response.read())
+                return Answer(response.status, _lower(response.headers), _read(response, limit, sink))
         except urllib.error.HTTPError as exc:
             body = exc.read(64 * 1024) if exc.fp else b""
             return Answer(exc.code, _lower(exc.headers), body)
@@ -308,8 +400,24 @@ def _describe(exc: OSError | HTTPException) -> str:
     if isinstance(exc, ConnectionResetError):
         return "connection reset by peer"
     if isinstance(exc, TimeoutError):
-        return "i/o timeout (timed out)"
+        return f"i/o timeout ({exc or 'timed out'})"
     return f"{type(exc).__name__}: {exc}"
+
+
+def _read(response: IO[bytes], limit: int, sink: _Sink | None) -> bytes:
+    """The body, at most `limit` bytes (_TooLarge past that); with `sink`, written there instead."""
+    if sink is not None:
+        sink.reset()
+    chunks, total = [], 0
+    while chunk := response.read(min(64 * 1024, limit + 1 - total) or 1):
+        total += len(chunk)
+        if total > limit:
+            raise _TooLarge(f"more than {limit} bytes")
+        if sink is not None:
+            sink.write(chunk)
+        else:
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _lower(headers: object) -> dict[str, str]:
