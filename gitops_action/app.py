@@ -183,7 +183,9 @@ def _planned(plan: Plan, revision: str, config_path: str) -> list[TargetResult]:
             error=p.error or None,
             base=p.base,
             caught_up=p.caught_up,
-            annotations=[Annotation(config_path, p.target.line, 1, p.error)] if p.error and p.target.line else [],
+            annotations=[Annotation(config_path, p.target.line, 1, p.error)]
+            if p.error and p.target.line
+            else [],
         )
         for p in plan.targets
     ]

@@ -10,6 +10,7 @@ the sockets of a request past its deadline (the blocked read then fails at once)
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
 import ssl
@@ -124,10 +125,8 @@ class Deadline:
 
 
 def _shut(sock: socket.socket) -> None:
-    try:  # the plain socket's shutdown, also under TLS: the blocked read returns at once
+    with contextlib.suppress(OSError):  # the plain socket's shutdown, also under TLS: reads return
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    except OSError:
-        pass
 
 
 class _Watchdog:

@@ -104,7 +104,7 @@ class BadLayer(Exception):
 class _Capped(io.RawIOBase):
     """A stream that stops with BadLayer once more than `limit` bytes came out of it."""
 
-    def __init__(self, inner: IO[bytes], limit: int) -> None:
+    def __init__(self, inner: IO[bytes] | gzip.GzipFile, limit: int) -> None:
         self.inner, self.limit, self.count = inner, limit, 0
 
     def readable(self) -> bool:

@@ -14,64 +14,28 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import ssl
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.client import HTTPException
 from pathlib import Path
-from typing import IO, Any, BinaryIO
 
 from .credentials import basic_auth, docker_login
 from .flux import Flux
-from .hosts import address, may_be_plain_http, may_carry_credentials, realm_refused
-from .keepalive import Connections, GuardedHTTPHandler, GuardedHTTPSHandler, Reply, deadline
-from .oci import FLUX_LAYER, MANIFEST_TYPES, BadLayer, Call, Failure, FluxOnly, Pulled, MiB, extract, foreign
+from .hosts import may_be_plain_http, may_carry_credentials, realm_refused
+from .oci import FLUX_LAYER, MANIFEST_TYPES, BadLayer, Call, Failure, FluxOnly, MiB, Pulled, extract, foreign
+from .transport import MAX_BODY, MAX_MANIFEST, Answer, Sink, TooLarge, Transport
+from .transport import USER_AGENT as USER_AGENT  # what the tests look for in a registry log
 
 REVISION = "org.opencontainers.image.revision"
-USER_AGENT = "timoni-flux-push"
-MAX_MANIFEST = 4 * MiB  # the distribution spec's own limit for a manifest
 MAX_LAYER = 64 * MiB  # a layer's compressed size; its unpacked size is capped in oci.extract
-MAX_BODY = 1 * MiB  # any other answer: a token, an error, the /v2/ probe
 
 
 class Refused(Exception):
     """What the tag holds is not read, whoever reads it (a layer too large, or not the one the
     manifest names): the target fails with this message; flux is not asked to read it instead."""
-
-
-class _TooLarge(Exception):
-    """An answer longer than the read allows (raised out of `_request`, the caller says what it means)."""
-
-
-@dataclass
-class _Sink:
-    """Where a streamed answer goes: a file, hashed as it is written."""
-
-    file: BinaryIO
-    count: int = 0
-    hasher: Any = field(default_factory=hashlib.sha256)
-
-    def reset(self) -> None:  # a second attempt starts again
-        self.file.seek(0)
-        self.file.truncate()
-        self.count, self.hasher = 0, hashlib.sha256()
-
-    def write(self, chunk: bytes) -> None:
-        self.file.write(chunk)
-        self.hasher.update(chunk)
-        self.count += len(chunk)
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
 
 
 @dataclass(frozen=True)
@@ -95,14 +59,6 @@ class Reference:
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Token requests follow no redirect: flux checks each hop against the realm rules; a redirected
-    token request is left to it."""
-
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None
-
-
 @dataclass
 class Reader:
     """Reads for one run: the scheme each host answers on and the logins that worked are kept."""
@@ -112,13 +68,13 @@ class Reader:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _schemes: dict[str, str] = field(default_factory=dict, repr=False)
     _probing: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
-    _openers: dict[tuple[bool, bool, bool], urllib.request.OpenerDirector] = field(
-        default_factory=dict, repr=False
-    )
     # Authorization that worked, by (host, repository); Basic logins by (host, "").
     _auth: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
     _logins: dict[str, tuple[str, str] | None] = field(default_factory=dict, repr=False)
-    _kept: Connections | None = field(default=None, repr=False)
+    _http: Transport = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._http = Transport(self.timeout)
 
     def pull(self, url: str, out_dir: Path, *, content: bool = True) -> Pulled:
         """What `flux pull` says about the tag: revision, digest and (with `content`) the layer's files
@@ -142,7 +98,7 @@ class Reader:
     def _pull(self, ref: Reference, out_dir: Path, content: bool, start: float) -> Pulled:
         try:
             got = self._get(ref, f"manifests/{ref.tag}", accept=MANIFEST_TYPES, limit=MAX_MANIFEST)
-        except _TooLarge as exc:
+        except TooLarge as exc:
             raise FluxOnly("manifest too large") from exc
         if isinstance(got, Call):
             return Pulled(got)
@@ -184,15 +140,17 @@ class Reader:
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise Refused(f"layer {name}: the manifest gives no size")
         if size > MAX_LAYER:
-            raise Refused(f"layer {name} is {size} bytes, more than the {MAX_LAYER // MiB} MiB this action reads")
+            raise Refused(
+                f"layer {name} is {size} bytes, more than the {MAX_LAYER // MiB} MiB this action reads"
+            )
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir.parent / f".{out_dir.name}.layer"
         try:
             with path.open("w+b") as fh:
-                sink = _Sink(fh)
+                sink = Sink(fh)
                 try:
                     blob = self._get(ref, f"blobs/{name}", accept="*/*", limit=size, sink=sink)
-                except _TooLarge as exc:
+                except TooLarge as exc:
                     raise Refused(f"layer {name} is larger than the {size} bytes its manifest says") from exc
             if isinstance(blob, Call):
                 return blob
@@ -208,11 +166,11 @@ class Reader:
 
     # --- HTTP ------------------------------------------------------------------------------------
     def _get(
-        self, ref: Reference, path: str, *, accept: str, limit: int = MAX_BODY, sink: _Sink | None = None
+        self, ref: Reference, path: str, *, accept: str, limit: int = MAX_BODY, sink: Sink | None = None
     ) -> Answer | Call:
         """GET /v2/REPOSITORY/PATH, answering the registry's auth challenge once. A transient
         failure is tried once more at once (flux retries inside its own call too), but not a
-        timeout: that already took the whole `timeout`. At most `limit` bytes (_TooLarge)."""
+        timeout: that already took the whole `timeout`. At most `limit` bytes (TooLarge)."""
         start = time.monotonic()
         for attempt in (1, 2):
             answer = self._authorized_get(ref, path, accept, limit, sink)
@@ -225,13 +183,13 @@ class Reader:
         raise AssertionError("unreachable")
 
     def _authorized_get(
-        self, ref: Reference, path: str, accept: str, limit: int, sink: _Sink | None
+        self, ref: Reference, path: str, accept: str, limit: int, sink: Sink | None
     ) -> Answer | OSError | HTTPException:
         url = f"{self._scheme(ref.host)}://{ref.host}/v2/{ref.repository}/{path}"
         # What answered the last challenge is sent again at once: one request per read, not two.
         with self._lock:
             known = self._auth.get((ref.host, ref.repository)) or self._auth.get((ref.host, ""))
-        answer = self._request(url, accept, known, limit=limit, sink=sink)
+        answer = self._http.request(url, accept, known, limit=limit, sink=sink)
         if not (isinstance(answer, Answer) and answer.status == 401):
             return answer
         challenge = answer.headers.get("www-authenticate", "")
@@ -248,7 +206,7 @@ class Reader:
             header, scope = f"Bearer {token}", ref.repository
         else:
             return answer
-        again = self._request(url, accept, header, limit=limit, sink=sink)
+        again = self._http.request(url, accept, header, limit=limit, sink=sink)
         if isinstance(again, Answer) and again.status != 401:
             with self._lock:
                 self._auth[(ref.host, scope)] = header
@@ -262,8 +220,8 @@ class Reader:
         auth = f"Basic {basic_auth(*login)}" if login and may_carry_credentials(realm) else None
         url = f"{realm}{'&' if '?' in realm else '?'}{urllib.parse.urlencode(params)}"
         try:
-            answer = self._request(url, "application/json", auth, follow=False)
-        except _TooLarge:
+            answer = self._http.request(url, "application/json", auth, follow=False)
+        except TooLarge:
             return None
         if not (isinstance(answer, Answer) and answer.status == 200):
             return None
@@ -295,78 +253,14 @@ class Reader:
             # HTTP first finds the same scheme (TLS servers answer plain HTTP with 400), and skips
             # loading the CA bundle for a plain local registry. The probe carries no credentials.
             try:
-                probe: Answer | OSError | HTTPException = self._request(
+                probe: Answer | OSError | HTTPException = self._http.request(
                     f"http://{host}/v2/", "application/json", None
                 )
-            except _TooLarge:
+            except TooLarge:
                 probe = Answer(200, {}, b"")  # it answered in plain HTTP
             if isinstance(probe, Answer) and probe.status != 400:
                 scheme = "http"
         return scheme
-
-    def _opener(self, scheme: str, host: str, follow: bool = True) -> urllib.request.OpenerDirector:
-        """One opener per kind of connection for the run: building one, and above all loading the CA
-        bundle for TLS, costs more CPU than a local request."""
-        ip = address(host)
-        # Like Go: a proxy from the environment, but never for a loopback address.
-        direct = ip is not None and ip.is_loopback
-        key = (scheme == "https", direct, follow)
-        with self._lock:
-            if key not in self._openers:
-                handlers: list[urllib.request.BaseHandler] = [] if follow else [_NoRedirect()]
-                if direct:
-                    handlers.append(urllib.request.ProxyHandler({}))
-                handlers.append(GuardedHTTPHandler())  # connections under the request's deadline
-                if scheme == "https":
-                    handlers.append(GuardedHTTPSHandler(ssl.create_default_context()))
-                self._openers[key] = urllib.request.build_opener(*handlers)
-            return self._openers[key]
-
-    def _request(
-        self,
-        url: str,
-        accept: str,
-        authorization: str | None,
-        follow: bool = True,
-        *,
-        limit: int = MAX_BODY,
-        sink: _Sink | None = None,
-    ) -> Answer | OSError | HTTPException:
-        """One request (and its redirects) within the whole `timeout`, however slowly the server
-        answers: past it, its connections are shut down and it is a TimeoutError."""
-        with deadline(self.timeout) as due:
-            answer = self._request_within(url, accept, authorization, follow, limit, sink)
-        if due.expired:  # whatever came: a shut-down read can look like a short, complete answer
-            return TimeoutError(f"no whole answer within {self.timeout:g}s")
-        return answer
-
-    def _request_within(
-        self, url: str, accept: str, authorization: str | None, follow: bool, limit: int, sink: _Sink | None
-    ) -> Answer | OSError | HTTPException:
-        if accept == MANIFEST_TYPES and follow:  # the hot path: every tag is read at least once
-            if self._kept is None:
-                self._kept = Connections(self.timeout, MAX_MANIFEST)
-            kept = self._kept.get(url, {"Accept": accept, "User-Agent": USER_AGENT, **_auth(authorization)})
-            if isinstance(kept, Reply):
-                return Answer(kept.status, kept.headers, kept.body)
-            if kept is not None:
-                return kept
-        request = urllib.request.Request(url, headers={"Accept": accept, "User-Agent": USER_AGENT})
-        if authorization:  # not sent on to a redirect (a blob in cloud storage has its own signature)
-            request.add_unredirected_header("Authorization", authorization)
-        parts = urllib.parse.urlsplit(url)
-        opener = self._opener(parts.scheme, parts.netloc, follow)
-        try:
-            with opener.open(request, timeout=self.timeout) as response:
-                return Answer(response.status, _lower(response.headers), _read(response, limit, sink))
-        except urllib.error.HTTPError as exc:
-            body = exc.read(64 * 1024) if exc.fp else b""
-            return Answer(exc.code, _lower(exc.headers), body)
-        except urllib.error.URLError as exc:
-            reason = exc.reason
-            return reason if isinstance(reason, OSError) else OSError(str(reason))
-        except (OSError, HTTPException) as exc:  # resets, timeouts while reading the body
-            return exc
 
     def _classify(
         self, answer: Answer | OSError | HTTPException, ref: Reference, path: str, start: float
@@ -404,34 +298,9 @@ def _describe(exc: OSError | HTTPException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _read(response: IO[bytes], limit: int, sink: _Sink | None) -> bytes:
-    """The body, at most `limit` bytes (_TooLarge past that); with `sink`, written there instead."""
-    if sink is not None:
-        sink.reset()
-    chunks, total = [], 0
-    while chunk := response.read(min(64 * 1024, limit + 1 - total) or 1):
-        total += len(chunk)
-        if total > limit:
-            raise _TooLarge(f"more than {limit} bytes")
-        if sink is not None:
-            sink.write(chunk)
-        else:
-            chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _lower(headers: object) -> dict[str, str]:
-    items = headers.items() if hasattr(headers, "items") else []
-    return {str(k).lower(): str(v) for k, v in items}
-
-
 def _error_codes(body: bytes) -> list[str]:
     try:
         errors = json.loads(body).get("errors") or []
         return [str(e.get("code", "")) for e in errors if isinstance(e, dict)]
     except (ValueError, AttributeError):
         return []
-
-
-def _auth(authorization: str | None) -> dict[str, str]:
-    return {"Authorization": authorization} if authorization else {}

@@ -69,7 +69,10 @@ def test_push_fails_the_bad_name_alone(example_repo: GitRepo, prefix: str, tmp_p
     """Before: `internal error: IndexError: tuple index out of range`, exit 1, nothing pushed."""
     base = add_reports(example_repo)
     run = run_action(
-        example_repo.path, tmp_path / "run", inputs={"registry": prefix}, payload=pushed_event(example_repo, base)
+        example_repo.path,
+        tmp_path / "run",
+        inputs={"registry": prefix},
+        payload=pushed_event(example_repo, base),
     )
     check_bad_alone(run, "pushed")
     assert {a["status"] for n, a in run.by_name().items() if n != BAD} == {"pushed"}

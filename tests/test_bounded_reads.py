@@ -60,13 +60,19 @@ def test_a_gzip_bomb_at_the_tag_fails_its_target_in_bounded_memory(
     push_flux_artifact(
         registry, repository, "staging", bomb, {"org.opencontainers.image.revision": "main@sha1:" + "ab" * 20}
     )
-    run, peak = measured(example_repo, tmp_path, {"registry": prefix, "all": "true", "targets": "webapp-staging,webapp-production"})
+    run, peak = measured(
+        example_repo,
+        tmp_path,
+        {"registry": prefix, "all": "true", "targets": "webapp-staging,webapp-production"},
+    )
     assert peak < 200, f"the action's peak RSS was {peak} MiB"
     assert "Traceback" not in run.stderr and "internal error" not in run.stdout, run.stdout + run.stderr
     assert run.returncode == 1, run.stdout + run.stderr
     staging = run.by_name()["webapp-staging"]
     assert staging["status"] == "failed" and staging["digest"] is None
-    assert staging["error"].startswith(f"reading {prefix}/webapp:staging failed: layer sha256:"), staging["error"]
+    assert staging["error"].startswith(f"reading {prefix}/webapp:staging failed: layer sha256:"), staging[
+        "error"
+    ]
     assert "unpacks to more than 256 MiB" in staging["error"]
     assert run.by_name()["webapp-production"]["status"] == "pushed"
 
@@ -85,7 +91,11 @@ def test_a_layer_larger_than_its_manifest_says_is_refused(
         "annotations": {"org.opencontainers.image.revision": "main@sha1:" + "ab" * 20},
     }
     push_manifest(registry, repository, "staging", manifest)
-    run = run_action(example_repo.path, tmp_path / "run", inputs={"registry": prefix, "all": "true", "targets": "webapp-staging"})
+    run = run_action(
+        example_repo.path,
+        tmp_path / "run",
+        inputs={"registry": prefix, "all": "true", "targets": "webapp-staging"},
+    )
     assert run.returncode == 1, run.stdout + run.stderr
     error = run.by_name()["webapp-staging"]["error"]
     assert "is larger than the 100 bytes its manifest says" in error, error
@@ -108,7 +118,13 @@ def test_a_trickling_registry_is_cut_off_at_the_deadline(
     staging = example_repo.path / "apps/webapp/staging.yaml"
     staging.write_text(staging.read_text().replace("replicas: 1", "replicas: 3"))
     example_repo.commit_all("scale")
-    event = {"before": base, "after": example_repo.head(), "created": False, "deleted": False, "forced": False}
+    event = {
+        "before": base,
+        "after": example_repo.head(),
+        "created": False,
+        "deleted": False,
+        "forced": False,
+    }
     proxy.trickle(1.0, first=1, methods={"GET"}, path="/trickle/webapp/manifests/staging$")
     before = len(proxy.log)
     start = time.monotonic()

@@ -37,7 +37,9 @@ def every_form(secret: str) -> dict[str, str]:
 
 def shown(run: ActionRun, api: GitHubApiServer) -> str:
     stdout = "\n".join(ln for ln in run.stdout.splitlines() if not ln.startswith("::add-mask ::"))
-    return "\n".join([stdout, run.stderr, run.summary, *run.outputs.values(), *(c["body"] for c in api.comments)])
+    return "\n".join(
+        [stdout, run.stderr, run.summary, *run.outputs.values(), *(c["body"] for c in api.comments)]
+    )
 
 
 def cue_string(text: str) -> str:
