@@ -82,7 +82,7 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     plan, flux, reader = _plan(settings, ctx, repo, rng, source, scratch)
     revision = _revision(settings.revision, ctx, repo, head)
     if rng.nothing or mode == "plan":
-        # A target that cannot be built is `failed` here, yet stays in the matrix and the exit is 0:
+        # A target without a valid name is `failed` here, yet stays in the matrix and the exit is 0:
         # its own matrix job fails, while a failing plan job would stop every other target's job.
         finish(settings, ctx, plan, _planned(plan, revision, settings.config), mode)
         return 0
@@ -172,23 +172,25 @@ def _plan(
 
 
 def _planned(plan: Plan, revision: str, config_path: str) -> list[TargetResult]:
-    """Plan mode's results: what a push would do (fail, for a target planning found broken), and
-    the revision it would carry."""
-    return [
-        TargetResult(
-            p.target,
-            "failed" if p.status == "planned" and p.error else p.status,
-            revision=revision,
-            reasons=p.reasons,
-            error=p.error or None,
-            base=p.base,
-            caught_up=p.caught_up,
-            annotations=[Annotation(config_path, p.target.line, 1, p.error)]
-            if p.error and p.target.line
-            else [],
+    """Plan mode's results: what a push would do, and the revision it would carry. A target that
+    cannot be one (a matched file without a valid name) is `failed`, at its configuration entry."""
+    out = []
+    for p in plan.targets:
+        broken = bool(p.target.problem) and p.status == "planned"
+        where = [Annotation(config_path, p.target.line, 1, p.error)] if broken and p.target.line else []
+        out.append(
+            TargetResult(
+                p.target,
+                "failed" if broken else p.status,
+                revision=revision,
+                reasons=p.reasons,
+                error=p.error or None,
+                base=p.base,
+                caught_up=p.caught_up,
+                annotations=where,
+            )
         )
-        for p in plan.targets
-    ]
+    return out
 
 
 def _plans_from_tags(settings: Settings, rng: CommitRange) -> bool:
