@@ -21,6 +21,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from .hosts import address
 
@@ -190,16 +191,24 @@ def expired() -> bool:
     return d is not None and d.expired
 
 
+def _guarded_connection(*args: Any, **kwargs: Any) -> socket.socket:
+    """A new connection's socket, under the request's deadline before a proxy's CONNECT or a TLS
+    handshake (which a slow server could trickle too)."""
+    sock = socket.create_connection(*args, **kwargs)
+    guard(sock)
+    return sock
+
+
 class GuardedHTTP(http.client.HTTPConnection):
-    def connect(self) -> None:
-        super().connect()
-        guard(self.sock)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _guarded_connection
 
 
 class GuardedHTTPS(http.client.HTTPSConnection):
-    def connect(self) -> None:
-        super().connect()
-        guard(self.sock)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _guarded_connection
 
 
 class GuardedHTTPHandler(urllib.request.HTTPHandler):

@@ -26,6 +26,9 @@ from support.oci_objects import (
 )
 from support.registry import Registry
 
+from gitops_action.flux import Flux
+from gitops_action.registry import Reader
+
 GiB = 1024**3
 # Records the action's own peak RSS when it exits (timoni, flux and cosign are other processes).
 SITECUSTOMIZE = """
@@ -141,3 +144,23 @@ def test_a_trickling_registry_is_cut_off_at_the_deadline(
     reads = [e.outcome for e in proxy.log[before:] if e.path.endswith("/webapp/manifests/staging")]
     assert reads[0] == "trickled 200", reads
     assert took < 60, f"the run took {took:.0f}s"
+
+
+def test_a_trickled_layer_is_cut_off_at_the_deadline(
+    registry: Registry, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """The layer (read through urllib, not a kept-alive connection) trickled: the read stops at the
+    reader's timeout, a transient failure like any timeout."""
+    repository = "bounded/trickled-layer"
+    layer = gzip_bomb(1024 * 1024)  # ~1 KB: about twenty minutes at a byte a second
+    push_flux_artifact(
+        registry, repository, "latest", layer, {"org.opencontainers.image.revision": "main@sha1:" + "ab" * 20}
+    )
+    proxy.trickle(1.0, methods={"GET"}, path="/blobs/")
+    reader = Reader(Flux(env={}, timeout="10s"), timeout=3)
+    start = time.monotonic()
+    read = reader.pull(f"oci://{proxy.host}/{repository}:latest", tmp_path / "out")
+    took = time.monotonic() - start
+    assert read.call.failure == "transient" and "no whole answer within 3s" in read.call.error, read.call
+    assert took < 15, f"the read took {took:.0f}s"
+    assert any(e.outcome == "trickled 200" for e in proxy.log)
