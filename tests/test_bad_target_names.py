@@ -128,3 +128,27 @@ def test_flux_config_fails_the_bad_name_alone(example_repo: GitRepo, tmp_path: P
     assert "Q3 Report" in run.summary and "cannot be an instance" in run.summary
     bad = [a for a in annotations(run.stdout) if a["level"] == "error"]
     assert len(bad) == 1 and bad[0]["file"] == CONFIG and bad[0]["line"] == str(entry_line(example_repo))
+
+
+def test_promote_fails_the_bad_name_alone(example_repo: GitRepo, prefix: str, tmp_path: Path) -> None:
+    """Promote reads no configuration it cannot use either: the others are promoted."""
+    base = add_reports(example_repo)
+    push = run_action(
+        example_repo.path,
+        tmp_path / "push",
+        inputs={"registry": prefix},
+        payload=pushed_event(example_repo, base),
+    )
+    assert push.by_name()["staging/report"]["status"] == "pushed", push.stdout + push.stderr
+    run = run_action(
+        example_repo.path,
+        tmp_path / "promote",
+        inputs={"registry": prefix, "mode": "promote", "from": "staging", "to": "qa"},
+    )
+    assert "Traceback" not in run.stderr and "internal error" not in run.stdout + run.stderr, run.stderr
+    assert run.returncode == 1, run.stdout + run.stderr
+    targets = run.by_name()
+    assert targets[BAD]["status"] == "failed", targets[BAD]
+    assert targets[BAD]["error"].startswith(f"{BAD} cannot be an instance of this `match`")
+    assert targets["staging/report"]["status"] == "promoted"
+    assert "Q3 Report" in run.summary and "### Problems" in run.summary
