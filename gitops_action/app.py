@@ -34,7 +34,7 @@ from .gitrepo import Repo, check_revision
 from .login import login_registry, registry_at
 from .planner import Plan, load_text, plan_repository
 from .registry import Reader
-from .results import TargetResult, exit_code
+from .results import Annotation, TargetResult, exit_code
 from .settings import Settings, duration_seconds, parallelism
 
 if TYPE_CHECKING:
@@ -97,7 +97,9 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
         plan = replace(plan, warnings=(*plan.warnings, edited))
     revision = _revision(settings.revision, ctx, repo, head)
     if rng.nothing or mode == "plan":
-        finish(settings, ctx, plan, _planned(plan, revision), mode)
+        # A target without a valid name is `failed` here, yet stays in the matrix and the exit is 0:
+        # its own matrix job fails, while a failing plan job would stop every other target's job.
+        finish(settings, ctx, plan, _planned(plan, revision, settings.config), mode)
         return 0
     opts = pipeline.Options(
         mode="dry-run" if mode == "dry-run" else "push",
@@ -217,20 +219,26 @@ def _vouches(signer: Callable[[], signing.Signer] | None) -> Callable[[str], boo
     return (lambda url: signing.vouches(signer())(url)) if signer is not None else None
 
 
-def _planned(plan: Plan, revision: str) -> list[TargetResult]:
-    """Plan mode's results: what a push would do, and the revision it would carry."""
-    return [
-        TargetResult(
-            p.target,
-            "planned" if p.status == "planned" else p.status,
-            revision=revision,
-            reasons=p.reasons,
-            error=p.error or None,
-            base=p.base,
-            caught_up=p.caught_up,
+def _planned(plan: Plan, revision: str, config_path: str) -> list[TargetResult]:
+    """Plan mode's results: what a push would do, and the revision it would carry. A target that
+    cannot be one (a matched file without a valid name) is `failed`, at its configuration entry."""
+    out = []
+    for p in plan.targets:
+        broken = bool(p.target.problem) and p.status == "planned"
+        where = [Annotation(config_path, p.target.line, 1, p.error)] if broken and p.target.line else []
+        out.append(
+            TargetResult(
+                p.target,
+                "failed" if broken else p.status,
+                revision=revision,
+                reasons=p.reasons,
+                error=p.error or None,
+                base=p.base,
+                caught_up=p.caught_up,
+                annotations=where,
+            )
         )
-        for p in plan.targets
-    ]
+    return out
 
 
 def _plans_from_tags(settings: Settings, rng: CommitRange) -> bool:

@@ -218,6 +218,10 @@ def extend(plan: planner.Plan, held: Mapping[str, Held], since: Mapping[str, Sin
         if t.id in removed:  # the event deleted its files: reported as removed, below
             continue
         event = by_event.get(t.id)
+        if t.problem:  # no tag to read (e.g. no valid name): it fails on its own, in every run
+            if not plan.only or t.id in plan.only:
+                out.append(event or planner.planned_target(t, [t.problem], plan))
+            continue
         h = held.get(t.id)
         if h is None or not h.answered:
             unread += [h] if h is not None else []

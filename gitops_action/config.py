@@ -119,7 +119,7 @@ def fill(template: str, values: dict[str, str], file: str, key: str, line: int |
 
 
 def _check_tag(tag: str, file: str, key: str, line: int | None) -> None:
-    if not TAG_RE.match(tag):
+    if not TAG_RE.fullmatch(tag):
         raise ConfigError(
             file,
             key,

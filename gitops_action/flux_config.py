@@ -158,7 +158,7 @@ def _check_names(s: Mapping[str, str | bool], t: Target, file: str) -> None:
                 t.line,
             )
     tag = s["source.tag"]
-    if not isinstance(tag, str) or not TAG_RE.match(tag):
+    if not isinstance(tag, str) or not TAG_RE.fullmatch(tag):
         raise ConfigError(file, f"{t.key}.flux.source.tag", f"{tag!r} is not a valid OCI tag", t.line)
 
 

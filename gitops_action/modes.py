@@ -19,6 +19,7 @@ from .app import docker_config, signer_for
 from .config import Config, ConfigError, Target
 from .context import Context
 from .credentials import redact, registry_host
+from .cue_errors import plain
 from .errors import UsageError
 from .finish import NO_ARTIFACTS, warn, write
 from .flux import Flux
@@ -59,7 +60,11 @@ def _no_artifacts(**more: str) -> dict[str, str]:
 
 
 def run_flux_config(settings: Settings, ctx: Context) -> int:
-    repo, head, config, targets = load_config(settings, ctx)
+    repo, head, config, wanted = load_config(settings, ctx)
+    # A file a `match` picked up that cannot be a target (no valid name) fails alone: the others'
+    # objects are still written.
+    broken = [t for t in wanted if t.problem]
+    targets = [t for t in wanted if not t.problem]
     # With signing on, Flux is told to refuse what this repository's CI did not sign.
     signed = settings.sign == "cosign"
     verify = signing.verify_spec(bool(settings.cosign_key), os.environ) if signed else None
@@ -82,9 +87,23 @@ def run_flux_config(settings: Settings, ctx: Context) -> int:
         if ctx.in_actions:
             gha.end_stop_commands(token)
         lines += [f"{len(syncs)} target(s):", "", fence(stream, "yaml")]
+    lines += _broken(ctx, broken, config.path)
     # Without --output-dir stdout carries the YAML stream: the summary goes nowhere else then.
-    write(settings, ctx, "\n".join(lines) + "\n", _no_artifacts(), stdout=bool(settings.output_dir))
-    return 0
+    outputs = _no_artifacts(failed=str(len(broken)))
+    write(settings, ctx, "\n".join(lines) + "\n", outputs, stdout=bool(settings.output_dir))
+    return 1 if broken else 0
+
+
+def _broken(ctx: Context, broken: Sequence[Target], config_path: str) -> list[str]:
+    """Each target that has no Flux objects, said at its configuration entry; the summary's lines."""
+    for t in broken:
+        if ctx.in_actions:
+            gha.error(plain(t.problem), title=f"{t.id}: flux-config", file=config_path, line=t.line)
+        else:
+            print(f"error: {t.id}: {t.problem}", file=sys.stderr)
+    if not broken:
+        return []
+    return ["", "### Problems", "", *(f"- **{md(t.id)}** (failed): {md(t.problem)}" for t in broken)]
 
 
 def _notifications(

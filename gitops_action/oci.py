@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import gzip
 import io
+import shutil
 import tarfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import IO, Any, Literal
 
 # "" for success; else what a caller does about it: missing (nothing at the tag), auth (a refused
 # login: not retried), transient (retried with backoff), fatal (anything else).
@@ -98,25 +100,66 @@ def foreign(manifest: object, content_type: str) -> str:
     return f"{what} ({detail})"
 
 
-def extract(blob: bytes, out_dir: Path) -> tuple[str, ...]:
+MiB = 1024 * 1024
+# What a layer may unpack to: far above any rendered manifest stream, far below what a small gzip
+# "bomb" (2 MB that expands to 2 GiB) would take.
+MAX_UNPACKED = 256 * MiB
+
+
+class BadLayer(Exception):
+    """A layer that unpacks to more than it may, or is no gzip tar: refused, not handed on to flux."""
+
+
+class _Capped(io.RawIOBase):
+    """A stream that stops with BadLayer once more than `limit` bytes came out of it."""
+
+    def __init__(self, inner: IO[bytes] | gzip.GzipFile, limit: int) -> None:
+        self.inner, self.limit, self.count = inner, limit, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.inner.read(min(len(buffer), self.limit + 1 - self.count) or 1)
+        self.count += len(data)
+        if self.count > self.limit:
+            raise BadLayer(f"it unpacks to more than {self.limit // MiB} MiB")
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def extract(layer: Path, out_dir: Path, limit: int = MAX_UNPACKED) -> tuple[str, ...]:
     """The layer's regular files under `out_dir`, like `flux pull -o`; links, devices and names that
-    would leave the directory are skipped. Returns every member (see `Pulled.entries`): what is
-    skipped here must still count when the content is compared with a render."""
+    would leave the directory are skipped. Streamed: at most `limit` bytes of tar are unpacked
+    (BadLayer past that), a file at a time, so memory stays small whatever the layer claims.
+    Returns every member (see `Pulled.entries`): what is skipped here must still count when the
+    content is compared with a render."""
     out_dir.mkdir(parents=True, exist_ok=True)
     entries: list[str] = []
-    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob)), mode="r:") as tar:
-        for member in tar:
-            name = PurePosixPath(member.name)
-            entries.append(str(name) if member.isfile() else f"{name} ({_kind(member)})")
-            if not member.isfile() or name.is_absolute() or ".." in name.parts:
-                continue
-            source = tar.extractfile(member)
-            if source is None:
-                continue
-            target = out_dir.joinpath(*name.parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(source.read())
+    try:
+        with layer.open("rb") as raw, gzip.GzipFile(fileobj=raw) as unzipped:
+            capped = io.BufferedReader(_Capped(unzipped, limit), 64 * 1024)
+            with tarfile.open(fileobj=capped, mode="r|") as tar:
+                for member in tar:
+                    name = PurePosixPath(member.name)
+                    entries.append(str(name) if member.isfile() else f"{name} ({_kind(member)})")
+                    _extract_one(tar, member, out_dir)
+    except (OSError, EOFError, tarfile.TarError, zlib.error) as exc:
+        raise BadLayer(f"it is not a gzip tar ({type(exc).__name__}: {exc})") from exc
     return tuple(entries)
+
+
+def _extract_one(tar: tarfile.TarFile, member: tarfile.TarInfo, out_dir: Path) -> None:
+    name = PurePosixPath(member.name)
+    if not member.isfile() or name.is_absolute() or ".." in name.parts:
+        return
+    source = tar.extractfile(member)
+    if source is None:
+        return
+    target = out_dir.joinpath(*name.parts)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("wb") as out:
+        shutil.copyfileobj(source, out, 64 * 1024)
 
 
 def _kind(member: tarfile.TarInfo) -> str:

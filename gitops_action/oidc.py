@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import base64
 import json
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import IO, Any
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 AUDIENCE = "sigstore"
@@ -39,14 +41,34 @@ def token_request(environ: Mapping[str, str]) -> urllib.request.Request:
     query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
     query = [(k, v) for k, v in query if k != "audience"] + [("audience", AUDIENCE)]
     full = urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
-    return urllib.request.Request(full, headers={"Authorization": f"Bearer {bearer}"})
+    request = urllib.request.Request(full)
+    # The runtime's bearer token goes to the runtime's URL only, never on to where a redirect points.
+    request.add_unredirected_header("Authorization", f"Bearer {bearer}")
+    return request
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """The Actions runtime answers the token request itself: a redirect is refused, not followed."""
+
+    def redirect_request(
+        self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str, headers: Any, newurl: str
+    ) -> urllib.request.Request | None:
+        raise urllib.error.HTTPError(req.full_url, code, f"redirect refused ({msg})", headers, fp)
+
+
+MAX_ANSWER = 64 * 1024  # a token answer is a few KB of JSON; more is not one
 
 
 def oidc_token(environ: Mapping[str, str], timeout: float = 30) -> str:
     request = token_request(environ)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:
-            value = json.loads(answer.read()).get("value")
+        with urllib.request.build_opener(_NoRedirect()).open(request, timeout=timeout) as answer:
+            body = answer.read(MAX_ANSWER + 1)
+            if len(body) > MAX_ANSWER:
+                raise OidcError(f"the GitHub OIDC token answer is larger than {MAX_ANSWER} bytes")
+            value = json.loads(body).get("value")
+    except urllib.error.HTTPError as exc:
+        raise OidcError(f"the GitHub OIDC token request failed: HTTP {exc.code} {exc.msg}") from exc
     except (OSError, ValueError, AttributeError) as exc:
         raise OidcError(f"the GitHub OIDC token request failed: {type(exc).__name__}") from exc
     if not isinstance(value, str) or value.count(".") != 2:

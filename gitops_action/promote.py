@@ -99,13 +99,17 @@ def run(targets: Sequence[Target], req: Request) -> list[Promotion]:
     """One Promotion per target, in order; one target's failure never stops another."""
     by_artifact: dict[str, Target] = {}
     for t in targets:
-        by_artifact.setdefault(t.artifact, t)
+        if not t.problem:  # a target without a valid name has no artifact to promote
+            by_artifact.setdefault(t.artifact, t)
     leaders = list(by_artifact.values())
     with ThreadPoolExecutor(max_workers=max(1, req.parallel)) as pool:
         done = list(pool.map(lambda it: _guarded(it[1], req, req.scratch / f"p{it[0]}"), enumerate(leaders)))
     results = {p.target.artifact: p for p in done}
     out = []
     for t in targets:
+        if t.problem:
+            out.append(Promotion(t, "failed", req.from_tag, req.to_tag, error=t.problem))
+            continue
         first = results[t.artifact]
         if first.target is t:
             out.append(first)

@@ -14,12 +14,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import ssl
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from http.client import HTTPException
@@ -27,20 +24,18 @@ from pathlib import Path
 
 from .credentials import basic_auth, docker_login
 from .flux import Flux
-from .hosts import address, may_be_plain_http, may_carry_credentials, realm_refused
-from .keepalive import Connections, Reply
-from .oci import FLUX_LAYER, MANIFEST_TYPES, Call, Failure, FluxOnly, Pulled, extract, foreign
+from .hosts import may_be_plain_http, may_carry_credentials, realm_refused
+from .oci import FLUX_LAYER, MANIFEST_TYPES, BadLayer, Call, Failure, FluxOnly, MiB, Pulled, extract, foreign
+from .transport import MAX_BODY, MAX_MANIFEST, Answer, Sink, TooLarge, Transport
+from .transport import USER_AGENT as USER_AGENT  # what the tests look for in a registry log
 
 REVISION = "org.opencontainers.image.revision"
-USER_AGENT = "timoni-flux-push"
-MAX_MANIFEST = 4 * 1024 * 1024  # the distribution spec's own limit for a manifest
+MAX_LAYER = 64 * MiB  # a layer's compressed size; its unpacked size is capped in oci.extract
 
 
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
+class Refused(Exception):
+    """What the tag holds is not read, whoever reads it (a layer too large, or not the one the
+    manifest names): the target fails with this message; flux is not asked to read it instead."""
 
 
 @dataclass(frozen=True)
@@ -64,14 +59,6 @@ class Reference:
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Token requests follow no redirect: flux checks each hop against the realm rules; a redirected
-    token request is left to it."""
-
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None
-
-
 @dataclass
 class Reader:
     """Reads for one run: the scheme each host answers on and the logins that worked are kept."""
@@ -81,13 +68,13 @@ class Reader:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _schemes: dict[str, str] = field(default_factory=dict, repr=False)
     _probing: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
-    _openers: dict[tuple[bool, bool, bool], urllib.request.OpenerDirector] = field(
-        default_factory=dict, repr=False
-    )
     # Authorization that worked, by (host, repository); Basic logins by (host, "").
     _auth: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
     _logins: dict[str, tuple[str, str] | None] = field(default_factory=dict, repr=False)
-    _kept: Connections | None = field(default=None, repr=False)
+    _http: Transport = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._http = Transport(self.timeout)
 
     def pull(self, url: str, out_dir: Path, *, content: bool = True) -> Pulled:
         """What `flux pull` says about the tag: revision, digest and (with `content`) the layer's files
@@ -102,6 +89,8 @@ class Reader:
             if why.layout and by_flux.call.ok:  # not the whole artifact: never "the same content"
                 return replace(by_flux, entries=(f"({why.layout})",))
             return by_flux
+        except Refused as exc:
+            return Pulled(self._failed("fatal", str(exc), start))
         if pulled.call.failure in ("auth", "fatal"):
             return self._by_flux(url, out_dir)  # flux's answer is the one to report
         return pulled
@@ -110,7 +99,10 @@ class Reader:
         return self.flux.pull(url, out_dir)
 
     def _pull(self, ref: Reference, out_dir: Path, content: bool, start: float) -> Pulled:
-        got = self._get(ref, f"manifests/{ref.tag}", accept=MANIFEST_TYPES)
+        try:
+            got = self._get(ref, f"manifests/{ref.tag}", accept=MANIFEST_TYPES, limit=MAX_MANIFEST)
+        except TooLarge as exc:
+            raise FluxOnly("manifest too large") from exc
         if isinstance(got, Call):
             return Pulled(got)
         if len(got.body) > MAX_MANIFEST:
@@ -139,24 +131,53 @@ class Reader:
         revision = notes.get(REVISION, "")
         if not content:
             return Pulled(self._ok(start), revision, digest, annotations=notes)
-        layer = str(layers[0].get("digest", ""))
-        blob = self._get(ref, f"blobs/{layer}", accept="*/*")
-        if isinstance(blob, Call):
-            return Pulled(blob)
-        algorithm, _, hexdigest = layer.partition(":")
-        if algorithm != "sha256" or hashlib.sha256(blob.body).hexdigest() != hexdigest:
-            return Pulled(self._failed("transient", f"layer {layer} arrived corrupted", start))
-        entries = extract(blob.body, out_dir)
+        entries = self._layer(ref, layers[0], out_dir)
+        if isinstance(entries, Call):
+            return Pulled(self._failed(entries.failure, entries.error, start))
         return Pulled(self._ok(start), revision, digest, out_dir, notes, entries=entries)
 
+    def _layer(self, ref: Reference, layer: Mapping[str, object], out_dir: Path) -> Call | tuple[str, ...]:
+        """The layer's files in `out_dir` (every member's name returned), or why not: streamed to a
+        file, no more bytes than the manifest's `size` (itself capped), checked against its digest,
+        unpacked with a cap."""
+        name, size = str(layer.get("digest", "")), layer.get("size")
+        algorithm, _, hexdigest = name.partition(":")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise Refused(f"layer {name}: the manifest gives no size")
+        if size > MAX_LAYER:
+            raise Refused(
+                f"layer {name} is {size} bytes, more than the {MAX_LAYER // MiB} MiB this action reads"
+            )
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir.parent / f".{out_dir.name}.layer"
+        try:
+            with path.open("w+b") as fh:
+                sink = Sink(fh)
+                try:
+                    blob = self._get(ref, f"blobs/{name}", accept="*/*", limit=size, sink=sink)
+                except TooLarge as exc:
+                    raise Refused(f"layer {name} is larger than the {size} bytes its manifest says") from exc
+            if isinstance(blob, Call):
+                return blob
+            if algorithm != "sha256" or sink.count != size or sink.hasher.hexdigest() != hexdigest:
+                return Call(False, "transient", f"layer {name} arrived corrupted", 0.0)
+            try:
+                return extract(path, out_dir)
+            except BadLayer as exc:
+                raise Refused(f"layer {name} not read: {exc}") from exc
+        finally:
+            path.unlink(missing_ok=True)
+
     # --- HTTP ------------------------------------------------------------------------------------
-    def _get(self, ref: Reference, path: str, *, accept: str) -> Answer | Call:
+    def _get(
+        self, ref: Reference, path: str, *, accept: str, limit: int = MAX_BODY, sink: Sink | None = None
+    ) -> Answer | Call:
         """GET /v2/REPOSITORY/PATH, answering the registry's auth challenge once. A transient
         failure is tried once more at once (flux retries inside its own call too), but not a
-        timeout: that already took the whole `timeout`."""
+        timeout: that already took the whole `timeout`. At most `limit` bytes (TooLarge)."""
         start = time.monotonic()
         for attempt in (1, 2):
-            answer = self._authorized_get(ref, path, accept)
+            answer = self._authorized_get(ref, path, accept, limit, sink)
             if isinstance(answer, Answer) and answer.status == 200:
                 return answer
             call = self._classify(answer, ref, path, start)
@@ -165,12 +186,14 @@ class Reader:
             time.sleep(0.2)
         raise AssertionError("unreachable")
 
-    def _authorized_get(self, ref: Reference, path: str, accept: str) -> Answer | OSError | HTTPException:
+    def _authorized_get(
+        self, ref: Reference, path: str, accept: str, limit: int, sink: Sink | None
+    ) -> Answer | OSError | HTTPException:
         url = f"{self._scheme(ref.host)}://{ref.host}/v2/{ref.repository}/{path}"
         # What answered the last challenge is sent again at once: one request per read, not two.
         with self._lock:
             known = self._auth.get((ref.host, ref.repository)) or self._auth.get((ref.host, ""))
-        answer = self._request(url, accept, known)
+        answer = self._http.request(url, accept, known, limit=limit, sink=sink)
         if not (isinstance(answer, Answer) and answer.status == 401):
             return answer
         challenge = answer.headers.get("www-authenticate", "")
@@ -187,7 +210,7 @@ class Reader:
             header, scope = f"Bearer {token}", ref.repository
         else:
             return answer
-        again = self._request(url, accept, header)
+        again = self._http.request(url, accept, header, limit=limit, sink=sink)
         if isinstance(again, Answer) and again.status != 401:
             with self._lock:
                 self._auth[(ref.host, scope)] = header
@@ -200,7 +223,10 @@ class Reader:
         params["scope"] = f"repository:{ref.repository}:pull"
         auth = f"Basic {basic_auth(*login)}" if login and may_carry_credentials(realm) else None
         url = f"{realm}{'&' if '?' in realm else '?'}{urllib.parse.urlencode(params)}"
-        answer = self._request(url, "application/json", auth, follow=False)
+        try:
+            answer = self._http.request(url, "application/json", auth, follow=False)
+        except TooLarge:
+            return None
         if not (isinstance(answer, Answer) and answer.status == 200):
             return None
         try:
@@ -230,55 +256,15 @@ class Reader:
             # flux tries HTTPS first, then plain HTTP. One port speaks one of them, so asking in plain
             # HTTP first finds the same scheme (TLS servers answer plain HTTP with 400), and skips
             # loading the CA bundle for a plain local registry. The probe carries no credentials.
-            probe = self._request(f"http://{host}/v2/", "application/json", None)
+            try:
+                probe: Answer | OSError | HTTPException = self._http.request(
+                    f"http://{host}/v2/", "application/json", None
+                )
+            except TooLarge:
+                probe = Answer(200, {}, b"")  # it answered in plain HTTP
             if isinstance(probe, Answer) and probe.status != 400:
                 scheme = "http"
         return scheme
-
-    def _opener(self, scheme: str, host: str, follow: bool = True) -> urllib.request.OpenerDirector:
-        """One opener per kind of connection for the run: building one, and above all loading the CA
-        bundle for TLS, costs more CPU than a local request."""
-        ip = address(host)
-        # Like Go: a proxy from the environment, but never for a loopback address.
-        direct = ip is not None and ip.is_loopback
-        key = (scheme == "https", direct, follow)
-        with self._lock:
-            if key not in self._openers:
-                handlers: list[urllib.request.BaseHandler] = [] if follow else [_NoRedirect()]
-                if direct:
-                    handlers.append(urllib.request.ProxyHandler({}))
-                if scheme == "https":
-                    handlers.append(urllib.request.HTTPSHandler(context=ssl.create_default_context()))
-                self._openers[key] = urllib.request.build_opener(*handlers)
-            return self._openers[key]
-
-    def _request(
-        self, url: str, accept: str, authorization: str | None, follow: bool = True
-    ) -> Answer | OSError | HTTPException:
-        if accept == MANIFEST_TYPES and follow:  # the hot path: every tag is read at least once
-            if self._kept is None:
-                self._kept = Connections(self.timeout, MAX_MANIFEST)
-            kept = self._kept.get(url, {"Accept": accept, "User-Agent": USER_AGENT, **_auth(authorization)})
-            if isinstance(kept, Reply):
-                return Answer(kept.status, kept.headers, kept.body)
-            if kept is not None:
-                return kept
-        request = urllib.request.Request(url, headers={"Accept": accept, "User-Agent": USER_AGENT})
-        if authorization:  # not sent on to a redirect (a blob in cloud storage has its own signature)
-            request.add_unredirected_header("Authorization", authorization)
-        parts = urllib.parse.urlsplit(url)
-        opener = self._opener(parts.scheme, parts.netloc, follow)
-        try:
-            with opener.open(request, timeout=self.timeout) as response:
-                return Answer(response.status, _lower(response.headers), response.read())
-        except urllib.error.HTTPError as exc:
-            body = exc.read(64 * 1024) if exc.fp else b""
-            return Answer(exc.code, _lower(exc.headers), body)
-        except urllib.error.URLError as exc:
-            reason = exc.reason
-            return reason if isinstance(reason, OSError) else OSError(str(reason))
-        except (OSError, HTTPException) as exc:  # resets, timeouts while reading the body
-            return exc
 
     def _classify(
         self, answer: Answer | OSError | HTTPException, ref: Reference, path: str, start: float
@@ -312,13 +298,8 @@ def _describe(exc: OSError | HTTPException) -> str:
     if isinstance(exc, ConnectionResetError):
         return "connection reset by peer"
     if isinstance(exc, TimeoutError):
-        return "i/o timeout (timed out)"
+        return f"i/o timeout ({exc or 'timed out'})"
     return f"{type(exc).__name__}: {exc}"
-
-
-def _lower(headers: object) -> dict[str, str]:
-    items = headers.items() if hasattr(headers, "items") else []
-    return {str(k).lower(): str(v) for k, v in items}
 
 
 def _error_codes(body: bytes) -> list[str]:
@@ -327,7 +308,3 @@ def _error_codes(body: bytes) -> list[str]:
         return [str(e.get("code", "")) for e in errors if isinstance(e, dict)]
     except (ValueError, AttributeError):
         return []
-
-
-def _auth(authorization: str | None) -> dict[str, str]:
-    return {"Authorization": authorization} if authorization else {}

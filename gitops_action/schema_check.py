@@ -65,7 +65,19 @@ def _same(a: Any, b: Any) -> bool:
 
 @cache
 def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+    """The schema's (ECMA-262) regex in Python: its `$` is the end of the text, while Python's `$`
+    also matches before a final newline (`"webapp\\n"` would pass `^[a-z0-9-]+$`)."""
+    out, i, in_class = [], 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        in_class = (in_class and c != "]") or c == "["
+        out.append(r"\Z" if c == "$" and not in_class else c)
+        i += 1
+    return re.compile("".join(out))
 
 
 def iter_errors(

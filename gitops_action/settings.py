@@ -137,7 +137,7 @@ def _check(s: Settings) -> Settings:
     _check_signing(s)
     if s.mode == "promote":
         _check_promote(s)
-    if s.flux_tag and not TAG.match(s.flux_tag):
+    if s.flux_tag and not TAG.fullmatch(s.flux_tag):
         raise SettingsError(f"input `tag` (--tag): {s.flux_tag!r} is not a valid OCI tag")
     return s
 
@@ -160,7 +160,7 @@ def _check_promote(s: Settings) -> None:
             raise SettingsError(
                 f"mode promote needs input `{name}` (a tag, e.g. from: staging, to: production)"
             )
-        if not TAG.match(tag):
+        if not TAG.fullmatch(tag):
             raise SettingsError(f"input `{name}`: {tag!r} is not a valid OCI tag")
     if s.from_tag == s.to_tag:
         raise SettingsError(f"inputs `from` and `to` are the same tag ({s.from_tag!r}): nothing to promote")

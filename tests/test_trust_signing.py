@@ -281,7 +281,9 @@ def test_the_content_check_takes_the_whole_layer(
     rendered = tmp_path / "manifests.yaml"
     rendered.write_text("a: 1\n")
     deployed = tmp_path / "deployed"
-    entries = oci.extract(_layer(*members), deployed)
+    layer = tmp_path / "layer.tar.gz"
+    layer.write_bytes(_layer(*members))
+    entries = oci.extract(layer, deployed)
     call = oci.Call(True, "", "", 0.0)
     assert pipeline.same_content(oci.Pulled(call, directory=deployed, entries=entries), rendered) is same
     # The same layer read by flux pull (only what it extracted is known; links are not extracted).

@@ -9,6 +9,8 @@ that point back at the proxy). Faults are switched per test:
 - `reset(first=N)`: close the connection with a TCP reset, no response, for the first N.
 - `stall(seconds)`: hold each matching request without answering, past the client's timeout.
 - `drop_after(k)`: forward K requests, then reset every later one (the registry "goes away").
+- `trickle(seconds)`: forward, then send the registry's answer one byte every `seconds` (each read
+  of the client gets a byte well within its socket timeout: only a whole-request deadline stops it).
 
 A fault can be restricted to some requests with `methods` and `path` (a regex on the path), e.g.
 every blob upload (`methods={"PATCH", "PUT"}, path="/blobs/uploads/"`); several faults may be active at
@@ -49,7 +51,7 @@ ERROR_CODES = {
 
 @dataclass
 class Fault:
-    kind: str  # "status", "reset", "stall", "drop_after"
+    kind: str  # "status", "reset", "stall", "drop_after", "trickle"
     code: int = 0
     first: int | None = None  # how many matching requests get the fault (None: all)
     seconds: float = 0.0
@@ -116,6 +118,16 @@ class FaultProxy:
 
     def drop_after(self, k: int, *, methods: set[str] | None = None, path: str | None = None) -> None:
         self._set(Fault("drop_after", after=k), methods, path)
+
+    def trickle(
+        self,
+        seconds: float,
+        *,
+        first: int | None = None,
+        methods: set[str] | None = None,
+        path: str | None = None,
+    ) -> None:
+        self._set(Fault("trickle", seconds=seconds, first=first), methods, path)
 
     def outcomes(self) -> list[str]:
         with self._lock:
@@ -218,6 +230,9 @@ class _Handler(BaseHTTPRequestHandler):
             owner._release.wait(fault.seconds)
             self._reset()
             return
+        if fault is not None and fault.kind == "trickle":
+            self._forward(method, path, body, trickle=fault.seconds)
+            return
         if fault is not None:
             owner._record(method, path, f"injected {fault.code}", self.headers.get("User-Agent", ""))
             self._answer(fault.code)
@@ -236,7 +251,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(payload)
 
-    def _forward(self, method: str, path: str, body: bytes) -> None:
+    def _forward(self, method: str, path: str, body: bytes, trickle: float = 0.0) -> None:
         conn = http.client.HTTPConnection(self.owner.upstream, timeout=60)
         try:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
@@ -245,7 +260,8 @@ class _Handler(BaseHTTPRequestHandler):
             conn.request(method, path, body=body, headers=headers)
             resp = conn.getresponse()
             data = resp.read()
-            self.owner._record(method, path, f"forwarded {resp.status}", self.headers.get("User-Agent", ""))
+            outcome = f"trickled {resp.status}" if trickle else f"forwarded {resp.status}"
+            self.owner._record(method, path, outcome, self.headers.get("User-Agent", ""))
             if self.owner.after:
                 self.owner.after(method, path, body, resp.status)
             self.send_response(resp.status)
@@ -257,9 +273,23 @@ class _Handler(BaseHTTPRequestHandler):
             if length is not None:
                 self.send_header("Content-Length", length)
             self.end_headers()
-            if method != "HEAD":
+            if method != "HEAD" and trickle:
+                self._trickle(data, trickle)
+            elif method != "HEAD":
                 self.wfile.write(data)
         finally:
             conn.close()
+
+    def _trickle(self, data: bytes, seconds: float) -> None:
+        """One byte at a time, until the answer is out, the client hangs up or the test clears."""
+        self.close_connection = True
+        for i in range(len(data)):
+            try:
+                self.wfile.write(data[i : i + 1])
+                self.wfile.flush()
+            except OSError:
+                return
+            if self.owner._release.wait(seconds):
+                return
 
     do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _handle

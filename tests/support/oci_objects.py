@@ -138,3 +138,34 @@ def push_foreign_flux_layer(registry: Registry, repository: str, tag: str) -> st
         ],
     }
     return push_manifest(registry, repository, tag, manifest)
+
+
+FLUX_CONFIG = "application/vnd.cncf.flux.config.v1+json"
+FLUX_LAYER = "application/vnd.cncf.flux.content.v1.tar+gzip"
+
+
+def gzip_bomb(unpacked: int) -> bytes:
+    """A gzip tar holding one `manifests.yaml` of `unpacked` zero bytes (a multiple of 1 MiB): about
+    a thousandth of that compressed (1 GiB -> ~1 MB). Gzip members one after the other unpack as one
+    stream, so one compressed MiB of zeros is repeated rather than compressing the whole."""
+    mib = 1 << 20
+    assert unpacked % mib == 0
+    info = tarfile.TarInfo("manifests.yaml")
+    info.size = unpacked
+    zeros = gzip.compress(bytes(mib), compresslevel=9, mtime=0)
+    head = gzip.compress(info.tobuf(format=tarfile.GNU_FORMAT), mtime=0)
+    return head + zeros * (unpacked // mib) + gzip.compress(bytes(1024), mtime=0)
+
+
+def push_flux_artifact(
+    registry: Registry, repository: str, tag: str, layer: bytes, annotations: dict[str, str]
+) -> str:
+    """A Flux artifact as `flux push artifact` lays it out, around any layer bytes."""
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": FLUX_CONFIG, **push_blob(registry, repository, b"{}")},
+        "layers": [{"mediaType": FLUX_LAYER, **push_blob(registry, repository, layer)}],
+        "annotations": annotations,
+    }
+    return push_manifest(registry, repository, tag, manifest)
