@@ -172,10 +172,12 @@ def _followed(
     the targets were named, or when no target at all uses `to`."""
     used: dict[str, set[str]] = {}
     for t in config.targets:
+        if t.problem:  # no valid name, so no tag: it fails on its own in `promotions`
+            continue
         follows = str(flux_config.settings_for(t, config.flux)["source.tag"])
         used.setdefault(t.artifact, set()).update((*t.tags, follows))
     to = settings.to_tag
-    unused = [t for t in targets if to not in used.get(t.artifact, set())]
+    unused = [t for t in targets if not t.problem and to not in used.get(t.artifact, set())]
     if not unused:
         return targets, []
 
