@@ -49,7 +49,8 @@ def entry_line(repo: GitRepo) -> int:
 
 
 def check_bad_alone(run: ActionRun, good_status: str) -> None:
-    assert "Traceback" not in run.stderr and "internal error" not in run.stdout + run.stderr, run.stdout[-6000:]
+    said = run.stdout + run.stderr
+    assert "Traceback" not in run.stderr and "internal error" not in said, run.stdout[-6000:]
     assert run.returncode == 1, run.stdout + run.stderr
     targets = run.by_name()
     bad = targets[BAD]
@@ -97,7 +98,8 @@ def test_plan_fails_the_bad_name_alone(example_repo: GitRepo, prefix: str, tmp_p
         inputs={"registry": prefix, "mode": "plan"},
         payload=pushed_event(example_repo, base),
     )
-    assert "Traceback" not in run.stderr and "internal error" not in run.stdout + run.stderr, run.stdout[-6000:]
+    said = run.stdout + run.stderr
+    assert "Traceback" not in run.stderr and "internal error" not in said, run.stdout[-6000:]
     assert run.returncode == 0, run.stdout + run.stderr
     matrix = json.loads(run.outputs["matrix"])
     assert {"target": "staging/report"} in matrix["include"] and {"target": BAD} in matrix["include"]
@@ -114,7 +116,8 @@ def test_flux_config_fails_the_bad_name_alone(example_repo: GitRepo, tmp_path: P
     add_reports(example_repo)
     inputs = {"mode": "flux-config", **({"output-dir": "sync"} if where == "output-dir" else {})}
     run = run_action(example_repo.path, tmp_path / "run", inputs=inputs)
-    assert "Traceback" not in run.stderr and "internal error" not in run.stdout + run.stderr, run.stdout[-6000:]
+    said = run.stdout + run.stderr
+    assert "Traceback" not in run.stderr and "internal error" not in said, run.stdout[-6000:]
     assert run.returncode == 1, run.stdout + run.stderr
     if where == "output-dir":
         written = sorted(p.name for p in (example_repo.path / "sync").iterdir() if p.name[0] != "_")
@@ -148,7 +151,8 @@ def test_promote_fails_the_bad_name_alone(example_repo: GitRepo, prefix: str, tm
         tmp_path / "promote",
         inputs={"registry": prefix, "mode": "promote", "from": "staging", "to": "qa"},
     )
-    assert "Traceback" not in run.stderr and "internal error" not in run.stdout + run.stderr, run.stdout[-6000:]
+    said = run.stdout + run.stderr
+    assert "Traceback" not in run.stderr and "internal error" not in said, run.stdout[-6000:]
     assert run.returncode == 1, run.stdout + run.stderr
     targets = run.by_name()
     assert targets[BAD]["status"] == "failed", targets[BAD]
