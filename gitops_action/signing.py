@@ -183,51 +183,35 @@ def _check_signed(signer: Signer, url: str) -> Signed:
         return Signed(False, error=f"could not be verified ({signer.error})")
     if "@sha256:" not in url:
         return Signed(False, error=f"is not a digest reference ({url})")
-    done = verify(signer, url)
-    if not done.ok:
+    done = verify(signer, url) if url not in signer.verified else None
+    if done is not None and not done.ok:
         who = "key" if signer.identity is None else "identity"
         return Signed(
             False, error=f"carries no valid signature from this {who} ({_said(done, signer.secrets)})"
         )
+    signer.verified.add(url)
     where = signature_ref(url)
     return Signed(True, where, False, log=(f"{url}: signature verified ({where})",))
 
 
 def vouches(signer: Signer) -> Callable[[str], bool]:
     """Whether `oci://REPO@DIGEST` carries a valid signature from this key or identity (the
-    pipeline's re-run shortcut and the planner's check records ask: their annotations are anyone's)."""
-
-    def check(url: str) -> bool:
-        if signer.error or "@sha256:" not in url:
-            return False
-        if url in signer.verified:
-            return True
-        try:
-            ok = verify(signer, url).ok
-        except Exception:  # cosign missing or a bug: not vouched for, so the target is rendered
-            return False
-        if ok:
-            signer.verified.add(url)
-        return ok
-
-    return check
+    pipeline's re-run shortcut and the planner's check records ask: their annotations are anyone's).
+    A failure to ask (cosign missing, a bug) is "no": the target is rendered."""
+    return lambda url: check_signed(signer, url).ok
 
 
 def verify_only(signer: Signer, url: str) -> Signed:
     """A digest this run did not build: it counts as signed only with a valid signature there."""
-    start = time.monotonic()
-    if signer.error:
-        return Signed(False, error=f"signing failed: {signer.error}")
-    if vouches(signer)(url):
-        where = signature_ref(url)
-        log = (f"{url}: already signed ({where}); not built by this run, so not signed by it",)
-        return Signed(True, where, False, log=log, seconds=time.monotonic() - start)
+    checked = check_signed(signer, url)
+    if checked.ok:
+        log = (f"{url}: already signed ({checked.signature}); not built by this run, so not signed by it",)
+        return replace(checked, log=log)
     why = (
-        f"not signed: {url} was neither pushed nor compared with its render by this run, and carries "
-        "no valid signature from this key or identity (a signature is made only for bytes this "
-        "repository built)"
+        f"not signed: {url} was neither pushed nor compared with its render by this run, and "
+        f"{checked.error} (a signature is made only for bytes this repository built)"
     )
-    return Signed(False, error=why, seconds=time.monotonic() - start)
+    return replace(checked, error=why)
 
 
 def sign_results(results: Sequence[TargetResult], signer: Signer, parallel: int = 2) -> list[TargetResult]:
