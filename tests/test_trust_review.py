@@ -1,0 +1,69 @@
+"""Issue 19's fresh review: the result attacked as a registry writer (any tag, manifest, blob or
+`.sig`, never git) and as a same-repository pull-request author (every file of the head), end to
+end with the real timoni, flux, cosign, registry and git. A hole that could not be closed safely
+here is an `xfail(strict=True)` naming it exactly (docs/reliability.md, "Fresh review")."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import TOOLS, GitRepo
+from support.registry import Registry
+from test_trust_signing import annotations_of, cosign_verify, key_pair, prefix, repo_of, run
+
+__all__ = ["key_pair", "prefix"]  # fixtures shared with test_trust_signing
+
+COMMIT = "timoni-flux-push.commit"
+
+
+def flux_tag(host: str, repository: str, digest: str, tag: str) -> None:
+    done = subprocess.run(
+        [str(TOOLS / "flux"), "tag", "artifact", f"oci://{host}/{repository}@{digest}", "--tag", tag],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "hole open: an artifact carries no annotation naming its target, and cosign verify binds a "
+        "signature to a digest, not to a repository or tag: a registry writer points production's "
+        "tags at staging's signed digest (same repository); its commit annotation is an ancestor of "
+        "head with no production input changed since, so catch-up plans nothing and Flux (verify) "
+        "deploys staging's manifests to production"
+    ),
+)
+def test_another_targets_signed_digest_at_a_tag_is_caught_up(
+    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path, key_pair: dict[str, Path]
+) -> None:
+    key, host = key_pair["key"], registry.host
+    c1 = example_repo.head()
+    first = run(example_repo, tmp_path / "run1", prefix, key, targets="webapp-staging,webapp-production")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert {a["name"]: a["signed"] for a in first.artifacts()} == {
+        "webapp-staging": True,
+        "webapp-production": True,
+    }
+    repository = repo_of(prefix, registry, "webapp")
+    staging = registry.manifest(repository, "staging")
+    production = registry.manifest(repository, "production")
+    assert staging is not None and production is not None and staging[0] != production[0]
+    assert annotations_of(staging[1])[COMMIT] == c1
+    # The registry writer: production's tags at staging's digest, which the CI key signed.
+    for tag in ("production", "stable"):
+        flux_tag(host, repository, staging[0], tag)
+    assert cosign_verify(key_pair["pub"], f"{host}/{repository}:production").returncode == 0
+    # The next push touches no target.
+    (example_repo.path / "README.md").write_text("notes\n")
+    example_repo.commit_all("notes")
+    again = run(
+        example_repo, tmp_path / "run2", prefix, key, before=c1, targets="webapp-staging,webapp-production"
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    held = registry.manifest(repository, "production")
+    assert held is not None and held[0] != staging[0], (
+        f"production still holds staging's render after the run:\n{again.stdout}"
+    )
