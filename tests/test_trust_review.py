@@ -67,3 +67,36 @@ def test_another_targets_signed_digest_at_a_tag_is_caught_up(
     assert held is not None and held[0] != staging[0], (
         f"production still holds staging's render after the run:\n{again.stdout}"
     )
+
+
+def test_a_garbage_signature_tag_planted_before_signing_fails_only_its_target(
+    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path, key_pair: dict[str, Path]
+) -> None:
+    """A registry writer plants an artifact of their own at `sha256-<digest>.sig` before the run
+    that signs `<digest>` (an unsigned push, then `sign: cosign` turned on). The run must not report
+    the digest signed unless a signature from the key verifies, and the other target still signs."""
+    key, host = key_pair["key"], registry.host
+    both = "webapp-staging,webapp-production"
+    unsigned = run(example_repo, tmp_path / "run1", prefix, key, targets=both, sign="none")
+    assert unsigned.returncode == 0, unsigned.stdout + unsigned.stderr
+    repository = repo_of(prefix, registry, "webapp")
+    staging = registry.manifest(repository, "staging")
+    assert staging is not None
+    garbage = tmp_path / "garbage"
+    garbage.mkdir()
+    (garbage / "manifests.yaml").write_text("not: a signature\n")
+    sig = f"oci://{host}/{repository}:{staging[0].replace(':', '-')}.sig"
+    done = subprocess.run(
+        [str(TOOLS / "flux"), "push", "artifact", sig, f"--path={garbage}", "--source=x", "--revision=x"],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    again = run(example_repo, tmp_path / "run2", prefix, key, targets=both, all="true")
+    by_name = again.by_name()
+    assert by_name["webapp-production"]["signed"] is True, again.stdout
+    result = by_name["webapp-staging"]
+    verified = cosign_verify(key_pair["pub"], f"{host}/{repository}@{staging[0]}").returncode == 0
+    assert result["signed"] is verified, (result, again.stdout)
+    if not verified:
+        assert result["status"] == "failed" and "internal error" not in result["error"], result
+        assert again.returncode == 1
