@@ -33,7 +33,8 @@ def flux_tag(host: str, repository: str, digest: str, tag: str) -> None:
         "signature to a digest, not to a repository or tag: a registry writer points production's "
         "tags at staging's signed digest (same repository); its commit annotation is an ancestor of "
         "head with no production input changed since, so catch-up plans nothing and Flux (verify) "
-        "deploys staging's manifests to production"
+        "deploys staging's manifests to production. The action cannot tell this from a legitimate "
+        "`promote --from staging --to production`, which leaves the same state and no record"
     ),
 )
 def test_another_targets_signed_digest_at_a_tag_is_caught_up(
@@ -100,3 +101,51 @@ def test_a_garbage_signature_tag_planted_before_signing_fails_only_its_target(
     if not verified:
         assert result["status"] == "failed" and "internal error" not in result["error"], result
         assert again.returncode == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "hole open: catch-up takes a tag's commit annotation without verifying the tag's digest, and "
+        "`cosign verify` does not bind a signature to its repository (the payload's "
+        "docker-reference is not compared): staging/billing's signed digest and `.sig`, copied into "
+        "production/billing's repository and tag (no promotion can do that: promote stays within one "
+        "repository), is kept, and its signature verifies there"
+    ),
+)
+def test_a_signed_digest_copied_from_another_repository_is_caught_up(
+    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path, key_pair: dict[str, Path]
+) -> None:
+    key, host = key_pair["key"], registry.host
+    c1 = example_repo.head()
+    both = "staging/billing,production/billing"
+    first = run(example_repo, tmp_path / "run1", prefix, key, targets=both)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert {a["name"]: a["signed"] for a in first.artifacts()} == {
+        "staging/billing": True,
+        "production/billing": True,
+    }
+    source, dest = (
+        repo_of(prefix, registry, "staging/billing"),
+        repo_of(prefix, registry, "production/billing"),
+    )
+    staging = registry.manifest(source, "staging")
+    production = registry.manifest(dest, "production")
+    assert staging is not None and production is not None and staging[0] != production[0]
+    # The registry writer copies staging's artifact and its signature into production's repository.
+    copied = subprocess.run(
+        [str(TOOLS / "cosign"), "copy", "-f", "--allow-http-registry=true",
+         f"{host}/{source}@{staging[0]}", f"{host}/{dest}:production"],
+        capture_output=True, text=True, check=False, timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert copied.returncode == 0, copied.stderr
+    assert cosign_verify(key_pair["pub"], f"{host}/{dest}:production").returncode == 0
+    (example_repo.path / "README.md").write_text("notes\n")
+    example_repo.commit_all("notes")
+    again = run(example_repo, tmp_path / "run2", prefix, key, before=c1, targets=both)
+    assert again.returncode == 0, again.stdout + again.stderr
+    held = registry.manifest(dest, "production")
+    assert held is not None and held[0] != staging[0], (
+        f"production/billing still holds staging/billing's render after the run:\n{again.stdout}"
+    )
