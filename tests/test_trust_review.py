@@ -103,16 +103,6 @@ def test_a_garbage_signature_tag_planted_before_signing_fails_only_its_target(
         assert again.returncode == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "hole open: catch-up takes a tag's commit annotation without verifying the tag's digest, and "
-        "`cosign verify` does not bind a signature to its repository (the payload's "
-        "docker-reference is not compared): staging/billing's signed digest and `.sig`, copied into "
-        "production/billing's repository and tag (no promotion can do that: promote stays within one "
-        "repository), is kept, and its signature verifies there"
-    ),
-)
 def test_a_signed_digest_copied_from_another_repository_is_caught_up(
     example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path, key_pair: dict[str, Path]
 ) -> None:
@@ -149,3 +139,42 @@ def test_a_signed_digest_copied_from_another_repository_is_caught_up(
     assert held is not None and held[0] != staging[0], (
         f"production/billing still holds staging/billing's render after the run:\n{again.stdout}"
     )
+    result = again.by_name()["production/billing"]
+    assert result["status"] == "pushed" and result["signed"] is True and held[0] == result["digest"], result
+    assert "no signature of this key or identity made for its repository" in again.stdout
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("stdout", "url", "made"),
+    [
+        (
+            '[{"critical": {"identity": {"docker-reference": "h:5000/a/b"}}}]',
+            "oci://h:5000/a/b@sha256:1",
+            True,
+        ),
+        (
+            '[{"critical": {"identity": {"docker-reference": "h:5000/a/c"}}}]',
+            "oci://h:5000/a/b@sha256:1",
+            False,
+        ),
+        (
+            '[{"critical": {"identity": {"docker-reference": "h:5000/a/c"}}},'
+            ' {"critical": {"identity": {"docker-reference": "H:5000/a/b"}}}]',
+            "oci://h:5000/a/b@sha256:1",
+            True,
+        ),
+        (
+            '[{"critical": {"identity": {"docker-reference": "index.docker.io/o/x"}}}]',
+            "oci://docker.io/o/x@sha256:1",
+            True,
+        ),
+        ('[{"critical": {}}]', "oci://h/a@sha256:1", False),
+        ("not json", "oci://h/a@sha256:1", False),
+        ('{"critical": 1}', "oci://h/a@sha256:1", False),
+    ],
+)
+def test_a_signature_counts_only_for_the_repository_it_names(stdout: str, url: str, made: bool) -> None:
+    from gitops_action import signing
+
+    assert signing.made_here(stdout, url) is made
