@@ -9,11 +9,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import TOOLS, GitRepo
+from conftest import TOOLS, GitRepo, run_cli
 from support.registry import Registry
+from test_signing import PASSWORD as SIGNING_PASSWORD
+from test_trust_promote import keys, promote_signed
 from test_trust_signing import annotations_of, cosign_verify, key_pair, prefix, repo_of, run
 
-__all__ = ["key_pair", "prefix"]  # fixtures shared with test_trust_signing
+__all__ = ["key_pair", "keys", "prefix"]  # fixtures shared with test_trust_signing
 
 COMMIT = "timoni-flux-push.commit"
 
@@ -178,3 +180,32 @@ def test_a_signature_counts_only_for_the_repository_it_names(stdout: str, url: s
     from gitops_action import signing
 
     assert signing.made_here(stdout, url) is made
+
+
+def test_a_promotion_refuses_a_signed_digest_copied_from_another_repository(
+    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path, keys: dict[str, Path]
+) -> None:
+    """`promote` checks that `from` verifies: billing's signed digest and `.sig`, copied by a registry
+    writer to webapp:staging, verify there too (cosign compares the digest only). It must not move
+    webapp:production to billing's credentials."""
+    from test_promote import digest, setup
+
+    setup(example_repo)
+    secrets = {"COSIGN_KEY": keys["key"].read_text(), "COSIGN_PASSWORD": SIGNING_PASSWORD}
+    pushed = run_cli(example_repo, "push", "--all", "--registry", prefix, "--sign", "cosign", env=secrets)
+    assert pushed.returncode == 0, pushed.stderr
+    host = registry.host
+    billing = digest(registry, prefix, "billing", "staging")
+    assert billing is not None
+    copied = subprocess.run(
+        [str(TOOLS / "cosign"), "copy", "-f", "--allow-http-registry=true",
+         f"{prefix.removeprefix('oci://')}/billing@{billing}", f"{prefix.removeprefix('oci://')}/webapp:staging"],
+        capture_output=True, text=True, check=False, timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert copied.returncode == 0, copied.stderr
+    assert cosign_verify(keys["pub"], f"{host}/{repo_of(prefix, registry, 'webapp')}:staging").returncode == 0
+    rc, art = promote_signed(example_repo, prefix, tmp_path / "out.json", keys["key"])
+    assert digest(registry, prefix, "webapp", "production") != billing, art
+    assert rc == 1 and art["status"] == "failed" and art["signed"] is False, art
+    assert "its signatures name another repository" in art["error"], art["error"]
