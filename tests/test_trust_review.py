@@ -5,12 +5,17 @@ here is an `xfail(strict=True)` naming it exactly (docs/reliability.md, "Fresh r
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import TOOLS, GitRepo, run_cli
+from conftest import PR, TOOLS, GitRepo, run_cli
+from support.action import run_action
+from support.github_api import GitHubApiServer
 from support.registry import Registry
+from test_secret_forms import shown
+from test_secrets_scan import pr_payload as secrets_pr_payload
 from test_signing import PASSWORD as SIGNING_PASSWORD
 from test_trust_promote import keys, promote_signed
 from test_trust_signing import annotations_of, cosign_verify, key_pair, prefix, repo_of, run
@@ -209,3 +214,29 @@ def test_a_promotion_refuses_a_signed_digest_copied_from_another_repository(
     assert digest(registry, prefix, "webapp", "production") != billing, art
     assert rc == 1 and art["status"] == "failed" and art["signed"] is False, art
     assert "its signatures name another repository" in art["error"], art["error"]
+
+
+def test_a_secret_folded_across_lines_of_a_long_value_is_hidden(
+    example_repo: GitRepo, prefix: str, api: GitHubApiServer, tmp_path: Path
+) -> None:
+    """The dry-run diff writes manifests with PyYAML, which folds a value longer than its `width` at a
+    space: a secret with a space, placed at that column, shows as two lines no form matches."""
+    secret = "correct horse battery staple 9x"
+    creds = {"registry": prefix, "registry-username": "ci-user", "registry-password": secret,
+             "github-token": "ghs_test-token"}  # fmt: skip
+    deploy = run_action(example_repo.path, tmp_path / "deploy", inputs={**creds, "all": "true"})
+    assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+    base = example_repo.head()
+    staging = example_repo.path / "apps/webapp/staging.yaml"
+    folded = "a" * 9980 + " " + secret  # PyYAML (width 10 000) folds it inside the secret
+    staging.write_text(staging.read_text().replace('"hello from staging"', json.dumps(folded)))
+    head = example_repo.commit_all("a long message")
+    pr = run_action(example_repo.path, tmp_path / "pr", event_name="pull_request", sha=head,
+                    payload=secrets_pr_payload(base, head), ref_name=f"{PR}/merge", inputs=creds,
+                    env={"GITHUB_API_URL": api.base_url})  # fmt: skip
+    assert pr.by_name()["webapp-staging"]["status"] == "dry-run", pr.stdout + pr.stderr
+    text = shown(pr, api)
+    assert "message" in pr.summary and len(api.comments) == 1
+    for part in ("correct horse", "battery", "staple 9x"):
+        at = text.find(part)
+        assert at < 0, f"the secret shows folded: {text[max(0, at - 40) : at + 60]!r}"
