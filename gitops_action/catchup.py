@@ -60,6 +60,7 @@ class Held:
     commit: str = ""  # the commit it holds ("": none this action can read)
     checked: str = ""  # a later commit a marker vouches renders the same digest
     stale: tuple[str, ...] = ()  # other tags that do not hold the first tag's digest
+    unsigned: bool = False  # with signing: the digest carries no signature made for its repository
 
     @property
     def answered(self) -> bool:
@@ -114,6 +115,19 @@ def read_tags(targets: Sequence[Target], pull: Pull) -> dict[str, Held]:
     return held
 
 
+def signed_only(targets: Sequence[Target], held: Mapping[str, Held], trust: Trust) -> dict[str, Held]:
+    """With signing, a tag's commit counts only when its digest carries the run's signature made for
+    the target's repository: a registry writer can copy another target's signed artifact (and its
+    `.sig`) to the tag, with a commit annotation that says nothing changed since. Such a target is
+    rendered and compared (then pushed, or signed where it holds this render)."""
+    asked = {t.id: f"{t.artifact}@{held[t.id].pulled.digest}" for t in targets if held[t.id].commit}
+    if not asked:
+        return dict(held)
+    with ThreadPoolExecutor(max_workers=min(VERIFIERS, len(asked))) as pool:
+        trusted = dict(zip(asked, pool.map(trust, asked.values()), strict=True))
+    return {k: h if trusted.get(k, True) else replace(h, commit="", unsigned=True) for k, h in held.items()}
+
+
 def _elsewhere(other: Pulled, first: Pulled) -> bool:
     """The other tag answered, and does not hold the first tag's digest (a failed read says nothing)."""
     return (other.call.ok and other.digest != first.digest) or other.call.failure == "missing"
@@ -157,6 +171,9 @@ def tag_reasons(t: Target, held: Held, since: Mapping[str, Since], plan: planner
     tag, pulled = held.tag, held.pulled
     if not pulled.call.ok:
         return [f"new target: {tag} holds nothing yet"]
+    if held.unsigned:
+        why = "no signature of this key or identity made for its repository: its revision is not taken"
+        return [f"{tag} holds {pulled.digest} with {why} at its word"]
     if not held.commit:
         return [f"{tag} holds no revision this action can read ({pulled.revision or 'none'})"]
     rev = short_revision(pulled.revision) or held.commit[:7]
@@ -279,6 +296,8 @@ def catch_up(
     # A target with a problem (a matched file that cannot be an instance) has no tag to read: it fails.
     targets = [t for t in plan.config.targets if (not plan.only or t.id in plan.only) and not t.problem]
     held = read_tags(targets, pull)
+    if trust is not None:
+        held = signed_only(targets, held, trust)
     commits = [h.commit for h in held.values() if h.commit]
     since = relate(repo, head, commits, config_path=plan.config.path, load=load) if commits else {}
     behind = [t for t in targets if needs_marker(t, held[t.id], since, plan)]

@@ -7,6 +7,7 @@ canonical form. Secret values never leave this module: only which keys changed.
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,7 +68,11 @@ def _hide_secret(obj: dict[str, Any], other: dict[str, Any] | None) -> dict[str,
 
 
 def canonical(obj: dict[str, Any]) -> str:
-    return yaml.safe_dump(obj, sort_keys=True, default_flow_style=False, allow_unicode=True, width=10_000)
+    # No folding at any width: PyYAML breaks a long value at a space, which would split a secret
+    # with a space across two lines where redaction cannot match it.
+    return yaml.safe_dump(
+        obj, sort_keys=True, default_flow_style=False, allow_unicode=True, width=sys.maxsize
+    )
 
 
 @dataclass(frozen=True)

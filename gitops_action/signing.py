@@ -136,6 +136,44 @@ def verify(signer: Signer, url: str) -> runner.Completed:
     return _run(signer, verify_args(signer, url))
 
 
+def _repository(name: str) -> str:
+    """A repository name as cosign writes it into a signature, compared without Docker Hub's aliases."""
+    name = name.strip().lower()
+    for alias in ("index.docker.io/", "registry-1.docker.io/"):
+        name = "docker.io/" + name.removeprefix(alias) if name.startswith(alias) else name
+    if name.startswith("docker.io/") and name.count("/") == 1:
+        name = name.replace("docker.io/", "docker.io/library/", 1)
+    return name
+
+
+def made_here(stdout: str, url: str) -> bool:
+    """Whether one of the signatures `cosign verify --output=json` accepted was made for the
+    repository of `url` (its payload's docker-reference). cosign checks only the digest a signature
+    names: a signed digest copied with its `.sig` into another target's repository verifies there
+    as well, so without this a registry writer could put one target's signed bytes at another's."""
+    want = _repository(cosign_ref(url).partition("@")[0])
+    try:
+        payloads = json.loads(stdout)
+    except ValueError:
+        return False
+    for p in payloads if isinstance(payloads, list) else []:
+        identity = (p.get("critical") or {}).get("identity") if isinstance(p, dict) else None
+        ref = identity.get("docker-reference") if isinstance(identity, dict) else None
+        if isinstance(ref, str) and _repository(ref) == want:
+            return True
+    return False
+
+
+def verified(signer: Signer, url: str) -> tuple[bool, str]:
+    """A valid signature from this key or identity, made for this repository; or why not."""
+    done = verify(signer, url)
+    if not done.ok:
+        return False, _said(done, signer.secrets)
+    if not made_here(done.stdout, url):
+        return False, f"its signatures name another repository than {cosign_ref(url).partition('@')[0]}"
+    return True, ""
+
+
 def sign_and_verify(signer: Signer, url: str) -> Signed:
     """Make sure `oci://REPO@sha256:...` carries a valid signature from this key or identity: keep a
     valid one that is there, else sign, then verify. The one entry point for every mode."""
@@ -154,14 +192,13 @@ def _sign_and_verify(signer: Signer, url: str) -> Signed:
     if "@sha256:" not in url:
         return Signed(False, error=f"signing failed: {url} is not a digest reference (never a tag)")
     where = signature_ref(url)
-    if verify(signer, url).ok:
+    if verified(signer, url)[0]:
         return Signed(True, where, False, log=(f"{url}: already signed ({where}): not signed again",))
     signed = _run(signer, sign_args(signer, url))
     if not signed.ok:
         return Signed(False, error=f"signing failed for {url}: {_said(signed, signer.secrets)}")
-    checked = verify(signer, url)
-    if not checked.ok:
-        why = _said(checked, signer.secrets)
+    ok, why = verified(signer, url)
+    if not ok:
         return Signed(False, error=f"signing failed: the new signature of {url} does not verify: {why}")
     return Signed(True, where, True, log=(f"{url}: signed and verified ({where})",))
 
@@ -183,12 +220,10 @@ def _check_signed(signer: Signer, url: str) -> Signed:
         return Signed(False, error=f"could not be verified ({signer.error})")
     if "@sha256:" not in url:
         return Signed(False, error=f"is not a digest reference ({url})")
-    done = verify(signer, url) if url not in signer.verified else None
-    if done is not None and not done.ok:
+    ok, why = (True, "") if url in signer.verified else verified(signer, url)
+    if not ok:
         who = "key" if signer.identity is None else "identity"
-        return Signed(
-            False, error=f"carries no valid signature from this {who} ({_said(done, signer.secrets)})"
-        )
+        return Signed(False, error=f"carries no valid signature from this {who} ({why})")
     signer.verified.add(url)
     where = signature_ref(url)
     return Signed(True, where, False, log=(f"{url}: signature verified ({where})",))
