@@ -593,19 +593,20 @@ def test_cue_type_error_in_a_values_file_points_at_the_line(
     assert ("clusters/staging/billing.cue", str(line)) in error_notes(run), run.stdout
 
 
-def test_module_path_that_is_not_a_module_fails_its_target(
+def test_module_path_that_is_not_a_module_is_a_configuration_error(
     example_repo: GitRepo, prefix: str, tmp_path: Path
 ) -> None:
+    """A literal `module:` path is checked when the configuration loads (issue 20): exit 2 at its
+    line, nothing built (a path a `match` placeholder fills in fails that target alone instead)."""
     edit_config(
         example_repo,
         "  - name: webapp-production\n    namespace: apps\n    module: ./modules/webapp",
         "  - name: webapp-production\n    namespace: apps\n    module: ./apps/webapp",
     )
     run = push(example_repo, tmp_path / "run", prefix, targets="webapp-staging,webapp-production")
-    broken = failed_alone(run, {"webapp-production"}, {"webapp-staging"})
-    assert broken["webapp-production"]["error"] == (
-        f"module apps/webapp is not a Timoni module: no cue.mod/module.cue ({CONFIG} instances[1])"
-    )
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "instances[1].module: apps/webapp is not a Timoni module" in run.stdout
+    assert "Nothing was built" in run.summary
 
 
 def test_values_file_symlinked_outside_the_repository_fails_its_target(
