@@ -100,9 +100,13 @@ def objects(stream: str) -> list[dict[str, Any]]:
 
 
 def plain_config(repo: GitRepo) -> str:
-    """The example's configuration without its `flux:` block (its end), for tests that write their own."""
-    text = (repo.path / ".timoni-flux.yaml").read_text()
-    return text[: text.index("# The cluster side")]
+    """The example's configuration without its `flux:` block, for tests that write their own."""
+    return without_flux_block((repo.path / ".timoni-flux.yaml").read_text())
+
+
+def without_flux_block(text: str) -> str:
+    """The configuration without the example's `flux:` block (its comment up to `instances:`)."""
+    return text[: text.index("# The cluster side")] + text[text.index("instances:\n") :]
 
 
 def example_targets(repo: GitRepo) -> list[cfg.Target]:
@@ -307,7 +311,7 @@ def test_a_target_overrides_the_defaults_with_placeholders(example_repo: GitRepo
         '    tags: ["{env}"]\n    flux:\n      name: "billing-{env}"\n'
         "      kustomization: {interval: 7m, targetNamespace: billing}\n",
     )
-    path.write_text(text[: text.index("# The cluster side")] + FLUX_SECTION)
+    path.write_text(without_flux_block(text) + FLUX_SECTION)
     example_repo.commit_all("per-target flux")
     docs = {
         (o["kind"], o["metadata"]["name"]): o for o in objects(run_cli(example_repo, "flux-config").stdout)
