@@ -54,6 +54,7 @@ class Promotion:
     log: list[str] = field(default_factory=list)
     signed: bool = False  # a verified cosign signature is on `digest` (sign: cosign)
     signature: str | None = None
+    missing: bool = False  # `from` does not exist: nothing to promote
 
     @property
     def url(self) -> str | None:
@@ -213,6 +214,7 @@ def _source(url: str, read: Read, req: Request, result: Promotion) -> Pulled | N
         if src.call.failure == "missing":
             result.error = f"{url} does not exist: nothing to promote"
             result.status = "skipped" if req.missing_ok else "failed"
+            result.missing = True
         else:
             result.error = registry_error("reading", url, src.call, req.flux)
         return None
