@@ -126,7 +126,7 @@ def main() -> None:
         cli(repo, out, "flux-config", "--registry", prefix, "--targets", "webapp-staging", show_stdout=True)
 
         step(
-            "5. promote: production's clusters get the exact digest pushed as its candidate (nothing rendered)",
+            "5. promote: production's clusters get the exact digest pushed as a candidate (nothing rendered)",
             "In this copy webapp-production pushes `production-candidate` and its clusters follow "
             "`production` (flux: source: tag), a tag only promote writes (its OCIRepository's `ref.tag`).",
         )
