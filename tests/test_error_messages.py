@@ -277,6 +277,24 @@ def test_no_credentials_at_all_says_none_were_given(
     assert "set registry-username and registry-password" in error, error
 
 
+def test_no_credentials_on_the_command_line_names_the_flag_and_the_variable(
+    example_repo: GitRepo, auth_registry: Registry, tmp_path: Path
+) -> None:
+    """First hour 4.5: the command line said "set registry-username and registry-password", the
+    action's input names; it takes --registry-username and REGISTRY_PASSWORD."""
+    assert auth_registry.ca_file is not None
+    proc = run_cli(
+        example_repo,
+        *("push", "--all", "--targets", "webapp-staging"),
+        *("--registry", f"oci://{auth_registry.host}/anon", "--summary-file", str(tmp_path / "s.md")),
+        env={"SSL_CERT_FILE": str(auth_registry.ca_file)},
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    said = "give --registry-username and the REGISTRY_PASSWORD environment variable"
+    assert said in proc.stderr, proc.stderr
+    assert "set registry-username and registry-password" not in proc.stderr, proc.stderr
+
+
 def test_a_typo_in_a_required_key_says_did_you_mean(example_repo: GitRepo, tmp_path: Path) -> None:
     """Before: only `instances[1]: 'namespace' is a required property`, on the entry's first line."""
     config = example_repo.path / CONFIG
@@ -398,6 +416,7 @@ def test_the_command_line_warns_about_uncommitted_edits(example_repo: GitRepo, t
     assert proc.returncode == 0, proc.stdout + proc.stderr
     said = "the work tree differs from the commit being built"
     assert f"warning: {said}" in proc.stderr and "apps/webapp/staging.yaml" in proc.stderr, proc.stderr
+    assert "stash" not in proc.stderr, proc.stderr  # first hour: stashing builds nothing
     assert said in summary.read_text()
     staging.write_text(staging.read_text().replace("replicas: 5", "replicas: 1"))
     clean = run_cli(example_repo, "plan", "--all", "--summary-file", str(tmp_path / "clean.md"))
