@@ -20,7 +20,7 @@ from .config import Config, ConfigError, Target
 from .context import Context
 from .credentials import redact, registry_host
 from .cue_errors import plain
-from .errors import UsageError
+from .errors import INTERNAL_TRACEBACK, UsageError
 from .finish import NO_ARTIFACTS, warn, write
 from .flux import Flux
 from .gitrepo import Repo
@@ -358,6 +358,9 @@ def finish_promote(
             _log_group(r, said)
         else:
             print(said, file=sys.stderr)
+            for x in r.log:  # a bug's traceback (errors.internal_error): no log groups here
+                if x.startswith(INTERNAL_TRACEBACK):
+                    print(f"{r.target.id}: {x}", file=sys.stderr)
     count = {s: sum(1 for r in results if r.status == s) for s in ("promoted", "failed", "unchanged")}
     outputs = _no_artifacts(
         artifacts=json.dumps(artifacts(results)),

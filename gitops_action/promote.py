@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 
 from .catchup import commit_at
 from .config import Target
+from .errors import internal_error
 from .flux import Flux
 from .gitrepo import Repo
 from .oci import Call, Pulled
@@ -126,8 +127,8 @@ def _guarded(target: Target, req: Request, work: Path) -> Promotion:
     start = time.monotonic()
     try:
         promote(target, req, work, result)
-    except Exception as exc:  # a bug fails this target only
-        result.status, result.error = "failed", f"internal error: {type(exc).__name__}: {exc}"
+    except Exception as exc:  # a bug fails this target only; its traceback: the target's log
+        result.status, result.error = "failed", internal_error(exc, result.log)
     result.seconds = time.monotonic() - start
     return result
 
