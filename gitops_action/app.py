@@ -354,7 +354,7 @@ def _uncommitted(repo: Repo, head: str) -> str:
     shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
     return (
         f"the work tree differs from the commit being built ({head[:12]}; uncommitted changes: {shown}): "
-        "the run reads the committed files only; commit (or stash) the changes to build them"
+        "the run reads the committed files only; commit the changes to build them"
     )
 
 

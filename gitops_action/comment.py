@@ -123,7 +123,10 @@ def render(results: Sequence[TargetResult], *, config_path: str, run_url: str, s
         return head + "\n"
     tail = f"[Full diff in the job summary]({run_url})" if run_url else "Full diff in the job summary."
     budget = COMMENT_LIMIT - MARGIN - len(head) - len(tail) - 2 * len(SEP)
-    return SEP.join([head, _body(shown, budget, "this comment"), tail]) + "\n"
+    body = _body(shown, budget, "this comment")
+    if body == _body(shown, COMMENT_LIMIT * 1024, "this comment"):  # every diff is here already
+        return SEP.join([head, body]) + "\n"
+    return SEP.join([head, body, tail]) + "\n"
 
 
 def summary_diffs(results: Sequence[TargetResult], *, limit: int) -> str:

@@ -9,6 +9,7 @@ files, `./N.name.cue:L:C` to the N-th bundle file, and echoed file contents to t
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
 from collections.abc import Sequence
@@ -52,9 +53,42 @@ def clean(stderr: str, files: Sequence[str], repo_root: Path) -> str:
         if len(content) > 8 and content in text:
             text = text.replace(content, f"<{f}>")
         hidden.update(secret_values(content))
+    # A YAML file timoni echoes as the CUE it made of it (its own spacing): found by its words.
+    text = ECHOED.sub(
+        lambda m: f"loading values from <{_echoed(m['text'], files, repo_root)}>\n failed: ",
+        text,
+    )
     for value in sorted(hidden, key=len, reverse=True):
         text = text.replace(value, "***")
     return text.strip()
+
+
+ECHOED = re.compile(r"loading values from (?P<text>[^<].*?)\n failed: ", re.S)
+WORD = re.compile(r"[\w.-]+")
+UNNAMED = "a values file"
+
+
+def _echoed(text: str, files: Sequence[str], repo_root: Path) -> str:
+    """Which values file timoni echoed: the one with the same words in the same order (keys and
+    values, comments aside); else the only YAML file without the top-level `values:` key."""
+    said = WORD.findall(re.sub(r"//[^\n]*", "", text))  # the YAML's comments, as CUE comments
+    lacking = []
+    for f in files:
+        try:
+            content = (repo_root / f).read_text("utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if not f.endswith((".yaml", ".yml", ".json")):
+            continue
+        try:
+            data = yaml.safe_load(content)
+        except yaml.YAMLError:
+            continue
+        if WORD.findall(json.dumps(data)) == said:
+            return f
+        if not (isinstance(data, dict) and "values" in data):
+            lacking.append(f)
+    return lacking[0] if len(lacking) == 1 else UNNAMED
 
 
 def plain(text: str) -> str:
@@ -153,7 +187,10 @@ def locate(
     # timoni echoes the file with its final newline: `loading values from <f>\n failed: ...`.
     for m in re.finditer(r"<(?P<file>[^<>\n]+)>\s*failed: (?P<msg>.+)", stderr):
         if m.group("file") in files:
-            found.append(Located(m.group("file"), 1, 1, f"{m.group('file')}: {m.group('msg').strip()}"))
+            msg = m.group("msg").strip()
+            if msg == "field not found: values":  # timoni reads a values file's `values:` key only
+                msg += " (a values file holds its values under a top-level `values:` key)"
+            found.append(Located(m.group("file"), 1, 1, f"{m.group('file')}: {msg}"))
     for m in FILE_POS.finditer(stderr):  # positions in a message's text (e.g. a YAML syntax error)
         rel = _relative(m.group("file"), files, repo_root) if m.group("file") != "./values.cue" else None
         if rel:

@@ -51,6 +51,9 @@ class ToolMissing(ActionError):
 
 def internal_error(exc: BaseException, log: list[str]) -> str:
     """The one-line message of a bug in one target's work; its traceback goes to `log` (the
-    target's log group: `pipeline._guarded`)."""
+    target's log group in Actions, stderr on the command line: `finish.finish`). A missing
+    program is no bug: its own message says what to install, no traceback."""
+    if isinstance(exc, ToolMissing):
+        return str(exc)
     log.append(f"{INTERNAL_TRACEBACK}\n" + "".join(traceback.format_exception(exc)).rstrip())
     return f"internal error: {type(exc).__name__}: {exc} (traceback in the log)"

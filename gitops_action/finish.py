@@ -19,7 +19,7 @@ from . import comment, report
 from .context import Context
 from .credentials import redact
 from .cue_errors import plain
-from .errors import INTERNAL_TRACEBACK, ActionError, UsageError
+from .errors import INTERNAL_TRACEBACK, ActionError, ToolMissing, UsageError
 from .events import CommitRange
 from .planner import Plan
 from .progress import one_line
@@ -66,17 +66,18 @@ def finish(
         report.emit_log(results)
         report.emit_annotations(results)
     else:
-        for r in (r for r in results if r.target.id not in listed):
-            line = (
-                f"{r.target.id}: {r.status}"
-                + (f" {r.url}" if r.url else "")
-                + (f" ({r.error})" if r.error else "")
-            )
-            reasons = r.reasons if r.status == "planned" else ()  # plan's answer: why each target
-            print("".join([line, *(f"\n  {one_line(x)}" for x in reasons)]), file=sys.stderr)
+        for r in results:
+            if r.target.id not in listed:  # the progress lines said it already
+                line = (
+                    f"{r.target.id}: {r.status}"
+                    + (f" {r.url}" if r.url else "")
+                    + (f" ({r.error})" if r.error else "")
+                )
+                reasons = r.reasons if r.status == "planned" else ()  # plan's answer: why each target
+                print("".join([line, *(f"\n  {one_line(x)}" for x in reasons)]), file=sys.stderr)
             for x in r.log:  # a bug's traceback (errors.internal_error): no log groups here
                 if x.startswith(INTERNAL_TRACEBACK):
-                    print(x, file=sys.stderr)
+                    print(f"{r.target.id}: {x}", file=sys.stderr)
     stamp = report.stamp(
         plan.range.head, datetime.now(UTC), server_url=ctx.server_url, repository=ctx.repository
     )
@@ -107,17 +108,24 @@ def stopped(settings: Settings, ctx: Context, exc: Exception) -> int:
     """Report an error that stopped the run: exit 2 for usage and configuration errors (nothing was
     built), 1 for anything else (an internal error). The summary and outputs are written either way."""
     usage = isinstance(exc, UsageError)
+    setup = isinstance(exc, ToolMissing)  # a program to install: no bug, no traceback
     text = str(exc) if isinstance(exc, ActionError) else f"{type(exc).__name__}: {exc}"
     msg = plain(redact(text, list(settings.secrets())))
     where = exc if isinstance(exc, ActionError) else ActionError()
     if ctx.in_actions:
-        kind = "configuration or usage error" if usage else "internal error"
+        kind = "configuration or usage error" if usage else "setup error" if setup else "internal error"
         gha.error(msg, title=f"timoni-flux-push: {kind}", file=where.file or None, line=where.line)
     else:  # in Actions the escaped annotation says it; a plain print could carry workflow commands
-        print(f"error: {msg}" if usage else f"error: internal error: {msg}", file=sys.stderr)
+        print(f"error: {msg}" if usage or setup else f"error: internal error: {msg}", file=sys.stderr)
     if not isinstance(exc, ActionError):  # a bug: its one line alone tells nobody where it happened
         _traceback(ctx, exc, list(settings.secrets()))
-    said = "Nothing was built" if usage else "The run stopped on an internal error"
+    said = (
+        "Nothing was built"
+        if usage
+        else "The run stopped: a program it needs is missing"
+        if setup
+        else "The run stopped on an internal error"
+    )
     text = f"## timoni-flux-push\n\n{said}: {report.md(msg)}\n"
     write(settings, ctx, text, dict(NO_ARTIFACTS), stdout=not _terminal(settings, ctx))  # said on stderr
     return 2 if usage else 1

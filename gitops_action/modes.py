@@ -20,7 +20,7 @@ from .config import Config, ConfigError, Target
 from .context import Context
 from .credentials import redact, registry_host
 from .cue_errors import plain
-from .errors import UsageError
+from .errors import INTERNAL_TRACEBACK, UsageError
 from .finish import NO_ARTIFACTS, warn, write
 from .flux import Flux
 from .gitrepo import Repo
@@ -149,6 +149,8 @@ def run_promote(settings: Settings, ctx: Context, scratch: Path) -> int:
     )
     check = functools.partial(signing.check_signed, signer) if signer else None
     results = promotions(settings, repo, head, targets, env, scratch, check)
+    # Nothing at all could be promoted: a green job would hide that the layout cannot promote.
+    hopeless = _nothing_promoted([*unused, *results], len(unused))
     order = {t.id: i for i, t in enumerate(wanted)}
     results = sorted([*results, *unused], key=lambda r: order[r.target.id])
     if signer:
@@ -159,45 +161,99 @@ def run_promote(settings: Settings, ctx: Context, scratch: Path) -> int:
             "was trusted as is. Whoever can write the registry can put an artifact there; with "
             "`sign: cosign` only a digest this repository signed is promoted.\n"
         )
+    if hopeless:
+        said = (
+            f"nothing was promoted: no target could promote {settings.from_tag!r} to {settings.to_tag!r}"
+            f"{_LAYOUT_FIX}"
+        )
+        extra = f"\n### Nothing promoted\n\n{md(said)}\n" + extra
     finish_promote(settings, ctx, results, extra)
+    if hopeless:
+        if ctx.in_actions:
+            gha.error(said, title="timoni-flux-push: promote")
+        else:
+            print(f"error: {said}", file=sys.stderr)
+        return 2
     return 1 if any(r.status == "failed" for r in results) else 0
 
 
 def _followed(
     settings: Settings, config: Config, targets: list[Target]
 ) -> tuple[list[Target], list[promote.Promotion]]:
-    """The targets whose OCI repository some target uses `to` in (pushes it, or its cluster follows
-    it with `flux-config`), and a skipped result for each of the others. A tag nobody follows is a
-    promotion nobody gets (`api-dev:prod` with the `{registry}/{name}` layout): a usage error when
-    the targets were named, or when no target at all uses `to`."""
+    """The targets `to` may be written for, and a skipped result for each of the others.
+
+    Refused: a `to` tag that nobody uses in the OCI repository (no target pushes it, no cluster
+    follows it with `flux-config`): a promotion nobody gets (`api-dev:prod` with the
+    `{registry}/{name}` layout). Refused too: a `to` tag another target pushes (its render, not the
+    one at `from`): that target's cluster would run the `from` render until its next push silently
+    puts its own back. A usage error when the targets were named, or when every target is refused."""
     used: dict[str, set[str]] = {}
     for t in config.targets:
         if t.problem:  # no valid name, so no tag: it fails on its own in `promotions`
             continue
         follows = str(flux_config.settings_for(t, config.flux)["source.tag"])
         used.setdefault(t.artifact, set()).update((*t.tags, follows))
-    to = settings.to_tag
+    to, src = settings.to_tag, settings.from_tag
+    # A target pushing both `from` and `to` puts one render at both: promoting changes nothing it owns.
+    owners: dict[str, list[str]] = {}
+    for t in config.targets:
+        if not t.problem and to in t.tags and src not in t.tags:
+            owners.setdefault(t.artifact, []).append(t.id)
     unused = [t for t in targets if not t.problem and to not in used.get(t.artifact, set())]
-    if not unused:
+    owned = [t for t in targets if not t.problem and t.artifact in owners and t not in unused]
+    if not unused and not owned:
         return targets, []
 
     def would(t: Target) -> str:
         return f"{t.artifact}:{to} (its targets use {', '.join(sorted(used.get(t.artifact, ())))})"
 
-    if settings.targets or len(unused) == len(targets):
-        written = "; ".join(dict.fromkeys(would(t) for t in unused))
-        raise UsageError(
-            f"`to` tag {to!r} is used by no target of the repository it would be written to: promote "
-            f"would have written {written}, a tag no target pushes and no flux-config object follows. "
-            "Name a tag of a target's `tags` or `flux: source: tag`; nothing was promoted"
-        )
+    def pushed_by(t: Target) -> str:
+        names = ", ".join(owners[t.artifact])
+        return f"{t.artifact}:{to} is pushed by target {names} (its `tags`)"
+
+    own_fix = (
+        f"Promote to a tag only Flux follows (`flux: {{source: {{tag: ...}}}}` on the target whose "
+        f"cluster should get the promotion), with one target pushing {src!r}"
+    )
+    if settings.targets or len(unused) + len(owned) == len(targets):
+        said = []
+        if unused:
+            written = "; ".join(dict.fromkeys(would(t) for t in unused))
+            said.append(
+                f"`to` tag {to!r} is used by no target of the repository it would be written to: promote "
+                f"would have written {written}, a tag no target pushes and no flux-config object follows. "
+                f"Name a tag of a target's `tags` or `flux: source: tag`{_LAYOUT_FIX}"
+            )
+        if owned:
+            names = "; ".join(dict.fromkeys(pushed_by(t) for t in owned))
+            said.append(
+                f"`to` tag {to!r} belongs to another target: {names}; promoting {src!r} there would "
+                "run another target's render until that target's next push puts its own back. " + own_fix
+            )
+        raise UsageError(". ".join(said) + "; nothing was promoted")
     skipped = [
-        promote.Promotion(
-            t, "skipped", settings.from_tag, to, error=f"not promoted: it would write {would(t)}"
-        )
+        promote.Promotion(t, "skipped", src, to, error=f"not promoted: it would write {would(t)}")
         for t in unused
+    ] + [
+        promote.Promotion(t, "skipped", src, to, error=f"not promoted: {pushed_by(t)}. {own_fix}")
+        for t in owned
     ]
-    return [t for t in targets if t not in unused], skipped
+    return [t for t in targets if t not in unused and t not in owned], skipped
+
+
+# What to do when each environment has its own OCI repository (the `{registry}/{name}` layout).
+_LAYOUT_FIX = (
+    " (with one OCI repository per environment nothing can be promoted: give the environments one "
+    "shared `artifact:` and let the clusters of the promoted environment follow its tag with "
+    "`flux: source: tag`)"
+)
+
+
+def _nothing_promoted(results: Sequence[promote.Promotion], refused: int) -> bool:
+    """Some targets were refused (their `to` is unused) and none of the others had anything to
+    promote either (`from` does not exist): the promotion as asked cannot work."""
+    rest = results[refused:]
+    return refused > 0 and all(r.status == "skipped" and r.missing for r in rest)
 
 
 def promotions(
@@ -302,6 +358,9 @@ def finish_promote(
             _log_group(r, said)
         else:
             print(said, file=sys.stderr)
+            for x in r.log:  # a bug's traceback (errors.internal_error): no log groups here
+                if x.startswith(INTERNAL_TRACEBACK):
+                    print(f"{r.target.id}: {x}", file=sys.stderr)
     count = {s: sum(1 for r in results if r.status == s) for s in ("promoted", "failed", "unchanged")}
     outputs = _no_artifacts(
         artifacts=json.dumps(artifacts(results)),

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 
 from .catchup import commit_at
 from .config import Target
+from .errors import internal_error
 from .flux import Flux
 from .gitrepo import Repo
 from .oci import Call, Pulled
@@ -54,6 +55,7 @@ class Promotion:
     log: list[str] = field(default_factory=list)
     signed: bool = False  # a verified cosign signature is on `digest` (sign: cosign)
     signature: str | None = None
+    missing: bool = False  # `from` does not exist: nothing to promote
 
     @property
     def url(self) -> str | None:
@@ -125,8 +127,8 @@ def _guarded(target: Target, req: Request, work: Path) -> Promotion:
     start = time.monotonic()
     try:
         promote(target, req, work, result)
-    except Exception as exc:  # a bug fails this target only
-        result.status, result.error = "failed", f"internal error: {type(exc).__name__}: {exc}"
+    except Exception as exc:  # a bug fails this target only; its traceback: the target's log
+        result.status, result.error = "failed", internal_error(exc, result.log)
     result.seconds = time.monotonic() - start
     return result
 
@@ -213,6 +215,7 @@ def _source(url: str, read: Read, req: Request, result: Promotion) -> Pulled | N
         if src.call.failure == "missing":
             result.error = f"{url} does not exist: nothing to promote"
             result.status = "skipped" if req.missing_ok else "failed"
+            result.missing = True
         else:
             result.error = registry_error("reading", url, src.call, req.flux)
         return None

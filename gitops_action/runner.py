@@ -25,6 +25,25 @@ def trace(args: Sequence[str], start: float, end: float) -> None:
             fh.write(f"{start:.6f} {end:.6f} {what}\n")
 
 
+# Where each program the run starts comes from, for the message when it is not installed.
+INSTALL = {
+    "timoni": "https://timoni.sh/install/",
+    "flux": "https://fluxcd.io/flux/installation/#install-the-flux-cli",
+    "cosign": "https://docs.sigstore.dev/cosign/system_config/installation/",
+    "git": "your system's package manager",
+}
+
+
+def missing(program: str) -> ToolMissing:
+    """A program not on PATH: a setup problem, said with where to get it (not an internal error)."""
+    name = os.path.basename(program)
+    where = INSTALL.get(name)
+    if where is None:
+        return ToolMissing(f"{name} not found on PATH")
+    pinned = "" if name == "git" else "; `make tools` in a checkout of this action installs the pinned one"
+    return ToolMissing(f"{name} not found on PATH (install it: {where}{pinned})")
+
+
 @dataclass(frozen=True)
 class Completed:
     returncode: int
@@ -85,7 +104,7 @@ def run(
             check=False,
         )
     except FileNotFoundError as exc:
-        raise ToolMissing(f"{args[0]}: not found on PATH") from exc
+        raise missing(args[0]) from exc
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout.decode("utf-8", "replace") if isinstance(exc.stdout, bytes) else exc.stdout or ""
         err = exc.stderr.decode("utf-8", "replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""

@@ -439,16 +439,39 @@ class _Version(argparse.Action):
 
 
 def version_text() -> str:
-    """This package's version, and the tool versions it was tested with (in a source checkout)."""
+    """This package's version; per tool the version it was tested with (in a source checkout) and
+    the one found on PATH, or that none is: the run needs them there."""
     root = Path(__file__).resolve().parent.parent
     lines = [f"timoni-flux-push {_package_version(root)}"]
     pins = root / "tools" / "versions.env"
-    if pins.is_file():
-        found = dict(re.findall(r"^(TIMONI|FLUX|COSIGN)_VERSION=(\S+)$", pins.read_text(), re.M))
-        lines += [
-            f"{tool.lower()} {found[tool]} (pinned)" for tool in ("TIMONI", "FLUX", "COSIGN") if tool in found
-        ]
+    text = pins.read_text() if pins.is_file() else ""
+    pinned = dict(re.findall(r"^(TIMONI|FLUX|COSIGN)_VERSION=(\S+)$", text, re.M))
+    for tool in ("timoni", "flux", "cosign"):
+        pin = pinned.get(tool.upper())
+        lines.append(f"{tool} " + (f"{pin} (pinned), " if pin else "") + _found(tool))
     return "\n".join(lines)
+
+
+# How each tool says its version: `timoni version 0.31.0`, `flux version 2.9.4`, cosign's JSON.
+_VERSION_ARGS = {"timoni": ["-v"], "flux": ["-v"], "cosign": ["version", "--json"]}
+
+
+def _found(tool: str) -> str:
+    """`found VERSION (PATH)`, or `not found on PATH`."""
+    import shutil
+    import subprocess
+
+    path = shutil.which(tool)
+    if not path:
+        return "not found on PATH"
+    try:
+        done = subprocess.run(
+            [path, *_VERSION_ARGS[tool]], capture_output=True, text=True, timeout=15, check=False
+        )
+        said = re.search(r"\bv?(\d+\.\d+\.\d+[\w.+-]*)", done.stdout + done.stderr)
+    except (OSError, subprocess.SubprocessError):
+        said = None
+    return f"found {said.group(1) if said else 'an unknown version'} ({path})"
 
 
 def _package_version(root: Path) -> str:
@@ -474,7 +497,35 @@ def _owners(flag: str) -> list[str]:
     return [n for n, c in sub.choices.items() if flag in c._option_string_actions]
 
 
+# A flag a user may guess for a secret: its value must never be echoed (it is in the CI log then).
+_SECRET_FLAG = re.compile(r"^--?[\w-]*(password|token|key|secret)[\w-]*$", re.I)
+_SECRET_VARS = {
+    "--registry-password": "REGISTRY_PASSWORD (with --registry-username)",
+    "--cosign-key": "COSIGN_KEY (with --sign cosign)",
+    "--cosign-password": "COSIGN_PASSWORD (with --sign cosign)",
+    "--github-token": "GITHUB_TOKEN",
+}
+SECRET_ENV = "REGISTRY_PASSWORD, COSIGN_KEY, COSIGN_PASSWORD and GITHUB_TOKEN"
+
+
+def _secret_flag(argv: Sequence[str]) -> None:
+    """A secret given as a flag is refused before argparse sees it (its messages quote the
+    arguments), naming the flag and never its value; secrets come from the environment only."""
+    for x in argv:
+        if x == "--":
+            return
+        flag = x.split("=", 1)[0]
+        if x.startswith("-") and _SECRET_FLAG.match(flag):
+            where = _SECRET_VARS.get(flag.lower())
+            use = f"set the environment variable {where}" if where else f"it reads them from {SECRET_ENV}"
+            raise SettingsError(
+                f"{flag} is not a flag: secrets are never command-line arguments (they would show in the "
+                f"process list, the shell history and the CI log); {use}. Its value was not printed"
+            )
+
+
 def from_args(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
+    _secret_flag(argv)
     a, extra = parser().parse_known_args(list(argv))
     if a.mode is None:
         raise SettingsError(f"give a command: {', '.join(COMMANDS)} (python -m gitops_action --help)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import threading
 import time
@@ -145,9 +146,15 @@ def registry_error(doing: str, url: str, call: Call, flux: Flux | None = None) -
     host (`Flux.anonymous`) asks for them rather than blaming the ones given."""
     if call.failure == "auth" and flux is not None and flux.anonymous(url):
         host = url.removeprefix("oci://").split("/", 1)[0]
+        # The action's inputs in Actions; on the command line, its flag and environment variable.
+        give = (
+            "set registry-username and registry-password"
+            if os.environ.get("GITHUB_ACTIONS") == "true"
+            else "give --registry-username and the REGISTRY_PASSWORD environment variable"
+        )
         return (
             f"the registry asked for credentials while {doing} {url} and none were given for {host} "
-            f"(set registry-username and registry-password): {call.error}"
+            f"({give}): {call.error}"
         )
     if call.failure == "auth":
         return f"the registry refused the credentials while {doing} {url}: {call.error}"

@@ -21,9 +21,11 @@ pytestmark = pytest.mark.unit
 FLAG = re.compile(r"^\s+(?:-\w, )?(--[a-z][a-z-]*)", re.M)  # a flag at the start of a help line
 
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, path: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_"))}
     env["PYTHONPATH"] = str(ROOT)
+    if path is not None:
+        env["PATH"] = path
     return subprocess.run(
         [sys.executable, "-m", "gitops_action", *args],
         env=env,
@@ -69,17 +71,50 @@ def test_the_top_level_help_lists_the_commands_not_their_flags() -> None:
     assert set(FLAG.findall(out.stdout)) == {"--help", "--version"}
 
 
-def test_version_names_the_package_and_the_pinned_tools() -> None:
+def test_version_names_the_package_the_pinned_tools_and_the_ones_found() -> None:
+    """First hour: --version said `timoni 0.31.0 (pinned)` with no timoni on PATH at all."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     pins = dict(re.findall(r"^(\w+)_VERSION=(\S+)$", (ROOT / "tools/versions.env").read_text(), re.M))
-    out = cli("--version")
+    tools = ROOT / ".tools" / "bin"
+    out = cli("--version", path=f"{tools}:/usr/bin:/bin")
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == [
         f"timoni-flux-push {project}",
-        f"timoni {pins['TIMONI']} (pinned)",
-        f"flux {pins['FLUX']} (pinned)",
-        f"cosign {pins['COSIGN']} (pinned)",
+        f"timoni {pins['TIMONI']} (pinned), found {pins['TIMONI']} ({tools / 'timoni'})",
+        f"flux {pins['FLUX']} (pinned), found {pins['FLUX']} ({tools / 'flux'})",
+        f"cosign {pins['COSIGN']} (pinned), found {pins['COSIGN']} ({tools / 'cosign'})",
     ]
+    empty = ROOT / "tests"  # a directory with none of the tools in it
+    out = cli("--version", path=str(empty))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[1:] == [
+        f"timoni {pins['TIMONI']} (pinned), not found on PATH",
+        f"flux {pins['FLUX']} (pinned), not found on PATH",
+        f"cosign {pins['COSIGN']} (pinned), not found on PATH",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "use"),
+    [
+        (["push", "--registry-password=ghp_FAKE0123456789abcdef"], "REGISTRY_PASSWORD"),
+        (["push", "--registry-password", "ghp_FAKE0123456789abcdef"], "REGISTRY_PASSWORD"),
+        (["push", "--cosign-key", "ghp_FAKE0123456789abcdef"], "COSIGN_KEY"),
+        (["promote", "--cosign-password=ghp_FAKE0123456789abcdef"], "COSIGN_PASSWORD"),
+        (["dry-run", "--github-token", "ghp_FAKE0123456789abcdef"], "GITHUB_TOKEN"),
+        (["--registry-password", "ghp_FAKE0123456789abcdef", "push"], "REGISTRY_PASSWORD"),
+        (["plan", "--api-key=ghp_FAKE0123456789abcdef"], "REGISTRY_PASSWORD, COSIGN_KEY"),
+        (["plan", "--my-token", "ghp_FAKE0123456789abcdef"], "GITHUB_TOKEN"),
+    ],
+)
+def test_a_secret_given_as_a_flag_is_never_echoed(argv: list[str], use: str) -> None:
+    """First hour 4.12: `push --registry-password=ghp_x` printed `unrecognized arguments:
+    --registry-password=ghp_x` into the CI log, with no word of REGISTRY_PASSWORD."""
+    out = cli(*argv)
+    assert out.returncode == 2
+    assert "ghp_FAKE" not in out.stdout + out.stderr, out.stderr
+    flag = next(a for a in argv if a.startswith("--")).split("=")[0]
+    assert f"{flag} is not a flag" in out.stderr and use in out.stderr, out.stderr
 
 
 def test_help_and_version_start_without_the_run_modules() -> None:

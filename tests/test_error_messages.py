@@ -277,6 +277,24 @@ def test_no_credentials_at_all_says_none_were_given(
     assert "set registry-username and registry-password" in error, error
 
 
+def test_no_credentials_on_the_command_line_names_the_flag_and_the_variable(
+    example_repo: GitRepo, auth_registry: Registry, tmp_path: Path
+) -> None:
+    """First hour 4.5: the command line said "set registry-username and registry-password", the
+    action's input names; it takes --registry-username and REGISTRY_PASSWORD."""
+    assert auth_registry.ca_file is not None
+    proc = run_cli(
+        example_repo,
+        *("push", "--all", "--targets", "webapp-staging"),
+        *("--registry", f"oci://{auth_registry.host}/anon", "--summary-file", str(tmp_path / "s.md")),
+        env={"SSL_CERT_FILE": str(auth_registry.ca_file)},
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    said = "give --registry-username and the REGISTRY_PASSWORD environment variable"
+    assert said in proc.stderr, proc.stderr
+    assert "set registry-username and registry-password" not in proc.stderr, proc.stderr
+
+
 def test_a_typo_in_a_required_key_says_did_you_mean(example_repo: GitRepo, tmp_path: Path) -> None:
     """Before: only `instances[1]: 'namespace' is a required property`, on the entry's first line."""
     config = example_repo.path / CONFIG
@@ -398,6 +416,7 @@ def test_the_command_line_warns_about_uncommitted_edits(example_repo: GitRepo, t
     assert proc.returncode == 0, proc.stdout + proc.stderr
     said = "the work tree differs from the commit being built"
     assert f"warning: {said}" in proc.stderr and "apps/webapp/staging.yaml" in proc.stderr, proc.stderr
+    assert "stash" not in proc.stderr, proc.stderr  # first hour: stashing builds nothing
     assert said in summary.read_text()
     staging.write_text(staging.read_text().replace("replicas: 5", "replicas: 1"))
     clean = run_cli(example_repo, "plan", "--all", "--summary-file", str(tmp_path / "clean.md"))
@@ -476,3 +495,51 @@ def test_a_matched_file_that_cannot_be_an_instance_on_a_plain_push(
     statuses = {n: a["status"] for n, a in run.by_name().items()}
     assert statuses.pop("clusters/staging/Billing Notes.cue") == "failed"
     assert set(statuses.values()) == {"pushed"} and len(statuses) == 5, statuses
+
+
+# --- first hour (FIRST_HOUR.md): the cause and the file kept; a missing program said as such -----
+
+
+def test_a_values_file_without_the_values_key_names_the_file_and_the_cause(
+    example_repo: GitRepo, prefix: str, tmp_path: Path
+) -> None:
+    """timoni echoes the file as CUE (`loading values from replicas: 2 ... failed: field not found:
+    values`). Before: `timoni build failed: loading values from replicas: 2`, on the configuration's
+    line: no file, no cause."""
+    staging = example_repo.path / "apps/webapp/staging.yaml"
+    staging.write_text('# staging, without the top-level key\nreplicas: 2\nmessage: "hello from staging"\n')
+    example_repo.commit_all("values without `values:`")
+    run = push(example_repo, tmp_path / "run", prefix, targets="webapp-staging")
+    assert run.returncode == 1, run.stdout + run.stderr
+    error = run.by_name()["webapp-staging"]["error"]
+    assert error.startswith("timoni build failed (apps/webapp/staging.yaml:1): "), error
+    assert "field not found: values" in error and "top-level `values:` key" in error, error
+    assert "replicas" not in error, error  # the file's text is named, not shown
+    assert [a["file"] for a in errors(run)] == ["apps/webapp/staging.yaml"], errors(run)
+
+
+def test_a_missing_timoni_says_so_not_an_internal_error(
+    example_repo: GitRepo, prefix: str, tmp_path: Path
+) -> None:
+    """Before: `internal error: ToolMissing: timoni: not found on PATH (traceback in the log)` per
+    target, and no traceback anywhere."""
+    import shutil
+
+    from conftest import ROOT
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    git = shutil.which("git")
+    assert git is not None
+    (bin_dir / "git").symlink_to(git)
+    (bin_dir / "flux").symlink_to(ROOT / ".tools" / "bin" / "flux")
+    proc = run_cli(
+        example_repo,
+        *("push", "--all", "--registry", prefix, "--targets", "webapp-staging"),
+        *("--summary-file", str(tmp_path / "summary.md")),
+        env={"PATH": str(bin_dir)},
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "timoni not found on PATH (install it: https://timoni.sh/install/" in proc.stderr, proc.stderr
+    assert "internal error" not in proc.stderr and "traceback" not in proc.stderr.lower(), proc.stderr
+    assert "timoni not found on PATH" in (tmp_path / "summary.md").read_text()

@@ -352,12 +352,106 @@ instances:
     assert "nothing was promoted" in summary.read_text()
     assert registry.tags(f"{prefix.split('/', 3)[3]}/api-dev") == ["dev"]
 
-    # Every target taken: the one whose repository nobody follows at `prod` is skipped, and says why.
-    rc, got, _, _ = promote(example_repo, tmp_path, prefix, "--from", "dev", "--to", "prod")
-    assert rc == 0, got
-    assert got["api-dev"]["status"] == "skipped" and f"{prefix}/api-dev:prod" in got["api-dev"]["error"]
-    assert got["api-prod"]["status"] == "skipped"  # no `dev` tag in its repository
+    # Every target taken: api-dev's repository is followed at `prod` by nobody, and api-prod's
+    # `prod` is its own render: nothing at all can be promoted, a usage error that says what to do.
+    out = run_cli(example_repo, "promote", "--registry", prefix, "--from", "dev", "--to", "prod")
+    assert out.returncode == 2, out.stderr
+    assert f"{prefix}/api-dev:prod (its targets use dev)" in out.stderr, out.stderr
+    assert "give the environments one shared `artifact:`" in out.stderr, out.stderr
     assert registry.tags(f"{prefix.split('/', 3)[3]}/api-dev") == ["dev"]
     # No target of any repository uses the tag: a usage error.
     out = run_cli(example_repo, "promote", "--registry", prefix, "--from", "dev", "--to", "qa")
     assert out.returncode == 2 and "api-prod:qa (its targets use prod)" in out.stderr, out.stderr
+
+
+def test_nothing_promoted_without_targets_is_a_usage_error(
+    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path
+) -> None:
+    """Issue 20 (first hour, 4.10): no `--targets`, one target refused (`to` unused in its
+    repository) and the other has no `from` to promote: nothing at all moved, so not exit 0."""
+    example_repo.write(
+        ".timoni-flux.yaml",
+        """version: 1
+instances:
+  - name: api-dev
+    namespace: apps
+    module: ./modules/webapp
+    values: [apps/webapp/common.cue, apps/webapp/staging.yaml]
+    tags: [dev]
+  - name: api-prod
+    namespace: apps
+    module: ./modules/webapp
+    values: [apps/webapp/common.cue, apps/webapp/production.yaml]
+    tags: [main]
+    flux: {source: {tag: prod}}
+""",
+    )
+    example_repo.commit_all("one repository per environment")
+    push_all(example_repo, prefix)
+    summary = tmp_path / "summary.md"
+    out = run_cli(
+        example_repo,
+        *("promote", "--registry", prefix, "--from", "dev", "--to", "prod"),
+        *("--summary-file", str(summary)),
+    )
+    assert out.returncode == 2, out.stderr
+    assert "nothing was promoted" in out.stderr and "`flux: source: tag`" in out.stderr, out.stderr
+    text = summary.read_text()
+    assert "### Nothing promoted" in text and "| api-dev |" in text and "| api-prod |" in text
+    assert registry.tags(f"{prefix.split('/', 3)[3]}/api-prod") == ["main"]
+
+
+PUSHED_TO = """version: 1
+instances:
+  - name: webapp-staging
+    namespace: apps
+    module: ./modules/webapp
+    values: [apps/webapp/common.cue, apps/webapp/staging.yaml]
+    artifact: "{registry}/webapp"
+    tags: [staging]
+  - name: webapp-production
+    namespace: apps
+    module: ./modules/webapp
+    values: [apps/webapp/common.cue, apps/webapp/production.yaml]
+    artifact: "{registry}/webapp"
+    tags: [production]
+  - name: billing
+    namespace: staging
+    module: ./modules/credentials
+    values: [clusters/staging/billing.cue]
+    tags: [staging]
+    flux: {source: {tag: production}}
+"""
+
+
+def test_a_to_tag_another_target_pushes_is_refused(
+    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path
+) -> None:
+    """First hour, the demo's step 5: `webapp-production` pushes `webapp:production` itself, so
+    promoting staging there would make production run the staging render until the next push."""
+    example_repo.write(".timoni-flux.yaml", PUSHED_TO)
+    example_repo.commit_all("production pushes its own tag")
+    push_all(example_repo, prefix)
+    production = digest(registry, prefix, "webapp", "production")
+    assert production and production != digest(registry, prefix, "webapp", "staging")
+
+    for named in (("--targets", "webapp-staging"), ("--targets", "webapp-production")):
+        out = run_cli(
+            example_repo,
+            *("promote", "--registry", prefix, "--from", "staging", "--to", "production", *named),
+        )
+        assert out.returncode == 2, out.stderr
+        assert f"{prefix}/webapp:production is pushed by target webapp-production" in out.stderr, out.stderr
+        assert "Promote to a tag only Flux follows" in out.stderr, out.stderr
+        assert digest(registry, prefix, "webapp", "production") == production
+
+    # Every target: billing's cluster follows `production` (nobody pushes it): promoted; the webapp
+    # targets are skipped, each saying which target owns the tag.
+    rc, got, summary, _ = promote(example_repo, tmp_path, prefix, "--from", "staging", "--to", "production")
+    assert rc == 0, got
+    assert got["billing"]["status"] == "promoted"
+    for name in ("webapp-staging", "webapp-production"):
+        assert got[name]["status"] == "skipped", got[name]
+        assert "is pushed by target webapp-production" in got[name]["error"]
+    assert digest(registry, prefix, "webapp", "production") == production
+    assert "(skipped)" in summary

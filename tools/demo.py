@@ -9,9 +9,13 @@ runs, as a user would (each command is shown before it runs):
    API here).
 3. the change merged: `push` moves the one target it affects, nothing else.
 4. `flux-config`: the Flux objects a cluster needs to follow the webapp's staging tag.
-5. `promote`: the webapp's `production` tag is pointed at the exact digest `staging` holds.
+5. `promote`: in the demo's copy of the configuration, `webapp-production` pushes a candidate tag
+   and its clusters follow `production`, a tag only promotions write: `production` is pointed at
+   the exact digest the candidate holds. (Promoting onto a tag another target pushes is refused:
+   that target's next push would silently put its own render back.)
 
-Nothing is left behind: the registry and the repository live in a temporary directory.
+The registry and the repository live in a temporary directory; the summaries and the comment stay
+there (the last line names it).
 """
 
 from __future__ import annotations
@@ -66,6 +70,18 @@ def git(repo: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
+def follow_promotions(config: Path) -> None:
+    """webapp-production pushes a candidate; its clusters follow `production`, which promote moves.
+    (In examples/gitops it pushes `production` itself: a promotion onto it would be refused.)"""
+    text = config.read_text()
+    pushed = "    tags: [production, stable]\n"
+    if pushed not in text:
+        sys.exit("demo: examples/gitops/.timoni-flux.yaml changed: webapp-production's tags not found")
+    config.write_text(
+        text.replace(pushed, "    tags: [production-candidate]\n    flux: {source: {tag: production}}\n")
+    )
+
+
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="timoni-flux-push-demo-"))
     out = work / "out"
@@ -74,6 +90,7 @@ def main() -> None:
     try:
         repo = work / "gitops"
         shutil.copytree(ROOT / "examples" / "gitops", repo)
+        follow_promotions(repo / ".timoni-flux.yaml")
         git(repo.parent, "init", "-q", "-b", "main", str(repo))
         git(repo, "add", "-A")
         git(repo, "commit", "-qm", "example repository")
@@ -108,12 +125,17 @@ def main() -> None:
         step("4. flux-config: what a cluster applies to follow the webapp's staging tag")
         cli(repo, out, "flux-config", "--registry", prefix, "--targets", "webapp-staging", show_stdout=True)
 
-        step("5. promote: production gets the exact digest staging was tested with (nothing rendered)")
+        step(
+            "5. promote: production's clusters get the exact digest pushed as a candidate (nothing rendered)",
+            "In this copy webapp-production pushes `production-candidate` and its clusters follow "
+            "`production` (flux: source: tag), a tag only promote writes (its OCIRepository's `ref.tag`).",
+        )
         cli(
             repo,
             out,
             "promote",
-            *("--registry", prefix, "--targets", "webapp-staging", "--from", "staging", "--to", "production"),
+            *("--registry", prefix, "--targets", "webapp-production"),
+            *("--from", "production-candidate", "--to", "production"),
         )
 
         print(f"\nDone. The job summaries and the comment are in {out}; the registry stops now.")

@@ -29,14 +29,17 @@ def files(tmp_path: Path) -> tuple[str, ...]:
     return ("--summary-file", str(tmp_path / "summary.md"), "--output-file", str(tmp_path / "out.json"))
 
 
-def test_git_missing_from_path_is_an_internal_error(example_repo: GitRepo, tmp_path: Path) -> None:
+def test_git_missing_from_path_is_a_setup_error(example_repo: GitRepo, tmp_path: Path) -> None:
+    """A program to install, not a bug (first hour 4.11: it said "internal error")."""
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     proc = run_cli(example_repo, "plan", *files(tmp_path), env={"PATH": str(empty)})
     assert proc.returncode == 1, proc.stderr
-    assert proc.stderr == "error: internal error: git: not found on PATH\n"
+    said = "git not found on PATH (install it: your system's package manager)"
+    assert proc.stderr == f"error: {said}\n"
     summary = (tmp_path / "summary.md").read_text()
-    assert summary == "## timoni-flux-push\n\nThe run stopped on an internal error: git: not found on PATH\n"
+    escaped = said.replace("(", "\\(").replace(")", "\\)")  # the summary is Markdown
+    assert summary == f"## timoni-flux-push\n\nThe run stopped: a program it needs is missing: {escaped}\n"
     assert json.loads((tmp_path / "out.json").read_text()) == NO_OUTPUTS
 
 
@@ -93,7 +96,9 @@ def test_each_kind_of_error_has_its_exit_code(
     assert app.main(settings, {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}) == code
     assert json.loads(out.read_text()) == NO_OUTPUTS
     err = capsys.readouterr().err
-    assert err.startswith("error: internal error: " if code == 1 else "error: ")
+    bug = code == 1 and not isinstance(exc, errors.ToolMissing)  # a missing program is no bug
+    assert err.startswith("error: internal error: " if bug else "error: ")
+    assert err.startswith("error: internal error: ") is bug
     assert ("KeyError: 'a bug'" in err) is isinstance(exc, KeyError)
 
 

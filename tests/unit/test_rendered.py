@@ -84,9 +84,11 @@ def test_the_verdict_comes_first_and_names_the_commit(page: gfm.Page) -> None:
     assert ("https://github.com/octo-org/gitops/commit/" + HEAD, "c0ffee1") in page.links
 
 
-def test_the_comment_links_the_run() -> None:
+def test_a_complete_comment_does_not_send_the_reader_to_the_summary() -> None:
+    """First hour: "Full diff in the job summary." under a comment that holds every diff."""
     page = gfm.read(gfm.to_html(comment_markdown()))
-    assert (RUN_URL, "Full diff in the job summary") in page.links
+    assert "Full diff in the job summary" not in page.text
+    assert all(url != RUN_URL for url, _ in page.links)
 
 
 @pytest.mark.parametrize("name", sorted(RENDERED))
@@ -121,6 +123,7 @@ def test_a_comment_too_large_folds_whole_targets_and_still_renders() -> None:
     ) in page.text
     assert any("+  replicas: '2'" in c.text for c in page.code)  # the small target keeps its diff
     assert any(h.startswith("Failed") for h in page.headings)
+    assert (RUN_URL, "Full diff in the job summary") in page.links  # a diff is not here: the run has it
 
 
 def test_more_targets_than_one_line_each_fits_still_renders() -> None:

@@ -34,5 +34,9 @@ def test_a_timeout_is_exit_124_with_a_message() -> None:
 
 
 def test_a_missing_program_is_tool_missing() -> None:
-    with pytest.raises(ToolMissing, match="no-such-program-here: not found on PATH"):
+    with pytest.raises(ToolMissing, match=r"^no-such-program-here not found on PATH$"):
         runner.run(["no-such-program-here"], timeout=5)
+    with pytest.raises(
+        ToolMissing, match=r"^timoni not found on PATH \(install it: https://timoni\.sh/install/"
+    ):
+        runner.run(["timoni"], env={"PATH": "/nonexistent"}, timeout=5)
