@@ -114,7 +114,8 @@ def test_a_values_path_with_a_comma_is_a_configuration_error(example_repo: GitRe
     run = push(example_repo, tmp_path / "push", "oci://127.0.0.1:1/x")
     assert run.returncode == 2, run.stdout + run.stderr
     assert r"instances\[0\].values\[1\]" in run.summary and "splits -f on commas" in run.summary
-    assert "file=.timoni-flux.yaml,line=11" in run.stdout
+    line = next(n for n, t in enumerate(config.read_text().splitlines(), 1) if "a,b.yaml" in t)
+    assert f"file=.timoni-flux.yaml,line={line}" in run.stdout
 
 
 def test_a_matched_file_with_a_comma_fails_that_target_alone(tmp_path: Path) -> None:
