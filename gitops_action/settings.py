@@ -508,6 +508,16 @@ _SECRET_VARS = {
 SECRET_ENV = "REGISTRY_PASSWORD, COSIGN_KEY, COSIGN_PASSWORD and GITHUB_TOKEN"
 
 
+def _flag_before_command(argv: Sequence[str]) -> None:
+    """`--base main plan`: argparse would say "invalid choice: 'main'"; say where flags go instead."""
+    if not argv or not argv[0].startswith("-") or argv[0] in ("-h", "--help", "--version"):
+        return
+    command = next((x for x in argv if x in COMMANDS), "")
+    if command:
+        rest = [x for x in argv if x != command]
+        raise SettingsError(f"flags go after the command: python -m gitops_action {command} {' '.join(rest)}")
+
+
 def _secret_flag(argv: Sequence[str]) -> None:
     """A secret given as a flag is refused before argparse sees it (its messages quote the
     arguments), naming the flag and never its value; secrets come from the environment only."""
@@ -526,6 +536,7 @@ def _secret_flag(argv: Sequence[str]) -> None:
 
 def from_args(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
     _secret_flag(argv)
+    _flag_before_command(argv)
     a, extra = parser().parse_known_args(list(argv))
     if a.mode is None:
         raise SettingsError(f"give a command: {', '.join(COMMANDS)} (python -m gitops_action --help)")

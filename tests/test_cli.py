@@ -140,6 +140,8 @@ def test_help_and_version_start_without_the_run_modules() -> None:
         (["push", "--comment"], "--comment is not a flag of `push` (it is one of: dry-run)"),
         (["dry-run", "--skip-unchanged"], "(it is one of: push)"),
         (["flux-config", "--nope"], "`flux-config`: unrecognized arguments: --nope"),
+        # Before: "argument COMMAND: invalid choice: 'main'" (issue 20's first hour).
+        (["--base", "main", "plan"], "flags go after the command: python -m gitops_action plan --base main"),
     ],
 )
 def test_a_flag_of_another_command_is_refused_with_where_it_belongs(argv: list[str], said: str) -> None:
