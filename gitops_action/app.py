@@ -131,7 +131,10 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     if settings.deployments and opts.mode == "push":  # after signing: a deployment of what is final
         from . import deployments
 
-        extra += deployments.record_run(settings, ctx, plan.config, results, head)
+        try:
+            extra += deployments.record_run(settings, ctx, plan.config, results, head)
+        except Exception as exc:  # a bug here must not cost the run its push results
+            warn(ctx, f"deployments: not recorded: internal error: {type(exc).__name__}: {exc}")
     listed = {r.target.id for r in results if shown.said.get(r.target.id) == r.status}
     finish(settings, ctx, plan, results, mode, extra, listed=listed)
     return exit_code(results)
@@ -265,7 +268,7 @@ def _flux(settings: Settings, ctx: Context, repo: Repo, rng: CommitRange, plan: 
 
 
 def _hosts(plan: Plan) -> set[str]:
-    return {registry_host(p.target.artifact) for p in plan.targets}
+    return {registry_host(p.target.artifact) for p in plan.targets if not p.target.problem}
 
 
 def docker_config(

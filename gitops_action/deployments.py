@@ -23,6 +23,7 @@ from github.Repository import Repository
 from . import notifications
 from .config import Config, ConfigError, Target
 from .context import Context
+from .credentials import redact
 from .finish import warn
 from .flux_config import settings_for
 from .report import details, fence, md
@@ -150,7 +151,7 @@ def refusal(what: str, exc: GithubException, token: str) -> str:
         text = f"GitHub refused to {what}: {exc.status} {detail}{unseen}. To allow it, {PERMISSION}."
     else:
         text = f"could not {what}: {exc.status} {detail}"
-    return " ".join(text.replace(token, "***").split()) if token else " ".join(text.split())
+    return " ".join(redact(text, [token]).split()) if token else " ".join(text.split())
 
 
 def environment_url(server_url: str, repository: str, environment: str) -> str:
@@ -198,6 +199,8 @@ def _dispatch_yaml(ctx: Context, config: Config, done: Sequence[Recorded]) -> st
     deployed = {d.environment for d in done if d.deployment_id}
     envs: dict[tuple[str, str], list[str]] = {}
     for t in config.targets:
+        if t.problem:  # a matched file that cannot be a target: no tag, no Kustomization
+            continue
         sync = sync_of(t, config)
         if sync.environment in deployed:
             envs.setdefault((sync.environment, sync.namespace), []).append(sync.name)

@@ -137,7 +137,7 @@ def _output_dir(settings: Settings, ctx: Context) -> Path:
 def run_promote(settings: Settings, ctx: Context, scratch: Path) -> int:
     repo, head, config, wanted = load_config(settings, ctx)
     targets, unused = _followed(settings, config, wanted)
-    hosts = {registry_host(t.artifact) for t in targets}
+    hosts = {registry_host(t.artifact) for t in targets if not t.problem}
     # On a pull request the head's `registry:` is the pull request's word: the login needs the input.
     pull_request = ctx.event_name in ("pull_request", "pull_request_target")
     registry = login_registry(settings, ctx, config.registry, None, pull_request)

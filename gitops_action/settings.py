@@ -234,7 +234,7 @@ def parser() -> argparse.ArgumentParser:
     build, signs = _build_flags(), _sign_flags()
     sub = p.add_subparsers(dest="mode", title="commands", metavar="COMMAND")
     parents = {
-        "plan": [repo, select, reads, output],
+        "plan": [repo, select, reads, signs, output],  # signs: records and tags count only when signed
         "push": [repo, select, reads, build, signs, output],
         "dry-run": [repo, select, reads, build, output],
         "promote": [repo, reads, build, signs, output],
@@ -545,7 +545,9 @@ def from_args(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         owners = _owners(flag) if flag else []
         if owners:
             raise SettingsError(f"{flag} is not a flag of `{a.mode}` (it is one of: {', '.join(owners)})")
-        raise SettingsError(f"`{a.mode}`: unrecognized arguments: {' '.join(extra)}")
+        names = [x.split("=", 1)[0] for x in extra if x.startswith("-")]
+        said = ", ".join(names) or f"{len(extra)} value(s)"
+        raise SettingsError(f"`{a.mode}`: unrecognized arguments: {said} (values are not printed)")
     given = vars(a)
     as_given = {k: v for k, v in given.items() if k in _FIELDS}  # flags named like their field
     sign = given.get("sign", "none")

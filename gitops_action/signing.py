@@ -192,7 +192,7 @@ def _sign_and_verify(signer: Signer, url: str) -> Signed:
     if "@sha256:" not in url:
         return Signed(False, error=f"signing failed: {url} is not a digest reference (never a tag)")
     where = signature_ref(url)
-    if verified(signer, url)[0]:
+    if url in signer.verified or verified(signer, url)[0]:
         return Signed(True, where, False, log=(f"{url}: already signed ({where}): not signed again",))
     signed = _run(signer, sign_args(signer, url))
     if not signed.ok:

@@ -159,3 +159,36 @@ def test_promote_fails_the_bad_name_alone(example_repo: GitRepo, prefix: str, tm
     assert targets[BAD]["error"].startswith(f"{BAD} cannot be an instance of this `match`")
     assert targets["staging/report"]["status"] == "promoted"
     assert "Q3 Report" in run.summary and "### Problems" in run.summary
+
+
+def test_deployments_skip_the_bad_name(
+    example_repo: GitRepo, prefix: str, api: GitHubApiServer, tmp_path: Path
+) -> None:
+    """Found by review: with `deployments: true` the githubdispatch section read the bad target's
+    tag after the push (IndexError: the outputs said `pushed: 0`, the summary an internal error)."""
+    base = add_reports(example_repo)
+    run = run_action(
+        example_repo.path,
+        tmp_path / "run",
+        inputs={"registry": prefix, "deployments": "true", "github-token": api.token},
+        payload=pushed_event(example_repo, base),
+        sha=example_repo.head(),
+        env={"GITHUB_API_URL": api.base_url},
+    )
+    said = run.stdout + run.stderr
+    assert "internal error" not in said, said[-3000:]
+    assert run.by_name()[BAD]["status"] == "failed"
+    assert run.outputs["pushed"] == str(len(run.by_name()) - 1) and "### Deployments" in run.summary
+    assert "no registry credentials for :" not in said  # no empty host from the bad target
+
+
+def test_no_empty_host_in_the_credentials_warning(example_repo: GitRepo, prefix: str, tmp_path: Path) -> None:
+    base = add_reports(example_repo)
+    run = run_action(
+        example_repo.path,
+        tmp_path / "run",
+        inputs={"registry": prefix, "registry-username": "u", "registry-password": "p4ssw0rd-x"},
+        payload=pushed_event(example_repo, base),
+        sha=example_repo.head(),
+    )
+    assert "no registry credentials for :" not in run.stdout + run.stderr

@@ -42,7 +42,7 @@ READS = {"--registry-username", "--provider", "--timeout"}
 SIGNS = {"--sign", "--fulcio-url", "--rekor-url"}
 SELECT = {"--all", "--base", "--revision"}
 EXPECTED = {
-    "plan": SHARED | SELECT | READS | {"--allow-pull-request-target"},
+    "plan": SHARED | SELECT | READS | SIGNS | {"--allow-pull-request-target"},
     "push": SHARED | SELECT | READS | SIGNS | {"--parallel", "--skip-unchanged", "--deployments"},
     "dry-run": SHARED
     | SELECT
@@ -139,7 +139,7 @@ def test_help_and_version_start_without_the_run_modules() -> None:
         (["plan", "--from", "staging"], "--from is not a flag of `plan` (it is one of: promote)"),
         (["push", "--comment"], "--comment is not a flag of `push` (it is one of: dry-run)"),
         (["dry-run", "--skip-unchanged"], "(it is one of: push)"),
-        (["flux-config", "--nope"], "`flux-config`: unrecognized arguments: --nope"),
+        (["flux-config", "--nope"], "`flux-config`: unrecognized arguments: --nope (values are not printed)"),
         # Before: "argument COMMAND: invalid choice: 'main'" (issue 20's first hour).
         (["--base", "main", "plan"], "flags go after the command: python -m gitops_action plan --base main"),
     ],
@@ -148,6 +148,16 @@ def test_a_flag_of_another_command_is_refused_with_where_it_belongs(argv: list[s
     out = cli(*argv)
     assert out.returncode == 2
     assert said in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize(
+    "argv", [["push", "--registry-pass=hunter2-Secret"], ["push", "--pw", "hunter2-Secret"]]
+)
+def test_an_unknown_flag_s_value_is_never_printed(argv: list[str]) -> None:
+    """Found by review: a secret under a flag name no pattern knows was echoed back."""
+    out = cli(*argv)
+    assert out.returncode == 2 and "unrecognized arguments" in out.stderr, out.stderr
+    assert "hunter2" not in out.stdout + out.stderr
 
 
 def test_a_missing_command_says_which_there_are() -> None:
