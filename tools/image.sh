@@ -291,7 +291,7 @@ arm64() {
   # are passed as the build arguments that buildx sets for a linux/arm64 build.
   log "building the tools stage for linux/arm64"
   retry 2 bah bud --pull=never --isolation chroot --layers --target tools \
-    --build-arg TARGETOS=linux --build-arg TARGETARCH=arm64 --build-arg TARGETPLATFORM=linux/arm64 \
+    --build-arg TARGETOS=linux --build-arg TARGETARCH=arm64 \
     -v "$gocache:/root/.cache/go-build" -v "$gomodcache:/go/pkg/mod" \
     -t localhost/timoni-flux-push-tools:arm64 -f "$root/Dockerfile" "$root" >&2 \
     || die "building the arm64 tools stage failed"

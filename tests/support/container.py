@@ -165,7 +165,7 @@ class ContainerRun:
     stderr: str
     outputs: dict[str, str]
     summary: str
-    # Files left in the container (under /tmp, /root, /var/tmp, /run) and in /github/home.
+    # Files the run left in the container (under /tmp, /root, /var/tmp, /run) and in /github/home.
     leftovers: list[str]
     home_files: list[str]
     started: float  # time.time() when the container's process was started
@@ -272,6 +272,8 @@ def docker_run(
     full_env = {**config.env, "HOSTNAME": "runner-container", **env}
     argv = command or [*config.entrypoint, *config.cmd]
     with container(image) as rootfs:
+        scratch = ("tmp", "root", "var/tmp", "run")
+        before = {f"/{top}/{f}" for top in scratch for f in files_under(rootfs / top)}
         spec = _setup_spec(rootfs, runner.volumes(), argv)
         started = time.time()
         proc = subprocess.Popen(
@@ -300,9 +302,8 @@ def docker_run(
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
-        leftovers = [
-            f"/{top}/{f}" for top in ("tmp", "root", "var/tmp", "run") for f in files_under(rootfs / top)
-        ]
+        after = {f"/{top}/{f}" for top in scratch for f in files_under(rootfs / top)}
+        leftovers = sorted(after - before)
     summary = (runner.file_commands / runner.summary_file).read_text()
     outputs = parse_output_file((runner.file_commands / runner.outputs_file).read_text())
     return ContainerRun(
