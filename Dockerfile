@@ -38,9 +38,11 @@ RUN GOOS="${TARGETOS}" GOARCH="${TARGETARCH}" /src/tools/install.sh --no-apt --o
 FROM python:3.11-slim-bookworm AS deps
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 COPY requirements.lock /tmp/requirements.lock
+# pip and setuptools leave the venv once it is filled (20 MB the action never runs).
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --require-hashes --no-deps --only-binary=:all: \
-       -r /tmp/requirements.lock
+       -r /tmp/requirements.lock \
+    && /opt/venv/bin/pip uninstall --yes --quiet pip setuptools
 
 # ---------------------------------------------------------------------------------------------
 # 3. The action: Python 3.11, git, the venv, timoni, flux and cosign. No Go toolchain.
@@ -57,9 +59,12 @@ LABEL org.opencontainers.image.title="timoni-flux-push" \
       io.github.timoni-flux-push.cosign-version="${COSIGN_VERSION}"
 
 # git 2.39 is bookworm's; the glob takes Debian's security updates but fails loudly on a base
-# image that moved to another release.
+# image that moved to another release. git's package depends on perl (47 MB) for scripts the
+# action never runs (send-email, svn, cvs, archimport): perl is removed, perl-base (Essential)
+# stays. The git commands the action runs are built into git (tests/image/ runs them in the image).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends 'git=1:2.39.*' \
+    && dpkg --purge --force-depends perl perl-modules-5.36 libperl5.36 liberror-perl \
     && apt-get clean \
     && rm -rf /var/lib/apt/lists/*
 

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 BIN := $(CURDIR)/.tools/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all tools venv test-material test unit lint demo bench clean
+.PHONY: all tools venv test-material test unit lint demo bench clean image image-test image-arm64
 
 all: test
 
@@ -38,6 +38,20 @@ lint: tools venv
 
 demo: tools venv
 	$(PY) tools/demo.py
+
+# The action's image, built here from the Dockerfile as GitHub builds it, on stand-in base images
+# (no registry to pull them from): tools/image.sh. Needs root; installs buildah and debootstrap
+# with apt when missing. Cached under .tools/image (IMAGE_CACHE).
+image:
+	tools/image.sh build
+
+# The image run as GitHub's runner runs a Docker action (tests/image/, not part of `make test`).
+image-test: tools venv test-material image
+	$(PY) -m pytest tests/image $(PYTEST_ARGS)
+
+# The tools stage cross-compiled for linux/arm64: checks its binaries are arm64 ELF files.
+image-arm64:
+	tools/image.sh arm64
 
 bench: tools venv test-material
 	$(PY) bench/bench_planner.py
