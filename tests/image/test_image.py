@@ -302,6 +302,8 @@ instances:
     module: ./modules/webapp
     values: [apps/webapp/common.cue, apps/webapp/staging.yaml]
     tags: [staging]
+    # Production's clusters follow `production`, a tag only promote writes (no target pushes it).
+    flux: {source: {tag: production}}
 """
 
 
@@ -332,7 +334,7 @@ def test_a_configuration_error_through_the_image(example_repo: GitRepo, tmp_path
     example_repo.commit_all("typo")
     run, _ = run_image(example_repo, tmp_path / "r", {"registry": "oci://127.0.0.1:1/x", "all": "true"})
     assert run.returncode == 2, run.stdout + run.stderr
-    assert ".timoni-flux.yaml:3: instances\\[0\\]" in run.summary, run.summary  # the file, line and key
+    assert ".timoni-flux.yaml:4: instances\\[0\\].modul" in run.summary, run.summary  # the file, line and key
     assert re.search(r"^::error ", run.stdout, re.M)
     untouched(run)
 
