@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote
 
-from github import Auth, Github, GithubException
+from github import GithubException
 from github.Deployment import Deployment
 from github.GithubObject import NotSet
 from github.Repository import Repository
@@ -26,6 +26,7 @@ from .context import Context
 from .credentials import redact
 from .finish import warn
 from .flux_config import settings_for
+from .pr_comment import github_client
 from .report import details, fence, md
 from .results import TargetResult
 from .settings import Settings
@@ -83,16 +84,7 @@ def payload(result: TargetResult, sync: Sync) -> dict[str, Any]:
 
 @contextmanager
 def client(api: Api) -> Iterator[Repository]:
-    # No retries (a 403 is final) and no pauses: a handful of calls, as pr_comment.py.
-    gh = Github(
-        auth=Auth.Token(api.token),
-        base_url=api.url,
-        retry=None,
-        seconds_between_requests=None,
-        seconds_between_writes=None,
-        per_page=100,
-        lazy=True,
-    )
+    gh = github_client(api.url, api.token)
     try:
         yield gh.get_repo(api.repository)
     finally:

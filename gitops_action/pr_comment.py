@@ -11,7 +11,7 @@ from .comment import COMMENT_LIMIT
 
 ACTIONS_BOT = "github-actions[bot]"  # author of comments written with an Actions GITHUB_TOKEN
 
-__all__ = ["ACTIONS_BOT", "COMMENT_LIMIT", "CommentOutcome", "upsert_pr_comment"]
+__all__ = ["ACTIONS_BOT", "COMMENT_LIMIT", "CommentOutcome", "github_client", "upsert_pr_comment"]
 
 Action = Literal["created", "updated", "unchanged", "forbidden", "failed"]
 
@@ -22,6 +22,20 @@ class CommentOutcome:
     comment_id: int | None
     html_url: str | None
     message: str
+
+
+def github_client(api_url: str, token: str) -> Github:
+    """The REST client for this run's few calls: no retries (a 403 is final, and a test must be
+    fast) and no pause between requests; lazy=True skips fetching objects we only address."""
+    return Github(
+        auth=Auth.Token(token),
+        base_url=api_url,
+        retry=None,
+        seconds_between_requests=None,
+        seconds_between_writes=None,
+        per_page=100,
+        lazy=True,
+    )
 
 
 def upsert_pr_comment(
@@ -40,17 +54,7 @@ def upsert_pr_comment(
     if not marker or marker not in body:
         raise ValueError("comment body must contain its (non-empty) marker")
     where = f"pull request comment on {repository}#{number}"
-    # No retries (a 403 is final, and a test must be fast) and no pause between requests: this is a
-    # handful of calls. lazy=True skips fetching the repository and issue objects we only address.
-    gh = Github(
-        auth=Auth.Token(token),
-        base_url=api_url,
-        retry=None,
-        seconds_between_requests=None,
-        seconds_between_writes=None,
-        per_page=100,
-        lazy=True,
-    )
+    gh = github_client(api_url, token)
     try:
         issue = gh.get_repo(repository).get_issue(number)
         author = _own_login(gh)

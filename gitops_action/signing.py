@@ -177,12 +177,19 @@ def verified(signer: Signer, url: str) -> tuple[bool, str]:
 def sign_and_verify(signer: Signer, url: str) -> Signed:
     """Make sure `oci://REPO@sha256:...` carries a valid signature from this key or identity: keep a
     valid one that is there, else sign, then verify. The one entry point for every mode."""
+    return _timed(_sign_and_verify, signer, url, lambda said: f"signing failed for {url}: {said}")
+
+
+def _timed(
+    step: Callable[[Signer, str], Signed], signer: Signer, url: str, failed: Callable[[str], str]
+) -> Signed:
+    """`step` with its time; cosign missing or a bug fails this digest only (`failed` says how), its
+    message with every secret removed."""
     start = time.monotonic()
     try:
-        outcome = _sign_and_verify(signer, url)
-    except Exception as exc:  # cosign missing, or a bug: this digest fails, the others go on
-        said = redact(f"{type(exc).__name__}: {exc}", list(signer.secrets))
-        outcome = Signed(False, error=f"signing failed for {url}: {said}")
+        outcome = step(signer, url)
+    except Exception as exc:  # the other digests go on
+        outcome = Signed(False, error=failed(redact(f"{type(exc).__name__}: {exc}", list(signer.secrets))))
     return replace(outcome, seconds=time.monotonic() - start)
 
 
@@ -206,13 +213,7 @@ def _sign_and_verify(signer: Signer, url: str) -> Signed:
 def check_signed(signer: Signer, url: str) -> Signed:
     """Whether `oci://REPO@sha256:...` already carries a valid signature from this key or identity.
     Never signs: a promotion moves only what this repository signed, and signs nothing itself."""
-    start = time.monotonic()
-    try:
-        outcome = _check_signed(signer, url)
-    except Exception as exc:  # cosign missing, or a bug: this digest is refused, the others go on
-        said = redact(f"{type(exc).__name__}: {exc}", list(signer.secrets))
-        outcome = Signed(False, error=f"could not be verified ({said})")
-    return replace(outcome, seconds=time.monotonic() - start)
+    return _timed(_check_signed, signer, url, lambda said: f"could not be verified ({said})")
 
 
 def _check_signed(signer: Signer, url: str) -> Signed:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from conftest import ROOT, TOOLS, GitRepo
 from support.action import ActionRun, run_action
+from support.cosign_keys import make_key_pair
 from support.registry import Registry
 
 from gitops_action import signing
@@ -26,16 +27,7 @@ ALL = {"webapp-staging", "webapp-production", "staging/billing", "production/bil
 @pytest.fixture(scope="module")
 def key_pair(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A cosign key pair made by the pinned cosign, password-protected."""
-    where = tmp_path_factory.mktemp("cosign-keys")
-    subprocess.run(
-        [str(TOOLS / "cosign"), "generate-key-pair"],
-        cwd=where,
-        env={**os.environ, "COSIGN_PASSWORD": PASSWORD},
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    return {"key": where / "cosign.key", "pub": where / "cosign.pub"}
+    return make_key_pair(tmp_path_factory.mktemp("cosign-keys"), PASSWORD)
 
 
 def test_cosign_is_the_pinned_version() -> None:

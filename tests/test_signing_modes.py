@@ -5,26 +5,22 @@ registry."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import run_cli
+from support.cosign_keys import make_key_pair
 from support.registry import Registry
 from support.repos import GitRepo
 from test_flux_config import crd_errors, objects
 from test_promote import digest, setup
-from test_signing import PASSWORD, TOOLS, cosign_verify
+from test_signing import PASSWORD, cosign_verify
 
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A cosign key pair made by the pinned cosign, password-protected."""
-    where = tmp_path_factory.mktemp("cosign-keys")
-    env = {**os.environ, "COSIGN_PASSWORD": PASSWORD}
-    subprocess.run([str(TOOLS / "cosign"), "generate-key-pair"], cwd=where, env=env, check=True, timeout=120)
-    return {"key": where / "cosign.key", "pub": where / "cosign.pub"}
+    return make_key_pair(tmp_path_factory.mktemp("cosign-keys"), PASSWORD)
 
 
 def test_a_promoted_digest_is_signed_and_verifies(

@@ -10,13 +10,13 @@ every check is made with the pinned cosign and the registry's HTTP API, not the 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TOOLS, run_cli
+from conftest import run_cli
+from support.cosign_keys import make_key_pair
 from support.registry import Registry
 from support.repos import GitRepo
 from test_promote import digest, setup
@@ -25,10 +25,7 @@ from test_signing import PASSWORD, cosign_verify
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    where = tmp_path_factory.mktemp("cosign-keys")
-    env = {**os.environ, "COSIGN_PASSWORD": PASSWORD}
-    subprocess.run([str(TOOLS / "cosign"), "generate-key-pair"], cwd=where, env=env, check=True, timeout=120)
-    return {"key": where / "cosign.key", "pub": where / "cosign.pub"}
+    return make_key_pair(tmp_path_factory.mktemp("cosign-keys"), PASSWORD)
 
 
 def sig_tag(dig: str) -> str:

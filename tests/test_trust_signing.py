@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import TOOLS, GitRepo
 from support.action import ActionRun, run_action
+from support.cosign_keys import make_key_pair
 from support.registry import Registry
 
 PASSWORD = "Trust-Signing-Pa55"
@@ -34,16 +35,7 @@ def prefix(registry: Registry, request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="module")
 def key_pair(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    where = tmp_path_factory.mktemp("cosign-keys")
-    subprocess.run(
-        [str(TOOLS / "cosign"), "generate-key-pair"],
-        cwd=where,
-        env={**os.environ, "COSIGN_PASSWORD": PASSWORD},
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    return {"key": where / "cosign.key", "pub": where / "cosign.pub"}
+    return make_key_pair(tmp_path_factory.mktemp("cosign-keys"), PASSWORD)
 
 
 def run(

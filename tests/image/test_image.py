@@ -30,6 +30,7 @@ from support.container import (
     inputs_env,
     pid1_of,
 )
+from support.cosign_keys import make_key_pair
 from support.fault_proxy import fault_proxy
 from support.github_api import GitHubApiServer
 from support.registry import Registry
@@ -118,16 +119,7 @@ def no_secret(run: ContainerRun, *secrets: str, comments: tuple[str, ...] = ()) 
 
 @pytest.fixture(scope="module")
 def key_pair(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    where = tmp_path_factory.mktemp("cosign-keys")
-    subprocess.run(
-        [str(TOOLS / "cosign"), "generate-key-pair"],
-        cwd=where,
-        check=True,
-        capture_output=True,
-        env={**os.environ, "COSIGN_PASSWORD": COSIGN_PASSWORD},
-        timeout=120,
-    )
-    return {"key": where / "cosign.key", "pub": where / "cosign.pub"}
+    return make_key_pair(tmp_path_factory.mktemp("cosign-keys"), COSIGN_PASSWORD)
 
 
 # --- the container itself --------------------------------------------------------------------
