@@ -30,12 +30,12 @@ from statistics import median
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gitops_action import catchup, planner  # noqa: E402
-from gitops_action import config as config_mod  # noqa: E402
-from gitops_action.events import CommitRange  # noqa: E402
-from gitops_action.flux import Flux, Pulled  # noqa: E402
-from gitops_action.gitrepo import Repo  # noqa: E402
-from gitops_action.registry import Reader  # noqa: E402
+from gitops_action.changes.events import CommitRange  # noqa: E402
+from gitops_action.changes.gitrepo import Repo  # noqa: E402
+from gitops_action.config import targets as config_mod  # noqa: E402
+from gitops_action.plan import catchup, planner  # noqa: E402
+from gitops_action.registry.flux import Flux, Pulled  # noqa: E402
+from gitops_action.registry.reader import Reader  # noqa: E402
 
 FILES = 20_000
 EXPLICIT = 1_000  # explicit instances

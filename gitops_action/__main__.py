@@ -1,5 +1,5 @@
 import sys
 
-from .cli import main
+from gitops_action.cli import main
 
 sys.exit(main())

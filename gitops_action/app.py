@@ -23,22 +23,26 @@ from typing import TYPE_CHECKING
 
 import github_action_utils as gha
 
-from . import catchup, events, pipeline, progress, timoni
-from .context import Context
-from .credentials import Credentials, credentials_host, registry_host
-from .errors import UsageError
-from .events import CommitRange
-from .finish import finish, stopped, warn
-from .flux import Flux
-from .gitrepo import Repo, check_revision
-from .login import login_registry, registry_at
-from .planner import Plan, load_text, plan_repository
-from .registry import Reader
-from .results import Annotation, TargetResult, exit_code
-from .settings import Settings, duration_seconds, parallelism
+from gitops_action.changes import events
+from gitops_action.changes.events import CommitRange
+from gitops_action.changes.gitrepo import Repo, check_revision
+from gitops_action.errors import UsageError
+from gitops_action.inputs.context import Context
+from gitops_action.inputs.settings import Settings, duration_seconds, parallelism
+from gitops_action.plan import catchup
+from gitops_action.plan.planner import Plan, load_text, plan_repository
+from gitops_action.push import pipeline
+from gitops_action.push.results import Annotation, TargetResult, exit_code
+from gitops_action.registry.credentials import Credentials, credentials_host, registry_host
+from gitops_action.registry.flux import Flux
+from gitops_action.registry.login import login_registry, registry_at
+from gitops_action.registry.reader import Reader
+from gitops_action.render import timoni
+from gitops_action.report import progress
+from gitops_action.report.finish import finish, stopped, warn
 
 if TYPE_CHECKING:
-    from . import signing
+    from gitops_action.sign import signing
 
 __all__ = ["Context", "docker_config", "main", "signer_for"]
 
@@ -64,14 +68,14 @@ def main(settings: Settings, env: Mapping[str, str]) -> int:
 
 def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     if settings.mode in ("promote", "flux-config"):  # the modes that render nothing
-        from . import modes
+        from gitops_action.modes import run as modes
 
         if settings.mode == "promote":
             return modes.run_promote(settings, ctx, scratch)
         return modes.run_flux_config(settings, ctx)
     flux_event = settings.deployments and settings.mode == "auto" and ctx.event_name == "repository_dispatch"
     if settings.mode == "deployment-status" or flux_event:  # Flux's event: no checkout needed
-        from . import dispatch
+        from gitops_action.cluster import dispatch
 
         return dispatch.run(settings, ctx)
     repo = Repo(settings.workspace.resolve())
@@ -129,7 +133,7 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     if signer is not None and opts.mode == "push":  # a dry run signs nothing
         results, extra = _sign(settings, ctx, results, signer, flux.env, scratch, opts.parallel)
     if settings.deployments and opts.mode == "push":  # after signing: a deployment of what is final
-        from . import deployments
+        from gitops_action.cluster import deployments
 
         try:
             extra += deployments.record_run(settings, ctx, plan.config, results, head)
@@ -217,7 +221,7 @@ def _signer_once(
 
 def _vouches(signer: Callable[[], signing.Signer] | None) -> Callable[[str], bool] | None:
     """With signing: whether a digest carries the run's signature (None: nothing is checked)."""
-    from . import signing
+    from gitops_action.sign import signing
 
     return (lambda url: signing.vouches(signer())(url)) if signer is not None else None
 
@@ -291,7 +295,7 @@ def docker_config(
 
 def signer_for(settings: Settings, ctx: Context, docker: str, scratch: Path) -> signing.Signer:
     """The run's cosign signer (key or keyless), its secrets masked in the log."""
-    from . import signing  # only runs that sign pay for its import
+    from gitops_action.sign import signing  # only runs that sign pay for its import
 
     request = signing.Request(
         key=settings.cosign_key,
@@ -320,7 +324,7 @@ def _sign(
 ) -> tuple[list[TargetResult], str]:
     """Sign the digests the run built; the summary's `verify` section. The key's signer is the one
     the plan verified with; keyless signing asks for a fresh OIDC token (the renders took a while)."""
-    from . import signing
+    from gitops_action.sign import signing
 
     fresh = not settings.cosign_key  # keyless
     signer = signer_for(settings, ctx, flux_env.get("DOCKER_CONFIG", ""), scratch) if fresh else early()

@@ -6,8 +6,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .errors import SettingsError
-from .settings import from_args, from_inputs
+from gitops_action.errors import SettingsError
+from gitops_action.inputs.settings import from_args, from_inputs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -16,7 +16,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from . import app  # after the flags: --help, --version and a usage error answer at once
+    from gitops_action import app  # after the flags: --help, --version and a usage error answer at once
 
     return app.main(settings, os.environ)
 
@@ -34,7 +34,7 @@ def action_main() -> int:
         settings = from_inputs(os.environ)
     except SettingsError as exc:
         return _bad_input(str(exc))
-    from . import app
+    from gitops_action import app
 
     return app.main(settings, os.environ)
 
@@ -43,7 +43,7 @@ def _bad_input(message: str) -> int:
     """An input no run can use: the annotation, the summary and the outputs still say so (exit 2)."""
     import github_action_utils as gha
 
-    from .report import md
+    from gitops_action.report.summary import md
 
     gha.error(message, title="timoni-flux-push: bad input")
     summary = os.environ.get("GITHUB_STEP_SUMMARY", "")

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ToolMissing
+from gitops_action.errors import ToolMissing
 
 TRACE = "TIMONI_FLUX_PUSH_TRACE"  # a file: one line per program run (bench/bench_pipeline.py reads it)
 

@@ -26,8 +26,8 @@ from support.oci_objects import (
 )
 from support.registry import Registry
 
-from gitops_action.flux import Flux
-from gitops_action.registry import Reader
+from gitops_action.registry.flux import Flux
+from gitops_action.registry.reader import Reader
 
 GiB = 1024**3
 # Records the action's own peak RSS when it exits (timoni, flux and cosign are other processes).

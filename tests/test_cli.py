@@ -14,7 +14,7 @@ import tomllib
 import pytest
 from conftest import ROOT
 
-from gitops_action import settings
+from gitops_action.inputs import settings
 
 pytestmark = pytest.mark.unit
 
@@ -128,8 +128,10 @@ def test_help_and_version_start_without_the_run_modules() -> None:
     )
     assert out.returncode == 0, out.stderr
     imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if "|" in line}
-    assert "gitops_action.settings" in imported
-    assert not {"gitops_action.app", "gitops_action.pipeline", "github", "github_action_utils"} & imported
+    assert "gitops_action.inputs.settings" in imported
+    assert (
+        not {"gitops_action.app", "gitops_action.push.pipeline", "github", "github_action_utils"} & imported
+    )
 
 
 @pytest.mark.parametrize(

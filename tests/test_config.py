@@ -14,8 +14,8 @@ from conftest import run_cli
 from support.registry import Registry
 from support.repos import GitRepo
 
-from gitops_action import config
-from gitops_action.config import ConfigError
+from gitops_action.config import targets as config
+from gitops_action.config.targets import ConfigError
 
 CONFIG = ".timoni-flux.yaml"
 

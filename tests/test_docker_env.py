@@ -23,7 +23,7 @@ from support.action import run_action
 from support.github_api import GitHubApiServer
 from support.registry import Registry
 
-from gitops_action import settings
+from gitops_action.inputs import settings
 
 EXAMPLES = ROOT / ".tools/npm/webhooks-examples/api.github.com/index.json"
 RUNNER_UID = 1001  # the uid GitHub's hosted runner user has

@@ -11,7 +11,7 @@ from support.action import ActionRun, annotations, run_action
 from support.github_api import GitHubApiServer
 from support.registry import Registry
 
-from gitops_action.comment import COMMENT_LIMIT
+from gitops_action.report.comment import COMMENT_LIMIT
 
 SECRET = "staging-demo-password"
 TOKEN = "ghs_test-token"

@@ -13,9 +13,9 @@ import pytest
 from support import payloads
 from support.repos import GitRepo
 
-from gitops_action import events
-from gitops_action.events import CommitRange, EventError
-from gitops_action.gitrepo import ZERO_SHA, Repo
+from gitops_action.changes import events
+from gitops_action.changes.events import CommitRange, EventError
+from gitops_action.changes.gitrepo import ZERO_SHA, Repo
 
 VERSIONS = Path(__file__).resolve().parent.parent / "tools" / "versions.env"
 

@@ -18,8 +18,8 @@ from conftest import ROOT, run_cli
 from support.action import run_action
 from support.repos import GitRepo
 
-from gitops_action import config as cfg
-from gitops_action import flux_config, notifications
+from gitops_action.cluster import flux_config, notifications
+from gitops_action.config import targets as cfg
 
 CRDS = ROOT / ".tools" / "crds"
 CRD_FILES = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gitops_action.flux import classify, message
+from gitops_action.registry.flux import classify, message
 
 pytestmark = pytest.mark.unit  # no timoni, flux or registry: `make unit` runs these
 

@@ -16,8 +16,8 @@ from support import oci_objects, payloads
 from support.action import annotations, run_action
 from support.registry import Registry
 
-from gitops_action.flux import Flux
-from gitops_action.registry import Reader
+from gitops_action.registry.flux import Flux
+from gitops_action.registry.reader import Reader
 
 SEEDS: dict[str, tuple[Callable[[Registry, str, str], str], str]] = {
     "image": (

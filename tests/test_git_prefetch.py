@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from conftest import GitRepo
 
-from gitops_action.gitrepo import Repo
+from gitops_action.changes.gitrepo import Repo
 
 
 def test_prefetched_answers_are_gits_and_used_once(example_repo: GitRepo) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from conftest import GitRepo
 
-from gitops_action import history
-from gitops_action.gitrepo import Repo
+from gitops_action.changes.gitrepo import Repo
+from gitops_action.plan import history
 
 
 def commits(repo: GitRepo, n: int) -> list[str]:

@@ -279,7 +279,7 @@ def _schema_keys(node: object, found: set[str]) -> set[str]:
 def test_readme_configuration_reference_matches_the_schema() -> None:
     """Every key the JSON Schema allows is documented in the README's reference table, and the
     table documents no key the schema would reject."""
-    schema = json.loads((ROOT / "gitops_action/schema/config.schema.json").read_text())
+    schema = json.loads((ROOT / "gitops_action/config/schema/config.schema.json").read_text())
     keys = _schema_keys(schema, set())
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Configuration reference", 1)[1].split("\n## ", 1)[0]

@@ -22,10 +22,11 @@ from support.action import parse_output_file
 from support.registry import Registry
 from support.repos import GitRepo
 
-from gitops_action import cli, planner
-from gitops_action.config import Config, Target
-from gitops_action.events import CommitRange
-from gitops_action.gitrepo import ZERO_SHA, Change, Repo
+from gitops_action import cli
+from gitops_action.changes.events import CommitRange
+from gitops_action.changes.gitrepo import ZERO_SHA, Change, Repo
+from gitops_action.config.targets import Config, Target
+from gitops_action.plan import planner
 
 CONFIG = ".timoni-flux.yaml"
 # In the configuration's order (match instances in file order: production sorts before staging).

@@ -12,7 +12,7 @@ import pytest
 from conftest import PR
 from support.github_api import GitHubApiServer  # tests/ is on sys.path (see conftest.py)
 
-from gitops_action.pr_comment import ACTIONS_BOT, COMMENT_LIMIT, CommentOutcome, upsert_pr_comment
+from gitops_action.report.github import ACTIONS_BOT, COMMENT_LIMIT, CommentOutcome, upsert_pr_comment
 
 MARKER = "<!-- timoni-flux-push: .timoni-flux.yaml -->"
 COMMENTS = f"/repos/octo-org/gitops/issues/{PR}/comments"

@@ -17,9 +17,9 @@ from conftest import ROOT, GitRepo, run_cli
 from support.action import run_action
 from support.registry import Registry
 
-from gitops_action import progress
-from gitops_action.config import Target
-from gitops_action.pipeline import TargetResult
+from gitops_action.config.targets import Target
+from gitops_action.push.pipeline import TargetResult
+from gitops_action.report import progress
 
 
 def target(name: str) -> Target:

@@ -11,10 +11,11 @@ from conftest import GitRepo, run_cli
 from support.action import annotations, run_action
 from support.registry import Registry
 
-from gitops_action import config, pipeline
-from gitops_action.flux import Flux
-from gitops_action.gitrepo import Repo
-from gitops_action.registry import Reader
+from gitops_action.changes.gitrepo import Repo
+from gitops_action.config import targets as config
+from gitops_action.push import pipeline
+from gitops_action.registry.flux import Flux
+from gitops_action.registry.reader import Reader
 
 ALL = {"webapp-staging", "webapp-production", "staging/billing", "production/billing", "platform-staging"}
 

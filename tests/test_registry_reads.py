@@ -1,4 +1,4 @@
-"""The action reads tags over the registry's HTTP API (`gitops_action.registry`), and leaves to
+"""The action reads tags over the registry's HTTP API (`gitops_action.registry.reader`), and leaves to
 `flux pull` whatever it does not handle like flux. These tests hold its answers to flux's own, on
 the real registry (plain HTTP, and TLS with htpasswd), and check when it hands a read to flux."""
 
@@ -12,9 +12,9 @@ import pytest
 from support.fault_proxy import fault_proxy
 from support.registry import Registry, start_registry
 
-from gitops_action.credentials import Credentials
-from gitops_action.flux import Flux
-from gitops_action.registry import USER_AGENT, Reader
+from gitops_action.registry.credentials import Credentials
+from gitops_action.registry.flux import Flux
+from gitops_action.registry.reader import USER_AGENT, Reader
 
 REVISION = "main@sha1:" + "ab" * 20
 

@@ -10,7 +10,7 @@ from conftest import GitRepo
 from support.action import run_action
 from support.registry import Registry
 
-from gitops_action import catchup
+from gitops_action.plan import catchup
 
 
 def push(repo: GitRepo, work: Path, prefix: str, before: str, sha: str, **inputs: str):  # type: ignore[no-untyped-def]

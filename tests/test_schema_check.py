@@ -1,4 +1,5 @@
-"""The action validates its configuration with `gitops_action.schema_check` (jsonschema's import cost a
+"""The action validates its configuration with `gitops_action.config.schema_subset` (jsonschema's
+import cost a
 third of its start-up). These tests hold it to jsonschema itself on a corpus of broken
 configurations: the same verdict, the same errors, and the same error picked for the message."""
 
@@ -14,7 +15,8 @@ import jsonschema.exceptions
 import pytest
 import yaml
 
-from gitops_action import config, schema_check
+from gitops_action.config import schema_subset as schema_check
+from gitops_action.config import targets as config
 
 pytestmark = pytest.mark.unit  # no timoni, flux or registry: `make unit` runs these
 

@@ -9,11 +9,13 @@ from pathlib import Path
 from conftest import GitRepo, run_cli
 from support.registry import Registry
 
-from gitops_action import config, settle, timoni, writes
-from gitops_action.flux import Flux
-from gitops_action.gitrepo import Repo
-from gitops_action.pipeline import Options
-from gitops_action.registry import Reader
+from gitops_action.changes.gitrepo import Repo
+from gitops_action.config import targets as config
+from gitops_action.push import settle, writes
+from gitops_action.push.pipeline import Options
+from gitops_action.registry.flux import Flux
+from gitops_action.registry.reader import Reader
+from gitops_action.render import timoni
 
 
 def test_a_repaired_tag_gets_the_first_push_s_digest(

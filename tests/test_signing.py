@@ -17,7 +17,7 @@ from support.action import ActionRun, run_action
 from support.cosign_keys import make_key_pair
 from support.registry import Registry
 
-from gitops_action import signing
+from gitops_action.sign import signing
 
 PASSWORD = "Cosign-Key-Pa55-Right"
 WRONG = "Cosign-Key-Pa55-Wrong"

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gitops_action import oidc, runner, signing
-from gitops_action.settings import SettingsError, from_args, from_inputs
+from gitops_action import runner
+from gitops_action.inputs.settings import SettingsError, from_args, from_inputs
+from gitops_action.sign import oidc, signing
 
 URL = "oci://127.0.0.1:5000/deploy/webapp@sha256:" + "ab" * 32
 KEY = (

@@ -13,7 +13,7 @@ import pytest
 from conftest import GitRepo, run_cli
 from support.action import run_action
 
-from gitops_action.gitrepo import BadRevision, check_revision
+from gitops_action.changes.gitrepo import BadRevision, check_revision
 
 
 @pytest.fixture

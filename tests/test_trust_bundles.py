@@ -20,8 +20,8 @@ from support.github_api import GitHubApiServer
 from support.registry import Registry
 from test_trust_env import EMBED, PASSWORD, TOKEN, everything, inputs, pr_payload
 
-from gitops_action import timoni
-from gitops_action.config import Target
+from gitops_action.config.targets import Target
+from gitops_action.render import timoni
 
 RUNTIME_TOKEN = "actions-runtime-token-value"
 # The three ways to write `file://../modules/leaky` that the regular expression missed.

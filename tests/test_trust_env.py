@@ -21,8 +21,11 @@ from support.action import ActionRun, annotations, run_action
 from support.github_api import GitHubApiServer
 from support.registry import Registry
 
-from gitops_action import flux, gitrepo, runner, timoni
-from gitops_action.config import Target
+from gitops_action import runner
+from gitops_action.changes import gitrepo
+from gitops_action.config.targets import Target
+from gitops_action.registry import flux
+from gitops_action.render import timoni
 
 PASSWORD = "s3cr3t-Registry-Pa55"  # the auth_registry's: the secrets scan knows it
 TOKEN = "ghs_test-token"

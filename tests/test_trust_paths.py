@@ -13,8 +13,8 @@ from conftest import GitRepo
 from support.action import ActionRun, run_action
 from support.registry import Registry
 
-from gitops_action import containment
-from gitops_action.config import Target
+from gitops_action.config.targets import Target
+from gitops_action.render import containment
 
 
 def push(repo: GitRepo, work: Path, prefix: str, **extra: str) -> ActionRun:

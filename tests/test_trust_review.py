@@ -182,7 +182,7 @@ def test_a_signed_digest_copied_from_another_repository_is_caught_up(
     ],
 )
 def test_a_signature_counts_only_for_the_repository_it_names(stdout: str, url: str, made: bool) -> None:
-    from gitops_action import signing
+    from gitops_action.sign import signing
 
     assert signing.made_here(stdout, url) is made
 

@@ -268,7 +268,8 @@ def _layer(*members: tuple[str, str]) -> bytes:
 def test_the_content_check_takes_the_whole_layer(
     tmp_path: Path, members: tuple[tuple[str, str], ...], same: bool
 ) -> None:
-    from gitops_action import oci, pipeline
+    from gitops_action.push import pipeline
+    from gitops_action.registry import oci
 
     rendered = tmp_path / "manifests.yaml"
     rendered.write_text("a: 1\n")

@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from gitops_action import comment, manifests, report, results
-from gitops_action.config import Config, Target
-from gitops_action.events import CommitRange
-from gitops_action.gitrepo import Change
-from gitops_action.planner import Plan, PlannedTarget
+from gitops_action.changes.events import CommitRange
+from gitops_action.changes.gitrepo import Change
+from gitops_action.config.targets import Config, Target
+from gitops_action.plan.planner import Plan, PlannedTarget
+from gitops_action.push import results
+from gitops_action.render import manifests
+from gitops_action.report import comment
+from gitops_action.report import summary as report
 
 HEAD = "c0ffee" + "1" * 34
 BASE = "bada55" + "2" * 34

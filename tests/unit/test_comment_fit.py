@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from samples import result
 
-from gitops_action import comment
+from gitops_action.report import comment
 
 
 def sections(*sizes: int) -> list[tuple[object, str]]:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from gitops_action import cue_errors
-from gitops_action.cue_errors import Located
+from gitops_action.render import cue_errors
+from gitops_action.render.cue_errors import Located
 
 COMMON = """\
 values: {

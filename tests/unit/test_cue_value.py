@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gitops_action import cue_value
+from gitops_action.render import cue_value
 
 # `timoni bundle vet --print-value` of the example platform bundle (timoni v0.31.0), values cut.
 PLATFORM = """bundle: {

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from gitops_action import defaults, settings
-from gitops_action.flux import Flux
+from gitops_action import defaults
+from gitops_action.inputs import settings
+from gitops_action.registry.flux import Flux
 
 ACTION: dict[str, Any] = yaml.safe_load((Path(__file__).resolve().parents[2] / "action.yml").read_text())
 INPUTS: dict[str, dict[str, Any]] = ACTION["inputs"]

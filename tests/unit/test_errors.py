@@ -13,7 +13,7 @@ from conftest import run_cli
 from support.repos import GitRepo
 
 from gitops_action import app, errors
-from gitops_action.settings import Settings
+from gitops_action.inputs.settings import Settings
 
 NO_OUTPUTS = {
     "artifacts": "[]",
@@ -136,7 +136,7 @@ def test_an_internal_error_shows_its_traceback_folded(
 
 def test_a_bug_in_one_target_puts_its_traceback_in_that_targets_log() -> None:
     """Issue 20: pipeline._guarded. Before: the error alone, no traceback in the target's log group."""
-    from gitops_action import pipeline
+    from gitops_action.push import pipeline
 
     log: list[str] = []
     outcome, _ = pipeline._guarded(lambda: pipeline.Outcome("pushed", digest=str(_a_bug())), log)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gitops_action import manifests
-from gitops_action.manifests import HIDDEN, ManifestError, ObjectChange, StreamDiff
+from gitops_action.render import manifests
+from gitops_action.render.manifests import HIDDEN, ManifestError, ObjectChange, StreamDiff
 
 STREAM = """\
 apiVersion: v1

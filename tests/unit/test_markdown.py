@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from gitops_action.report import fence, html, md
+from gitops_action.report.summary import fence, html, md
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,8 @@ from samples import (
     summary_markdown,
 )
 
-from gitops_action import comment, report
+from gitops_action.report import comment
+from gitops_action.report import summary as report
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 RENDERED = {"comment": comment_markdown, "summary": summary_markdown}

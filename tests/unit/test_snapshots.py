@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from samples import DIGEST, STAMP, annotation, comment_markdown, dry_results, plan, result, summary_markdown
 
-from gitops_action import comment, report
+from gitops_action.report import comment
+from gitops_action.report import summary as report
 
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
 

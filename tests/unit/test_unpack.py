@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from support.repos import GitRepo
 
-from gitops_action.gitrepo import GitError, Repo, unpack
+from gitops_action.changes.gitrepo import GitError, Repo, unpack
 
 
 def archive(*members: tuple[str, str, str]) -> bytes:

@@ -1,0 +1,1 @@
+"""The event and the changes: the event payload → `CommitRange`; git, read-only."""

@@ -1,0 +1,1 @@
+"""The Flux side: `OCIRepository`/`Kustomization`, notifications, GitHub Deployments."""

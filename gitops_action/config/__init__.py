@@ -1,0 +1,1 @@
+"""The configuration: YAML with lines, its JSON Schema, `match`/`watch` patterns → `Target`s."""

@@ -1,0 +1,1 @@
+"""The modes that render nothing: `flux-config` and `promote`."""

@@ -1,0 +1,1 @@
+"""Pushing: per target, read → render → compare → push → settle, in parallel; `TargetResult`."""

@@ -1,0 +1,391 @@
+"""Planned targets -> rendered -> pushed (or diffed), in parallel, every target to the end.
+
+Per target, a short sequence of steps, each a function that returns what the next one takes:
+
+    settled_early  removed, skipped by the plan, a planning error, a path outside the repository
+    read_tag       what the first tag holds (the plan's read when it planned from the tags)
+    rerun          the tag holds this commit's render from the same inputs (with signing: and the
+                   digest carries this key's signature): unchanged, no render
+    render         timoni, while the tag's content is read alongside
+    dry_run | deliver   the diff; or never-backwards, skip-unchanged, last look, push
+and once for the run, after every push: settle.settle (re-read, repair, other tags).
+
+One target's failure never stops another; each result says what happened and why.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+from gitops_action.changes.gitrepo import Repo
+from gitops_action.config.targets import Target
+from gitops_action.errors import internal_error
+from gitops_action.plan.catchup import CHECKED, commit_at
+from gitops_action.plan.history import Ancestry
+from gitops_action.plan.planner import Plan, PlannedTarget
+from gitops_action.push import settle, settling, writes
+from gitops_action.push.results import Annotation, Status, TargetResult
+from gitops_action.push.settle import Settling
+from gitops_action.push.writes import RepositoryLocks, render_inputs, with_retries
+from gitops_action.registry.credentials import redact
+from gitops_action.registry.flux import Flux
+from gitops_action.registry.oci import Pulled
+from gitops_action.registry.reader import Reader
+from gitops_action.render import containment, cue_errors, manifests, timoni
+from gitops_action.report.progress import Event
+
+__all__ = ["Options", "render_inputs", "run"]
+
+Mode = Literal["push", "dry-run"]
+
+
+@dataclass(frozen=True)
+class Options:
+    mode: Mode
+    repo: Repo  # history: ancestry checks, fetching
+    root: Path  # the files at head (the work tree, or an export of head)
+    head: str
+    revision: str
+    source: str
+    flux: Flux
+    reader: Reader
+    scratch: Path
+    parallel: int = 2
+    skip_unchanged: bool = True
+    render_timeout: float = 300
+    runtime_from_env: bool = False
+    attempts: int = 4
+    backoff: float = 1.0
+    secrets: tuple[str, ...] = ()
+    config_path: str = ""
+    ancestry: Ancestry = field(default_factory=Ancestry, compare=False, repr=False)
+    timoni_identity: str = ""  # timoni.identity(): part of render_inputs
+    writing: RepositoryLocks = field(default_factory=RepositoryLocks, compare=False, repr=False)
+    # With signing: does oci://REPO@DIGEST carry a valid signature from the run's key or identity?
+    # The tag's annotations are anyone's word; only such a digest may skip the render.
+    vouched: Callable[[str], bool] | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a target's steps decided; the target's result is made from it once."""
+
+    status: Status
+    digest: str | None = None
+    error: str | None = None
+    annotations: tuple[Annotation, ...] = ()
+    diff: manifests.StreamDiff | None = None
+    new_target: bool = False
+    settling: Settling | None = None
+    built: bool = False  # this run pushed the digest, or compared its whole content with its render
+    record: str = ""  # the check record this run wrote (oci://REPO@DIGEST), to be signed
+
+
+def _failed(error: str, *annotations: Annotation) -> Outcome:
+    return Outcome("failed", error=error, annotations=annotations)
+
+
+@dataclass(frozen=True)
+class Work:
+    """Where one target's steps write, and what they say for its log group."""
+
+    dir: Path
+    cache: Path
+    log: list[str] = field(default_factory=list)
+
+
+def run(plan: Plan, opts: Options, on_progress: Callable[[Event], None] | None = None) -> list[TargetResult]:
+    """Every planned target to its result. `on_progress` hears of each target as it starts and as
+    it finishes (a pushed one once its tag is verified), from the worker threads: see progress.py.
+    Each pushed tag is verified once its own settle wait is over (settle.py), while the other targets
+    render and push: the wait overlaps their work instead of idling at the end (settling.py)."""
+    cache = opts.scratch / "timoni-cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    containment.forget()
+    tell = on_progress or (lambda event: None)
+    secrets = list(opts.secrets)
+    verified: dict[int, TargetResult] = {}
+
+    with settling.Timer(max(1, opts.parallel)) as timer:
+
+        def one(i: int, planned: PlannedTarget) -> TargetResult:
+            tell(Event("started", planned.target))
+            result, pending = process(planned, opts, Work(opts.scratch / f"t{i}", cache))
+            if pending is None:
+                tell(Event("finished", planned.target, result))
+                return result
+
+            def verify() -> None:
+                try:
+                    verified[i] = _after(result, _settled(pending, opts), secrets)
+                    tell(Event("finished", planned.target, verified[i]))
+                except Exception as exc:  # a bug must not cost the run its results; traceback: its log
+                    verified[i] = replace(result, status="failed", error=internal_error(exc, result.log))
+
+            timer.at(time.monotonic() + settle.wait(pending.seconds), verify)
+            return result
+
+        with ThreadPoolExecutor(max_workers=max(1, opts.parallel)) as pool:
+            results = list(pool.map(lambda it: one(*it), enumerate(plan.targets)))
+    return [verified.get(i, r) for i, r in enumerate(results)]
+
+
+def process(planned: PlannedTarget, opts: Options, work: Work) -> tuple[TargetResult, Settling | None]:
+    """One target to its result, and its push to settle once the run's pushes are done."""
+    outcome, seconds = _guarded(lambda: _steps(planned, opts, work), work.log)
+    result = TargetResult(
+        planned.target,
+        outcome.status,
+        revision=opts.revision,
+        digest=outcome.digest,
+        error=redact(outcome.error, list(opts.secrets)) if outcome.error else None,
+        seconds=seconds,
+        reasons=planned.reasons,
+        annotations=list(outcome.annotations),
+        log=[redact(x, list(opts.secrets)) for x in work.log],
+        diff=outcome.diff,
+        new_target=outcome.new_target,
+        base=planned.base,
+        caught_up=planned.caught_up,
+        built=outcome.built,
+        record=outcome.record or None,
+    )
+    return result, outcome.settling
+
+
+def _guarded(step: Callable[[], Outcome], log: list[str]) -> tuple[Outcome, float]:
+    """A bug fails that target only, its traceback in the target's log; its time counts."""
+    start = time.monotonic()
+    try:
+        outcome = step()
+    except Exception as exc:  # a bug must not cost the other targets their run
+        outcome = _failed(internal_error(exc, log))
+    return outcome, time.monotonic() - start
+
+
+def _settled(pending: Settling, opts: Options) -> tuple[settle.Settled, list[str], float]:
+    log: list[str] = []
+    start = time.monotonic()
+    try:
+        done = settle.settle(pending, opts, log)
+    except Exception as exc:  # as in _guarded
+        done = settle.Settled("", internal_error(exc, log))
+    return done, log, time.monotonic() - start
+
+
+def _after(
+    result: TargetResult, settled: tuple[settle.Settled, list[str], float], secrets: list[str]
+) -> TargetResult:
+    """The result once its push has settled: repaired digest, the settle log, or its failure."""
+    done, log, seconds = settled
+    log = [*result.log, *(redact(x, secrets) for x in log)]
+    changed = replace(result, log=log, seconds=result.seconds + seconds)
+    if done.error:
+        return replace(changed, status="failed", error=redact(done.error, secrets))
+    return replace(changed, digest=done.digest or result.digest)
+
+
+# --- the steps --------------------------------------------------------------------------------
+
+
+def _steps(planned: PlannedTarget, opts: Options, work: Work) -> Outcome:
+    early = settled_early(planned, opts)
+    if early is not None:
+        return early
+    t = planned.target
+    url = f"{t.artifact}:{t.tags[0]}"
+    current = planned.held if planned.held is not None else read_tag(url, opts, work, content=False)
+    if current.foreign:
+        return _failed(writes.not_ours(url, current.foreign))
+    if rerun(t, current, opts):
+        work.log.append(f"{url} holds this commit's render from the same inputs (a re-run): not rendered")
+        return unchanged(t, current, opts, work, planned.stale_tags)
+    rendered, current = render(planned, current, url, opts, work)
+    if isinstance(rendered, Outcome):
+        return rendered
+    if not current.call.ok and current.call.failure != "missing":
+        return _failed(writes.registry_error("reading", url, current.call, opts.flux))
+    if opts.mode == "dry-run":
+        return dry_run(rendered, current if current.call.ok else None)
+    # What the plan found at the other tags holds while the first tag still holds what it read.
+    same = planned.held is not None and current.digest == planned.held.digest
+    return deliver(t, url, current, rendered, opts, work, planned.stale_tags if same else None)
+
+
+def settled_early(planned: PlannedTarget, opts: Options) -> Outcome | None:
+    """A target the plan settled, or that must not be rendered; None: render it."""
+    t = planned.target
+    if planned.status == "removed":
+        return Outcome("removed")
+    if planned.status == "skipped":  # the plan found a newer commit at the tag
+        held = planned.held.digest if planned.held and planned.held.digest else None
+        return Outcome("skipped", digest=held, error=planned.error)
+    if planned.error:
+        notes = (Annotation(opts.config_path, t.line, 1, planned.error),) if t.line else ()
+        return _failed(planned.error, *notes)
+    escaped = containment.escape(opts.root, t)
+    if escaped or t.kind != "bundle":
+        return _failed(escaped) if escaped else None
+    # A bundle's modules are those timoni evaluates it to name (with the build's runtime values).
+    runtime = opts.runtime_from_env and opts.mode == "push"
+    done = timoni.evaluate_bundle(t, repo_root=opts.root, cache_dir=opts.scratch / "timoni-cache",
+                                  timeout=opts.render_timeout, runtime_from_env=runtime)  # fmt: skip
+    if done.stderr:  # the build would fail the same way: say it as it would
+        return _render_failure(planned, cue_errors.clean(done.stderr, t.files, opts.root), done.error, opts)
+    escaped = done.error or containment.bundle_escape(opts.root, t, done.modules)
+    return _failed(escaped) if escaped else None
+
+
+def read_tag(url: str, opts: Options, work: Work, *, content: bool) -> Pulled:
+    return with_retries(
+        lambda: opts.reader.pull(url, work.dir / "deployed", content=content), opts, work.log, "pull"
+    )
+
+
+def rerun(t: Target, current: Pulled, opts: Options) -> bool:
+    """The tag holds this commit, pushed from the same render inputs: rendering again would give
+    the same manifests. Anyone who can write to the registry can copy those annotations: with
+    signing, only a digest carrying the run's own signature is taken at its word."""
+    held = current.annotations.get(writes.RENDER_INPUTS) if current.revision == opts.revision else None
+    if not held or held != render_inputs(t, opts) or CHECKED in current.annotations:
+        return False
+    return opts.vouched is None or opts.vouched(f"{t.artifact}@{current.digest}")
+
+
+def render(
+    planned: PlannedTarget, current: Pulled, url: str, opts: Options, work: Work
+) -> tuple[Path | Outcome, Pulled]:
+    """timoni's render (its path, or the failure), and the tag's content, read while timoni renders
+    when skip-unchanged or the dry-run diff needs it (a flux pull, the fallback, brought it already)."""
+    t, root = planned.target, opts.root
+    compare = opts.mode == "dry-run" or opts.skip_unchanged
+    reads: list[str] = []
+    with ThreadPoolExecutor(max_workers=1) as side:
+        reading = (
+            side.submit(lambda: read_tag(url, opts, Work(work.dir, work.cache, reads), content=True))
+            if compare and current.call.ok and not current.directory
+            else None
+        )
+        rendered = timoni.render(
+            t,
+            repo_root=root,
+            out_dir=work.dir,
+            cache_dir=work.cache,
+            timeout=opts.render_timeout,
+            runtime_from_env=opts.runtime_from_env and opts.mode == "push",
+            private=opts.flux.env,
+        )
+    current = reading.result() if reading else current
+    said = cue_errors.clean(rendered.stderr, t.files, root)
+    if said:
+        work.log.append(said)
+    if not rendered.ok:
+        return _render_failure(planned, said, rendered.error, opts), current
+    work.log.extend(reads)  # a failed render is what the user needs to hear about, not the read
+    return rendered.path, current
+
+
+def _render_failure(planned: PlannedTarget, said: str, error: str, opts: Options) -> Outcome:
+    t, root = planned.target, opts.root
+    located = cue_errors.locate(said, t.files, root, bundle=t.kind == "bundle", module=t.local_module)
+    first = located[0].message if located else error
+    where = f" ({located[0].file}:{located[0].line})" if located else ""
+    message = f"timoni build failed{where}: {cue_errors.clean(first, t.files, root)}"
+    notes = [Annotation(x.file, x.line, x.col, x.message) for x in located]
+    if not located and t.line:
+        notes.append(Annotation(opts.config_path, t.line, 1, message))
+    return _failed(message, *notes)
+
+
+def dry_run(rendered: Path, current: Pulled | None) -> Outcome:
+    try:
+        new = manifests.parse(rendered.read_text("utf-8"))
+        old: dict[manifests.Key, dict[str, object]] = {}
+        if current is not None and current.directory is not None:
+            for f in sorted(current.directory.rglob("*.y*ml")):
+                old.update(manifests.parse(f.read_text("utf-8")))
+    except (manifests.ManifestError, UnicodeDecodeError) as exc:
+        return _failed(str(exc))
+    digest = (current.digest or None) if current is not None else None
+    return Outcome("dry-run", digest=digest, diff=manifests.diff(old, new), new_target=current is None)
+
+
+def deliver(
+    t: Target,
+    url: str,
+    current: Pulled,
+    rendered: Path,
+    opts: Options,
+    work: Work,
+    stale: tuple[str, ...] | None = None,
+) -> Outcome:
+    """Never backwards; skip-unchanged; a last look; the push."""
+    if current.call.ok:
+        if opts.ancestry.newer(opts.repo, current, opts.head):
+            why = f"{url} already holds {current.revision}, a descendant of this commit: not moving it back"
+            return Outcome("skipped", digest=current.digest or None, error=why)
+        if opts.skip_unchanged and same_content(current, rendered):
+            outcome = replace(unchanged(t, current, opts, work, stale), built=True)
+            if outcome.status == "unchanged" and current.digest and commit_at(current) != opts.head:
+                record = writes.mark_checked(t, current.digest, opts, work.dir, work.log)
+                outcome = replace(outcome, record=record)
+            return outcome
+    # A run for a newer commit may have pushed while this one rendered. From here to the end of the
+    # push is the window settle.verify covers from the newer run's side.
+    last_look = time.monotonic()
+    last = opts.reader.pull(url, work.dir / "last-look", content=False)
+    if last.foreign:
+        return _failed(writes.not_ours(url, last.foreign))
+    if last.call.ok and opts.ancestry.newer(opts.repo, last, opts.head):
+        why = f"{url} now holds {last.revision}, a descendant of this commit: not moving it back"
+        return Outcome("skipped", digest=last.digest or None, error=why)
+    pushed = writes.push(t, url, rendered, opts, work.log)
+    if not pushed.call.ok:
+        return _failed(writes.registry_error("pushing", url, pushed.call, opts.flux))
+    pending = Settling(t, url, pushed.digest, rendered, work.dir, time.monotonic() - last_look)
+    return Outcome("pushed", digest=pushed.digest, settling=pending, built=True)
+
+
+def unchanged(
+    t: Target, current: Pulled, opts: Options, work: Work, stale: tuple[str, ...] | None = None
+) -> Outcome:
+    """The tag holds this content. A run that pushed the first tag and then lost the registry left the
+    other tags behind: point them at what the first tag holds. `stale`: the other tags the plan found
+    elsewhere (None: it did not read them, so they are tagged anyway; nothing changes when they hold it)."""
+    digest = current.digest or None
+    if len(t.tags) > 1 and current.digest and (stale is None or stale):
+        error = writes.tag_others(t, current.digest, opts, work.log)
+        if error:
+            return Outcome("failed", digest=digest, error=error)
+    return Outcome("unchanged", digest=digest)
+
+
+ROOT_ENTRY = ". (directory)"  # oci.extract's name for the layer's "./" entry
+
+
+def same_content(current: Pulled, rendered: Path) -> bool:
+    """The tag's whole layer is the render: exactly one regular file, manifests.yaml, byte for byte.
+    A file next to it (Flux applies every manifest in the layer), a link or a directory is a
+    difference, whether the registry reader listed the layer (`entries`) or flux pull extracted it."""
+    deployed = current.directory
+    if deployed is None or not current.call.ok:
+        return False
+    # flux's tar holds the root directory ("./") and then the file.
+    if current.entries is not None and [e for e in current.entries if e != ROOT_ENTRY] != [timoni.MANIFESTS]:
+        return False
+    found = [p.relative_to(deployed).as_posix() for p in deployed.rglob("*")] if deployed.is_dir() else []
+    held = deployed / timoni.MANIFESTS
+    if found != [timoni.MANIFESTS] or held.is_symlink() or not held.is_file():
+        return False
+    return same_file(held, rendered)
+
+
+def same_file(a: Path, b: Path) -> bool:
+    if a.stat().st_size != b.stat().st_size:
+        return False
+    return a.read_bytes() == b.read_bytes()

@@ -1,0 +1,151 @@
+"""Registry credentials: a private docker config for flux, never a command-line argument."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+import os
+import tempfile
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from gitops_action.registry.oci import FluxOnly
+
+
+def basic_auth(username: str, password: str) -> str:
+    """base64(user:password): the docker config's `auth` value and an HTTP Basic credential."""
+    return base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+def registry_host(artifact: str) -> str:
+    return artifact.removeprefix("oci://").split("/", 1)[0]
+
+
+def credentials_host(registry_input: str, config_registry: str) -> str:
+    """The one registry host `registry-username`/`registry-password` are for: the `registry` input's,
+    else the configuration's `registry`. "" when neither names a registry."""
+    return registry_host(registry_input or config_registry) if (registry_input or config_registry) else ""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str
+
+    def docker_config(self, hosts: set[str], parent: Path) -> dict[str, str]:
+        """Write a docker config.json only this run's flux and timoni processes see; return their env.
+
+        flux (go-containerregistry) reads $DOCKER_CONFIG, and $HOME/.docker as a fallback, so both
+        point into the private directory: no credential from the machine's own config is mixed in.
+        With no `hosts` (or no username) the config holds no login at all.
+        """
+        home = Path(tempfile.mkdtemp(prefix="docker-", dir=parent))
+        os.chmod(home, 0o700)
+        token = basic_auth(self.username, self.password)
+        config: dict[str, dict[str, dict[str, str]]] = {
+            "auths": {h: {"auth": token} for h in sorted(hosts)} if self.username else {}
+        }
+        (home / ".docker").mkdir(mode=0o700)
+        path = home / ".docker" / "config.json"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(config, fh)
+        return {"DOCKER_CONFIG": str(home / ".docker"), "HOME": str(home)}
+
+
+def _auth_key(key: str) -> str:
+    """`https://host/v1/` and `host` name the same registry in a docker config."""
+    return key.split("://", 1)[-1].split("/", 1)[0]
+
+
+def docker_login(host: str, env: Mapping[str, str]) -> tuple[str, str] | None:
+    """(user, password) for `host` from the docker config flux would read, None for anonymous.
+    Raises FluxOnly where the credentials sit somewhere only flux's keychain reaches."""
+    directory = env.get("DOCKER_CONFIG") or os.environ.get("DOCKER_CONFIG")
+    home = env.get("HOME") or os.environ.get("HOME", "")
+    path = Path(directory) / "config.json" if directory else Path(home) / ".docker" / "config.json"
+    if not path.is_file():
+        if os.environ.get("REGISTRY_AUTH_FILE") or os.environ.get("XDG_RUNTIME_DIR"):
+            raise FluxOnly("no docker config: flux may use a podman auth file")
+        return None
+    try:
+        config = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise FluxOnly(f"unreadable docker config {path}") from exc
+    if not isinstance(config, dict):
+        raise FluxOnly(f"unexpected docker config {path}")
+    helpers = config.get("credHelpers") or {}
+    if isinstance(helpers, dict) and any(_auth_key(k) == host for k in helpers):
+        raise FluxOnly(f"a credential helper serves {host}")
+    auths = config.get("auths") or {}
+    if not isinstance(auths, dict):
+        raise FluxOnly(f"unexpected docker config {path}")
+    entry = next((v for k, v in auths.items() if _auth_key(k) == host), None)
+    if not isinstance(entry, dict) or not entry:
+        if config.get("credsStore"):
+            raise FluxOnly("a credential store may hold the login")
+        return None
+    if entry.get("identitytoken") or entry.get("registrytoken"):
+        raise FluxOnly(f"a token login for {host}")
+    if entry.get("auth"):
+        try:
+            user, _, password = base64.b64decode(str(entry["auth"])).decode().partition(":")
+        except ValueError as exc:
+            raise FluxOnly(f"unreadable login for {host}") from exc
+        return user, password
+    if entry.get("username"):
+        return str(entry["username"]), str(entry.get("password", ""))
+    return None
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """Every known secret out of `text`, in each form it takes on the way out (see `forms`)."""
+    for s in secrets:
+        if s:
+            for form in forms(s):
+                text = text.replace(form, "***")
+    return text
+
+
+MIN_FORM = 6  # an encoded form shorter than this would blank ordinary text; the raw secret always goes
+
+
+@functools.lru_cache(maxsize=256)
+def forms(secret: str) -> tuple[str, ...]:
+    """The secret as printed and as the serialisations on the way out write it: JSON (the outputs,
+    `\\"` and `\\u00e9`), YAML double- and single-quoted (a diff; PyYAML writes `\\xE9`), Go and CUE
+    quoting (an error message), URL-encoded, base64 (plain and URL-safe, with and without padding).
+    Longest first, so a longer form is never left half-replaced by a shorter one inside it."""
+    raw = secret.encode()
+    found = {
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        _yaml_double(secret, unicode=False),
+        _yaml_double(secret, unicode=True),
+        secret.replace("'", "''"),
+        urllib.parse.quote(secret, safe=""),
+        urllib.parse.quote(secret),
+        urllib.parse.quote_plus(secret),
+        base64.b64encode(raw).decode(),
+        base64.urlsafe_b64encode(raw).decode(),
+    }
+    found |= {f.rstrip("=") for f in found}
+    kept = {f for f in found if len(f) >= MIN_FORM} | {secret}
+    return tuple(sorted(kept, key=len, reverse=True))
+
+
+def _yaml_double(text: str, *, unicode: bool) -> str:
+    """PyYAML's double-quoted form, without the quotes (escapes: \\" \\\\ \\xE9 \\u2603 \\t ...)."""
+    dumped = yaml.safe_dump(text, default_style='"', allow_unicode=unicode, width=1_000_000)
+    return dumped.strip().removesuffix("...").strip()[1:-1]
+
+
+def pem_parts(pem: str) -> list[str]:
+    """The lines of a PEM body worth masking on their own (a log line may hold one line of a key);
+    header lines are not secret, and masking a few characters would blank them all over the log."""
+    return [ln.strip() for ln in pem.splitlines() if len(ln.strip()) >= 8 and not ln.startswith("-----")]

@@ -1,0 +1,1 @@
+"""Reporting: outputs, summary, annotations, progress, the PR comment; the end of a run."""

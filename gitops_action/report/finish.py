@@ -1,0 +1,219 @@
+"""The end of a run: log groups, annotations, the job summary, the outputs and the PR comment, every
+known secret redacted on the way out. Also the report of a run that stopped (exit 2 or 1)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+import uuid
+from collections.abc import Collection
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import github_action_utils as gha
+
+from gitops_action.changes.events import CommitRange
+from gitops_action.errors import INTERNAL_TRACEBACK, ActionError, ToolMissing, UsageError
+from gitops_action.inputs.context import Context
+from gitops_action.inputs.settings import Settings
+from gitops_action.plan.planner import Plan
+from gitops_action.push.results import TargetResult
+from gitops_action.registry.credentials import redact
+from gitops_action.render.cue_errors import plain
+from gitops_action.report import comment
+from gitops_action.report import summary as report
+from gitops_action.report.progress import one_line
+
+NO_ARTIFACTS = {
+    "artifacts": "[]",
+    "matrix": json.dumps({"include": []}),
+    "pushed": "0",
+    "failed": "0",
+    "unchanged": "0",
+    "changed": "false",
+}
+
+
+def scrub(results: list[TargetResult], secrets: list[str]) -> list[TargetResult]:
+    """Defence in depth: no known secret in what the log, the annotations and the reports show."""
+    return [
+        replace(
+            r,
+            error=redact(r.error, secrets) if r.error else r.error,
+            log=[redact(x, secrets) for x in r.log],
+            annotations=[replace(a, message=redact(a.message, secrets)) for a in r.annotations],
+        )
+        for r in results
+    ]
+
+
+def finish(
+    settings: Settings,
+    ctx: Context,
+    plan: Plan,
+    results: list[TargetResult],
+    mode: str,
+    extra: str = "",
+    *,
+    listed: Collection[str] = (),
+) -> None:
+    """`listed`: the targets the progress lines named already, as they stand (not said again)."""
+    secrets = list(settings.secrets())
+    results = scrub(results, secrets)
+    if ctx.in_actions:
+        report.emit_log(results)
+        report.emit_annotations(results)
+    else:
+        for r in results:
+            if r.target.id not in listed:  # the progress lines said it already
+                line = (
+                    f"{r.target.id}: {r.status}"
+                    + (f" {r.url}" if r.url else "")
+                    + (f" ({r.error})" if r.error else "")
+                )
+                reasons = r.reasons if r.status == "planned" else ()  # plan's answer: why each target
+                print("".join([line, *(f"\n  {one_line(x)}" for x in reasons)]), file=sys.stderr)
+            for x in r.log:  # a bug's traceback (errors.internal_error): no log groups here
+                if x.startswith(INTERNAL_TRACEBACK):
+                    print(f"{r.target.id}: {x}", file=sys.stderr)
+    stamp = report.stamp(
+        plan.range.head, datetime.now(UTC), server_url=ctx.server_url, repository=ctx.repository
+    )
+    text = report.summary(plan, results, mode=mode, stamp=stamp) + extra
+    outputs = report.outputs(plan, results)
+    diffs = (
+        comment.summary_diffs(results, limit=report.SUMMARY_LIMIT - len(text)) if mode == "dry-run" else ""
+    )
+    # The dry-run diff shows rendered content: redacted here, where it becomes text.
+    text = redact(text + diffs, secrets)
+    outputs = {k: redact(v, secrets) for k, v in outputs.items()}
+    if _terminal(settings, ctx):  # the summary stays off a terminal (write): the diffs are news
+        sys.stdout.write(redact(diffs, secrets))
+    write(settings, ctx, text, outputs)
+    if mode == "dry-run" and settings.comment_file:  # any CI, or a look before opening the PR
+        Path(settings.comment_file).write_text(_comment_body(settings, ctx, results, stamp), "utf-8")
+    if mode == "dry-run" and plan.range.is_pull_request and settings.comment and plan.range.pr_number:
+        _comment(settings, ctx, plan.range, results, stamp)
+
+
+def _terminal(settings: Settings, ctx: Context) -> bool:
+    """The summary would go to a person's terminal (no summary file): they read the lines instead."""
+    path = settings.summary_file or os.environ.get("GITHUB_STEP_SUMMARY", "")
+    return not ctx.in_actions and not path and sys.stdout.isatty()
+
+
+def stopped(settings: Settings, ctx: Context, exc: Exception) -> int:
+    """Report an error that stopped the run: exit 2 for usage and configuration errors (nothing was
+    built), 1 for anything else (an internal error). The summary and outputs are written either way."""
+    usage = isinstance(exc, UsageError)
+    setup = isinstance(exc, ToolMissing)  # a program to install: no bug, no traceback
+    text = str(exc) if isinstance(exc, ActionError) else f"{type(exc).__name__}: {exc}"
+    msg = plain(redact(text, list(settings.secrets())))
+    where = exc if isinstance(exc, ActionError) else ActionError()
+    if ctx.in_actions:
+        kind = "configuration or usage error" if usage else "setup error" if setup else "internal error"
+        gha.error(msg, title=f"timoni-flux-push: {kind}", file=where.file or None, line=where.line)
+    else:  # in Actions the escaped annotation says it; a plain print could carry workflow commands
+        print(f"error: {msg}" if usage or setup else f"error: internal error: {msg}", file=sys.stderr)
+    if not isinstance(exc, ActionError):  # a bug: its one line alone tells nobody where it happened
+        _traceback(ctx, exc, list(settings.secrets()))
+    said = (
+        "Nothing was built"
+        if usage
+        else "The run stopped: a program it needs is missing"
+        if setup
+        else "The run stopped on an internal error"
+    )
+    text = f"## timoni-flux-push\n\n{said}: {report.md(msg)}\n"
+    write(settings, ctx, text, dict(NO_ARTIFACTS), stdout=not _terminal(settings, ctx))  # said on stderr
+    return 2 if usage else 1
+
+
+def _traceback(ctx: Context, exc: BaseException, secrets: list[str]) -> None:
+    """The traceback of an internal error: in the Actions log, a collapsed group (its text inside
+    stop-commands: file names in it are the repository's); on a terminal, stderr."""
+    text = plain(redact("".join(traceback.format_exception(exc)), secrets)).rstrip()
+    if not ctx.in_actions:
+        print(text, file=sys.stderr)
+        return
+    gha.start_group("timoni-flux-push: internal error (traceback)")
+    log_block(text)
+    gha.end_group()
+
+
+def log_block(text: str) -> None:
+    """Untrusted text in the Actions log, where no line of it can be a workflow command."""
+    token = f"stop-{uuid.uuid4().hex}"
+    gha.begin_stop_commands(token)
+    print(text, flush=True)
+    gha.end_stop_commands(token)
+
+
+def _comment(
+    settings: Settings, ctx: Context, rng: CommitRange, results: list[TargetResult], stamp: report.Stamp
+) -> None:
+    if not settings.github_token:
+        warn(ctx, "no github-token: the pull request comment was not written")
+        return
+    from gitops_action.report.github import upsert_pr_comment  # PyGithub loads slowly: only on pull requests
+
+    secrets = list(settings.secrets())
+    body = _comment_body(settings, ctx, results, stamp)
+    outcome = upsert_pr_comment(
+        api_url=ctx.api_url,
+        token=settings.github_token,
+        repository=ctx.repository,
+        number=rng.pr_number or 0,
+        marker=comment.marker(settings.config),
+        body=body,
+    )
+    if outcome.action in ("forbidden", "failed"):
+        warn(ctx, redact(outcome.message, secrets))
+    else:
+        say(ctx, f"pull request comment {outcome.action}: {outcome.html_url}")
+
+
+def _comment_body(settings: Settings, ctx: Context, results: list[TargetResult], stamp: report.Stamp) -> str:
+    """The pull request comment's Markdown, every known secret redacted."""
+    body = comment.render(results, config_path=settings.config, run_url=ctx.run_url(), stamp=stamp)
+    return redact(body, list(settings.secrets()))
+
+
+def say(ctx: Context, message: str) -> None:
+    if ctx.in_actions:
+        gha.notice(message, title="timoni-flux-push")
+    else:
+        print(message, file=sys.stderr)
+
+
+def warn(ctx: Context, message: str) -> None:
+    if ctx.in_actions:
+        gha.warning(plain(message), title="timoni-flux-push")
+    else:
+        print(f"warning: {message}", file=sys.stderr)
+
+
+def write(
+    settings: Settings, ctx: Context, summary: str, outputs: dict[str, str], *, stdout: bool = True
+) -> None:
+    """The summary to the step summary or --summary-file, else to stdout (unless `stdout` is False:
+    stdout carries something else; or stdout is a person's terminal); the outputs to GITHUB_OUTPUT
+    and --output-file."""
+    summary_path = settings.summary_file or os.environ.get("GITHUB_STEP_SUMMARY", "")
+    if summary_path:
+        # A file name that is not UTF-8 (kept by surrogateescape) is written as \udcXX, never a crash.
+        with open(summary_path, "a", encoding="utf-8", errors="backslashreplace") as fh:
+            fh.write(summary)
+    elif stdout and _terminal(settings, ctx):
+        # stderr named every target (and said any error): the Markdown would list them again
+        print("the Markdown summary: add --summary-file FILE", file=sys.stderr)
+    elif stdout:
+        print(summary)
+    if os.environ.get("GITHUB_OUTPUT"):
+        for k, v in outputs.items():
+            gha.set_output(k, v)
+    if settings.output_file:
+        Path(settings.output_file).write_text(json.dumps(outputs, indent=2), "utf-8")

@@ -1,0 +1,1 @@
+"""Signing: cosign sign and verify, keyless signing's OIDC token."""
