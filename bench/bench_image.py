@@ -30,7 +30,14 @@ for entry in (ROOT, ROOT / "bench", ROOT / "tests"):
 
 from results import parse_trace, startup  # noqa: E402
 
-from tests.support.container import IMAGE, Runner, docker_run, github_env, image_exists, inputs_env  # noqa: E402
+from tests.support.container import (  # noqa: E402
+    IMAGE,
+    Runner,
+    docker_run,
+    github_env,
+    image_exists,
+    inputs_env,
+)
 from tests.support.registry import start_registry  # noqa: E402
 from tests.support.repos import GitRepo  # noqa: E402
 
@@ -43,7 +50,9 @@ def host_run(repo: GitRepo, work: Path, registry: str) -> float:
     work.mkdir(parents=True)
     trace = work / "trace.txt"
     # PYTHONDONTWRITEBYTECODE off: the warm-up run compiles the package once, as the image ships it.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_"))
+    }
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env |= {
         "PATH": f"{TOOLS}{os.pathsep}{env.get('PATH', '')}",
@@ -55,7 +64,9 @@ def host_run(repo: GitRepo, work: Path, registry: str) -> float:
         "GITHUB_OUTPUT": str(work / "output.txt"),
         "GITHUB_STEP_SUMMARY": str(work / "summary.md"),
         "PYTHONPATH": str(ROOT),
-        "PYTHONPYCACHEPREFIX": str(work.parent / "pycache"),  # compiled once, by the warm-up run
+        "PYTHONPYCACHEPREFIX": str(
+            work.parent / "pycache"
+        ),  # compiled once, by the warm-up run
         "TZ": "UTC",
         TRACE: str(trace),
         **inputs_env({"registry": registry, "all": "true"}),
@@ -78,19 +89,29 @@ def host_run(repo: GitRepo, work: Path, registry: str) -> float:
 def image_run(repo: GitRepo, work: Path, registry: str) -> float:
     """Seconds from the container's start to its first render."""
     runner = Runner(work, repo.path)
-    env = github_env(runner, event_name="workflow_dispatch", sha=repo.head(), ref_name="main")
-    env |= inputs_env({"registry": registry, "all": "true"}) | {TRACE: "/github/workflow/trace.txt"}
+    env = github_env(
+        runner, event_name="workflow_dispatch", sha=repo.head(), ref_name="main"
+    )
+    env |= inputs_env({"registry": registry, "all": "true"}) | {
+        TRACE: "/github/workflow/trace.txt"
+    }
     run = docker_run(runner, env=env)
     if run.returncode != 0:
         raise SystemExit(f"the image run failed:\n{run.stdout[-3000:]}")
-    first = startup(parse_trace((runner.workflow / "trace.txt").read_text()), run.started)
+    first = startup(
+        parse_trace((runner.workflow / "trace.txt").read_text()), run.started
+    )
     assert first is not None
     return first
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--reps", type=int, default=5, help="timed repetitions on each side (default 5)")
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--reps", type=int, default=5, help="timed repetitions on each side (default 5)"
+    )
     args = p.parse_args()
     if os.geteuid() != 0 or not image_exists(IMAGE):
         print(f"error: needs root and {IMAGE} (make image)", file=sys.stderr)
@@ -102,18 +123,27 @@ def main() -> int:
         shutil.copytree(ROOT / "examples" / "gitops", repo.path, dirs_exist_ok=True)
         repo.commit_all("initial")
         base = f"oci://{registry.host}"
-        host_run(repo, tmp / "host-warm", f"{base}/warm-host")  # untimed: compiles the package once
+        host_run(
+            repo, tmp / "host-warm", f"{base}/warm-host"
+        )  # untimed: compiles the package once
         image_run(repo, tmp / "image-warm", f"{base}/warm-image")
         times: dict[str, list[float]] = {"host": [], "image": []}
         for rep in range(args.reps):
             order = ("host", "image") if rep % 2 == 0 else ("image", "host")
             for side in order:
                 run = host_run if side == "host" else image_run
-                times[side].append(run(repo, tmp / f"{side}-{rep}", f"{base}/{side}-{rep}"))
+                times[side].append(
+                    run(repo, tmp / f"{side}-{rep}", f"{base}/{side}-{rep}")
+                )
         print(f"start-up before the first render, median of {args.reps} (min-max):")
-        for side, label in (("host", "host (entrypoint.py, venv)"), ("image", f"image ({IMAGE})")):
+        for side, label in (
+            ("host", "host (entrypoint.py, venv)"),
+            ("image", f"image ({IMAGE})"),
+        ):
             t = times[side]
-            print(f"  {label:<44} {statistics.median(t):.3f}s ({min(t):.3f}-{max(t):.3f})")
+            print(
+                f"  {label:<44} {statistics.median(t):.3f}s ({min(t):.3f}-{max(t):.3f})"
+            )
     finally:
         registry.stop()
         shutil.rmtree(tmp, ignore_errors=True)

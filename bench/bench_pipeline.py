@@ -53,7 +53,16 @@ for entry in (ROOT, ROOT / "bench"):
     if str(entry) not in sys.path:
         sys.path.insert(0, str(entry))
 
-from results import Goal, Row, Span, Timed, breakdown, median_breakdown, parse_trace, startup  # noqa: E402
+from results import (  # noqa: E402
+    Goal,
+    Row,
+    Span,
+    Timed,
+    breakdown,
+    median_breakdown,
+    parse_trace,
+    startup,
+)
 
 from tests.support import k8s_module as km  # noqa: E402
 from tests.support.registry import Registry, start_registry  # noqa: E402
@@ -112,7 +121,9 @@ class Repo:
         """A module edit every instance renders differently: the default image tag."""
         path = self.path / MODULE_VALUES
         text = path.read_text("utf-8")
-        old = next(line for line in text.splitlines() if line.strip().startswith("tag:"))
+        old = next(
+            line for line in text.splitlines() if line.strip().startswith("tag:")
+        )
         path.write_text(text.replace(old, f'\t\ttag:        "6.7.{rev}"'), "utf-8")
         return self.commit(f"module: image 6.7.{rev}")
 
@@ -156,12 +167,16 @@ class Bench:
         cpu = children_cpu() + process_cpu(self.registry.process.pid)
         wall = time.time()
         start = time.perf_counter()
-        done = subprocess.run(args, cwd=self.repo.path, env=env, capture_output=True, check=False)
+        done = subprocess.run(
+            args, cwd=self.repo.path, env=env, capture_output=True, check=False
+        )
         seconds = time.perf_counter() - start
         cpu = children_cpu() + process_cpu(self.registry.process.pid) - cpu
         return done, Timed(seconds, cpu), wall, wall + seconds
 
-    def action(self, base: str | None, *, expect: dict[str, int]) -> tuple[Timed, list[Span], float, float]:
+    def action(
+        self, base: str | None, *, expect: dict[str, int]
+    ) -> tuple[Timed, list[Span], float, float]:
         """Time the CLI process from start to exit, as a user runs it; check what it did. Also
         returns the programs it ran (its trace) and its start and end (wall clock)."""
         out = self.scratch / "outputs.json"
@@ -191,11 +206,15 @@ class Bench:
         }
         done, timed, started, ended = self.timed(args, env)
         if done.returncode != 0:
-            raise BenchError(f"the action exited {done.returncode}:\n{done.stderr.decode(errors='replace')}")
+            raise BenchError(
+                f"the action exited {done.returncode}:\n{done.stderr.decode(errors='replace')}"
+            )
         outputs = json.loads(out.read_text("utf-8"))
         got = {k: int(outputs[k]) for k in expect}
         if got != expect:
-            raise BenchError(f"the action did not do what was expected: {got} != {expect}")
+            raise BenchError(
+                f"the action did not do what was expected: {got} != {expect}"
+            )
         spans = parse_trace(trace.read_text("utf-8")) if trace.exists() else []
         return timed, spans, started, ended
 
@@ -204,7 +223,14 @@ class Bench:
         lines = ["set -euo pipefail"]
         source = f"file://{self.repo.path}"
         for i in instances:
-            build = ["timoni", "build", km.name(i), f"./{km.MODULE}", "-n", km.NAMESPACE]
+            build = [
+                "timoni",
+                "build",
+                km.name(i),
+                f"./{km.MODULE}",
+                "-n",
+                km.NAMESPACE,
+            ]
             build += ["-f", km.COMMON, "-f", km.values_file(i)]
             push = [
                 "flux",
@@ -251,7 +277,9 @@ def measure(bench: Bench, reps: int, log: Callable[[str], None]) -> Measured:
             if side == "bare":
                 one.runs["bare"].append(bench.bare(changed, head))
                 continue
-            timed, spans, t0, t1 = bench.action(base, expect={"pushed": 1, "unchanged": 0, "failed": 0})
+            timed, spans, t0, t1 = bench.action(
+                base, expect={"pushed": 1, "unchanged": 0, "failed": 0}
+            )
             one.runs["action"].append(timed)
             one_parts.append(breakdown(spans, t0, t1))
             first = startup(spans, t0)
@@ -276,7 +304,10 @@ def measure(bench: Bench, reps: int, log: Callable[[str], None]) -> Measured:
         )
     # The last commit edited the module and the action pushed all 16: a re-run of that event finds
     # every tag current. The bare pipeline has no such check and pushes all 16 again.
-    base, head = bench.repo.git("rev-parse", "HEAD~1"), bench.repo.git("rev-parse", "HEAD")
+    base, head = (
+        bench.repo.git("rev-parse", "HEAD~1"),
+        bench.repo.git("rev-parse", "HEAD"),
+    )
     for rep in range(1, reps + 1):
         for side in ("action", "bare") if rep % 2 else ("bare", "action"):
             if side == "bare":
@@ -288,13 +319,22 @@ def measure(bench: Bench, reps: int, log: Callable[[str], None]) -> Measured:
             f"re-run {rep}/{reps}: action {rerun.runs['action'][-1].seconds:.3f}s "
             f"bare {rerun.runs['bare'][-1].seconds:.3f}s"
         )
-    start.runs["bare"] = list(start.runs["action"])  # no bare counterpart: the goal is in seconds
-    rows = [one, many, rerun] + ([start] if start.runs["action"] else [])  # no trace: an older action
+    start.runs["bare"] = list(
+        start.runs["action"]
+    )  # no bare counterpart: the goal is in seconds
+    rows = [one, many, rerun] + (
+        [start] if start.runs["action"] else []
+    )  # no trace: an older action
     return Measured(rows, median_breakdown(one_parts), median_breakdown(many_parts))
 
 
 def bundle_file(names: Sequence[str]) -> str:
-    lines = ["bundle: {", '\tapiVersion: "v1alpha1"', '\tname: "bench"', "\tinstances: {"]
+    lines = [
+        "bundle: {",
+        '\tapiVersion: "v1alpha1"',
+        '\tname: "bench"',
+        "\tinstances: {",
+    ]
     for n in names:
         lines += [
             f'\t\t"{n}": {{',
@@ -330,19 +370,28 @@ def bundle_probe(bench: Bench, log: Callable[[str], None]) -> str:
         start = time.perf_counter()
         with ThreadPoolExecutor(max_workers=at_once) as pool:
             done = list(
-                pool.map(lambda a: subprocess.run(a, cwd=root, env=env, capture_output=True), commands)
+                pool.map(
+                    lambda a: subprocess.run(a, cwd=root, env=env, capture_output=True),
+                    commands,
+                )
             )
         for d in done:
             if d.returncode != 0:
-                raise BenchError(f"bundle probe: {d.stderr.decode(errors='replace')[:500]}")
+                raise BenchError(
+                    f"bundle probe: {d.stderr.decode(errors='replace')[:500]}"
+                )
         return time.perf_counter() - start, [d.stdout for d in done]
 
-    singles = [["timoni", "build", n, f"./{km.MODULE}", "-n", km.NAMESPACE] for n in names]
+    singles = [
+        ["timoni", "build", n, f"./{km.MODULE}", "-n", km.NAMESPACE] for n in names
+    ]
     t_single, t_halves, t_whole = [], [], []
     for _ in range(3):
         took, outs = run_all(singles, cores)
         t_single.append(took)
-        took, _ = run_all([["timoni", "bundle", "build", "-f", f"probe/b{k}.cue"] for k in (1, 2)], 2)
+        took, _ = run_all(
+            [["timoni", "bundle", "build", "-f", f"probe/b{k}.cue"] for k in (1, 2)], 2
+        )
         t_halves.append(took)
         took, whole = run_all([["timoni", "bundle", "build", "-f", "probe/b0.cue"]], 1)
         t_whole.append(took)
@@ -354,7 +403,9 @@ def bundle_probe(bench: Bench, log: Callable[[str], None]) -> str:
     def documents(text: str) -> str:
         return re.sub(r"(?:\n---\n?|\n)+$", "", text)
 
-    trimmed = sum(1 for n in names if documents(sections.get(n, "")) == documents(alone[n]))
+    trimmed = sum(
+        1 for n in names if documents(sections.get(n, "")) == documents(alone[n])
+    )
     shutil.rmtree(probe)
     log("bundle probe done")
     med = statistics.median
@@ -388,7 +439,10 @@ def report(m: Measured, parallel: int) -> str:
         f"1 changed: where the action's time goes (medians; bare pipeline {m.rows[0].median('bare'):.3f}s):",
     ]
     out += [f"  {k:<58} {v:.3f}s" for k, v in m.one_breakdown.items()]
-    out += ["", "16 changed: where the action's time goes (medians, parallel phases overlap):"]
+    out += [
+        "",
+        "16 changed: where the action's time goes (medians, parallel phases overlap):",
+    ]
     out += [f"  {k:<58} {v:.3f}s" for k, v in m.many_breakdown.items()]
     out += [
         "",
@@ -406,10 +460,24 @@ def report(m: Measured, parallel: int) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--reps", type=int, default=5, help="timed repetitions per scenario (median; default 5)")
-    p.add_argument("--parallel", type=int, default=0, help="the action's --parallel (default: its own, CPUs)")
-    p.add_argument("--python", default=sys.executable, help="interpreter that runs the action")
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--reps",
+        type=int,
+        default=5,
+        help="timed repetitions per scenario (median; default 5)",
+    )
+    p.add_argument(
+        "--parallel",
+        type=int,
+        default=0,
+        help="the action's --parallel (default: its own, CPUs)",
+    )
+    p.add_argument(
+        "--python", default=sys.executable, help="interpreter that runs the action"
+    )
     p.add_argument(
         "--action-src",
         type=Path,
@@ -417,8 +485,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="directory holding the gitops_action package to time (default: this checkout); e.g. a "
         "`git worktree` of another commit, for before/after numbers",
     )
-    p.add_argument("--bundle-probe", action="store_true", help="also time one bundle build of the 16")
-    p.add_argument("--keep", action="store_true", help="keep the temp directory (repository, registry data)")
+    p.add_argument(
+        "--bundle-probe",
+        action="store_true",
+        help="also time one bundle build of the 16",
+    )
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the temp directory (repository, registry data)",
+    )
     p.add_argument("--quiet", action="store_true", help="print only the table")
     args = p.parse_args(argv)
 
@@ -428,10 +504,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     path = f"{TOOLS}{os.pathsep}{os.environ.get('PATH', '')}"
     missing = [
-        t for t in ("timoni", "flux", "docker-registry", "git", "bash") if not shutil.which(t, path=path)
+        t
+        for t in ("timoni", "flux", "docker-registry", "git", "bash")
+        if not shutil.which(t, path=path)
     ]
     if missing:
-        print(f"error: missing {', '.join(missing)} (run `make tools`)", file=sys.stderr)
+        print(
+            f"error: missing {', '.join(missing)} (run `make tools`)", file=sys.stderr
+        )
         return 1
     tmp = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     registry: Registry | None = None
@@ -439,14 +519,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         (tmp / "registry").mkdir()
         registry = start_registry(tmp / "registry")
-        log(f"registry {registry.host}, work in {tmp}, action from {args.action_src.resolve()}")
+        log(
+            f"registry {registry.host}, work in {tmp}, action from {args.action_src.resolve()}"
+        )
         scratch = tmp / "scratch"
         scratch.mkdir()
         env = {**os.environ, "PATH": path, "KUBECONFIG": os.devnull, "TZ": "UTC"}
-        for leak in ("GITHUB_ACTIONS", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_EVENT_NAME", TRACE):
+        for leak in (
+            "GITHUB_ACTIONS",
+            "GITHUB_OUTPUT",
+            "GITHUB_STEP_SUMMARY",
+            "GITHUB_EVENT_NAME",
+            TRACE,
+        ):
             env.pop(leak, None)  # the CLI must behave as outside Actions
         repo = make_repo(tmp / "repo")
-        bench = Bench(repo, registry, scratch, args.python, args.parallel, env, args.action_src.resolve())
+        bench = Bench(
+            repo,
+            registry,
+            scratch,
+            args.python,
+            args.parallel,
+            env,
+            args.action_src.resolve(),
+        )
         measured = measure(bench, max(1, args.reps), log)
         if args.bundle_probe:
             probe = bundle_probe(bench, log)

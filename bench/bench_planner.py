@@ -66,11 +66,15 @@ def tree() -> dict[str, str]:
         files[f"apps/app-{i:04d}/values.yaml"] = f"values:\n  replicas: {1 + i % 3}\n"
     for env in ENVS:
         for n in range(CLUSTER_NAMES):
-            files[f"clusters/{env}/svc-{n:03d}/values.cue"] = f'values: {{env: "{env}"}}\n'
+            files[f"clusters/{env}/svc-{n:03d}/values.cue"] = (
+                f'values: {{env: "{env}"}}\n'
+            )
             files[f"clusters/{env}/svc-{n:03d}/README.md"] = "not matched\n"
     for t in range(TEAMS):
         for n in range(TEAM_NAMES):
-            files[f"tenants/team-{t:02d}/tenant-{n:03d}.cue"] = f"values: {{team: {t}}}\n"
+            files[f"tenants/team-{t:02d}/tenant-{n:03d}.cue"] = (
+                f"values: {{team: {t}}}\n"
+            )
     files[".timoni-flux.yaml"] = config()
     filler = FILES - len(files)
     for k in range(filler):
@@ -115,7 +119,8 @@ def change(files: dict[str, str]) -> dict[str, str | None]:
     for n in range(0, 100, 10):  # 10 matched instances, 2 of them deleted
         path = f"clusters/staging/svc-{n:03d}/values.cue"
         out[path] = None if n in (0, 10) else 'values: {env: "staging", replicas: 3}\n'
-    out["tenants/team-03/tenant-999.cue"] = "values: {team: 3}\n"  # a new matched instance
+    # a new matched instance
+    out["tenants/team-03/tenant-999.cue"] = "values: {team: 3}\n"
     out[".timoni-flux.yaml"] = config(changed_entry=500)
     k = 0
     while len(out) < CHANGED:
@@ -144,7 +149,9 @@ def make_repo(path: Path, between: int = 0) -> tuple[str, str]:
     stream.append(f"committer {stamp}\ndata 4\nbase\n".encode())
     stream.extend(_blob_commands(dict(files)))
     for k in range(between):
-        stream.append(f"\ncommit refs/heads/main\nmark :{k + 2}\ncommitter {stamp}\ndata 4\ndocs\n".encode())
+        stream.append(
+            f"\ncommit refs/heads/main\nmark :{k + 2}\ncommitter {stamp}\ndata 4\ndocs\n".encode()
+        )
         stream.append(f"from :{k + 1}\n".encode())
         # A page, and one instance's values: the instance whose tag holds an older commit is caught up.
         edits = {f"docs/section-{k:03d}/page-01.md": f"# edit {k}\n"}
@@ -155,11 +162,18 @@ def make_repo(path: Path, between: int = 0) -> tuple[str, str]:
     stream.append(head.encode())
     stream.extend(_blob_commands(change(files)))
     stream.append(b"\n")
-    subprocess.run(["git", "-C", str(path), "fast-import", "--quiet"], input=b"".join(stream), check=True)
+    subprocess.run(
+        ["git", "-C", str(path), "fast-import", "--quiet"],
+        input=b"".join(stream),
+        check=True,
+    )
 
     def rev(ref: str) -> str:
         out = subprocess.run(
-            ["git", "-C", str(path), "rev-parse", ref], capture_output=True, text=True, check=True
+            ["git", "-C", str(path), "rev-parse", ref],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         return out.stdout.strip()
 
@@ -179,16 +193,37 @@ def run_once(repo: Repo, rng: CommitRange) -> tuple[dict[str, float], planner.Pl
     t3 = time.perf_counter()
     result = planner.plan_snapshot(snap, loaded, rng, texts)
     end = time.perf_counter()
-    spent = {"git": (t1 - start) + (t3 - t2), "plan": (t2 - t1) + (end - t3), "total": end - start}
+    spent = {
+        "git": (t1 - start) + (t3 - t2),
+        "plan": (t2 - t1) + (end - t3),
+        "total": end - start,
+    }
     return spent, result
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", type=int, default=5, help="timed runs (the best is reported); default 5")
-    ap.add_argument("--keep", action="store_true", help="keep the generated repository and print its path")
-    ap.add_argument("--profile", action="store_true", help="profile one run and print the top functions")
-    ap.add_argument("--no-tags", action="store_true", help="skip planning with the tag reads")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--runs",
+        type=int,
+        default=5,
+        help="timed runs (the best is reported); default 5",
+    )
+    ap.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the generated repository and print its path",
+    )
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile one run and print the top functions",
+    )
+    ap.add_argument(
+        "--no-tags", action="store_true", help="skip planning with the tag reads"
+    )
     args = ap.parse_args(argv)
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-planner-"))
@@ -198,7 +233,9 @@ def main(argv: list[str] | None = None) -> int:
         made = time.perf_counter() - start
         repo = Repo(scratch / "repo")
         rng = CommitRange(head=head, base=base)
-        print(f"repository: {FILES} files, generated in {made:.2f}s ({scratch / 'repo'})")
+        print(
+            f"repository: {FILES} files, generated in {made:.2f}s ({scratch / 'repo'})"
+        )
 
         # The first run is what an action run pays (one plan per process: cold caches, the schema
         # validator built); the others show the steady state.
@@ -212,15 +249,24 @@ def main(argv: list[str] | None = None) -> int:
             f"targets: {result.total} at head; changes: {len(result.changes)} files; "
             f"affected: {planned} planned, {removed} removed"
         )
-        print(f"git time:      {cold['git']:.3f}s first run; median {median(git_times):.3f}s of {len(runs)}")
+        print(
+            f"git time:      {cold['git']:.3f}s first run; median {median(git_times):.3f}s of {len(runs)}"
+        )
         print(
             f"planning time: {cold['plan']:.3f}s first run; median {median(plan_times):.3f}s, "
             f"best {plan_times[0]:.3f}s of {len(runs)} (git excluded)"
         )
-        print(f"ratio planning/{GOAL:.1f}s target: {cold['plan'] / GOAL:.2f} (first run)")
-        expected_total = EXPLICIT + len(ENVS) * CLUSTER_NAMES - 2 + TEAMS * TEAM_NAMES + 1
+        print(
+            f"ratio planning/{GOAL:.1f}s target: {cold['plan'] / GOAL:.2f} (first run)"
+        )
+        expected_total = (
+            EXPLICIT + len(ENVS) * CLUSTER_NAMES - 2 + TEAMS * TEAM_NAMES + 1
+        )
         if result.total != expected_total:
-            print(f"error: expected {expected_total} targets at head, got {result.total}", file=sys.stderr)
+            print(
+                f"error: expected {expected_total} targets at head, got {result.total}",
+                file=sys.stderr,
+            )
             return 1
         if args.profile:
             prof = cProfile.Profile()
@@ -246,12 +292,16 @@ LATENCY_MS = 30  # added to every registry request by bench/latency_proxy.py
 TAG_GOAL = 3.0  # seconds: the event's plan, the tag reads, the git work and the merge
 
 
-def seed_tags(registry: str, commits: list[str], targets: list[config_mod.Target], work: Path) -> int:
+def seed_tags(
+    registry: str, commits: list[str], targets: list[config_mod.Target], work: Path
+) -> int:
     """Real flux artifacts, one per commit, pushed with flux; then each target's tags made to hold one
     of them (target i: commit i mod 20) by mounting its blobs and putting its manifest over the
     registry's HTTP API, which is fast enough for 3,000 tags. Returns the tags written."""
     (work / "content").mkdir(parents=True)
-    (work / "content" / "manifests.yaml").write_text("apiVersion: v1\nkind: ConfigMap\n")
+    (work / "content" / "manifests.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\n"
+    )
     manifests: list[tuple[bytes, list[str]]] = []
     for i, c in enumerate(commits):
         url = f"oci://{registry}/bench-seed/s:c{i}"
@@ -272,18 +322,32 @@ def seed_tags(registry: str, commits: list[str], targets: list[config_mod.Target
             capture_output=True,
             env={**os.environ, "TZ": "UTC"},
         )
-        body = _http("GET", registry, f"/v2/bench-seed/s/manifests/c{i}", accept=MANIFEST)
+        body = _http(
+            "GET", registry, f"/v2/bench-seed/s/manifests/c{i}", accept=MANIFEST
+        )
         data = json.loads(body)
-        manifests.append((body, [data["config"]["digest"], *(x["digest"] for x in data["layers"])]))
+        manifests.append(
+            (body, [data["config"]["digest"], *(x["digest"] for x in data["layers"])])
+        )
 
     def place(item: tuple[int, config_mod.Target]) -> int:
         i, t = item
         body, blobs = manifests[i % len(manifests)]
         repo = t.artifact.split("/", 3)[3]
         for d in blobs:
-            _http("POST", registry, f"/v2/{repo}/blobs/uploads/?mount={d}&from=bench-seed/s")
+            _http(
+                "POST",
+                registry,
+                f"/v2/{repo}/blobs/uploads/?mount={d}&from=bench-seed/s",
+            )
         for tag in t.tags:
-            _http("PUT", registry, f"/v2/{repo}/manifests/{tag}", body=body, content_type=MANIFEST)
+            _http(
+                "PUT",
+                registry,
+                f"/v2/{repo}/manifests/{tag}",
+                body=body,
+                content_type=MANIFEST,
+            )
         return len(t.tags)
 
     with ThreadPoolExecutor(max_workers=16) as pool:
@@ -302,8 +366,13 @@ def _http(
     accept: str = "*/*",
     content_type: str = "",
 ) -> bytes:
-    headers = {"Accept": accept, **({"Content-Type": content_type} if content_type else {})}
-    req = urllib.request.Request(f"http://{host}{path}", data=body, method=method, headers=headers)
+    headers = {
+        "Accept": accept,
+        **({"Content-Type": content_type} if content_type else {}),
+    }
+    req = urllib.request.Request(
+        f"http://{host}{path}", data=body, method=method, headers=headers
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         out: bytes = resp.read()
         return out
@@ -324,13 +393,20 @@ def bench_tags(scratch: Path) -> int:
     base, head = make_repo(scratch / "tags-repo", between=TAG_COMMITS - 1)
     repo = Repo(scratch / "tags-repo")
     out = subprocess.run(
-        ["git", "-C", str(repo.root), "rev-list", "--reverse", "main~1"], capture_output=True, text=True
+        ["git", "-C", str(repo.root), "rev-list", "--reverse", "main~1"],
+        capture_output=True,
+        text=True,
     )
     commits = out.stdout.split()
     assert len(commits) == TAG_COMMITS and commits[-1] == base, len(commits)
     registry = start_registry(scratch / "registry")
     proxy = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "latency_proxy.py"), registry.host, str(LATENCY_MS)],
+        [
+            sys.executable,
+            str(ROOT / "bench" / "latency_proxy.py"),
+            registry.host,
+            str(LATENCY_MS),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -361,11 +437,17 @@ def bench_tags(scratch: Path) -> int:
             reads["n"] += 1
             return reader.pull(url, scratch / "unused", content=False)
 
-        cpu_before = {n: _cpu(pid) for n, pid in (("registry", registry.process.pid), ("proxy", proxy.pid))}
+        cpu_before = {
+            n: _cpu(pid)
+            for n, pid in (("registry", registry.process.pid), ("proxy", proxy.pid))
+        }
         ours = time.process_time()
         start = time.perf_counter()
         plan = planner.plan_repository(
-            repo, rng, config_path=".timoni-flux.yaml", registry_override=f"oci://{via}/bench"
+            repo,
+            rng,
+            config_path=".timoni-flux.yaml",
+            registry_override=f"oci://{via}/bench",
         )
         event = time.perf_counter() - start
         files = sorted(plan.head_files)
@@ -373,7 +455,9 @@ def bench_tags(scratch: Path) -> int:
             plan,
             repo,
             pull,
-            lambda text: planner.load_text(text, ".timoni-flux.yaml", files, f"oci://{via}/bench", ""),
+            lambda text: planner.load_text(
+                text, ".timoni-flux.yaml", files, f"oci://{via}/bench", ""
+            ),
         )
         total = time.perf_counter() - start
         ours = time.process_time() - ours

@@ -13,7 +13,9 @@ import asyncio
 import sys
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float = 0.0) -> None:
+async def _pipe(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float = 0.0
+) -> None:
     try:
         while data := await reader.read(65536):
             if delay:
@@ -29,7 +31,9 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, dela
 async def main(upstream: str, delay: float) -> None:
     host, _, port = upstream.rpartition(":")
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def handle(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         await asyncio.sleep(delay)
         try:
             up_reader, up_writer = await asyncio.open_connection(host, int(port))

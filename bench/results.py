@@ -25,7 +25,9 @@ class Timed:
 class Row:
     scenario: str
     goal: Goal
-    runs: dict[str, list[Timed]] = field(default_factory=lambda: {"action": [], "bare": []})
+    runs: dict[str, list[Timed]] = field(
+        default_factory=lambda: {"action": [], "bare": []}
+    )
 
     def median(self, side: str) -> float:
         return statistics.median(t.seconds for t in self.runs[side])
@@ -91,7 +93,9 @@ def breakdown(spans: Sequence[Span], started: float, ended: float) -> dict[str, 
     if not renders:
         return {"start-up": ended - started}
     first_render = renders[0].start
-    git_before = covered((s for s in spans if s.what.startswith("git")), started, first_render)
+    git_before = covered(
+        (s for s in spans if s.what.startswith("git")), started, first_render
+    )
     out = {
         "start-up: python, imports, config, plan": first_render - started - git_before,
         "start-up: git": git_before,
@@ -108,10 +112,16 @@ def breakdown(spans: Sequence[Span], started: float, ended: float) -> dict[str, 
         if waits and verifies:
             last = max(verifies, key=lambda s: s.end)
             out["after the last push: settle wait"] = covered(waits, after, ended)
-            out["after the last push: verify (re-read the tag)"] = covered(verifies, after, ended)
-            out["after the last push: report, clean-up, exit"] = ended - max(last.end, after)
+            out["after the last push: verify (re-read the tag)"] = covered(
+                verifies, after, ended
+            )
+            out["after the last push: report, clean-up, exit"] = ended - max(
+                last.end, after
+            )
         else:
-            out["after the last push (settle wait, re-read, report, exit)"] = ended - after
+            out["after the last push (settle wait, re-read, report, exit)"] = (
+                ended - after
+            )
     return out
 
 

@@ -33,7 +33,11 @@ from gitops_action.plan import catchup
 from gitops_action.plan.planner import Plan, load_text, plan_repository
 from gitops_action.push import pipeline
 from gitops_action.push.results import Annotation, TargetResult, exit_code
-from gitops_action.registry.credentials import Credentials, credentials_host, registry_host
+from gitops_action.registry.credentials import (
+    Credentials,
+    credentials_host,
+    registry_host,
+)
 from gitops_action.registry.flux import Flux
 from gitops_action.registry.login import login_registry, registry_at
 from gitops_action.registry.reader import Reader
@@ -49,7 +53,10 @@ __all__ = ["Context", "docker_config", "main", "signer_for"]
 
 def main(settings: Settings, env: Mapping[str, str]) -> int:
     ctx = Context.from_env(env)
-    for stream in (sys.stdout, sys.stderr):  # the log stays valid UTF-8 whatever the file names
+    for stream in (
+        sys.stdout,
+        sys.stderr,
+    ):  # the log stays valid UTF-8 whatever the file names
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="backslashreplace")
     for secret in settings.secrets():
@@ -59,7 +66,9 @@ def main(settings: Settings, env: Mapping[str, str]) -> int:
     restore = _remove_on_signal(scratch)
     try:
         return _main(settings, ctx, scratch)
-    except Exception as exc:  # the one place a run-level error is caught (see errors.py)
+    except (
+        Exception
+    ) as exc:  # the one place a run-level error is caught (see errors.py)
         return stopped(settings, ctx, exc)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -73,8 +82,14 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
         if settings.mode == "promote":
             return modes.run_promote(settings, ctx, scratch)
         return modes.run_flux_config(settings, ctx)
-    flux_event = settings.deployments and settings.mode == "auto" and ctx.event_name == "repository_dispatch"
-    if settings.mode == "deployment-status" or flux_event:  # Flux's event: no checkout needed
+    flux_event = (
+        settings.deployments
+        and settings.mode == "auto"
+        and ctx.event_name == "repository_dispatch"
+    )
+    if (
+        settings.mode == "deployment-status" or flux_event
+    ):  # Flux's event: no checkout needed
         from gitops_action.cluster import dispatch
 
         return dispatch.run(settings, ctx)
@@ -93,10 +108,14 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     signs = settings.sign == "cosign" and (
         mode == "push" or (mode == "plan" and _plans_from_tags(settings, rng))
     )
-    plan, flux, reader, signer = _plan(settings, ctx, repo, rng, source, scratch, signs=signs)
+    plan, flux, reader, signer = _plan(
+        settings, ctx, repo, rng, source, scratch, signs=signs
+    )
     at_head = head_ref == "HEAD" or repo.resolve("HEAD") == head
     edited = _uncommitted(repo, head) if at_head else ""
-    if edited:  # the log and the summary: the run reads the commit, not the files on disk
+    if (
+        edited
+    ):  # the log and the summary: the run reads the commit, not the files on disk
         warn(ctx, edited)
         plan = replace(plan, warnings=(*plan.warnings, edited))
     revision = _revision(settings.revision, ctx, repo, head)
@@ -108,7 +127,9 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     opts = pipeline.Options(
         mode="dry-run" if mode == "dry-run" else "push",
         repo=repo,
-        root=repo.root if at_head and not edited else repo.export(head, scratch / "tree"),
+        root=repo.root
+        if at_head and not edited
+        else repo.export(head, scratch / "tree"),
         head=head,
         revision=revision,
         source=plan.config.source or source,
@@ -131,20 +152,29 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     shown.close(results)
     extra = ""
     if signer is not None and opts.mode == "push":  # a dry run signs nothing
-        results, extra = _sign(settings, ctx, results, signer, flux.env, scratch, opts.parallel)
-    if settings.deployments and opts.mode == "push":  # after signing: a deployment of what is final
+        results, extra = _sign(
+            settings, ctx, results, signer, flux.env, scratch, opts.parallel
+        )
+    if (
+        settings.deployments and opts.mode == "push"
+    ):  # after signing: a deployment of what is final
         from gitops_action.cluster import deployments
 
         try:
             extra += deployments.record_run(settings, ctx, plan.config, results, head)
         except Exception as exc:  # a bug here must not cost the run its push results
-            warn(ctx, f"deployments: not recorded: internal error: {type(exc).__name__}: {exc}")
+            warn(
+                ctx,
+                f"deployments: not recorded: internal error: {type(exc).__name__}: {exc}",
+            )
     listed = {r.target.id for r in results if shown.said.get(r.target.id) == r.status}
     finish(settings, ctx, plan, results, mode, extra, listed=listed)
     return exit_code(results)
 
 
-def _commit_range(settings: Settings, ctx: Context, repo: Repo) -> tuple[str, str, CommitRange]:
+def _commit_range(
+    settings: Settings, ctx: Context, repo: Repo
+) -> tuple[str, str, CommitRange]:
     """The head commit as given and as a SHA, and the range of commits the event compares."""
     head_ref = settings.head or ctx.sha or "HEAD"
     # A base or head that git could read as an option never reaches git (BadRevision: exit 2).
@@ -153,10 +183,16 @@ def _commit_range(settings: Settings, ctx: Context, repo: Repo) -> tuple[str, st
             check_revision(value, what)
     head = repo.resolve(head_ref)
     if head is None:
-        raise UsageError(f"head commit {head_ref!r} is not in the repository at {repo.root}")
+        raise UsageError(
+            f"head commit {head_ref!r} is not in the repository at {repo.root}"
+        )
     payload = events.load_payload(ctx.event_path) if ctx.event_name else {}
     reviewed = events.reviewed_head(
-        repo, event=ctx.event_name, payload=payload, head=head, allowed=settings.allow_pull_request_target
+        repo,
+        event=ctx.event_name,
+        payload=payload,
+        head=head,
+        allowed=settings.allow_pull_request_target,
     )
     head, head_ref = reviewed, (head_ref if reviewed == head else reviewed)
     rng = events.commit_range(
@@ -171,7 +207,14 @@ def _commit_range(settings: Settings, ctx: Context, repo: Repo) -> tuple[str, st
 
 
 def _plan(
-    settings: Settings, ctx: Context, repo: Repo, rng: CommitRange, source: str, scratch: Path, *, signs: bool
+    settings: Settings,
+    ctx: Context,
+    repo: Repo,
+    rng: CommitRange,
+    source: str,
+    scratch: Path,
+    *,
+    signs: bool,
 ) -> tuple[Plan, Flux, Reader, Callable[[], signing.Signer] | None]:
     """The event's plan, then (push and plan runs) what each target's tag holds (catchup.py). With
     signing, the run's signer (made once flux's login is), so that only check records carrying its
@@ -188,17 +231,27 @@ def _plan(
         plan = replace(plan, explicit_base=True)
     flux = _flux(settings, ctx, repo, rng, plan, scratch)
     reader = Reader(flux, timeout=duration_seconds(settings.timeout))
-    signer = _signer_once(settings, ctx, flux.env.get("DOCKER_CONFIG", ""), scratch) if signs else None
+    signer = (
+        _signer_once(settings, ctx, flux.env.get("DOCKER_CONFIG", ""), scratch)
+        if signs
+        else None
+    )
     if _plans_from_tags(settings, rng):
         files = sorted(plan.head_files)
         plan = catchup.catch_up(
             plan,
             repo,
-            lambda url: reader.pull(url, scratch / "plan" / uuid.uuid4().hex, content=False),
-            lambda text: load_text(text, settings.config, files, settings.registry, source),
+            lambda url: reader.pull(
+                url, scratch / "plan" / uuid.uuid4().hex, content=False
+            ),
+            lambda text: load_text(
+                text, settings.config, files, settings.registry, source
+            ),
             _vouches(signer),
         )
-    for w in plan.warnings:  # the configuration's, and catchup's when tags could not be read
+    for w in (
+        plan.warnings
+    ):  # the configuration's, and catchup's when tags could not be read
         warn(ctx, w)
     return plan, flux, reader, signer
 
@@ -219,7 +272,9 @@ def _signer_once(
     return get
 
 
-def _vouches(signer: Callable[[], signing.Signer] | None) -> Callable[[str], bool] | None:
+def _vouches(
+    signer: Callable[[], signing.Signer] | None,
+) -> Callable[[str], bool] | None:
     """With signing: whether a digest carries the run's signature (None: nothing is checked)."""
     from gitops_action.sign import signing
 
@@ -232,7 +287,11 @@ def _planned(plan: Plan, revision: str, config_path: str) -> list[TargetResult]:
     out = []
     for p in plan.targets:
         broken = bool(p.target.problem) and p.status == "planned"
-        where = [Annotation(config_path, p.target.line, 1, p.error)] if broken and p.target.line else []
+        where = (
+            [Annotation(config_path, p.target.line, 1, p.error)]
+            if broken and p.target.line
+            else []
+        )
         out.append(
             TargetResult(
                 p.target,
@@ -254,13 +313,24 @@ def _plans_from_tags(settings: Settings, rng: CommitRange) -> bool:
     return not (settings.base or settings.all or rng.is_pull_request or rng.nothing)
 
 
-def _flux(settings: Settings, ctx: Context, repo: Repo, rng: CommitRange, plan: Plan, scratch: Path) -> Flux:
+def _flux(
+    settings: Settings,
+    ctx: Context,
+    repo: Repo,
+    rng: CommitRange,
+    plan: Plan,
+    scratch: Path,
+) -> Flux:
     # On pull_request_target the code under review is the pull request's: never with credentials.
-    fork = (rng.is_pull_request and rng.fork) or ctx.event_name == events.UNTRUSTED_EVENT
+    fork = (
+        rng.is_pull_request and rng.fork
+    ) or ctx.event_name == events.UNTRUSTED_EVENT
     base_registry = plan.base_registry
     if rng.is_pull_request and base_registry is None and not settings.registry:
         base_registry = registry_at(settings, repo, rng.pr_base)
-    registry = login_registry(settings, ctx, plan.config.registry, base_registry, rng.is_pull_request)
+    registry = login_registry(
+        settings, ctx, plan.config.registry, base_registry, rng.is_pull_request
+    )
     env = docker_config(settings, ctx, registry, _hosts(plan), scratch, fork=fork)
     # flux stops itself at --timeout; the process limit is a backstop a little later.
     return Flux(
@@ -272,11 +342,19 @@ def _flux(settings: Settings, ctx: Context, repo: Repo, rng: CommitRange, plan: 
 
 
 def _hosts(plan: Plan) -> set[str]:
-    return {registry_host(p.target.artifact) for p in plan.targets if not p.target.problem}
+    return {
+        registry_host(p.target.artifact) for p in plan.targets if not p.target.problem
+    }
 
 
 def docker_config(
-    settings: Settings, ctx: Context, registry: str, hosts: set[str], scratch: Path, *, fork: bool
+    settings: Settings,
+    ctx: Context,
+    registry: str,
+    hosts: set[str],
+    scratch: Path,
+    *,
+    fork: bool,
 ) -> dict[str, str]:
     """The private docker config of flux and timoni: always one of the run's own (never the machine's),
     holding the inputs' login for the host of the `registry` input (else the configuration's `registry`)
@@ -284,16 +362,24 @@ def docker_config(
     host = credentials_host(settings.registry, registry)
     use_creds = bool(settings.registry_username) and not fork
     if use_creds and not host:
-        warn(ctx, "registry-username is set but no `registry` names its host: no credentials are used")
+        warn(
+            ctx,
+            "registry-username is set but no `registry` names its host: no credentials are used",
+        )
     others = sorted(hosts - {host})
     if use_creds and host and others:
-        warn(ctx, f"no registry credentials for {', '.join(others)}: they are for {host} only")
+        warn(
+            ctx,
+            f"no registry credentials for {', '.join(others)}: they are for {host} only",
+        )
     username = settings.registry_username if use_creds and host else ""
     login = Credentials(username, settings.registry_password if username else "")
     return login.docker_config({host} if username else set(), scratch)
 
 
-def signer_for(settings: Settings, ctx: Context, docker: str, scratch: Path) -> signing.Signer:
+def signer_for(
+    settings: Settings, ctx: Context, docker: str, scratch: Path
+) -> signing.Signer:
     """The run's cosign signer (key or keyless), its secrets masked in the log."""
     from gitops_action.sign import signing  # only runs that sign pay for its import
 
@@ -308,7 +394,9 @@ def signer_for(settings: Settings, ctx: Context, docker: str, scratch: Path) -> 
     )
     signer = signing.prepare(request, scratch / "signing", os.environ)
     if ctx.in_actions:
-        for secret in signer.secrets:  # the OIDC token (key and password are masked already)
+        for (
+            secret
+        ) in signer.secrets:  # the OIDC token (key and password are masked already)
             gha.add_mask(secret)
     return signer
 
@@ -327,7 +415,11 @@ def _sign(
     from gitops_action.sign import signing
 
     fresh = not settings.cosign_key  # keyless
-    signer = signer_for(settings, ctx, flux_env.get("DOCKER_CONFIG", ""), scratch) if fresh else early()
+    signer = (
+        signer_for(settings, ctx, flux_env.get("DOCKER_CONFIG", ""), scratch)
+        if fresh
+        else early()
+    )
     signed = signing.sign_results(results, signer, parallel)
     return signed, signing.summary(signer, signed)
 
@@ -358,7 +450,9 @@ def _uncommitted(repo: Repo, head: str) -> str:
     paths = repo.uncommitted()
     if not paths:
         return ""
-    shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+    shown = ", ".join(paths[:3]) + (
+        f" and {len(paths) - 3} more" if len(paths) > 3 else ""
+    )
     return (
         f"the work tree differs from the commit being built ({head[:12]}; uncommitted changes: {shown}): "
         "the run reads the committed files only; commit the changes to build them"
@@ -373,4 +467,8 @@ def _source(ctx: Context, repo: Repo) -> str:
 
 def _revision(template: str, ctx: Context, repo: Repo, head: str) -> str:
     ref = ctx.ref_name or repo.current_branch()
-    return template.replace("{ref_name}", ref).replace("{sha}", head).replace("{short_sha}", head[:7])
+    return (
+        template.replace("{ref_name}", ref)
+        .replace("{sha}", head)
+        .replace("{short_sha}", head[:7])
+    )

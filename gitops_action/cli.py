@@ -16,7 +16,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from gitops_action import app  # after the flags: --help, --version and a usage error answer at once
+    from gitops_action import (
+        app,
+    )  # after the flags: --help, --version and a usage error answer at once
 
     return app.main(settings, os.environ)
 
@@ -51,7 +53,12 @@ def _bad_input(message: str) -> int:
         with open(summary, "a", encoding="utf-8", errors="backslashreplace") as fh:
             fh.write(f"## timoni-flux-push\n\nNothing was built: {md(message)}\n")
     if os.environ.get("GITHUB_OUTPUT"):
-        outputs = {"artifacts": "[]", "matrix": '{"include": []}', "pushed": "0", "failed": "0"}
+        outputs = {
+            "artifacts": "[]",
+            "matrix": '{"include": []}',
+            "pushed": "0",
+            "failed": "0",
+        }
         for name, value in {**outputs, "unchanged": "0", "changed": "false"}.items():
             gha.set_output(name, value)
     return 2

@@ -27,7 +27,9 @@ class UsageError(ActionError):
 class ConfigError(UsageError):
     """A configuration problem: the run stops with exit code 2 before anything is built."""
 
-    def __init__(self, file: str, key: str, message: str, line: int | None = None) -> None:
+    def __init__(
+        self, file: str, key: str, message: str, line: int | None = None
+    ) -> None:
         self.file, self.key, self.message, self.line = file, key, message, line
         where = f"{file}:{line}" if line else file
         super().__init__(f"{where}: {key or '(top level)'}: {message}")
@@ -55,5 +57,7 @@ def internal_error(exc: BaseException, log: list[str]) -> str:
     program is no bug: its own message says what to install, no traceback."""
     if isinstance(exc, ToolMissing):
         return str(exc)
-    log.append(f"{INTERNAL_TRACEBACK}\n" + "".join(traceback.format_exception(exc)).rstrip())
+    log.append(
+        f"{INTERNAL_TRACEBACK}\n" + "".join(traceback.format_exception(exc)).rstrip()
+    )
     return f"internal error: {type(exc).__name__}: {exc} (traceback in the log)"

@@ -40,7 +40,11 @@ def missing(program: str) -> ToolMissing:
     where = INSTALL.get(name)
     if where is None:
         return ToolMissing(f"{name} not found on PATH")
-    pinned = "" if name == "git" else "; `make tools` in a checkout of this action installs the pinned one"
+    pinned = (
+        ""
+        if name == "git"
+        else "; `make tools` in a checkout of this action installs the pinned one"
+    )
     return ToolMissing(f"{name} not found on PATH (install it: {where}{pinned})")
 
 
@@ -50,7 +54,8 @@ class Completed:
     stdout: str
     stderr: str
     seconds: float
-    output: bytes = b""  # standard output as bytes, with `binary=True` (stdout is then "")
+    # standard output as bytes, with `binary=True` (stdout is then "")
+    output: bytes = b""
 
     @property
     def ok(self) -> bool:
@@ -59,7 +64,14 @@ class Completed:
 
 # A child process sees only what it needs: never the action's inputs (INPUT_*), the runner's tokens
 # (ACTIONS_*) or anything else a render could read back through /proc/self/environ.
-PROXY = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy")
+PROXY = (
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+)
 TLS = ("SSL_CERT_FILE", "SSL_CERT_DIR")
 
 
@@ -67,7 +79,11 @@ def allowed(names: Sequence[str] = (), prefixes: Sequence[str] = ()) -> dict[str
     """PATH and the listed variables (exact names, or names starting with one of `prefixes`) of
     this process's environment: the base of every child's environment."""
     keep = {"PATH", *names}
-    return {k: v for k, v in os.environ.items() if k in keep or (prefixes and k.startswith(tuple(prefixes)))}
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k in keep or (prefixes and k.startswith(tuple(prefixes)))
+    }
 
 
 def run(
@@ -106,9 +122,22 @@ def run(
     except FileNotFoundError as exc:
         raise missing(args[0]) from exc
     except subprocess.TimeoutExpired as exc:
-        out = exc.stdout.decode("utf-8", "replace") if isinstance(exc.stdout, bytes) else exc.stdout or ""
-        err = exc.stderr.decode("utf-8", "replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
-        return Completed(124, out, err + f"\ntimed out after {timeout:.0f}s", time.monotonic() - start)
+        out = (
+            exc.stdout.decode("utf-8", "replace")
+            if isinstance(exc.stdout, bytes)
+            else exc.stdout or ""
+        )
+        err = (
+            exc.stderr.decode("utf-8", "replace")
+            if isinstance(exc.stderr, bytes)
+            else exc.stderr or ""
+        )
+        return Completed(
+            124,
+            out,
+            err + f"\ntimed out after {timeout:.0f}s",
+            time.monotonic() - start,
+        )
     finally:
         if out_file:
             out_file.close()

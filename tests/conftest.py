@@ -35,7 +35,9 @@ REQUIRED = ("timoni", "flux", "cosign", "docker-registry")
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ["PATH"] = f"{TOOLS}{os.pathsep}{os.environ['PATH']}"
-    config.addinivalue_line("markers", "unit: runs without timoni, flux and the registry (make unit)")
+    config.addinivalue_line(
+        "markers", "unit: runs without timoni, flux and the registry (make unit)"
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -54,7 +56,10 @@ def missing_tools() -> list[str]:
 def pytest_runtest_setup(item: pytest.Item) -> None:
     # Integration tests need the real, pinned tools: fail loudly, never skip. Unit tests need none.
     if item.get_closest_marker("unit") is None and (gone := missing_tools()):
-        pytest.fail(f"{', '.join(gone)} missing: run tools/install.sh (make test does)", pytrace=False)
+        pytest.fail(
+            f"{', '.join(gone)} missing: run tools/install.sh (make test does)",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -69,7 +74,9 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
 def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     """The same registry with htpasswd (bcrypt) auth and a self-signed TLS certificate."""
     reg = start_registry(
-        tmp_path_factory.mktemp("auth-registry"), auth=("ci-user", "s3cr3t-Registry-Pa55"), tls=True
+        tmp_path_factory.mktemp("auth-registry"),
+        auth=("ci-user", "s3cr3t-Registry-Pa55"),
+        tls=True,
     )
     yield reg
     reg.stop()
@@ -102,13 +109,19 @@ def example_repo(tmp_path: Path) -> GitRepo:
 @pytest.fixture
 def prefix(registry: Registry, request: pytest.FixtureRequest) -> str:
     """A registry prefix of this test's own, so tests never see each other's artifacts."""
-    name = "".join(c if c.isalnum() else "-" for c in request.node.name.lower()).strip("-")[:60]
+    name = "".join(c if c.isalnum() else "-" for c in request.node.name.lower()).strip(
+        "-"
+    )[:60]
     return f"oci://{registry.host}/{name}"
 
 
-def run_cli(repo: GitRepo, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    repo: GitRepo, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """`python -m gitops_action ...` in the repository, as a user outside GitHub runs it."""
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_"))}
+    full = {
+        k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_"))
+    }
     full["PYTHONPATH"] = str(ROOT)
     full.update(env or {})
     return subprocess.run(

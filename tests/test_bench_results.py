@@ -38,7 +38,9 @@ def test_extra_seconds_and_own_seconds() -> None:
 
 
 def test_trace_parsing_and_covered_time_counts_overlaps_once() -> None:
-    spans = r.parse_trace("10.5 10.7 flux push\n10.0 10.4 timoni build\nbroken\n10.1 10.3 timoni build\n")
+    spans = r.parse_trace(
+        "10.5 10.7 flux push\n10.0 10.4 timoni build\nbroken\n10.1 10.3 timoni build\n"
+    )
     assert [s.what for s in spans] == ["timoni build", "timoni build", "flux push"]
     assert r.covered(spans[:2], 10.0, 11.0) == pytest.approx(0.4)
     assert r.covered(spans, 10.2, 10.6) == pytest.approx(0.3)  # clipped to the window

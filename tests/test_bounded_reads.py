@@ -43,7 +43,9 @@ if os.environ.get("TFP_TEST_PEAK_RSS"):
 """
 
 
-def measured(repo: GitRepo, work: Path, inputs: dict[str, str]) -> tuple[ActionRun, int]:
+def measured(
+    repo: GitRepo, work: Path, inputs: dict[str, str]
+) -> tuple[ActionRun, int]:
     """The run, and the action process's peak resident memory in MiB."""
     hook = work / "hook"
     hook.mkdir(parents=True)
@@ -61,21 +63,31 @@ def test_a_gzip_bomb_at_the_tag_fails_its_target_in_bounded_memory(
     assert len(bomb) < 2 * 1024 * 1024
     repository = prefix.removeprefix(f"oci://{registry.host}/") + "/webapp"
     push_flux_artifact(
-        registry, repository, "staging", bomb, {"org.opencontainers.image.revision": "main@sha1:" + "ab" * 20}
+        registry,
+        repository,
+        "staging",
+        bomb,
+        {"org.opencontainers.image.revision": "main@sha1:" + "ab" * 20},
     )
     run, peak = measured(
         example_repo,
         tmp_path,
-        {"registry": prefix, "all": "true", "targets": "webapp-staging,webapp-production"},
+        {
+            "registry": prefix,
+            "all": "true",
+            "targets": "webapp-staging,webapp-production",
+        },
     )
     assert peak < 200, f"the action's peak RSS was {peak} MiB"
-    assert "Traceback" not in run.stderr and "internal error" not in run.stdout, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr and "internal error" not in run.stdout, (
+        run.stdout + run.stderr
+    )
     assert run.returncode == 1, run.stdout + run.stderr
     staging = run.by_name()["webapp-staging"]
     assert staging["status"] == "failed" and staging["digest"] is None
-    assert staging["error"].startswith(f"reading {prefix}/webapp:staging failed: layer sha256:"), staging[
-        "error"
-    ]
+    assert staging["error"].startswith(
+        f"reading {prefix}/webapp:staging failed: layer sha256:"
+    ), staging["error"]
     assert "unpacks to more than 256 MiB" in staging["error"]
     assert run.by_name()["webapp-production"]["status"] == "pushed"
 
@@ -115,7 +127,11 @@ def test_a_trickling_registry_is_cut_off_at_the_deadline(
 ) -> None:
     """Every byte arrives within the socket timeout; the whole read does not within `timeout`."""
     prefix = f"oci://{proxy.host}/trickle"
-    deploy = run_action(example_repo.path, tmp_path / "deploy", inputs={"registry": prefix, "all": "true"})
+    deploy = run_action(
+        example_repo.path,
+        tmp_path / "deploy",
+        inputs={"registry": prefix, "all": "true"},
+    )
     assert deploy.returncode == 0, deploy.stdout + deploy.stderr
     base = example_repo.head()
     staging = example_repo.path / "apps/webapp/staging.yaml"
@@ -128,7 +144,9 @@ def test_a_trickling_registry_is_cut_off_at_the_deadline(
         "deleted": False,
         "forced": False,
     }
-    proxy.trickle(1.0, first=1, methods={"GET"}, path="/trickle/webapp/manifests/staging$")
+    proxy.trickle(
+        1.0, first=1, methods={"GET"}, path="/trickle/webapp/manifests/staging$"
+    )
     before = len(proxy.log)
     start = time.monotonic()
     run = run_action(
@@ -141,7 +159,11 @@ def test_a_trickling_registry_is_cut_off_at_the_deadline(
     took = time.monotonic() - start
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.by_name()["webapp-staging"]["status"] == "pushed"
-    reads = [e.outcome for e in proxy.log[before:] if e.path.endswith("/webapp/manifests/staging")]
+    reads = [
+        e.outcome
+        for e in proxy.log[before:]
+        if e.path.endswith("/webapp/manifests/staging")
+    ]
     assert reads[0] == "trickled 200", reads
     assert took < 60, f"the run took {took:.0f}s"
 
@@ -154,13 +176,20 @@ def test_a_trickled_layer_is_cut_off_at_the_deadline(
     repository = "bounded/trickled-layer"
     layer = gzip_bomb(1024 * 1024)  # ~1 KB: about twenty minutes at a byte a second
     push_flux_artifact(
-        registry, repository, "latest", layer, {"org.opencontainers.image.revision": "main@sha1:" + "ab" * 20}
+        registry,
+        repository,
+        "latest",
+        layer,
+        {"org.opencontainers.image.revision": "main@sha1:" + "ab" * 20},
     )
     proxy.trickle(1.0, methods={"GET"}, path="/blobs/")
     reader = Reader(Flux(env={}, timeout="10s"), timeout=3)
     start = time.monotonic()
     read = reader.pull(f"oci://{proxy.host}/{repository}:latest", tmp_path / "out")
     took = time.monotonic() - start
-    assert read.call.failure == "transient" and "no whole answer within 3s" in read.call.error, read.call
+    assert (
+        read.call.failure == "transient"
+        and "no whole answer within 3s" in read.call.error
+    ), read.call
     assert took < 15, f"the read took {took:.0f}s"
     assert any(e.outcome == "trickled 200" for e in proxy.log)

@@ -40,8 +40,14 @@ def test_signal_removes_the_docker_config(
     private_tmp = tmp_path / "tmp"
     private_tmp.mkdir()
     with fault_proxy(registry.host) as proxy:
-        proxy.stall(60)  # every registry request hangs: the run is mid-way when the signal comes
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_"))}
+        proxy.stall(
+            60
+        )  # every registry request hangs: the run is mid-way when the signal comes
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("GITHUB_", "INPUT_"))
+        }
         env.update(
             {
                 "GITHUB_ACTIONS": "true",
@@ -68,12 +74,16 @@ def test_signal_removes_the_docker_config(
             stderr=subprocess.PIPE,
         )
         try:
-            assert wait_for(lambda: configs(private_tmp), 60), "the run never wrote its docker config"
+            assert wait_for(lambda: configs(private_tmp), 60), (
+                "the run never wrote its docker config"
+            )
             assert wait_for(lambda: proxy.log, 30)  # and it is talking to the registry
             config = configs(private_tmp)[0]
             assert PASSWORD not in config.read_text()  # base64 in `auth`, but there
             proc.send_signal(signum)
-            assert wait_for(lambda: not config.exists(), 5), "the credentials outlived the signal"
+            assert wait_for(lambda: not config.exists(), 5), (
+                "the credentials outlived the signal"
+            )
         finally:
             proxy.clear()  # release the stalled requests
             try:

@@ -44,10 +44,18 @@ def proxy(registry: Registry) -> Iterator[FaultProxy]:
 
 def payload(before: str, after: str) -> dict[str, object]:
     created = before == "0" * 40
-    return {"before": before, "after": after, "created": created, "deleted": False, "forced": False}
+    return {
+        "before": before,
+        "after": after,
+        "created": created,
+        "deleted": False,
+        "forced": False,
+    }
 
 
-def push(repo: GitRepo, work: Path, prefix: str, before: str, **inputs: str) -> ActionRun:
+def push(
+    repo: GitRepo, work: Path, prefix: str, before: str, **inputs: str
+) -> ActionRun:
     return run_action(
         repo.path,
         work,
@@ -57,7 +65,9 @@ def push(repo: GitRepo, work: Path, prefix: str, before: str, **inputs: str) -> 
     )
 
 
-def edit(repo: GitRepo, rel: str, text: str = "// changed\n", message: str = "change") -> str:
+def edit(
+    repo: GitRepo, rel: str, text: str = "// changed\n", message: str = "change"
+) -> str:
     with (repo.path / rel).open("a") as fh:
         fh.write(text)
     return repo.commit_all(message)
@@ -79,7 +89,9 @@ def bump(repo: GitRepo, rel: str) -> str:
     return repo.commit_all(f"bump {rel}")
 
 
-def held(registry: Registry, prefix: str, target: str, *, polling: bool = False) -> str | None:
+def held(
+    registry: Registry, prefix: str, target: str, *, polling: bool = False
+) -> str | None:
     """The commit the target's first tag holds, read straight from the registry. (While a push
     writes the tag, the filesystem registry can answer 500: a poll reads again.)"""
     name, tag = FIRST_TAG[target]
@@ -98,7 +110,11 @@ def statuses(run: ActionRun) -> dict[str, str]:
 
 
 def test_a_failed_run_is_caught_up_by_the_next_commit(
-    example_repo: GitRepo, registry: Registry, proxy: FaultProxy, prefix: str, tmp_path: Path
+    example_repo: GitRepo,
+    registry: Registry,
+    proxy: FaultProxy,
+    prefix: str,
+    tmp_path: Path,
 ) -> None:
     via = prefix.replace(registry.host, proxy.host, 1)
     c1 = example_repo.head()
@@ -133,7 +149,9 @@ def test_a_commit_that_never_had_a_run_is_delivered(
     commit whose change no run delivered. Run in a depth-1 clone, as actions/checkout leaves it."""
     c1 = example_repo.head()
     assert push(example_repo, tmp_path / "run1", prefix, "0" * 40).returncode == 0
-    bump(example_repo, "apps/webapp/common.cue")  # c2: both webapp instances; its run never started
+    bump(
+        example_repo, "apps/webapp/common.cue"
+    )  # c2: both webapp instances; its run never started
     c2 = example_repo.head()
     bump(example_repo, "clusters/production/billing.cue")  # c3
     clone = example_repo.shallow_clone(tmp_path / "clone")
@@ -144,7 +162,9 @@ def test_a_commit_that_never_had_a_run_is_delivered(
         "webapp-production": "pushed",
         "production/billing": "pushed",
     }
-    assert [run.by_name()[n]["caught_up"] for n in ("webapp-staging", "production/billing")] == [True, False]
+    assert [
+        run.by_name()[n]["caught_up"] for n in ("webapp-staging", "production/billing")
+    ] == [True, False]
     assert run.by_name()["webapp-staging"]["reasons"][0].startswith(
         f"behind: staging holds main@sha1:{c1[:7]}"
     )
@@ -153,7 +173,11 @@ def test_a_commit_that_never_had_a_run_is_delivered(
 
 
 def test_a_killed_run_is_finished_by_the_next_and_delivered_targets_are_left_alone(
-    example_repo: GitRepo, registry: Registry, proxy: FaultProxy, prefix: str, tmp_path: Path
+    example_repo: GitRepo,
+    registry: Registry,
+    proxy: FaultProxy,
+    prefix: str,
+    tmp_path: Path,
 ) -> None:
     via = prefix.replace(registry.host, proxy.host, 1)
     c1 = example_repo.head()
@@ -170,7 +194,10 @@ def test_a_killed_run_is_finished_by_the_next_and_delivered_targets_are_left_alo
         path.write_text(path.read_text().replace(old, new))
     c2 = example_repo.commit_all("v2 everywhere")
     # One target at a time, in plan order; the fourth one's manifest upload hangs, then SIGKILL.
-    stalled = prefix.removeprefix(f"oci://{registry.host}/") + "/staging/billing/manifests/staging$"
+    stalled = (
+        prefix.removeprefix(f"oci://{registry.host}/")
+        + "/staging/billing/manifests/staging$"
+    )
     proxy.stall(120, methods={"PUT"}, path=stalled)
     started: list[subprocess.Popen[bytes]] = []
     run_action(
@@ -195,7 +222,9 @@ def test_a_killed_run_is_finished_by_the_next_and_delivered_targets_are_left_alo
     started[0].wait()
     proxy.clear()
     digests = {t: registry.manifest(*_repo_tag(registry, prefix, t)) for t in delivered}
-    stable = registry.manifest(_repo_tag(registry, prefix, "webapp-production")[0], "stable")
+    stable = registry.manifest(
+        _repo_tag(registry, prefix, "webapp-production")[0], "stable"
+    )
     assert stable is not None and stable[0] != digests["webapp-production"][0]  # type: ignore[index]
 
     c3 = edit(example_repo, "README.md", "notes\n")  # touches no target
@@ -207,10 +236,15 @@ def test_a_killed_run_is_finished_by_the_next_and_delivered_targets_are_left_alo
         "staging/billing": "pushed",
         "platform-staging": "pushed",
     }
-    assert run.by_name()["webapp-production"]["reasons"][0] == "stable does not hold production's digest"
+    assert (
+        run.by_name()["webapp-production"]["reasons"][0]
+        == "stable does not hold production's digest"
+    )
     for t in delivered:
         assert registry.manifest(*_repo_tag(registry, prefix, t)) == digests[t]
-    stable = registry.manifest(_repo_tag(registry, prefix, "webapp-production")[0], "stable")
+    stable = registry.manifest(
+        _repo_tag(registry, prefix, "webapp-production")[0], "stable"
+    )
     assert stable is not None and stable[0] == digests["webapp-production"][0]  # type: ignore[index]
     assert held(registry, prefix, "staging/billing") == c3
 
@@ -228,7 +262,9 @@ def test_a_tag_moved_back_by_hand_is_pushed_again(
     old = registry.manifest(*_repo_tag(registry, prefix, "webapp-staging"))
     assert old is not None
     c2 = bump(example_repo, "apps/webapp/staging.yaml")
-    assert statuses(push(example_repo, tmp_path / "run2", prefix, c1)) == {"webapp-staging": "pushed"}
+    assert statuses(push(example_repo, tmp_path / "run2", prefix, c1)) == {
+        "webapp-staging": "pushed"
+    }
     # Someone points the tag back at the first commit's artifact.
     back = subprocess.run(
         ["flux", "tag", "artifact", f"{prefix}/webapp@{old[0]}", "--tag", "staging"],
@@ -257,12 +293,18 @@ def test_a_render_that_did_not_change_is_not_rendered_on_every_later_run(
     c1 = example_repo.head()
     assert push(example_repo, tmp_path / "run1", prefix, "0" * 40).returncode == 0
     # A module refactor that renders the same manifests: a comment.
-    c2 = edit(example_repo, "modules/webapp/templates/service.cue", "// refactor: same output\n")
+    c2 = edit(
+        example_repo,
+        "modules/webapp/templates/service.cue",
+        "// refactor: same output\n",
+    )
     second = push(example_repo, tmp_path / "run2", prefix, c1)
     assert statuses(second) == dict.fromkeys(
         ("webapp-staging", "webapp-production", "platform-staging"), "unchanged"
     )
-    assert held(registry, prefix, "webapp-staging") == c1  # skip-unchanged left the tag alone
+    assert (
+        held(registry, prefix, "webapp-staging") == c1
+    )  # skip-unchanged left the tag alone
     # A third run, for a commit that touches only billing, renders only billing.
     bump(example_repo, "clusters/staging/billing.cue")
     third = push(example_repo, tmp_path / "run3", prefix, c2)
@@ -270,7 +312,10 @@ def test_a_render_that_did_not_change_is_not_rendered_on_every_later_run(
     assert statuses(third) == {"staging/billing": "pushed"}
     # And a run with no base at all (a dispatch) plans nothing for them either.
     dispatch = run_action(
-        example_repo.path, tmp_path / "run4", inputs={"registry": prefix}, event_name="workflow_dispatch"
+        example_repo.path,
+        tmp_path / "run4",
+        inputs={"registry": prefix},
+        event_name="workflow_dispatch",
     )
     assert dispatch.returncode == 0, dispatch.stdout + dispatch.stderr
     assert statuses(dispatch) == {}
@@ -303,10 +348,19 @@ def test_the_matrix_and_the_command_line_plan_from_the_tags_and_base_keeps_its_m
     )
     assert statuses(one) == {"webapp-production": "planned"}
     # The command line without --base: exactly what the registry lacks.
-    cli = run_cli(example_repo, "plan", "--registry", prefix, "--output-file", str(tmp_path / "cli.json"))
+    cli = run_cli(
+        example_repo,
+        "plan",
+        "--registry",
+        prefix,
+        "--output-file",
+        str(tmp_path / "cli.json"),
+    )
     assert cli.returncode == 0, cli.stderr
     matrix = json.loads(json.loads((tmp_path / "cli.json").read_text())["matrix"])
-    assert matrix == {"include": [{"target": "webapp-production"}, {"target": "staging/billing"}]}
+    assert matrix == {
+        "include": [{"target": "webapp-production"}, {"target": "staging/billing"}]
+    }
     # An explicit base diffs from that commit only, and the summary says so.
     based = run_action(
         example_repo.path,
@@ -327,7 +381,11 @@ def test_an_instance_whose_files_were_deleted_is_removed_once(
     c1 = example_repo.head()
     assert push(example_repo, tmp_path / "run1", prefix, "0" * 40).returncode == 0
     example_repo.git(
-        "rm", "-q", "apps/webapp/common.cue", "apps/webapp/staging.yaml", "apps/webapp/production.yaml"
+        "rm",
+        "-q",
+        "apps/webapp/common.cue",
+        "apps/webapp/staging.yaml",
+        "apps/webapp/production.yaml",
     )
     example_repo.commit_all("webapp gone")
     run = push(example_repo, tmp_path / "run2", prefix, c1)

@@ -18,11 +18,15 @@ from gitops_action.inputs import settings
 
 pytestmark = pytest.mark.unit
 
-FLAG = re.compile(r"^\s+(?:-\w, )?(--[a-z][a-z-]*)", re.M)  # a flag at the start of a help line
+FLAG = re.compile(
+    r"^\s+(?:-\w, )?(--[a-z][a-z-]*)", re.M
+)  # a flag at the start of a help line
 
 
 def cli(*args: str, path: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_"))
+    }
     env["PYTHONPATH"] = str(ROOT)
     if path is not None:
         env["PATH"] = path
@@ -37,13 +41,25 @@ def cli(*args: str, path: str | None = None) -> subprocess.CompletedProcess[str]
 
 
 # The flags each command uses, and no other (--help aside).
-SHARED = {"--repo", "--config", "--head", "--targets", "--registry", "--summary-file", "--output-file"}
+SHARED = {
+    "--repo",
+    "--config",
+    "--head",
+    "--targets",
+    "--registry",
+    "--summary-file",
+    "--output-file",
+}
 READS = {"--registry-username", "--provider", "--timeout"}
 SIGNS = {"--sign", "--fulcio-url", "--rekor-url"}
 SELECT = {"--all", "--base", "--revision"}
 EXPECTED = {
     "plan": SHARED | SELECT | READS | SIGNS | {"--allow-pull-request-target"},
-    "push": SHARED | SELECT | READS | SIGNS | {"--parallel", "--skip-unchanged", "--deployments"},
+    "push": SHARED
+    | SELECT
+    | READS
+    | SIGNS
+    | {"--parallel", "--skip-unchanged", "--deployments"},
     "dry-run": SHARED
     | SELECT
     | READS
@@ -74,7 +90,11 @@ def test_the_top_level_help_lists_the_commands_not_their_flags() -> None:
 def test_version_names_the_package_the_pinned_tools_and_the_ones_found() -> None:
     """First hour: --version said `timoni 0.31.0 (pinned)` with no timoni on PATH at all."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-    pins = dict(re.findall(r"^(\w+)_VERSION=(\S+)$", (ROOT / "tools/versions.env").read_text(), re.M))
+    pins = dict(
+        re.findall(
+            r"^(\w+)_VERSION=(\S+)$", (ROOT / "tools/versions.env").read_text(), re.M
+        )
+    )
     tools = ROOT / ".tools" / "bin"
     out = cli("--version", path=f"{tools}:/usr/bin:/bin")
     assert out.returncode == 0, out.stderr
@@ -98,12 +118,21 @@ def test_version_names_the_package_the_pinned_tools_and_the_ones_found() -> None
     ("argv", "use"),
     [
         (["push", "--registry-password=ghp_FAKE0123456789abcdef"], "REGISTRY_PASSWORD"),
-        (["push", "--registry-password", "ghp_FAKE0123456789abcdef"], "REGISTRY_PASSWORD"),
+        (
+            ["push", "--registry-password", "ghp_FAKE0123456789abcdef"],
+            "REGISTRY_PASSWORD",
+        ),
         (["push", "--cosign-key", "ghp_FAKE0123456789abcdef"], "COSIGN_KEY"),
         (["promote", "--cosign-password=ghp_FAKE0123456789abcdef"], "COSIGN_PASSWORD"),
         (["dry-run", "--github-token", "ghp_FAKE0123456789abcdef"], "GITHUB_TOKEN"),
-        (["--registry-password", "ghp_FAKE0123456789abcdef", "push"], "REGISTRY_PASSWORD"),
-        (["plan", "--api-key=ghp_FAKE0123456789abcdef"], "REGISTRY_PASSWORD, COSIGN_KEY"),
+        (
+            ["--registry-password", "ghp_FAKE0123456789abcdef", "push"],
+            "REGISTRY_PASSWORD",
+        ),
+        (
+            ["plan", "--api-key=ghp_FAKE0123456789abcdef"],
+            "REGISTRY_PASSWORD, COSIGN_KEY",
+        ),
         (["plan", "--my-token", "ghp_FAKE0123456789abcdef"], "GITHUB_TOKEN"),
     ],
 )
@@ -127,33 +156,61 @@ def test_help_and_version_start_without_the_run_modules() -> None:
         check=False,
     )
     assert out.returncode == 0, out.stderr
-    imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if "|" in line}
+    imported = {
+        line.rsplit("|", 1)[-1].strip()
+        for line in out.stderr.splitlines()
+        if "|" in line
+    }
     assert "gitops_action.inputs.settings" in imported
     assert (
-        not {"gitops_action.app", "gitops_action.push.pipeline", "github", "github_action_utils"} & imported
+        not {
+            "gitops_action.app",
+            "gitops_action.push.pipeline",
+            "github",
+            "github_action_utils",
+        }
+        & imported
     )
 
 
 @pytest.mark.parametrize(
     ("argv", "said"),
     [
-        (["promote", "--all", "--from", "a", "--to", "b"], "--all is not a flag of `promote`"),
-        (["plan", "--from", "staging"], "--from is not a flag of `plan` (it is one of: promote)"),
-        (["push", "--comment"], "--comment is not a flag of `push` (it is one of: dry-run)"),
+        (
+            ["promote", "--all", "--from", "a", "--to", "b"],
+            "--all is not a flag of `promote`",
+        ),
+        (
+            ["plan", "--from", "staging"],
+            "--from is not a flag of `plan` (it is one of: promote)",
+        ),
+        (
+            ["push", "--comment"],
+            "--comment is not a flag of `push` (it is one of: dry-run)",
+        ),
         (["dry-run", "--skip-unchanged"], "(it is one of: push)"),
-        (["flux-config", "--nope"], "`flux-config`: unrecognized arguments: --nope (values are not printed)"),
+        (
+            ["flux-config", "--nope"],
+            "`flux-config`: unrecognized arguments: --nope (values are not printed)",
+        ),
         # Before: "argument COMMAND: invalid choice: 'main'" (issue 20's first hour).
-        (["--base", "main", "plan"], "flags go after the command: python -m gitops_action plan --base main"),
+        (
+            ["--base", "main", "plan"],
+            "flags go after the command: python -m gitops_action plan --base main",
+        ),
     ],
 )
-def test_a_flag_of_another_command_is_refused_with_where_it_belongs(argv: list[str], said: str) -> None:
+def test_a_flag_of_another_command_is_refused_with_where_it_belongs(
+    argv: list[str], said: str
+) -> None:
     out = cli(*argv)
     assert out.returncode == 2
     assert said in out.stderr, out.stderr
 
 
 @pytest.mark.parametrize(
-    "argv", [["push", "--registry-pass=hunter2-Secret"], ["push", "--pw", "hunter2-Secret"]]
+    "argv",
+    [["push", "--registry-pass=hunter2-Secret"], ["push", "--pw", "hunter2-Secret"]],
 )
 def test_an_unknown_flag_s_value_is_never_printed(argv: list[str]) -> None:
     """Found by review: a secret under a flag name no pattern knows was echoed back."""
@@ -188,9 +245,12 @@ def test_the_readme_shows_every_command() -> None:
 
 
 def test_flux_config_tag_from_the_flag_and_the_action_input() -> None:
-    assert settings.from_args(["flux-config", "--tag", "production"], {}).flux_tag == "production"
-    assert settings.from_inputs({"INPUT_MODE": "flux-config", "INPUT_TAG": "production"}).flux_tag == (
-        "production"
+    assert (
+        settings.from_args(["flux-config", "--tag", "production"], {}).flux_tag
+        == "production"
     )
+    assert settings.from_inputs(
+        {"INPUT_MODE": "flux-config", "INPUT_TAG": "production"}
+    ).flux_tag == ("production")
     with pytest.raises(settings.SettingsError, match="input `tag`"):
         settings.from_inputs({"INPUT_MODE": "flux-config", "INPUT_TAG": "-bad"})

@@ -323,7 +323,9 @@ def test_the_good_configuration_is_good(gitops: GitRepo) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_configuration_errors_stop_with_exit_2(gitops: GitRepo, case: Broken, tmp_path: Path) -> None:
+def test_configuration_errors_stop_with_exit_2(
+    gitops: GitRepo, case: Broken, tmp_path: Path
+) -> None:
     text = break_config(gitops, case)
     out = tmp_path / "outputs.json"
     proc = run_cli(gitops, "plan", "--output-file", str(out))
@@ -336,7 +338,10 @@ def test_configuration_errors_stop_with_exit_2(gitops: GitRepo, case: Broken, tm
     assert case.message in errors[0]
     assert "Nothing was built" in proc.stdout
     outputs = json.loads(out.read_text())
-    assert (outputs["artifacts"], json.loads(outputs["matrix"])) == ("[]", {"include": []})
+    assert (outputs["artifacts"], json.loads(outputs["matrix"])) == (
+        "[]",
+        {"include": []},
+    )
 
 
 @pytest.mark.parametrize(
@@ -361,7 +366,9 @@ def test_push_with_a_broken_configuration_builds_nothing(
     proc = run_cli(gitops, "push", "--registry", prefix)
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert proc.stderr.startswith(f"error: {CONFIG}:"), proc.stderr
-    assert case.message.replace("oci://registry.example.com/gitops", prefix) in proc.stderr
+    assert (
+        case.message.replace("oci://registry.example.com/gitops", prefix) in proc.stderr
+    )
     repo_prefix = prefix.removeprefix(f"oci://{registry.host}/")
     assert [r for r in catalog(registry) if r.startswith(repo_prefix)] == []
 
@@ -369,7 +376,9 @@ def test_push_with_a_broken_configuration_builds_nothing(
 def test_missing_and_empty_configuration(gitops: GitRepo) -> None:
     proc = run_cli(gitops, "plan", "--config", "nope.yaml")
     assert proc.returncode == 2
-    assert proc.stderr.startswith("error: nope.yaml: (top level): configuration file not found at ")
+    assert proc.stderr.startswith(
+        "error: nope.yaml: (top level): configuration file not found at "
+    )
     (gitops.path / CONFIG).write_text("# nothing yet\n")
     gitops.commit_all("empty")
     proc = run_cli(gitops, "plan")
@@ -377,7 +386,9 @@ def test_missing_and_empty_configuration(gitops: GitRepo) -> None:
     assert f"error: {CONFIG}:1: (top level): the file is empty" in proc.stderr
 
 
-def test_error_annotation_in_actions_points_at_the_file_and_line(gitops: GitRepo, tmp_path: Path) -> None:
+def test_error_annotation_in_actions_points_at_the_file_and_line(
+    gitops: GitRepo, tmp_path: Path
+) -> None:
     case = next(c for c in CASES if c.id == "unknown-key-typo")
     text = break_config(gitops, case)
     event = tmp_path / "event.json"
@@ -391,7 +402,9 @@ def test_error_annotation_in_actions_points_at_the_file_and_line(gitops: GitRepo
         "INPUT_MODE": "plan",
         "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
     }
-    proc = run_cli(gitops, "plan", env=env)  # the CLI in an Actions job: the error is an annotation
+    proc = run_cli(
+        gitops, "plan", env=env
+    )  # the CLI in an Actions job: the error is an annotation
     assert proc.returncode == 2
     line = line_of(text, case.marker)
     assert (
@@ -416,7 +429,9 @@ FILES = [
 
 
 def load(text: str, files: list[str] | None = None, **kw: str) -> config.Config:
-    return config.load(text, file=CONFIG, repo_files=FILES if files is None else files, **kw)
+    return config.load(
+        text, file=CONFIG, repo_files=FILES if files is None else files, **kw
+    )
 
 
 @pytest.mark.unit
@@ -430,14 +445,21 @@ def test_match_patterns_expand_to_one_target_per_file() -> None:
         "platform-staging",
     ]
     billing = cfg.by_id()["staging/billing"]
-    assert (billing.name, billing.namespace, billing.module) == ("billing", "staging", "modules/credentials")
+    assert (billing.name, billing.namespace, billing.module) == (
+        "billing",
+        "staging",
+        "modules/credentials",
+    )
     assert (billing.artifact, billing.tags, billing.files) == (
         "oci://registry.example.com/gitops/staging/billing",
         ("staging",),
         ("clusters/staging/billing.cue",),
     )
     assert billing.key == "instances[2] (clusters/staging/billing.cue)"
-    assert billing.line == GOOD.splitlines().index('  - match: "clusters/{env}/{name}.cue"') + 1
+    assert (
+        billing.line
+        == GOOD.splitlines().index('  - match: "clusters/{env}/{name}.cue"') + 1
+    )
     staging = cfg.by_id()["webapp-staging"]
     assert staging.tags == ("staging",) and staging.local_module == "modules/webapp"
     assert cfg.by_id()["platform-staging"].kind == "bundle"
@@ -466,10 +488,20 @@ instances:
     assert list(by_id) == ["red-shop", "red-extra", "blue-cart", "qa/app", "prod/app"]
     shop = by_id["red-shop"]
     assert shop.files == ("teams/red/common.cue", "teams/red/apps/shop/values.cue")
-    assert (shop.module, shop.watch, shop.namespace) == ("modules/red", ("teams/red/shared",), "red")
-    assert shop.artifact == "oci://r.example.com/x/shop"  # the registry's trailing / is dropped
-    assert by_id["red-extra"].files[-1] == "teams/red/apps/shop/extra/values.cue"  # ** spans directories
-    qa = by_id["qa/app"]  # a repeated placeholder captures the same segment twice (envs/qa/prod: no match)
+    assert (shop.module, shop.watch, shop.namespace) == (
+        "modules/red",
+        ("teams/red/shared",),
+        "red",
+    )
+    assert (
+        shop.artifact == "oci://r.example.com/x/shop"
+    )  # the registry's trailing / is dropped
+    assert (
+        by_id["red-extra"].files[-1] == "teams/red/apps/shop/extra/values.cue"
+    )  # ** spans directories
+    qa = by_id[
+        "qa/app"
+    ]  # a repeated placeholder captures the same segment twice (envs/qa/prod: no match)
     assert (qa.name, qa.local_module, qa.module, qa.version, qa.artifact) == (
         "app",
         None,
@@ -482,7 +514,9 @@ instances:
 
 @pytest.mark.unit
 def test_registry_override_and_unmatched_pattern_warning() -> None:
-    text = GOOD.replace('match: "clusters/{env}/{name}.cue"', 'match: "clusters/{env}/{name}.yaml"')
+    text = GOOD.replace(
+        'match: "clusters/{env}/{name}.cue"', 'match: "clusters/{env}/{name}.yaml"'
+    )
     cfg = load(text, registry_override="oci://127.0.0.1:5000/test")
     assert cfg.by_id()["webapp-staging"].artifact == "oci://127.0.0.1:5000/test/webapp"
     assert cfg.warnings == (
@@ -505,7 +539,8 @@ def test_registry_placeholder_without_a_registry() -> None:
 @pytest.mark.unit
 def test_paths_are_normalised_and_stay_inside() -> None:
     text = GOOD.replace(
-        "[apps/webapp/common.cue, apps/webapp/staging.yaml]", "[./apps/x/../webapp/common.cue]"
+        "[apps/webapp/common.cue, apps/webapp/staging.yaml]",
+        "[./apps/x/../webapp/common.cue]",
     )
     assert load(text).by_id()["webapp-staging"].files == ("apps/webapp/common.cue",)
     for bad, why in (
@@ -514,7 +549,12 @@ def test_paths_are_normalised_and_stay_inside() -> None:
         ("a\\b.cue", "does not match"),
     ):
         with pytest.raises(ConfigError, match=why) as err:
-            load(GOOD.replace("[apps/webapp/common.cue, apps/webapp/staging.yaml]", json.dumps([bad])))
+            load(
+                GOOD.replace(
+                    "[apps/webapp/common.cue, apps/webapp/staging.yaml]",
+                    json.dumps([bad]),
+                )
+            )
         assert err.value.key == "instances[0].values[0]"
 
 
@@ -551,7 +591,9 @@ def test_match_pattern_regex() -> None:
 def test_entry_identity_ignores_position() -> None:
     """Moving an entry (its key and line change) is not a change of the target."""
     a = load(GOOD).by_id()
-    moved = GOOD.replace("instances:\n", "instances:\n  # a comment line that moves every entry down\n")
+    moved = GOOD.replace(
+        "instances:\n", "instances:\n  # a comment line that moves every entry down\n"
+    )
     b = load(moved).by_id()
     assert a == b
     assert a["webapp-staging"].line != b["webapp-staging"].line

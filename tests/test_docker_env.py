@@ -46,11 +46,16 @@ def files_under(path: Path) -> set[str]:
 @pytest.fixture
 def foreign_repo(example_repo: GitRepo) -> GitRepo:
     """The example repository owned by another uid, as the runner mounts /github/workspace."""
-    subprocess.run(["chown", "-R", f"{RUNNER_UID}:{RUNNER_UID}", str(example_repo.path)], check=True)
+    subprocess.run(
+        ["chown", "-R", f"{RUNNER_UID}:{RUNNER_UID}", str(example_repo.path)],
+        check=True,
+    )
     return example_repo
 
 
-def test_git_refuses_the_foreign_workspace_without_the_action(foreign_repo: GitRepo, tmp_path: Path) -> None:
+def test_git_refuses_the_foreign_workspace_without_the_action(
+    foreign_repo: GitRepo, tmp_path: Path
+) -> None:
     home = tmp_path / "home"
     home.mkdir()
     out = subprocess.run(
@@ -60,7 +65,9 @@ def test_git_refuses_the_foreign_workspace_without_the_action(foreign_repo: GitR
         env={**os.environ, "HOME": str(home)},
         check=False,
     )
-    assert out.returncode != 0 and "dubious ownership" in out.stderr  # the trap the action must handle
+    assert (
+        out.returncode != 0 and "dubious ownership" in out.stderr
+    )  # the trap the action must handle
 
 
 def test_push_in_the_docker_environment(
@@ -72,7 +79,12 @@ def test_push_in_the_docker_environment(
     sha = foreign_repo.git("rev-parse", "HEAD")
     payload = webhook_example("push")
     payload.update(
-        before="0" * 40, after=sha, created=True, deleted=False, forced=False, ref="refs/heads/main"
+        before="0" * 40,
+        after=sha,
+        created=True,
+        deleted=False,
+        forced=False,
+        ref="refs/heads/main",
     )
     system_gitconfig = tmp_path / "system-gitconfig"
     run = run_action(
@@ -91,7 +103,9 @@ def test_push_in_the_docker_environment(
     arts = run.artifacts()
     assert len(arts) == 5 and {a["status"] for a in arts} == {"pushed"}
     for a in arts:
-        found = registry.manifest(a["artifact"].removeprefix(f"oci://{registry.host}/"), a["tags"][0])
+        found = registry.manifest(
+            a["artifact"].removeprefix(f"oci://{registry.host}/"), a["tags"][0]
+        )
         assert found is not None and found[0] == a["digest"]
         assert a["revision"] == f"main@sha1:{sha}"
     assert "| webapp-staging |" in run.summary
@@ -102,7 +116,11 @@ def test_push_in_the_docker_environment(
 
 
 def test_dry_run_in_the_docker_environment(
-    foreign_repo: GitRepo, registry: Registry, prefix: str, api: GitHubApiServer, tmp_path: Path
+    foreign_repo: GitRepo,
+    registry: Registry,
+    prefix: str,
+    api: GitHubApiServer,
+    tmp_path: Path,
 ) -> None:
     home = tmp_path / "github-home"
     home.mkdir()
@@ -117,7 +135,10 @@ def test_dry_run_in_the_docker_environment(
     staging = foreign_repo.path / "apps/webapp/staging.yaml"
     staging.write_text(staging.read_text().replace("replicas: 1", "replicas: 7"))
     head = foreign_repo.commit_all("scale")
-    subprocess.run(["chown", "-R", f"{RUNNER_UID}:{RUNNER_UID}", str(foreign_repo.path)], check=True)
+    subprocess.run(
+        ["chown", "-R", f"{RUNNER_UID}:{RUNNER_UID}", str(foreign_repo.path)],
+        check=True,
+    )
     payload = webhook_example("pull_request", "opened")
     payload["number"] = PR
     payload["pull_request"]["number"] = PR
@@ -135,11 +156,16 @@ def test_dry_run_in_the_docker_environment(
         env={"HOME": str(home), "GITHUB_API_URL": api.base_url},
     )
     assert run.returncode == 0, run.stdout + run.stderr
-    assert [(a["name"], a["status"]) for a in run.artifacts()] == [("webapp-staging", "dry-run")]
+    assert [(a["name"], a["status"]) for a in run.artifacts()] == [
+        ("webapp-staging", "dry-run")
+    ]
     assert run.outputs["changed"] == "true"
     assert "+  replicas: 7" in api.comments[0]["body"]
     assert "+  replicas: 7" in run.summary
-    assert registry.revision(f"{prefix.split('/', 3)[3]}/webapp", "staging") == f"main@sha1:{base}"
+    assert (
+        registry.revision(f"{prefix.split('/', 3)[3]}/webapp", "staging")
+        == f"main@sha1:{base}"
+    )
     assert list(home.iterdir()) == []
     assert api.rejections == []
 
@@ -179,7 +205,10 @@ NON_DEFAULT = {
 @pytest.mark.parametrize("name", sorted(ACTION["inputs"]))
 def test_every_input_changes_the_settings(name: str) -> None:
     """Each input of action.yml is read: setting it changes what the run does."""
-    base_env = {f"INPUT_{k.upper()}": str(v.get("default", "")) for k, v in ACTION["inputs"].items()}
+    base_env = {
+        f"INPUT_{k.upper()}": str(v.get("default", ""))
+        for k, v in ACTION["inputs"].items()
+    }
     base_env["INPUT_GITHUB-TOKEN"] = ""
     changed = dict(base_env)
     changed[f"INPUT_{name.upper()}"] = NON_DEFAULT[name]
@@ -188,7 +217,9 @@ def test_every_input_changes_the_settings(name: str) -> None:
     if name == "registry-password":
         changed["INPUT_REGISTRY-USERNAME"] = "u"
     if name == "cosign-password":  # a password alone is refused: it needs its key
-        changed["INPUT_COSIGN-KEY"] = base_env["INPUT_COSIGN-KEY"] = NON_DEFAULT["cosign-key"]
+        changed["INPUT_COSIGN-KEY"] = base_env["INPUT_COSIGN-KEY"] = NON_DEFAULT[
+            "cosign-key"
+        ]
     assert settings.from_inputs(changed) != settings.from_inputs(base_env)
 
 
@@ -214,7 +245,11 @@ def test_bad_input_is_a_usage_error(tmp_path: Path) -> None:
 def test_cli_help_explains_every_flag() -> None:
     """Each command's --help explains each of its flags; together they name every input."""
     shown = ""
-    sub = next(a for a in settings.parser()._actions if isinstance(a, argparse._SubParsersAction))
+    sub = next(
+        a
+        for a in settings.parser()._actions
+        if isinstance(a, argparse._SubParsersAction)
+    )
     for command, p in sub.choices.items():
         out = subprocess.run(
             [sys.executable, "-m", "gitops_action", command, "--help"],
@@ -230,5 +265,11 @@ def test_cli_help_explains_every_flag() -> None:
                 assert action.option_strings[-1] in out.stdout
     # The flags have the inputs' names (passwords, key and token come from the environment instead).
     for name in ACTION["inputs"]:
-        if name not in ("registry-password", "github-token", "mode", "cosign-key", "cosign-password"):
+        if name not in (
+            "registry-password",
+            "github-token",
+            "mode",
+            "cosign-key",
+            "cosign-password",
+        ):
             assert f"--{name}" in shown, name

@@ -24,15 +24,28 @@ def pr_payload(base: str, head: str, *, fork: bool = False) -> dict[str, Any]:
         "number": PR,
         "pull_request": {
             "number": PR,
-            "base": {"sha": base, "ref": "main", "repo": {"full_name": "octo-org/gitops"}},
-            "head": {"sha": head, "ref": "feature", "repo": {"full_name": head_repo, "fork": fork}},
+            "base": {
+                "sha": base,
+                "ref": "main",
+                "repo": {"full_name": "octo-org/gitops"},
+            },
+            "head": {
+                "sha": head,
+                "ref": "feature",
+                "repo": {"full_name": head_repo, "fork": fork},
+            },
         },
         "repository": {"full_name": "octo-org/gitops"},
     }
 
 
 def dry_run(
-    repo: GitRepo, tmp: Path, prefix: str, api: GitHubApiServer, base: str, **inputs: str
+    repo: GitRepo,
+    tmp: Path,
+    prefix: str,
+    api: GitHubApiServer,
+    base: str,
+    **inputs: str,
 ) -> ActionRun:
     return run_action(
         repo.path,
@@ -53,14 +66,26 @@ def deploy(repo: GitRepo, tmp: Path, prefix: str) -> None:
 
 def everything(run: ActionRun, api: GitHubApiServer) -> str:
     # `::add-mask ::SECRET` is how a secret is masked: the one line allowed to name it.
-    stdout = "\n".join(ln for ln in run.stdout.splitlines() if not ln.startswith("::add-mask ::"))
+    stdout = "\n".join(
+        ln for ln in run.stdout.splitlines() if not ln.startswith("::add-mask ::")
+    )
     return "\n".join(
-        [stdout, run.stderr, run.summary, *run.outputs.values(), *(c["body"] for c in api.comments)]
+        [
+            stdout,
+            run.stderr,
+            run.summary,
+            *run.outputs.values(),
+            *(c["body"] for c in api.comments),
+        ]
     )
 
 
 def test_comment_created_then_edited_and_secrets_hidden(
-    example_repo: GitRepo, registry: Registry, prefix: str, api: GitHubApiServer, tmp_path: Path
+    example_repo: GitRepo,
+    registry: Registry,
+    prefix: str,
+    api: GitHubApiServer,
+    tmp_path: Path,
 ) -> None:
     deploy(example_repo, tmp_path / "deploy", prefix)
     base = example_repo.head()
@@ -86,9 +111,9 @@ def test_comment_created_then_edited_and_secrets_hidden(
     assert "replicas: 5" in first.summary
     # Nothing pushed: the tag still holds the deployed revision.
     for a in arts.values():
-        assert registry.revision(a["artifact"].removeprefix(f"oci://{registry.host}/"), a["tags"][0]) != (
-            f"main@sha1:{example_repo.head()}"
-        )
+        assert registry.revision(
+            a["artifact"].removeprefix(f"oci://{registry.host}/"), a["tags"][0]
+        ) != (f"main@sha1:{example_repo.head()}")
     for secret in (SECRET, "rotated-" + SECRET, "staging-demo-api-key", TOKEN):
         assert secret not in everything(first, api)
 
@@ -104,7 +129,11 @@ def test_comment_created_then_edited_and_secrets_hidden(
 
 
 def test_no_change_is_one_line(
-    example_repo: GitRepo, registry: Registry, prefix: str, api: GitHubApiServer, tmp_path: Path
+    example_repo: GitRepo,
+    registry: Registry,
+    prefix: str,
+    api: GitHubApiServer,
+    tmp_path: Path,
 ) -> None:
     deploy(example_repo, tmp_path / "deploy", prefix)
     base = example_repo.head()
@@ -115,7 +144,10 @@ def test_no_change_is_one_line(
     assert run.returncode == 0
     assert run.outputs["changed"] == "false"
     body = api.comments[0]["body"]
-    assert "dry run: no changes" in body and "1 target(s) render exactly what is deployed" in body
+    assert (
+        "dry run: no changes" in body
+        and "1 target(s) render exactly what is deployed" in body
+    )
     assert len(body.splitlines()) <= 4
     assert api.rejections == []
 
@@ -151,7 +183,11 @@ timoni: {
 
 
 def test_oversized_diff_fits_the_comment(
-    example_repo: GitRepo, registry: Registry, prefix: str, api: GitHubApiServer, tmp_path: Path
+    example_repo: GitRepo,
+    registry: Registry,
+    prefix: str,
+    api: GitHubApiServer,
+    tmp_path: Path,
 ) -> None:
     for rel, text in BULK_MODULE.items():
         example_repo.write(rel, text)
@@ -174,7 +210,11 @@ def test_oversized_diff_fits_the_comment(
     example_repo.commit_all("2000 objects change, and a small change")
     run = dry_run(example_repo, tmp_path / "pr", prefix, api, base)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert run.by_name()["bulk"]["changes"] == {"added": 0, "changed": 2000, "removed": 0}
+    assert run.by_name()["bulk"]["changes"] == {
+        "added": 0,
+        "changed": 2000,
+        "removed": 0,
+    }
     body = api.comments[0]["body"]
     assert len(body) <= COMMENT_LIMIT
     # The huge target is folded into one line; the small one keeps its whole diff.
@@ -184,7 +224,10 @@ def test_oversized_diff_fits_the_comment(
     assert "+  replicas: 2" in body
     assert body.count("<details>") == body.count("</details>")
     assert len([ln for ln in body.splitlines() if ln.startswith("```")]) % 2 == 0
-    assert "[Full diff in the job summary](https://github.com/octo-org/gitops/actions/runs/4242)" in body
+    assert (
+        "[Full diff in the job summary](https://github.com/octo-org/gitops/actions/runs/4242)"
+        in body
+    )
     # The summary holds the full diff.
     assert len(run.summary) > COMMENT_LIMIT
     assert "rendered/ConfigMap bulk/bulk-1999" in run.summary
@@ -192,7 +235,11 @@ def test_oversized_diff_fits_the_comment(
 
 
 def test_forbidden_comment_is_a_warning(
-    example_repo: GitRepo, registry: Registry, prefix: str, api: GitHubApiServer, tmp_path: Path
+    example_repo: GitRepo,
+    registry: Registry,
+    prefix: str,
+    api: GitHubApiServer,
+    tmp_path: Path,
 ) -> None:
     base = example_repo.head()
     staging = example_repo.path / "apps/webapp/staging.yaml"
@@ -226,14 +273,24 @@ def outside_fences(markdown: str) -> str:
 
 
 def test_hostile_values_render_harmlessly(
-    example_repo: GitRepo, registry: Registry, prefix: str, api: GitHubApiServer, tmp_path: Path
+    example_repo: GitRepo,
+    registry: Registry,
+    prefix: str,
+    api: GitHubApiServer,
+    tmp_path: Path,
 ) -> None:
     deploy(example_repo, tmp_path / "deploy", prefix)
     base = example_repo.head()
     hostile = "</details> ``` ::error::owned %0A::add-mask::x <!-- [x](javascript:alert(1)) | pipe"
     staging = example_repo.path / "apps/webapp/staging.yaml"
-    staging.write_text(staging.read_text().replace('message: "hello from staging"', f"message: {hostile!r}"))
-    example_repo.write("apps/webapp/`odd` <name>.yaml", "values: {}\n")  # an untrusted file name too
+    staging.write_text(
+        staging.read_text().replace(
+            'message: "hello from staging"', f"message: {hostile!r}"
+        )
+    )
+    example_repo.write(
+        "apps/webapp/`odd` <name>.yaml", "values: {}\n"
+    )  # an untrusted file name too
     example_repo.commit_all("hostile message")
     run = dry_run(example_repo, tmp_path / "pr", prefix, api, base)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -243,23 +300,37 @@ def test_hostile_values_render_harmlessly(
     body = api.comments[0]["body"]
     assert "owned" in body  # it is shown...
     prose = outside_fences(body)
-    assert "owned" not in prose and "javascript:" not in prose  # ...but only inside a code block
+    assert (
+        "owned" not in prose and "javascript:" not in prose
+    )  # ...but only inside a code block
     assert prose.count("<details>") == prose.count("</details>")
     assert "````diff" in body  # a fence longer than the hostile ``` run
     assert api.rejections == []
 
 
 def test_render_error_is_annotated_in_dry_run(
-    example_repo: GitRepo, registry: Registry, prefix: str, api: GitHubApiServer, tmp_path: Path
+    example_repo: GitRepo,
+    registry: Registry,
+    prefix: str,
+    api: GitHubApiServer,
+    tmp_path: Path,
 ) -> None:
     base = example_repo.head()
     billing = example_repo.path / "clusters/staging/billing.cue"
-    billing.write_text(billing.read_text().replace('username: "billing-staging"', "username: 42"))
+    billing.write_text(
+        billing.read_text().replace('username: "billing-staging"', "username: 42")
+    )
     example_repo.commit_all("bad type")
     run = dry_run(example_repo, tmp_path / "pr", prefix, api, base)
     assert run.returncode == 1
-    line = next(n for n, t in enumerate(billing.read_text().splitlines(), 1) if "username" in t)
-    files = [(a.get("file"), a.get("line")) for a in annotations(run.stdout) if a["level"] == "error"]
+    line = next(
+        n for n, t in enumerate(billing.read_text().splitlines(), 1) if "username" in t
+    )
+    files = [
+        (a.get("file"), a.get("line"))
+        for a in annotations(run.stdout)
+        if a["level"] == "error"
+    ]
     assert ("clusters/staging/billing.cue", str(line)) in files, run.stdout
     assert SECRET not in everything(run, api)
 
@@ -278,7 +349,14 @@ def test_the_command_line_writes_the_comment_to_a_file(
     example_repo.commit_all("scale and rotate")
     comment = tmp_path / "comment.md"
     out = run_cli(
-        example_repo, "dry-run", "--registry", prefix, "--base", base, "--comment-file", str(comment)
+        example_repo,
+        "dry-run",
+        "--registry",
+        prefix,
+        "--base",
+        base,
+        "--comment-file",
+        str(comment),
     )
     assert out.returncode == 0, out.stderr
     assert "] webapp-staging: dry-run: 0 added, 1 changed, 0 removed (" in out.stderr

@@ -22,12 +22,17 @@ def errors(run: ActionRun) -> list[dict[str, str]]:
 
 
 def push(repo: GitRepo, tmp: Path, prefix: str, **inputs: str) -> ActionRun:
-    return run_action(repo.path, tmp, inputs={"registry": prefix, "all": "true", **inputs})
+    return run_action(
+        repo.path, tmp, inputs={"registry": prefix, "all": "true", **inputs}
+    )
 
 
 def everything_shown(run: ActionRun) -> str:
     shown = [run.outputs.get("artifacts", ""), run.summary]
-    shown += [a["message"] + a.get("title", "") + a.get("file", "") for a in annotations(run.stdout)]
+    shown += [
+        a["message"] + a.get("title", "") + a.get("file", "")
+        for a in annotations(run.stdout)
+    ]
     return "\n".join(shown)
 
 
@@ -47,10 +52,17 @@ def test_closed_schema_error_names_the_field_at_the_users_line(
     assert run.returncode == 1, run.stdout + run.stderr
     error = run.by_name()["webapp-staging"]["error"]
     line = line_of(staging, "colour")
-    assert error == f"timoni build failed (apps/webapp/staging.yaml:{line}): values.colour: field not allowed"
-    assert [(a["file"], a["line"]) for a in errors(run)] == [("apps/webapp/staging.yaml", str(line))]
+    assert (
+        error
+        == f"timoni build failed (apps/webapp/staging.yaml:{line}): values.colour: field not allowed"
+    )
+    assert [(a["file"], a["line"]) for a in errors(run)] == [
+        ("apps/webapp/staging.yaml", str(line))
+    ]
     shown = everything_shown(run)
-    assert "ERR" not in shown and "build failed:" not in shown.replace("timoni build failed (", "")
+    assert "ERR" not in shown and "build failed:" not in shown.replace(
+        "timoni build failed (", ""
+    )
 
 
 def test_merged_values_are_never_mapped_by_file_name(
@@ -63,14 +75,22 @@ def test_merged_values_are_never_mapped_by_file_name(
         '// Staging overrides, in CUE.\nvalues: {\n\treplicas: 1\n\tmessage:  "hi"\n\n\tcolour: "red"\n}\n',
     )
     config = example_repo.path / CONFIG
-    config.write_text(config.read_text().replace("apps/webapp/staging.yaml]", "apps/webapp/values.cue]"))
+    config.write_text(
+        config.read_text().replace(
+            "apps/webapp/staging.yaml]", "apps/webapp/values.cue]"
+        )
+    )
     example_repo.commit_all("staging values in CUE")
     run = push(example_repo, tmp_path / "run", prefix, targets="webapp-staging")
     assert run.returncode == 1, run.stdout + run.stderr
     line = line_of(values, "colour")
     assert line == 6
-    assert [(a["file"], a["line"]) for a in errors(run)] == [("apps/webapp/values.cue", "6")]
-    assert "values.colour: field not allowed" in run.by_name()["webapp-staging"]["error"]
+    assert [(a["file"], a["line"]) for a in errors(run)] == [
+        ("apps/webapp/values.cue", "6")
+    ]
+    assert (
+        "values.colour: field not allowed" in run.by_name()["webapp-staging"]["error"]
+    )
 
 
 def test_closed_schema_error_in_a_bundle_names_instance_and_line(
@@ -80,7 +100,9 @@ def test_closed_schema_error_in_a_bundle_names_instance_and_line(
     Before: the bare `timoni build failed: build failed for webapp:` on the configuration's line."""
     staging = example_repo.path / "bundles/staging.cue"
     staging.write_text(
-        staging.read_text().replace("\t\treplicas: 2\n", '\t\treplicas: 2\n\t\tcolour: "red"\n')
+        staging.read_text().replace(
+            "\t\treplicas: 2\n", '\t\treplicas: 2\n\t\tcolour: "red"\n'
+        )
     )
     example_repo.commit_all("a field the webapp module does not have")
     run = push(example_repo, tmp_path / "run", prefix, targets="platform-staging")
@@ -90,17 +112,23 @@ def test_closed_schema_error_in_a_bundle_names_instance_and_line(
         f"timoni build failed (bundles/staging.cue:{line}): "
         "bundle.instances.webapp.values.colour: field not allowed"
     )
-    assert [(a["file"], a["line"]) for a in errors(run)] == [("bundles/staging.cue", str(line))]
+    assert [(a["file"], a["line"]) for a in errors(run)] == [
+        ("bundles/staging.cue", str(line))
+    ]
 
 
-def test_no_terminal_escapes_or_log_prefixes(example_repo: GitRepo, prefix: str, tmp_path: Path) -> None:
+def test_no_terminal_escapes_or_log_prefixes(
+    example_repo: GitRepo, prefix: str, tmp_path: Path
+) -> None:
     """timoni echoes a file name as it is, escape sequences included, after its `9:06PM ERR` prefix.
     Before: the escape reached the error output, the summary and the annotation."""
     name = "apps/webapp/\x1b[31mred\x1b[0m.yaml"
     example_repo.write(name, "values:\n  replicas: [1\n")
     config = example_repo.path / CONFIG
     config.write_text(
-        config.read_text().replace("apps/webapp/staging.yaml]", f'"{name}"]'.replace("\x1b", "\\e"))
+        config.read_text().replace(
+            "apps/webapp/staging.yaml]", f'"{name}"]'.replace("\x1b", "\\e")
+        )
     )
     example_repo.commit_all("an escape in a file name")
     run = push(example_repo, tmp_path / "run", prefix, targets="webapp-staging")
@@ -131,7 +159,10 @@ def test_at_most_ten_error_annotations_and_the_summary_lists_all(
     # The most useful ten: one per failed target, each on the line of its own file.
     assert len({a["file"] for a in notes}) == 10
     line = line_of(example_repo.path / "clusters/staging/broken00.cue", "username")
-    assert all(a["file"].startswith("clusters/staging/broken") and a["line"] == str(line) for a in notes)
+    assert all(
+        a["file"].startswith("clusters/staging/broken") and a["line"] == str(line)
+        for a in notes
+    )
     for a in failed:
         assert f"<b>{a['name']}</b> · failed" in run.summary
     # Each error has three positions (issue 20): the value, the module's constraint, timoni.cue.
@@ -139,7 +170,11 @@ def test_at_most_ten_error_annotations_and_the_summary_lists_all(
 
 
 def test_html_in_ids_is_escaped_in_summary_and_comment(
-    example_repo: GitRepo, registry: Registry, prefix: str, api: GitHubApiServer, tmp_path: Path
+    example_repo: GitRepo,
+    registry: Registry,
+    prefix: str,
+    api: GitHubApiServer,
+    tmp_path: Path,
 ) -> None:
     """A directory name becomes part of a target id. Before: `<img ...>` went raw into the comment's
     <summary> (an HTML block, where a backslash escapes nothing)."""
@@ -158,7 +193,8 @@ def test_html_in_ids_is_escaped_in_summary_and_comment(
     )
     hostile = "<img src=x onerror=alert(1)><a href=https:evil>"
     example_repo.write(
-        f"hostile/{hostile}/billing.cue", (example_repo.path / "clusters/staging/billing.cue").read_text()
+        f"hostile/{hostile}/billing.cue",
+        (example_repo.path / "clusters/staging/billing.cue").read_text(),
     )
     head = example_repo.commit_all("a hostile directory name")
     run = run_action(
@@ -177,8 +213,14 @@ def test_html_in_ids_is_escaped_in_summary_and_comment(
     for text in (body, run.summary):
         assert "<img" not in text and "<a " not in text
     # Inside <summary> (HTML) only HTML is escaped; in a table cell (Markdown) Markdown is too.
-    assert "<summary><b>&lt;img src=x onerror=alert(1)&gt;&lt;a href=https:evil&gt;/billing</b>" in body
-    assert "&lt;img src=x onerror=alert\\(1\\)&gt;&lt;a href=https:evil&gt;/billing" in run.summary
+    assert (
+        "<summary><b>&lt;img src=x onerror=alert(1)&gt;&lt;a href=https:evil&gt;/billing</b>"
+        in body
+    )
+    assert (
+        "&lt;img src=x onerror=alert\\(1\\)&gt;&lt;a href=https:evil&gt;/billing"
+        in run.summary
+    )
     assert api.rejections == []
 
 
@@ -197,7 +239,9 @@ def test_non_utf8_file_name_with_a_render_error_completes_the_run(
         )
     )
     broken = (
-        (example_repo.path / "clusters/staging/billing.cue").read_text().replace('"billing-staging"', "42")
+        (example_repo.path / "clusters/staging/billing.cue")
+        .read_text()
+        .replace('"billing-staging"', "42")
     )
     odd = os.fsencode(example_repo.path / "odd") + b"/b\xffd.cue"
     os.makedirs(os.fsdecode(os.path.dirname(odd)), exist_ok=True)
@@ -206,17 +250,25 @@ def test_non_utf8_file_name_with_a_render_error_completes_the_run(
     run = push(example_repo, tmp_path / "run", prefix)
     assert "Traceback" not in run.stderr, run.stderr
     assert run.returncode == 1, run.stdout + run.stderr
-    odd_target = next(a for a in run.artifacts() if a["name"].startswith("odd/") or "b\udcffd" in a["name"])
+    odd_target = next(
+        a
+        for a in run.artifacts()
+        if a["name"].startswith("odd/") or "b\udcffd" in a["name"]
+    )
     assert odd_target["status"] == "failed" and odd_target["error"]
     assert run.outputs["failed"] == "1" and "### Failed (1)" in run.summary
-    assert {a["status"] for a in run.artifacts() if a["name"] != odd_target["name"]} == {"pushed"}
+    assert {
+        a["status"] for a in run.artifacts() if a["name"] != odd_target["name"]
+    } == {"pushed"}
 
 
 def test_a_matched_file_that_cannot_be_an_instance_fails_alone(
     example_repo: GitRepo, prefix: str, tmp_path: Path
 ) -> None:
     """Before: `Billing Notes.cue` made the whole run a configuration error (exit 2, nothing built)."""
-    example_repo.write("clusters/staging/Billing Notes.cue", "// notes, not an instance\n")
+    example_repo.write(
+        "clusters/staging/Billing Notes.cue", "// notes, not an instance\n"
+    )
     example_repo.commit_all("notes")
     run = push(example_repo, tmp_path / "run", prefix)
     assert run.returncode == 1, run.stdout + run.stderr
@@ -227,7 +279,11 @@ def test_a_matched_file_that_cannot_be_an_instance_fails_alone(
         "clusters/staging/Billing Notes.cue cannot be an instance of this `match`"
     )
     assert "OCI repository names must be lower case" in notes["error"]
-    others = {n: a["status"] for n, a in targets.items() if n != "clusters/staging/Billing Notes.cue"}
+    others = {
+        n: a["status"]
+        for n, a in targets.items()
+        if n != "clusters/staging/Billing Notes.cue"
+    }
     assert set(others.values()) == {"pushed"} and len(others) == 5
     assert any(a.get("file") == CONFIG for a in errors(run))
 
@@ -236,14 +292,27 @@ def test_a_matched_file_that_cannot_be_an_instance_fails_alone(
     ("inputs", "said"),
     [
         ({"timeout": "0s"}, "input `timeout`: '0s' leaves no time"),
-        ({"config": "../outside.yaml"}, "input `config`: '../outside.yaml' is outside the repository"),
-        ({"config": "/etc/passwd"}, "input `config`: '/etc/passwd' is outside the repository"),
-        ({"revision": "{branch}@sha1:{sha}"}, "input `revision`: unknown placeholder {branch}"),
+        (
+            {"config": "../outside.yaml"},
+            "input `config`: '../outside.yaml' is outside the repository",
+        ),
+        (
+            {"config": "/etc/passwd"},
+            "input `config`: '/etc/passwd' is outside the repository",
+        ),
+        (
+            {"revision": "{branch}@sha1:{sha}"},
+            "input `revision`: unknown placeholder {branch}",
+        ),
         ({"parallel": "-1"}, "input `parallel`: must not be negative"),
     ],
 )
 def test_impossible_inputs_exit_2_with_a_summary(
-    inputs: dict[str, str], said: str, example_repo: GitRepo, prefix: str, tmp_path: Path
+    inputs: dict[str, str],
+    said: str,
+    example_repo: GitRepo,
+    prefix: str,
+    tmp_path: Path,
 ) -> None:
     """Before: `timeout: 0s` failed every target one by one, `config` outside the workspace read as
     a missing file, and a refused input wrote no summary and no outputs."""
@@ -267,7 +336,11 @@ def test_no_credentials_at_all_says_none_were_given(
     run = run_action(
         example_repo.path,
         tmp_path / "run",
-        inputs={"registry": f"oci://{auth_registry.host}/anon", "targets": "webapp-staging", "all": "true"},
+        inputs={
+            "registry": f"oci://{auth_registry.host}/anon",
+            "targets": "webapp-staging",
+            "all": "true",
+        },
         env={"SSL_CERT_FILE": str(auth_registry.ca_file)},
     )
     assert run.returncode == 1, run.stdout + run.stderr
@@ -286,7 +359,12 @@ def test_no_credentials_on_the_command_line_names_the_flag_and_the_variable(
     proc = run_cli(
         example_repo,
         *("push", "--all", "--targets", "webapp-staging"),
-        *("--registry", f"oci://{auth_registry.host}/anon", "--summary-file", str(tmp_path / "s.md")),
+        *(
+            "--registry",
+            f"oci://{auth_registry.host}/anon",
+            "--summary-file",
+            str(tmp_path / "s.md"),
+        ),
         env={"SSL_CERT_FILE": str(auth_registry.ca_file)},
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -295,7 +373,9 @@ def test_no_credentials_on_the_command_line_names_the_flag_and_the_variable(
     assert "set registry-username and registry-password" not in proc.stderr, proc.stderr
 
 
-def test_a_typo_in_a_required_key_says_did_you_mean(example_repo: GitRepo, tmp_path: Path) -> None:
+def test_a_typo_in_a_required_key_says_did_you_mean(
+    example_repo: GitRepo, tmp_path: Path
+) -> None:
     """Before: only `instances[1]: 'namespace' is a required property`, on the entry's first line."""
     config = example_repo.path / CONFIG
     text = config.read_text()
@@ -328,8 +408,14 @@ def test_a_module_path_that_does_not_exist_is_a_configuration_error(
     assert broken != text
     config.write_text(broken)
     example_repo.commit_all("a wrong module path")
-    line = next(n for n, t in enumerate(broken.splitlines(), 1) if t.strip() == "module: ./modules/webap")
-    planned = run_cli(example_repo, "plan", "--summary-file", str(tmp_path / "summary.md"))
+    line = next(
+        n
+        for n, t in enumerate(broken.splitlines(), 1)
+        if t.strip() == "module: ./modules/webap"
+    )
+    planned = run_cli(
+        example_repo, "plan", "--summary-file", str(tmp_path / "summary.md")
+    )
     assert planned.returncode == 2, planned.stdout + planned.stderr
     said = (
         f"{CONFIG}:{line}: instances[1].module: module directory modules/webap does not exist: "
@@ -360,9 +446,13 @@ def test_a_module_path_from_a_placeholder_fails_that_target_alone(
         )
     )
     example_repo.write(
-        "teams/credentials.cue", (example_repo.path / "clusters/staging/billing.cue").read_text()
+        "teams/credentials.cue",
+        (example_repo.path / "clusters/staging/billing.cue").read_text(),
     )
-    example_repo.write("teams/payroll.cue", (example_repo.path / "clusters/staging/billing.cue").read_text())
+    example_repo.write(
+        "teams/payroll.cue",
+        (example_repo.path / "clusters/staging/billing.cue").read_text(),
+    )
     example_repo.commit_all("one module per team")
     line = line_of(config, "module: ./modules/{name}")
     run = push(example_repo, tmp_path / "run", prefix)
@@ -378,7 +468,9 @@ def test_a_module_path_from_a_placeholder_fails_that_target_alone(
     assert (CONFIG, str(line)) in [(a.get("file"), a.get("line")) for a in errors(run)]
 
 
-def test_plan_says_when_no_tag_could_be_read(example_repo: GitRepo, tmp_path: Path) -> None:
+def test_plan_says_when_no_tag_could_be_read(
+    example_repo: GitRepo, tmp_path: Path
+) -> None:
     """Before: exit 0, "Every target is affected: ..." and nothing saying that no tag was read."""
     summary, outputs = tmp_path / "summary.md", tmp_path / "outputs.json"
     proc = run_cli(
@@ -399,15 +491,21 @@ def test_plan_says_when_no_tag_could_be_read(example_repo: GitRepo, tmp_path: Pa
     assert json.loads(outputs.read_text())["tags-unread"] == "5"
 
 
-def test_plan_with_tags_read_says_none_unread(example_repo: GitRepo, prefix: str, tmp_path: Path) -> None:
+def test_plan_with_tags_read_says_none_unread(
+    example_repo: GitRepo, prefix: str, tmp_path: Path
+) -> None:
     outputs = tmp_path / "outputs.json"
-    proc = run_cli(example_repo, "plan", "--registry", prefix, "--output-file", str(outputs))
+    proc = run_cli(
+        example_repo, "plan", "--registry", prefix, "--output-file", str(outputs)
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "could not be read" not in proc.stderr
     assert json.loads(outputs.read_text())["tags-unread"] == "0"
 
 
-def test_the_command_line_warns_about_uncommitted_edits(example_repo: GitRepo, tmp_path: Path) -> None:
+def test_the_command_line_warns_about_uncommitted_edits(
+    example_repo: GitRepo, tmp_path: Path
+) -> None:
     """Before: the run read HEAD and said nothing about the edit on disk."""
     staging = example_repo.path / "apps/webapp/staging.yaml"
     staging.write_text(staging.read_text().replace("replicas: 1", "replicas: 5"))
@@ -415,11 +513,17 @@ def test_the_command_line_warns_about_uncommitted_edits(example_repo: GitRepo, t
     proc = run_cli(example_repo, "plan", "--all", "--summary-file", str(summary))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     said = "the work tree differs from the commit being built"
-    assert f"warning: {said}" in proc.stderr and "apps/webapp/staging.yaml" in proc.stderr, proc.stderr
-    assert "stash" not in proc.stderr, proc.stderr  # first hour: stashing builds nothing
+    assert (
+        f"warning: {said}" in proc.stderr and "apps/webapp/staging.yaml" in proc.stderr
+    ), proc.stderr
+    assert "stash" not in proc.stderr, (
+        proc.stderr
+    )  # first hour: stashing builds nothing
     assert said in summary.read_text()
     staging.write_text(staging.read_text().replace("replicas: 5", "replicas: 1"))
-    clean = run_cli(example_repo, "plan", "--all", "--summary-file", str(tmp_path / "clean.md"))
+    clean = run_cli(
+        example_repo, "plan", "--all", "--summary-file", str(tmp_path / "clean.md")
+    )
     assert said not in clean.stderr
 
 
@@ -432,7 +536,9 @@ def test_a_type_error_in_a_shared_values_file_lands_on_its_line(
     """`port: 0` on line 3 of values/common.yaml, used by two instances, where the module wants
     `int & >0`. Before: each instance's own values file at line 1, and "2 errors in empty
     disjunction:" without its cause."""
-    shared = example_repo.write("values/common.yaml", "values:\n  replicas: 2\n  port: 0\n")
+    shared = example_repo.write(
+        "values/common.yaml", "values:\n  replicas: 2\n  port: 0\n"
+    )
     production = example_repo.path / "apps/webapp/production.yaml"
     production.write_text(production.read_text().replace("  port: 9898\n", ""))
     config = example_repo.path / CONFIG
@@ -442,7 +548,12 @@ def test_a_type_error_in_a_shared_values_file_lands_on_its_line(
         )
     )
     example_repo.commit_all("a shared values file")
-    run = push(example_repo, tmp_path / "run", prefix, targets="webapp-staging,webapp-production")
+    run = push(
+        example_repo,
+        tmp_path / "run",
+        prefix,
+        targets="webapp-staging,webapp-production",
+    )
     assert run.returncode == 1, run.stdout + run.stderr
     assert line_of(shared, "port: 0") == 3
     said = (
@@ -450,16 +561,29 @@ def test_a_type_error_in_a_shared_values_file_lands_on_its_line(
         "invalid value 0 (out of bound >0)"
     )
     for name in ("webapp-staging", "webapp-production"):
-        assert run.by_name()[name]["error"] == f"timoni build failed (values/common.yaml:3): {said}"
-    notes = [(a["file"], a["line"], a["title"].replace("%3A", ":")) for a in errors(run)]
+        assert (
+            run.by_name()[name]["error"]
+            == f"timoni build failed (values/common.yaml:3): {said}"
+        )
+    notes = [
+        (a["file"], a["line"], a["title"].replace("%3A", ":")) for a in errors(run)
+    ]
     schema = line_of(example_repo.path / "modules/webapp/templates/config.cue", "port:")
     for name in ("webapp-staging", "webapp-production"):
-        assert ("values/common.yaml", "3", f"{name}: timoni build failed") in notes, notes
-        assert ("modules/webapp/templates/config.cue", str(schema), f"{name}: timoni build failed") in notes
+        assert ("values/common.yaml", "3", f"{name}: timoni build failed") in notes, (
+            notes
+        )
+        assert (
+            "modules/webapp/templates/config.cue",
+            str(schema),
+            f"{name}: timoni build failed",
+        ) in notes
     assert not [n for n in notes if n[0].startswith("apps/")], notes
 
 
-def test_a_disjunction_error_keeps_its_cause(example_repo: GitRepo, prefix: str, tmp_path: Path) -> None:
+def test_a_disjunction_error_keeps_its_cause(
+    example_repo: GitRepo, prefix: str, tmp_path: Path
+) -> None:
     """`replicas: *1 | int & >=0` given "three". Before: "values.replicas: 2 errors in empty
     disjunction:" and nothing after it."""
     staging = example_repo.path / "apps/webapp/staging.yaml"
@@ -470,9 +594,14 @@ def test_a_disjunction_error_keeps_its_cause(example_repo: GitRepo, prefix: str,
     error = run.by_name()["webapp-staging"]["error"]
     line = line_of(staging, "three")
     where = f"timoni build failed (apps/webapp/staging.yaml:{line}): "
-    assert error.startswith(where + "values.replicas: 2 errors in empty disjunction: "), error
+    assert error.startswith(
+        where + "values.replicas: 2 errors in empty disjunction: "
+    ), error
     assert 'conflicting values "three" and int' in error, error
-    assert ("apps/webapp/staging.yaml", str(line)) == (errors(run)[0]["file"], errors(run)[0]["line"])
+    assert ("apps/webapp/staging.yaml", str(line)) == (
+        errors(run)[0]["file"],
+        errors(run)[0]["line"],
+    )
     assert 'conflicting values "three" and int' in run.summary
 
 
@@ -482,13 +611,18 @@ def test_a_matched_file_that_cannot_be_an_instance_on_a_plain_push(
     """Issue 20's `IndexError: tuple index out of range`: planning from the tags read the first tag
     of a target that has none (a matched file that cannot be an instance). Before: the whole run
     stopped on that internal error (exit 1, nothing pushed)."""
-    example_repo.write("clusters/staging/Billing Notes.cue", "// notes, not an instance\n")
+    example_repo.write(
+        "clusters/staging/Billing Notes.cue", "// notes, not an instance\n"
+    )
     example_repo.commit_all("notes")
     run = run_action(
         example_repo.path,
         tmp_path / "run",
         inputs={"registry": prefix},
-        payload={"before": "0" * 40, "created": True},  # a new branch: planned from the tags
+        payload={
+            "before": "0" * 40,
+            "created": True,
+        },  # a new branch: planned from the tags
     )
     assert "IndexError" not in run.stdout + run.stderr, run.stdout
     assert run.returncode == 1, run.stdout + run.stderr
@@ -507,13 +641,17 @@ def test_a_values_file_without_the_values_key_names_the_file_and_the_cause(
     values`). Before: `timoni build failed: loading values from replicas: 2`, on the configuration's
     line: no file, no cause."""
     staging = example_repo.path / "apps/webapp/staging.yaml"
-    staging.write_text('# staging, without the top-level key\nreplicas: 2\nmessage: "hello from staging"\n')
+    staging.write_text(
+        '# staging, without the top-level key\nreplicas: 2\nmessage: "hello from staging"\n'
+    )
     example_repo.commit_all("values without `values:`")
     run = push(example_repo, tmp_path / "run", prefix, targets="webapp-staging")
     assert run.returncode == 1, run.stdout + run.stderr
     error = run.by_name()["webapp-staging"]["error"]
     assert error.startswith("timoni build failed (apps/webapp/staging.yaml:1): "), error
-    assert "field not found: values" in error and "top-level `values:` key" in error, error
+    assert "field not found: values" in error and "top-level `values:` key" in error, (
+        error
+    )
     assert "replicas" not in error, error  # the file's text is named, not shown
     assert [a["file"] for a in errors(run)] == ["apps/webapp/staging.yaml"], errors(run)
 
@@ -540,6 +678,11 @@ def test_a_missing_timoni_says_so_not_an_internal_error(
         env={"PATH": str(bin_dir)},
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "timoni not found on PATH (install it: https://timoni.sh/install/" in proc.stderr, proc.stderr
-    assert "internal error" not in proc.stderr and "traceback" not in proc.stderr.lower(), proc.stderr
+    assert (
+        "timoni not found on PATH (install it: https://timoni.sh/install/"
+        in proc.stderr
+    ), proc.stderr
+    assert (
+        "internal error" not in proc.stderr and "traceback" not in proc.stderr.lower()
+    ), proc.stderr
     assert "timoni not found on PATH" in (tmp_path / "summary.md").read_text()

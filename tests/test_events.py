@@ -35,15 +35,31 @@ def commit_range(
     repo: GitRepo, event: str, payload: dict[str, object], head: str, **kw: object
 ) -> CommitRange:
     path = payloads.write(payload, repo.path.parent / f"{event}-event.json")
-    loaded = events.load_payload(str(path))  # the way the action reads GITHUB_EVENT_PATH
-    return events.commit_range(Repo(repo.path), event=event, payload=loaded, head=head, **kw)  # type: ignore[arg-type]
+    loaded = events.load_payload(
+        str(path)
+    )  # the way the action reads GITHUB_EVENT_PATH
+    return events.commit_range(
+        Repo(repo.path), event=event, payload=loaded, head=head, **kw
+    )  # type: ignore[arg-type]
 
 
 def test_material_is_the_pinned_package() -> None:
-    pinned = dict(ln.split("=", 1) for ln in VERSIONS.read_text().splitlines() if "=" in ln and ln[0] != "#")
+    pinned = dict(
+        ln.split("=", 1)
+        for ln in VERSIONS.read_text().splitlines()
+        if "=" in ln and ln[0] != "#"
+    )
     assert payloads.version() == pinned["OCTOKIT_WEBHOOKS_EXAMPLES_VERSION"]
     real = payloads.example("push")
-    assert {"before", "after", "forced", "created", "deleted", "ref", "repository"} <= set(real)
+    assert {
+        "before",
+        "after",
+        "forced",
+        "created",
+        "deleted",
+        "ref",
+        "repository",
+    } <= set(real)
 
 
 def test_push_compares_before_with_after(source: tuple[GitRepo, list[str]]) -> None:
@@ -55,7 +71,9 @@ def test_push_compares_before_with_after(source: tuple[GitRepo, list[str]]) -> N
 
 def test_new_branch_takes_everything(source: tuple[GitRepo, list[str]]) -> None:
     repo, (*_, third) = source
-    rng = commit_range(repo, "push", payloads.push(before=ZERO_SHA, after=third, created=True), third)
+    rng = commit_range(
+        repo, "push", payloads.push(before=ZERO_SHA, after=third, created=True), third
+    )
     assert rng.base is None
     assert rng.why_all == "a new branch: there is no previous commit to compare with"
     assert rng.nothing == ""
@@ -81,12 +99,21 @@ def test_forced_push_with_unfetchable_before_takes_everything(tmp_path: Path) ->
     after = src.commit_all("replacement")
     src.git("reflog", "expire", "--expire=now", "--all")
     src.git("gc", "-q", "--prune=now")
-    assert subprocess.run(["git", "-C", str(src.path), "cat-file", "-e", lost], check=False).returncode != 0
+    assert (
+        subprocess.run(
+            ["git", "-C", str(src.path), "cat-file", "-e", lost], check=False
+        ).returncode
+        != 0
+    )
 
     clone = src.shallow_clone(tmp_path / "clone")
-    rng = commit_range(clone, "push", payloads.push(before=lost, after=after, forced=True), after)
+    rng = commit_range(
+        clone, "push", payloads.push(before=lost, after=after, forced=True), after
+    )
     assert rng.base is None
-    assert rng.why_all.startswith(f"the push's `before` commit (forced push) {lost[:12]} cannot be fetched (")
+    assert rng.why_all.startswith(
+        f"the push's `before` commit (forced push) {lost[:12]} cannot be fetched ("
+    )
     assert rng.why_all.endswith("): every target is affected")
 
 
@@ -97,7 +124,10 @@ def test_before_missing_from_shallow_clone_is_fetched(
     clone = src.shallow_clone(tmp_path / "clone")
     assert clone.git("rev-parse", "--is-shallow-repository") == "true"
     assert (
-        subprocess.run(["git", "-C", str(clone.path), "cat-file", "-e", first], check=False).returncode != 0
+        subprocess.run(
+            ["git", "-C", str(clone.path), "cat-file", "-e", first], check=False
+        ).returncode
+        != 0
     )
     assert clone.git("config", "remote.origin.url") == f"file://{src.path}"
 
@@ -106,25 +136,38 @@ def test_before_missing_from_shallow_clone_is_fetched(
     # Fetched with depth 1: the base commit is there, the one between is not, and the clone stays shallow.
     assert clone.git("cat-file", "-t", first) == "commit"
     assert (
-        subprocess.run(["git", "-C", str(clone.path), "cat-file", "-e", second], check=False).returncode != 0
+        subprocess.run(
+            ["git", "-C", str(clone.path), "cat-file", "-e", second], check=False
+        ).returncode
+        != 0
     )
     assert clone.git("rev-parse", "--is-shallow-repository") == "true"
-    assert [c.path for c in Repo(clone.path).diff(first, third)] == ["file-1.txt", "file-2.txt"]
+    assert [c.path for c in Repo(clone.path).diff(first, third)] == [
+        "file-1.txt",
+        "file-2.txt",
+    ]
 
 
-def test_base_equal_to_head_is_an_empty_plan_that_says_so(source: tuple[GitRepo, list[str]]) -> None:
+def test_base_equal_to_head_is_an_empty_plan_that_says_so(
+    source: tuple[GitRepo, list[str]],
+) -> None:
     repo, (*_, third) = source
     rng = commit_range(repo, "push", payloads.push(before=third, after=third), third)
     assert rng.base == third
     assert (
-        rng.nothing == f"the push's `before` commit {third[:12]} is the head commit itself: nothing changed"
+        rng.nothing
+        == f"the push's `before` commit {third[:12]} is the head commit itself: nothing changed"
     )
 
 
-def test_pull_request_compares_base_sha_with_github_sha(source: tuple[GitRepo, list[str]]) -> None:
+def test_pull_request_compares_base_sha_with_github_sha(
+    source: tuple[GitRepo, list[str]],
+) -> None:
     repo, (first, second, third) = source
     payload = payloads.pull_request(base_sha=first, head_sha=second, number=7)
-    rng = commit_range(repo, "pull_request", payload, third)  # head: GITHUB_SHA (the merge commit)
+    rng = commit_range(
+        repo, "pull_request", payload, third
+    )  # head: GITHUB_SHA (the merge commit)
     assert (rng.base, rng.head, rng.why_all) == (first, third, "")
     assert (rng.is_pull_request, rng.pr_number, rng.fork) == (True, 7, False)
 
@@ -132,7 +175,10 @@ def test_pull_request_compares_base_sha_with_github_sha(source: tuple[GitRepo, l
 def test_fork_pull_request_is_marked(source: tuple[GitRepo, list[str]]) -> None:
     repo, (first, second, third) = source
     payload = payloads.pull_request(base_sha=first, head_sha=second, fork=True)
-    assert payload["pull_request"]["head"]["repo"]["full_name"] != payload["repository"]["full_name"]
+    assert (
+        payload["pull_request"]["head"]["repo"]["full_name"]
+        != payload["repository"]["full_name"]
+    )
     rng = commit_range(repo, "pull_request", payload, third)
     assert (rng.base, rng.fork) == (first, True)
     # The fork was deleted since: GitHub sends `head.repo: null`.
@@ -145,20 +191,38 @@ def test_pull_request_base_missing_from_shallow_clone_is_fetched(
 ) -> None:
     src, (first, _, third) = source
     clone = src.shallow_clone(tmp_path / "clone")
-    rng = commit_range(clone, "pull_request", payloads.pull_request(base_sha=first, head_sha=third), third)
+    rng = commit_range(
+        clone,
+        "pull_request",
+        payloads.pull_request(base_sha=first, head_sha=third),
+        third,
+    )
     assert (rng.base, rng.why_all) == (first, "")
 
 
 def test_merge_group_compares_base_sha(source: tuple[GitRepo, list[str]]) -> None:
     repo, (first, _, third) = source
-    rng = commit_range(repo, "merge_group", payloads.merge_group(base_sha=first, head_sha=third), third)
-    assert (rng.base, rng.head, rng.why_all, rng.is_pull_request) == (first, third, "", False)
+    rng = commit_range(
+        repo, "merge_group", payloads.merge_group(base_sha=first, head_sha=third), third
+    )
+    assert (rng.base, rng.head, rng.why_all, rng.is_pull_request) == (
+        first,
+        third,
+        "",
+        False,
+    )
 
 
 @pytest.mark.parametrize("event", ["workflow_dispatch", "schedule"])
-def test_events_without_base_take_everything(source: tuple[GitRepo, list[str]], event: str) -> None:
+def test_events_without_base_take_everything(
+    source: tuple[GitRepo, list[str]], event: str
+) -> None:
     repo, (*_, third) = source
-    payload = payloads.workflow_dispatch() if event == "workflow_dispatch" else payloads.schedule()
+    payload = (
+        payloads.workflow_dispatch()
+        if event == "workflow_dispatch"
+        else payloads.schedule()
+    )
     rng = commit_range(repo, event, payload, third)
     assert rng.base is None
     assert rng.why_all == f"a {event} event carries no base commit"
@@ -169,9 +233,21 @@ def test_base_input_overrides_the_event(source: tuple[GitRepo, list[str]]) -> No
     payload = payloads.pull_request(base_sha=first, head_sha=third)
     rng = commit_range(repo, "pull_request", payload, third, base_override=second)
     assert (rng.base, rng.is_pull_request) == (second, True)
-    rng = commit_range(repo, "workflow_dispatch", payloads.workflow_dispatch(), third, base_override="HEAD~2")
+    rng = commit_range(
+        repo,
+        "workflow_dispatch",
+        payloads.workflow_dispatch(),
+        third,
+        base_override="HEAD~2",
+    )
     assert rng.base == first
-    rng = commit_range(repo, "push", payloads.push(before=first, after=third), third, base_override="f" * 40)
+    rng = commit_range(
+        repo,
+        "push",
+        payloads.push(before=first, after=third),
+        third,
+        base_override="f" * 40,
+    )
     assert rng.base is None
     assert rng.why_all.startswith(f"the `base` input {'f' * 12} cannot be fetched")
 
@@ -179,7 +255,12 @@ def test_base_input_overrides_the_event(source: tuple[GitRepo, list[str]]) -> No
 def test_all_input_wins_over_everything(source: tuple[GitRepo, list[str]]) -> None:
     repo, (first, _, third) = source
     rng = commit_range(
-        repo, "push", payloads.push(before=first, after=third), third, take_all=True, base_override=first
+        repo,
+        "push",
+        payloads.push(before=first, after=third),
+        third,
+        take_all=True,
+        base_override=first,
     )
     assert (rng.base, rng.why_all) == (None, "the `all` input is set")
 
@@ -190,7 +271,9 @@ def test_no_event_and_no_base(source: tuple[GitRepo, list[str]]) -> None:
     assert (rng.base, rng.why_all) == (None, "no base commit was given")
 
 
-def test_unusable_payloads_are_usage_errors(tmp_path: Path, source: tuple[GitRepo, list[str]]) -> None:
+def test_unusable_payloads_are_usage_errors(
+    tmp_path: Path, source: tuple[GitRepo, list[str]]
+) -> None:
     repo, (*_, third) = source
     with pytest.raises(EventError, match="file not found"):
         events.load_payload(str(tmp_path / "absent.json"))
@@ -202,9 +285,15 @@ def test_unusable_payloads_are_usage_errors(tmp_path: Path, source: tuple[GitRep
         events.load_payload(str(tmp_path / "list.json"))
     payload = payloads.pull_request(base_sha=third, head_sha=third)
     del payload["pull_request"]["base"]["sha"]
-    with pytest.raises(EventError, match=r"pull_request event payload has no `pull_request.base.sha`"):
-        events.commit_range(Repo(repo.path), event="pull_request", payload=payload, head=third)
+    with pytest.raises(
+        EventError, match=r"pull_request event payload has no `pull_request.base.sha`"
+    ):
+        events.commit_range(
+            Repo(repo.path), event="pull_request", payload=payload, head=third
+        )
     payload = payloads.merge_group(base_sha=third, head_sha=third)
     del payload["merge_group"]
     with pytest.raises(EventError, match=r"no `merge_group.base_sha`"):
-        events.commit_range(Repo(repo.path), event="merge_group", payload=payload, head=third)
+        events.commit_range(
+            Repo(repo.path), event="merge_group", payload=payload, head=third
+        )

@@ -31,7 +31,10 @@ SEEN = [
         "connection refused",
         "transient",
     ),
-    ("✗ GET http://127.0.0.1:1234/v2/p/x/manifests/a: UNKNOWN: Service Unavailable", "transient"),
+    (
+        "✗ GET http://127.0.0.1:1234/v2/p/x/manifests/a: UNKNOWN: Service Unavailable",
+        "transient",
+    ),
     (
         '✗ Get "https://no-such-host.invalid/v2/": dial tcp: lookup no-such-host.invalid: no such host',
         "fatal",
@@ -51,5 +54,7 @@ def test_classify(stderr: str, kind: str) -> None:
 
 
 def test_message_is_the_last_failure_line() -> None:
-    stderr = "► pushing artifact to 127.0.0.1:1/x:latest\n✗ first\n✗ the one that matters\n"
+    stderr = (
+        "► pushing artifact to 127.0.0.1:1/x:latest\n✗ first\n✗ the one that matters\n"
+    )
     assert message(stderr) == "the one that matters"

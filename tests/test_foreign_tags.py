@@ -24,8 +24,14 @@ SEEDS: dict[str, tuple[Callable[[Registry, str, str], str], str]] = {
         oci_objects.push_image,
         "a container image (config media type application/vnd.oci.image.config",
     ),
-    "index": (oci_objects.push_index, "a multi-arch image index (application/vnd.oci.image.index.v1+json)"),
-    "helm": (oci_objects.push_helm_chart, "a Helm chart (config media type application/vnd.cncf.helm.config"),
+    "index": (
+        oci_objects.push_index,
+        "a multi-arch image index (application/vnd.oci.image.index.v1+json)",
+    ),
+    "helm": (
+        oci_objects.push_helm_chart,
+        "a Helm chart (config media type application/vnd.cncf.helm.config",
+    ),
     "other": (
         oci_objects.push_foreign_flux_layer,
         "an OCI artifact that is not a Flux artifact (config media type application/vnd.example.config",
@@ -48,11 +54,15 @@ def held(registry: Registry, repo: str, tag: str) -> str:
 
 
 @pytest.mark.parametrize("kind", sorted(SEEDS))
-def test_reader_says_what_the_tag_holds(kind: str, registry: Registry, prefix: str, tmp_path: Path) -> None:
+def test_reader_says_what_the_tag_holds(
+    kind: str, registry: Registry, prefix: str, tmp_path: Path
+) -> None:
     push, words = SEEDS[kind]
     _, repo = repository(prefix)
     digest = push(registry, repo, "staging")
-    read = Reader(Flux(env={}, timeout="20s"), timeout=20).pull(f"{prefix}/webapp:staging", tmp_path / "o")
+    read = Reader(Flux(env={}, timeout="20s"), timeout=20).pull(
+        f"{prefix}/webapp:staging", tmp_path / "o"
+    )
     assert read.call.ok and read.foreign.startswith(words), read
     assert read.digest == digest and read.revision == ""
 
@@ -64,7 +74,9 @@ def test_push_never_overwrites_a_foreign_tag(
     push, words = SEEDS[kind]
     _, repo = repository(prefix)
     digest = push(registry, repo, "staging")
-    run = run_action(example_repo.path, tmp_path / "run", inputs={"registry": prefix, "all": "true"})
+    run = run_action(
+        example_repo.path, tmp_path / "run", inputs={"registry": prefix, "all": "true"}
+    )
     assert run.returncode == 1, run.stdout + run.stderr
     targets = run.by_name()
     failed = targets["webapp-staging"]
@@ -81,7 +93,9 @@ def test_push_never_overwrites_a_foreign_tag(
         "platform-staging": "pushed",
     }
     assert f"{url} holds" in run.summary
-    assert any(url in a["message"] for a in annotations(run.stdout) if a["level"] == "error")
+    assert any(
+        url in a["message"] for a in annotations(run.stdout) if a["level"] == "error"
+    )
 
 
 def test_dry_run_says_the_tag_is_not_ours(
@@ -106,5 +120,9 @@ def test_dry_run_says_the_tag_is_not_ours(
     assert run.returncode == 1, run.stdout + run.stderr
     target = run.by_name()["webapp-staging"]
     assert target["status"] == "failed"
-    assert target["error"].startswith(f"{prefix}/webapp:staging holds a multi-arch image index")
-    assert "nothing deployed yet" not in run.summary and "dry-run: new" not in run.summary
+    assert target["error"].startswith(
+        f"{prefix}/webapp:staging holds a multi-arch image index"
+    )
+    assert (
+        "nothing deployed yet" not in run.summary and "dry-run: new" not in run.summary
+    )

@@ -27,10 +27,15 @@ def pinned() -> dict[str, str]:
 
 def test_tools_are_the_pinned_versions() -> None:
     versions = pinned()
-    timoni = subprocess.run([str(TOOLS / "timoni"), "version"], capture_output=True, text=True, check=True)
+    timoni = subprocess.run(
+        [str(TOOLS / "timoni"), "version"], capture_output=True, text=True, check=True
+    )
     assert f"client: {versions['TIMONI_VERSION']}" in timoni.stdout + timoni.stderr
     flux = subprocess.run(
-        [str(TOOLS / "flux"), "version", "--client"], capture_output=True, text=True, check=True
+        [str(TOOLS / "flux"), "version", "--client"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert flux.stdout.strip() == f"flux: v{versions['FLUX_VERSION']}"
 
@@ -58,7 +63,9 @@ def _push(path: Path, url: str, revision: str) -> dict[str, str]:
     return data
 
 
-def test_render_push_pull_roundtrip(example_repo: GitRepo, registry: Registry, tmp_path: Path) -> None:
+def test_render_push_pull_roundtrip(
+    example_repo: GitRepo, registry: Registry, tmp_path: Path
+) -> None:
     sha = example_repo.head()
     rendered = tmp_path / "out" / "manifests.yaml"
     rendered.parent.mkdir()
@@ -79,7 +86,11 @@ def test_render_push_pull_roundtrip(example_repo: GitRepo, registry: Registry, t
             cwd=example_repo.path,
             stdout=fh,
             check=True,
-            env={**os.environ, "TIMONI_CACHE_DIR": str(tmp_path / "cache"), "KUBECONFIG": os.devnull},
+            env={
+                **os.environ,
+                "TIMONI_CACHE_DIR": str(tmp_path / "cache"),
+                "KUBECONFIG": os.devnull,
+            },
         )
     assert b"kind: Deployment" in rendered.read_bytes()
 
@@ -87,11 +98,17 @@ def test_render_push_pull_roundtrip(example_repo: GitRepo, registry: Registry, t
     first = _push(rendered, url, f"main@sha1:{sha}")
     second = _push(rendered, url, f"main@sha1:{sha}")
     assert first["digest"].startswith("sha256:")
-    assert first["digest"] == second["digest"], "--reproducible: same content and revision, same digest"
+    assert first["digest"] == second["digest"], (
+        "--reproducible: same content and revision, same digest"
+    )
 
     pulled = tmp_path / "pulled"
     pulled.mkdir()
-    subprocess.run(["flux", "pull", "artifact", url, "-o", str(pulled)], check=True, capture_output=True)
+    subprocess.run(
+        ["flux", "pull", "artifact", url, "-o", str(pulled)],
+        check=True,
+        capture_output=True,
+    )
     assert (pulled / "manifests.yaml").read_bytes() == rendered.read_bytes()
 
     found = registry.manifest("foundation/webapp", "staging")
@@ -111,7 +128,9 @@ def test_render_push_pull_roundtrip(example_repo: GitRepo, registry: Registry, t
         assert member is not None and member.read() == rendered.read_bytes()
 
 
-def test_auth_registry_refuses_anonymous_and_accepts_credentials(auth_registry: Registry) -> None:
+def test_auth_registry_refuses_anonymous_and_accepts_credentials(
+    auth_registry: Registry,
+) -> None:
     assert auth_registry.auth is not None
     status, _, _ = auth_registry.request("/v2/", accept="application/json")
     assert status == 200  # with credentials, over TLS with the self-signed CA

@@ -22,19 +22,31 @@ def commits(repo: GitRepo, n: int) -> list[str]:
 
 def clone(src: GitRepo, dest: Path, depth: int) -> GitRepo:
     subprocess.run(
-        ["git", "clone", "-q", f"--depth={depth}", "--no-local", f"file://{src.path}", str(dest)],
+        [
+            "git",
+            "clone",
+            "-q",
+            f"--depth={depth}",
+            "--no-local",
+            f"file://{src.path}",
+            str(dest),
+        ],
         check=True,
         capture_output=True,
     )
     return GitRepo(dest)
 
 
-def test_a_newer_commit_fetched_at_depth_one_is_still_seen_as_newer(tmp_path: Path) -> None:
+def test_a_newer_commit_fetched_at_depth_one_is_still_seen_as_newer(
+    tmp_path: Path,
+) -> None:
     origin = GitRepo.init(tmp_path / "origin")
     (old,) = commits(origin, 1)
     shallow = clone(origin, tmp_path / "clone", 1)
     (new,) = commits(origin, 1)
-    shallow.git("fetch", "-q", "--depth=1", "origin", new)  # as planning fetches what a tag holds
+    shallow.git(
+        "fetch", "-q", "--depth=1", "origin", new
+    )  # as planning fetches what a tag holds
     assert history.newer_commit(Repo(shallow.path), new, old) == new
 
 

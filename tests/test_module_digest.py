@@ -41,9 +41,13 @@ def entry(name: str, module: str, *, version: str = "", digest: str = "") -> str
     return "\n".join(lines) + "\n"
 
 
-def push(repo: GitRepo, prefix: str, tmp: Path) -> tuple[int, dict[str, dict[str, object]], str]:
+def push(
+    repo: GitRepo, prefix: str, tmp: Path
+) -> tuple[int, dict[str, dict[str, object]], str]:
     out_file = tmp / "outputs.json"
-    run = run_cli(repo, "push", "--all", "--registry", prefix, "--output-file", str(out_file))
+    run = run_cli(
+        repo, "push", "--all", "--registry", prefix, "--output-file", str(out_file)
+    )
     assert "Traceback" not in run.stderr, run.stderr
     artifacts = json.loads(json.loads(out_file.read_text())["artifacts"])
     return run.returncode, {a["name"]: a for a in artifacts}, run.stderr
@@ -70,17 +74,28 @@ def test_a_module_pinned_by_digest_renders_and_a_wrong_digest_fails_its_target(
         found = registry.manifest(f"{base}/{name}", "staging")
         assert found is not None and found[0] == got[name]["digest"]
     for name in ("wrong", "wrong-alone"):
-        assert got[name]["status"] == "failed" and registry.manifest(f"{base}/{name}", "staging") is None
+        assert (
+            got[name]["status"] == "failed"
+            and registry.manifest(f"{base}/{name}", "staging") is None
+        )
         error = str(got[name]["error"])
         assert f"module {module} is not at digest {WRONG}" in error, error
-    assert f"got {digest}" in str(got["wrong"]["error"])  # what the version holds instead
+    assert f"got {digest}" in str(
+        got["wrong"]["error"]
+    )  # what the version holds instead
     assert "manifest unknown" in str(got["wrong-alone"]["error"]).lower()
 
 
 def test_digest_needs_a_registry_module_and_a_sha256(example_repo: GitRepo) -> None:
     for extra, needle in (
-        (f"    digest: {WRONG}\n", "instances[0].digest: `digest` pins a module from a registry"),
-        ("    digest: sha256:abc\n", "instances[0].digest: 'sha256:abc' does not match"),
+        (
+            f"    digest: {WRONG}\n",
+            "instances[0].digest: `digest` pins a module from a registry",
+        ),
+        (
+            "    digest: sha256:abc\n",
+            "instances[0].digest: 'sha256:abc' does not match",
+        ),
     ):
         text = (EXAMPLES / ".timoni-flux.yaml").read_text()
         marker = "    module: ./modules/webapp\n"
@@ -88,4 +103,6 @@ def test_digest_needs_a_registry_module_and_a_sha256(example_repo: GitRepo) -> N
         example_repo.commit_all("digest on a local module")
         out = run_cli(example_repo, "plan", "--all")
         line = text.split(marker, 1)[0].count("\n") + 2
-        assert out.returncode == 2 and f".timoni-flux.yaml:{line}: {needle}" in out.stderr, out.stderr
+        assert (
+            out.returncode == 2 and f".timoni-flux.yaml:{line}: {needle}" in out.stderr
+        ), out.stderr

@@ -23,16 +23,26 @@ CONFIG = ".timoni-flux.yaml"
     ],
 )  # fmt: skip
 def test_a_trailing_newline_in_the_configuration_is_refused(
-    example_repo: GitRepo, prefix: str, tmp_path: Path, old: str, new: str, key: str, said: str
+    example_repo: GitRepo,
+    prefix: str,
+    tmp_path: Path,
+    old: str,
+    new: str,
+    key: str,
+    said: str,
 ) -> None:
     config = example_repo.path / CONFIG
     assert old in config.read_text()
     config.write_text(config.read_text().replace(old, new))
     example_repo.commit_all("a newline")
-    run = run_action(example_repo.path, tmp_path / "run", inputs={"registry": prefix, "all": "true"})
+    run = run_action(
+        example_repo.path, tmp_path / "run", inputs={"registry": prefix, "all": "true"}
+    )
     assert run.returncode == 2, run.stdout + run.stderr
     (error,) = [a for a in annotations(run.stdout) if a["level"] == "error"]
-    assert error["file"] == CONFIG and key in error["message"] and said in error["message"], error
+    assert (
+        error["file"] == CONFIG and key in error["message"] and said in error["message"]
+    ), error
     assert run.outputs["pushed"] == "0" and "Nothing was built" in run.summary
 
 

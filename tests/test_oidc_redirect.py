@@ -18,7 +18,9 @@ def test_the_token_request_does_not_follow_a_redirect_with_the_bearer(
     example_repo: GitRepo, prefix: str, tmp_path: Path
 ) -> None:
     with TokenServer() as elsewhere, TokenServer() as runtime:
-        elsewhere.url = elsewhere.url.replace("127.0.0.1", "localhost")  # another host name
+        elsewhere.url = elsewhere.url.replace(
+            "127.0.0.1", "localhost"
+        )  # another host name
         runtime.redirect_to = f"{elsewhere.url}/collect"
         run = run_action(
             example_repo.path,
@@ -36,12 +38,16 @@ def test_the_token_request_does_not_follow_a_redirect_with_the_bearer(
                 "ACTIONS_ID_TOKEN_REQUEST_TOKEN": RUNTIME_TOKEN,
             },
         )
-        assert [s.headers.get("authorization") for s in runtime.seen] == [f"Bearer {RUNTIME_TOKEN}"]
+        assert [s.headers.get("authorization") for s in runtime.seen] == [
+            f"Bearer {RUNTIME_TOKEN}"
+        ]
         forwarded = [s.headers.get("authorization") for s in elsewhere.seen]
         assert not any(forwarded), f"the other host got {forwarded}"
         assert elsewhere.seen == []  # refused, not followed
     assert run.returncode == 1, run.stdout + run.stderr
     staging = run.by_name()["webapp-staging"]
     assert staging["status"] == "failed" and staging["digest"]
-    assert "the GitHub OIDC token request failed: HTTP 302" in staging["error"], staging["error"]
+    assert "the GitHub OIDC token request failed: HTTP 302" in staging["error"], (
+        staging["error"]
+    )
     assert RUNTIME_TOKEN not in run.stdout + run.stderr + run.summary

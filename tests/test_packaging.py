@@ -64,7 +64,9 @@ def action_outputs() -> list[str]:
 
 def versions_env() -> dict[str, str]:
     values: dict[str, str] = {}
-    for line in (ROOT / "tools" / "versions.env").read_text(encoding="utf-8").splitlines():
+    for line in (
+        (ROOT / "tools" / "versions.env").read_text(encoding="utf-8").splitlines()
+    ):
         line = line.strip()
         if line and not line.startswith("#") and "=" in line:
             key, _, value = line.partition("=")
@@ -115,21 +117,36 @@ def test_dockerfile_builds_tools_with_install_script() -> None:
     instructions = dockerfile_instructions()
     # `--platform=...` flags dropped: the tools stage runs on the build platform (it cross-compiles).
     froms = [
-        " ".join(w for w in rest.split() if not w.startswith("--")) for k, rest in instructions if k == "FROM"
+        " ".join(w for w in rest.split() if not w.startswith("--"))
+        for k, rest in instructions
+        if k == "FROM"
     ]
     assert froms and froms[0].split()[0].startswith("golang:1.26-bookworm"), froms
     assert froms[-1].split()[0].startswith("python:3.11-slim-bookworm"), froms
-    assert not any(f.split()[0].startswith("golang") for f in froms[1:]), "Go image after the builder"
+    assert not any(f.split()[0].startswith("golang") for f in froms[1:]), (
+        "Go image after the builder"
+    )
     runs = [rest for keyword, rest in instructions if keyword == "RUN"]
     install = [r for r in runs if "tools/install.sh" in r]
     assert install, "no RUN calls tools/install.sh"
-    assert "--no-apt" in install[0] and re.search(r"--only\s+timoni,flux,cosign\b", install[0]), install[0]
+    assert "--no-apt" in install[0] and re.search(
+        r"--only\s+timoni,flux,cosign\b", install[0]
+    ), install[0]
     # Each tool the builder makes is copied into the final image.
-    tool_copies = [r.split()[1:-1] for k, r in instructions if k == "COPY" and "--from=tools" in r]
-    assert any({"/out/timoni", "/out/flux", "/out/cosign"} <= set(c) for c in tool_copies), tool_copies
+    tool_copies = [
+        r.split()[1:-1] for k, r in instructions if k == "COPY" and "--from=tools" in r
+    ]
+    assert any(
+        {"/out/timoni", "/out/flux", "/out/cosign"} <= set(c) for c in tool_copies
+    ), tool_copies
     copies = [rest for keyword, rest in instructions if keyword == "COPY"]
-    assert any(c.split()[0].rstrip("/") == "tools" for c in copies), "tools/ is not copied"
-    assert ("ENTRYPOINT", '["/opt/venv/bin/python", "/app/entrypoint.py"]') in instructions
+    assert any(c.split()[0].rstrip("/") == "tools" for c in copies), (
+        "tools/ is not copied"
+    )
+    assert (
+        "ENTRYPOINT",
+        '["/opt/venv/bin/python", "/app/entrypoint.py"]',
+    ) in instructions
     env = " ".join(rest for keyword, rest in instructions if keyword == "ENV")
     for setting in ("PYTHONDONTWRITEBYTECODE=1", "PYTHONUNBUFFERED=1", "TZ=UTC"):
         assert setting in env, f"Dockerfile ENV lacks {setting}"
@@ -147,8 +164,12 @@ def test_dockerfile_copy_sources_exist_and_are_not_dockerignored() -> None:
             continue
         for source in rest.split()[:-1]:
             top = source.strip("/").split("/")[0]
-            assert (ROOT / source).exists(), f"Dockerfile copies {source}, which does not exist"
-            assert top not in ignored, f".dockerignore excludes {top}, which the Dockerfile copies"
+            assert (ROOT / source).exists(), (
+                f"Dockerfile copies {source}, which does not exist"
+            )
+            assert top not in ignored, (
+                f".dockerignore excludes {top}, which the Dockerfile copies"
+            )
 
 
 # --- (b) hadolint, (c) actionlint: as `make lint` runs them ---
@@ -164,13 +185,17 @@ def run_linter(argv: list[str]) -> None:
 def test_hadolint_passes() -> None:
     # Next to the interpreter running the tests (the venv's bin dir); not resolved through symlinks.
     hadolint = Path(sys.executable).parent / "hadolint"
-    assert hadolint.is_file(), f"{hadolint} is missing: install the dev lock (make venv)"
+    assert hadolint.is_file(), (
+        f"{hadolint} is missing: install the dev lock (make venv)"
+    )
     run_linter([str(hadolint), "--no-color", "Dockerfile"])
 
 
 def test_actionlint_passes() -> None:
     actionlint = ROOT / ".tools" / "bin" / "actionlint"
-    assert actionlint.is_file(), f"{actionlint} is missing: run tools/install.sh --only actionlint"
+    assert actionlint.is_file(), (
+        f"{actionlint} is missing: run tools/install.sh --only actionlint"
+    )
     run_linter([str(actionlint)])
 
 
@@ -180,7 +205,9 @@ def test_actionlint_passes() -> None:
 def test_readme_tables_name_every_input_and_output() -> None:
     readme = ROOT / "README.md"
     names = action_inputs() + action_outputs()
-    assert readme.is_file(), f"README.md is missing; it must document: {', '.join(names)}"
+    assert readme.is_file(), (
+        f"README.md is missing; it must document: {', '.join(names)}"
+    )
     documented: set[str] = set()
     for line in readme.read_text(encoding="utf-8").splitlines():
         if line.lstrip().startswith("|"):
@@ -193,7 +220,9 @@ def test_readme_tables_name_every_input_and_output() -> None:
 
 
 def test_action_inputs_and_outputs_cover_the_contract() -> None:
-    assert not CONTRACT_INPUTS - set(action_inputs()), sorted(CONTRACT_INPUTS - set(action_inputs()))
+    assert not CONTRACT_INPUTS - set(action_inputs()), sorted(
+        CONTRACT_INPUTS - set(action_inputs())
+    )
     extra_outputs = {"changed", "unchanged"}
     missing = (CONTRACT_OUTPUTS | extra_outputs) - set(action_outputs())
     assert not missing, sorted(missing)
@@ -205,7 +234,9 @@ def test_action_metadata() -> None:
     assert data.get("description") and data.get("branding")
     runs = data["runs"]
     assert runs["using"] == "docker" and runs["image"] == "Dockerfile"
-    assert "args" not in runs, "inputs travel as INPUT_* variables, never on a command line"
+    assert "args" not in runs, (
+        "inputs travel as INPUT_* variables, never on a command line"
+    )
     inputs = data["inputs"]
     assert inputs["github-token"]["default"] == "${{ github.token }}"
     assert inputs["timeout"]["default"] == "5m"
@@ -213,7 +244,9 @@ def test_action_metadata() -> None:
     for name, spec in inputs.items():
         assert spec.get("description"), f"input {name} has no description"
         if "default" in spec:
-            assert isinstance(spec["default"], str), f"input {name}: default must be a string"
+            assert isinstance(spec["default"], str), (
+                f"input {name}: default must be a string"
+            )
     for name, spec in data["outputs"].items():
         assert spec.get("description"), f"output {name} has no description"
 
@@ -235,7 +268,11 @@ def test_package_reads_every_input() -> None:
     strings = package_strings()
     assert strings, "gitops_action/ has no Python source yet"
     # An input counts as read when a string literal names it: "name", "INPUT_NAME" or "--name".
-    missing = [name for name in action_inputs() if not {name, f"input_{name}", f"--{name}"} & strings]
+    missing = [
+        name
+        for name in action_inputs()
+        if not {name, f"input_{name}", f"--{name}"} & strings
+    ]
     assert not missing, (
         f"no string literal in gitops_action/ names the inputs {missing} "
         "(as 'name', 'INPUT_NAME' or '--name')"
@@ -251,13 +288,21 @@ def test_reusable_workflow_forwards_inputs_to_the_action() -> None:
     trigger = workflow.get("on", workflow.get(True))
     call = trigger["workflow_call"]
     steps = [s for job in workflow["jobs"].values() for s in job.get("steps", [])]
-    action_steps = [s for s in steps if str(s.get("uses", "")).startswith("org/timoni-flux-push@")]
-    assert len(action_steps) == 1, "the reusable workflow must run org/timoni-flux-push@<ref> once"
+    action_steps = [
+        s for s in steps if str(s.get("uses", "")).startswith("org/timoni-flux-push@")
+    ]
+    assert len(action_steps) == 1, (
+        "the reusable workflow must run org/timoni-flux-push@<ref> once"
+    )
     passed = set(action_steps[0].get("with", {}))
     unknown = passed - set(action_inputs())
-    assert not unknown, f"the reusable workflow passes inputs action.yml lacks: {sorted(unknown)}"
+    assert not unknown, (
+        f"the reusable workflow passes inputs action.yml lacks: {sorted(unknown)}"
+    )
     forwarded = set(call["inputs"]) - {"runs-on"}
-    assert not forwarded - passed, f"workflow inputs not passed on: {sorted(forwarded - passed)}"
+    assert not forwarded - passed, (
+        f"workflow inputs not passed on: {sorted(forwarded - passed)}"
+    )
     assert not set(call["secrets"]) - passed, "every secret is passed to the action"
     assert {"artifacts", "pushed", "failed"} <= set(call["outputs"])
     for job in workflow["jobs"].values():
@@ -279,13 +324,19 @@ def _schema_keys(node: object, found: set[str]) -> set[str]:
 def test_readme_configuration_reference_matches_the_schema() -> None:
     """Every key the JSON Schema allows is documented in the README's reference table, and the
     table documents no key the schema would reject."""
-    schema = json.loads((ROOT / "gitops_action/config/schema/config.schema.json").read_text())
+    schema = json.loads(
+        (ROOT / "gitops_action/config/schema/config.schema.json").read_text()
+    )
     keys = _schema_keys(schema, set())
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Configuration reference", 1)[1].split("\n## ", 1)[0]
     documented = set(re.findall(r"^\| `([A-Za-z]+)` \|", section, re.M))
-    assert keys - documented == set(), f"schema keys missing from the README: {sorted(keys - documented)}"
-    assert documented - keys == set(), f"README documents unknown keys: {sorted(documented - keys)}"
+    assert keys - documented == set(), (
+        f"schema keys missing from the README: {sorted(keys - documented)}"
+    )
+    assert documented - keys == set(), (
+        f"README documents unknown keys: {sorted(documented - keys)}"
+    )
 
 
 def test_install_script_builds_cosign_by_default() -> None:
@@ -294,5 +345,10 @@ def test_install_script_builds_cosign_by_default() -> None:
     script = (ROOT / "tools" / "install.sh").read_text(encoding="utf-8")
     default = re.search(r'^only="([^"]*)"', script, re.M)
     assert default and "cosign" in default.group(1).split(","), default
-    assert re.search(r"build_from_module github\.com/sigstore/cosign/v3 \"v\$COSIGN_VERSION\"", script)
-    assert versions_env()["COSIGN_VERSION"].startswith("3."), "the signing flags are cosign v3's"
+    assert re.search(
+        r"build_from_module github\.com/sigstore/cosign/v3 \"v\$COSIGN_VERSION\"",
+        script,
+    )
+    assert versions_env()["COSIGN_VERSION"].startswith("3."), (
+        "the signing flags are cosign v3's"
+    )

@@ -30,7 +30,13 @@ from gitops_action.plan import planner
 
 CONFIG = ".timoni-flux.yaml"
 # In the configuration's order (match instances in file order: production sorts before staging).
-ALL = ("webapp-staging", "webapp-production", "production/billing", "staging/billing", "platform-staging")
+ALL = (
+    "webapp-staging",
+    "webapp-production",
+    "production/billing",
+    "staging/billing",
+    "platform-staging",
+)
 
 
 def planned(*names: str) -> dict[str, str]:
@@ -106,13 +112,19 @@ def action(
         code = cli.action_main()
         captured = capsys.readouterr()
         return Run(
-            code, parse_output_file(output.read_text()), summary.read_text(), captured.out, captured.err
+            code,
+            parse_output_file(output.read_text()),
+            summary.read_text(),
+            captured.out,
+            captured.err,
         )
 
     return run
 
 
-def change(repo: GitRepo, edit: Callable[[GitRepo], object], message: str = "change") -> tuple[str, str]:
+def change(
+    repo: GitRepo, edit: Callable[[GitRepo], object], message: str = "change"
+) -> tuple[str, str]:
     """Commit `edit` on top of HEAD; returns (before, after)."""
     before = repo.head()
     edit(repo)
@@ -170,8 +182,16 @@ REMOVE_BUNDLE = (
 
 # (id, edit, exact {target: status})
 PUSH_CASES: list[tuple[str, Callable[[GitRepo], object], dict[str, str]]] = [
-    ("values-file", append("apps/webapp/staging.yaml", "# changed\n"), planned("webapp-staging")),
-    ("shared-values-file", append("apps/webapp/common.cue"), planned("webapp-staging", "webapp-production")),
+    (
+        "values-file",
+        append("apps/webapp/staging.yaml", "# changed\n"),
+        planned("webapp-staging"),
+    ),
+    (
+        "shared-values-file",
+        append("apps/webapp/common.cue"),
+        planned("webapp-staging", "webapp-production"),
+    ),
     (
         "module-file",
         append("modules/webapp/templates/service.cue"),
@@ -182,14 +202,22 @@ PUSH_CASES: list[tuple[str, Callable[[GitRepo], object], dict[str, str]]] = [
         append("modules/credentials/templates/extra.cue", "package templates\n"),
         planned("staging/billing", "production/billing", "platform-staging"),
     ),
-    ("matched-file", append("clusters/staging/billing.cue"), planned("staging/billing")),
+    (
+        "matched-file",
+        append("clusters/staging/billing.cue"),
+        planned("staging/billing"),
+    ),
     ("bundle-overlay", append("bundles/staging.cue"), planned("platform-staging")),
     (
         "config-entry",
         config_edit("tags: [production, stable]", "tags: [production, stable, v2]"),
         planned("webapp-production"),
     ),
-    ("new-matched-file", append("clusters/qa/billing.cue", "values: {}\n"), planned("qa/billing")),
+    (
+        "new-matched-file",
+        append("clusters/qa/billing.cue", "values: {}\n"),
+        planned("qa/billing"),
+    ),
     (
         "rename-is-delete-plus-add",
         rename("clusters/staging/billing.cue", "clusters/qa/billing.cue"),
@@ -203,20 +231,29 @@ PUSH_CASES: list[tuple[str, Callable[[GitRepo], object], dict[str, str]]] = [
         ),
         planned("webapp-staging"),
     ),
-    ("deleted-matched-file", remove("clusters/production/billing.cue"), {"production/billing": "removed"}),
+    (
+        "deleted-matched-file",
+        remove("clusters/production/billing.cue"),
+        {"production/billing": "removed"},
+    ),
     ("removed-entry", config_edit(REMOVE_BUNDLE, ""), {"platform-staging": "removed"}),
     (
         "deleted-files-of-an-instance",
         both(
-            remove("apps/webapp/production.yaml"), config_edit("production.yaml]", "production.yaml]  # gone")
+            remove("apps/webapp/production.yaml"),
+            config_edit("production.yaml]", "production.yaml]  # gone"),
         ),
-        planned("webapp-production"),  # common.cue is still there: planned, failing with a clear error
+        planned(
+            "webapp-production"
+        ),  # common.cue is still there: planned, failing with a clear error
     ),
     ("unrelated-file", append("README.md", "docs\n"), {}),
 ]
 
 
-@pytest.mark.parametrize(("edit", "expected"), [c[1:] for c in PUSH_CASES], ids=[c[0] for c in PUSH_CASES])
+@pytest.mark.parametrize(
+    ("edit", "expected"), [c[1:] for c in PUSH_CASES], ids=[c[0] for c in PUSH_CASES]
+)
 def test_push_plans_exactly_the_affected_targets(
     example_repo: GitRepo,
     action: Callable[..., Run],
@@ -227,11 +264,15 @@ def test_push_plans_exactly_the_affected_targets(
     run = action(example_repo, "push", payloads.push(before=before, after=after))
     assert run.code == 0, run.stderr
     assert run.targets() == expected
-    assert sorted(run.matrix()) == sorted(n for n, s in expected.items() if s == "planned")
+    assert sorted(run.matrix()) == sorted(
+        n for n, s in expected.items() if s == "planned"
+    )
     assert f"Changes `{before[:12]}`..`{after[:12]}`" in run.summary
 
 
-def test_reasons_name_the_change(example_repo: GitRepo, action: Callable[..., Run]) -> None:
+def test_reasons_name_the_change(
+    example_repo: GitRepo, action: Callable[..., Run]
+) -> None:
     before, after = change(
         example_repo,
         both(
@@ -258,10 +299,14 @@ def test_reasons_name_the_change(example_repo: GitRepo, action: Callable[..., Ru
     assert run.reasons("platform-staging") == [
         "module modules/credentials changed (modules/credentials/values.cue)"
     ]
-    assert run.reasons("production/billing") == ["clusters/production/billing.cue deleted"]
+    assert run.reasons("production/billing") == [
+        "clusters/production/billing.cue deleted"
+    ]
 
 
-def test_an_instance_whose_values_file_is_gone_fails_with_a_clear_error(example_repo: GitRepo) -> None:
+def test_an_instance_whose_values_file_is_gone_fails_with_a_clear_error(
+    example_repo: GitRepo,
+) -> None:
     before, after = change(example_repo, remove("apps/webapp/production.yaml"))
     plan = plan_between(example_repo, before, after)
     (only,) = plan.targets
@@ -272,18 +317,24 @@ def test_an_instance_whose_values_file_is_gone_fails_with_a_clear_error(example_
     )
 
 
-def test_a_watch_path_affects_its_target(example_repo: GitRepo, action: Callable[..., Run]) -> None:
+def test_a_watch_path_affects_its_target(
+    example_repo: GitRepo, action: Callable[..., Run]
+) -> None:
     change(
         example_repo,
         config_edit(
             "tags: [staging]\n  - name: webapp-production",
-            ('tags: [staging]\n    watch: ["docs/**", "policies"]\n  - name: webapp-production'),
+            (
+                'tags: [staging]\n    watch: ["docs/**", "policies"]\n  - name: webapp-production'
+            ),
         ),
     )
     before, after = change(example_repo, append("docs/deep/er/page.md", "x\n"))
     run = action(example_repo, "push", payloads.push(before=before, after=after))
     assert run.targets() == planned("webapp-staging")
-    assert run.reasons("webapp-staging") == ["watched path docs/** changed (docs/deep/er/page.md)"]
+    assert run.reasons("webapp-staging") == [
+        "watched path docs/** changed (docs/deep/er/page.md)"
+    ]
     before, after = change(example_repo, append("policies/a/b.rego", "x\n"))
     run = action(example_repo, "push", payloads.push(before=before, after=after))
     assert run.targets() == planned("webapp-staging")
@@ -319,7 +370,8 @@ def test_odd_file_names(example_repo: GitRepo, action: Callable[..., Run]) -> No
         repo.write("tenants/alpha/line\nbreak.cue", "values: {}\n")
         repo.write("deep/beta/one/two\nthree/values.cue", "values: {}\n")
         repo.write(
-            "bundles/odd\nname.cue", 'bundle: instances: b: module: url: "file://../modules/credentials"\n'
+            "bundles/odd\nname.cue",
+            'bundle: instances: b: module: url: "file://../modules/credentials"\n',
         )
 
     _, base = change(example_repo, setup, "odd names")
@@ -332,13 +384,21 @@ def test_odd_file_names(example_repo: GitRepo, action: Callable[..., Run]) -> No
         (append("tenants/alpha/line\nbreak.cue"), planned("alpha")),
         (append("deep/beta/one/two\nthree/values.cue"), planned("beta")),
         (append("docs/new\nline.md", "x\n"), planned("odd-values")),
-        (append("tenants/gamma/\u00e9t\u00e9 \u2603.cue", "values: {}\n"), planned("gamma")),
+        (
+            append("tenants/gamma/\u00e9t\u00e9 \u2603.cue", "values: {}\n"),
+            planned("gamma"),
+        ),
         (append("bundles/odd\nname.cue"), planned("odd-bundle")),
         (
             append(
                 "modules/credentials/values.cue"
             ),  # the odd bundle's file:// module (read with cat-file -z)
-            planned("production/billing", "staging/billing", "odd-bundle", "platform-staging"),
+            planned(
+                "production/billing",
+                "staging/billing",
+                "odd-bundle",
+                "platform-staging",
+            ),
         ),
         (remove("tenants/alpha/line\nbreak.cue"), {"alpha": "removed"}),
     ]
@@ -357,7 +417,9 @@ def test_new_branch_takes_every_target_with_the_reason(
     example_repo: GitRepo, action: Callable[..., Run]
 ) -> None:
     head = example_repo.head()
-    run = action(example_repo, "push", payloads.push(before=ZERO_SHA, after=head, created=True))
+    run = action(
+        example_repo, "push", payloads.push(before=ZERO_SHA, after=head, created=True)
+    )
     assert run.targets() == planned(*ALL)
     assert run.matrix() == list(ALL)
     why = "a new branch: there is no previous commit to compare with"
@@ -391,7 +453,9 @@ def test_forced_push_with_unfetchable_before_takes_every_target(
     assert run.code == 0, run.stderr
     assert run.targets() == planned(*ALL)
     (why,) = run.reasons("webapp-staging")
-    assert why.startswith(f"the push's `before` commit (forced push) {lost[:12]} cannot be fetched (")
+    assert why.startswith(
+        f"the push's `before` commit (forced push) {lost[:12]} cannot be fetched ("
+    )
     assert why.endswith("): every target is affected")
     assert "Every target is affected: the push" in run.summary
 
@@ -410,17 +474,29 @@ def test_before_missing_from_a_shallow_clone_is_fetched_then_diffed(
     # Fetched with --depth=1: the base commit is here now, the one in between still is not.
     assert clone.git("cat-file", "-t", first) == "commit"
     assert (
-        subprocess.run(["git", "-C", str(clone.path), "cat-file", "-e", middle], check=False).returncode != 0
+        subprocess.run(
+            ["git", "-C", str(clone.path), "cat-file", "-e", middle], check=False
+        ).returncode
+        != 0
     )
     assert clone.git("rev-parse", "--is-shallow-repository") == "true"
 
 
-def test_deleted_branch_has_nothing_to_do(example_repo: GitRepo, action: Callable[..., Run]) -> None:
+def test_deleted_branch_has_nothing_to_do(
+    example_repo: GitRepo, action: Callable[..., Run]
+) -> None:
     head = example_repo.head()
-    run = action(example_repo, "push", payloads.push(before=head, after=ZERO_SHA, deleted=True), sha=head)
+    run = action(
+        example_repo,
+        "push",
+        payloads.push(before=head, after=ZERO_SHA, deleted=True),
+        sha=head,
+    )
     assert run.code == 0, run.stderr
     assert (run.artifacts(), run.matrix()) == ([], [])
-    assert "Nothing to do: the push deleted the branch: nothing to build." in run.summary
+    assert (
+        "Nothing to do: the push deleted the branch: nothing to build." in run.summary
+    )
 
 
 def test_base_equal_to_head_is_an_empty_plan_that_says_so(
@@ -430,9 +506,17 @@ def test_base_equal_to_head_is_an_empty_plan_that_says_so(
     run = action(example_repo, "push", payloads.push(before=head, after=head))
     assert (run.code, run.artifacts(), run.matrix()) == (0, [], [])
     assert f"{head[:12]} is the head commit itself: nothing changed" in run.summary
-    run = action(example_repo, "workflow_dispatch", payloads.workflow_dispatch(), inputs={"base": head})
+    run = action(
+        example_repo,
+        "workflow_dispatch",
+        payloads.workflow_dispatch(),
+        inputs={"base": head},
+    )
     assert (run.artifacts(), run.matrix()) == ([], [])
-    assert f"Nothing to do: the \\`base\\` input {head[:12]} is the head commit itself" in run.summary
+    assert (
+        f"Nothing to do: the \\`base\\` input {head[:12]} is the head commit itself"
+        in run.summary
+    )
 
 
 def test_pull_request_compares_base_sha_with_the_merge_commit(
@@ -457,12 +541,17 @@ def test_pull_request_compares_base_sha_with_the_merge_commit(
         "feature",
     )
     merge = repo.head()
-    payload = payloads.pull_request(base_sha=base, head_sha=repo.git("rev-parse", "feature"), number=12)
+    payload = payloads.pull_request(
+        base_sha=base, head_sha=repo.git("rev-parse", "feature"), number=12
+    )
     run = action(repo, "pull_request", payload, sha=merge)
     assert run.code == 0, run.stderr
     assert run.targets() == planned("production/billing")
     fork = action(
-        repo, "pull_request", payloads.pull_request(base_sha=base, head_sha=merge, fork=True), sha=merge
+        repo,
+        "pull_request",
+        payloads.pull_request(base_sha=base, head_sha=merge, fork=True),
+        sha=merge,
     )
     assert fork.targets() == planned("production/billing")
 
@@ -471,46 +560,80 @@ def test_pull_request_compares_base_sha_with_the_merge_commit(
 def test_dispatch_and_schedule_take_every_target(
     example_repo: GitRepo, action: Callable[..., Run], event: str
 ) -> None:
-    payload = payloads.workflow_dispatch() if event == "workflow_dispatch" else payloads.schedule()
+    payload = (
+        payloads.workflow_dispatch()
+        if event == "workflow_dispatch"
+        else payloads.schedule()
+    )
     run = action(example_repo, event, payload)
     assert run.targets() == planned(*ALL)
-    assert run.reasons("platform-staging") == [f"a {event} event carries no base commit"]
+    assert run.reasons("platform-staging") == [
+        f"a {event} event carries no base commit"
+    ]
 
 
-def test_merge_group_compares_base_sha(example_repo: GitRepo, action: Callable[..., Run]) -> None:
+def test_merge_group_compares_base_sha(
+    example_repo: GitRepo, action: Callable[..., Run]
+) -> None:
     base = example_repo.head()
     change(example_repo, append("bundles/platform.cue"))
     head = change(example_repo, append("apps/webapp/production.yaml", "# x\n"))[1]
-    run = action(example_repo, "merge_group", payloads.merge_group(base_sha=base, head_sha=head))
+    run = action(
+        example_repo, "merge_group", payloads.merge_group(base_sha=base, head_sha=head)
+    )
     assert run.targets() == planned("webapp-production", "platform-staging")
 
 
-def test_base_input_overrides_the_event(example_repo: GitRepo, action: Callable[..., Run]) -> None:
+def test_base_input_overrides_the_event(
+    example_repo: GitRepo, action: Callable[..., Run]
+) -> None:
     first = example_repo.head()
     second = change(example_repo, append("clusters/staging/billing.cue"))[1]
     change(example_repo, append("bundles/staging.cue"))
-    run = action(example_repo, "workflow_dispatch", payloads.workflow_dispatch(), inputs={"base": first})
+    run = action(
+        example_repo,
+        "workflow_dispatch",
+        payloads.workflow_dispatch(),
+        inputs={"base": first},
+    )
     assert run.targets() == planned("staging/billing", "platform-staging")
     push = payloads.push(before=first, after=example_repo.head())
-    assert action(example_repo, "push", push, inputs={"base": second}).targets() == planned(
-        "platform-staging"
-    )
+    assert action(
+        example_repo, "push", push, inputs={"base": second}
+    ).targets() == planned("platform-staging")
 
 
-def test_targets_input_restricts(example_repo: GitRepo, action: Callable[..., Run]) -> None:
+def test_targets_input_restricts(
+    example_repo: GitRepo, action: Callable[..., Run]
+) -> None:
     before, after = change(example_repo, append("apps/webapp/common.cue"))
     push = payloads.push(before=before, after=after)
     run = action(example_repo, "push", push, inputs={"targets": "webapp-production"})
-    assert (run.targets(), run.matrix()) == (planned("webapp-production"), ["webapp-production"])
+    assert (run.targets(), run.matrix()) == (
+        planned("webapp-production"),
+        ["webapp-production"],
+    )
     # Naming a target the change does not affect does not build it (`all` does that).
-    run = action(example_repo, "push", push, inputs={"targets": "webapp-staging, platform-staging"})
+    run = action(
+        example_repo,
+        "push",
+        push,
+        inputs={"targets": "webapp-staging, platform-staging"},
+    )
     assert run.targets() == planned("webapp-staging")
-    run = action(example_repo, "push", push, inputs={"targets": "platform-staging", "all": "true"})
+    run = action(
+        example_repo,
+        "push",
+        push,
+        inputs={"targets": "platform-staging", "all": "true"},
+    )
     assert run.targets() == planned("platform-staging")
     run = action(example_repo, "push", push, inputs={"targets": "webapp-prod"})
     assert run.code == 2
     # In Actions, the error is an (escaped) annotation, not a plain print.
-    assert "::error title=timoni-flux-push%3A configuration or usage error::" in run.stdout
+    assert (
+        "::error title=timoni-flux-push%3A configuration or usage error::" in run.stdout
+    )
     assert "`targets` names unknown target(s): webapp-prod" in run.stdout
     assert (run.artifacts(), run.matrix()) == ([], [])
 
@@ -524,30 +647,43 @@ def catalog(registry: Registry) -> list[str]:
 def test_plan_mode_writes_outputs_and_builds_nothing(
     example_repo: GitRepo, action: Callable[..., Run], registry: Registry, prefix: str
 ) -> None:
-    run = action(example_repo, "workflow_dispatch", payloads.workflow_dispatch(), inputs={"registry": prefix})
+    run = action(
+        example_repo,
+        "workflow_dispatch",
+        payloads.workflow_dispatch(),
+        inputs={"registry": prefix},
+    )
     assert run.code == 0, run.stderr
     assert set(run.outputs) >= {"artifacts", "matrix", "pushed", "failed"}
-    assert json.loads(run.outputs["matrix"]) == {"include": [{"target": n} for n in ALL]}
+    assert json.loads(run.outputs["matrix"]) == {
+        "include": [{"target": n} for n in ALL]
+    }
     by_name = {a["name"]: a for a in run.artifacts()}
     assert list(by_name) == list(ALL)
     # The revision a push of this plan would carry.
-    assert by_name["production/billing"].pop("revision") == f"main@sha1:{example_repo.head()}"
-    assert by_name["production/billing"] == {
-        "name": "production/billing",
-        "kind": "instance",
-        "artifact": f"{prefix}/production/billing",
-        "tags": ["production"],
-        "digest": None,
-        "url": None,
-        "status": "planned",
-        "error": None,
-        # Issue 11: a dispatch plans from what each tag holds (here: nothing yet), not "every target".
-        "reasons": ["new target: production holds nothing yet"],
-        "base": None,
-        "caught_up": False,
-        "signed": False,  # issue 13: every entry says whether a verified signature is on its digest
-        "signature": None,
-    }
+    assert (
+        by_name["production/billing"].pop("revision")
+        == f"main@sha1:{example_repo.head()}"
+    )
+    assert (
+        by_name["production/billing"]
+        == {
+            "name": "production/billing",
+            "kind": "instance",
+            "artifact": f"{prefix}/production/billing",
+            "tags": ["production"],
+            "digest": None,
+            "url": None,
+            "status": "planned",
+            "error": None,
+            # Issue 11: a dispatch plans from what each tag holds (here: nothing yet), not "every target".
+            "reasons": ["new target: production holds nothing yet"],
+            "base": None,
+            "caught_up": False,
+            "signed": False,  # issue 13: every entry says whether a verified signature is on its digest
+            "signature": None,
+        }
+    )
     assert by_name["platform-staging"]["kind"] == "bundle"
     assert by_name["webapp-production"]["tags"] == ["production", "stable"]
     assert (run.outputs["pushed"], run.outputs["failed"]) == ("0", "0")
@@ -575,7 +711,9 @@ def plan_between(repo: GitRepo, base: str | None, head: str, **kw: Any) -> plann
     return planner.plan_repository(Repo(repo.path), rng, config_path=CONFIG, **kw)
 
 
-def test_configuration_at_base_missing_or_invalid_takes_every_target(example_repo: GitRepo) -> None:
+def test_configuration_at_base_missing_or_invalid_takes_every_target(
+    example_repo: GitRepo,
+) -> None:
     first = example_repo.head()
     cfg = example_repo.path / CONFIG
     good = cfg.read_text()
@@ -585,16 +723,24 @@ def test_configuration_at_base_missing_or_invalid_takes_every_target(example_rep
     fixed = example_repo.commit_all("fixed")
     plan = plan_between(example_repo, broken, fixed)
     assert {p.target.id: p.status for p in plan.targets} == planned(*ALL)
-    assert plan.targets[0].reasons[0].startswith(f"the configuration at base {broken[:12]} was invalid (")
+    assert (
+        plan.targets[0]
+        .reasons[0]
+        .startswith(f"the configuration at base {broken[:12]} was invalid (")
+    )
     assert "unknown key 'bundels'" in plan.targets[0].reasons[0]
 
     example_repo.git("mv", CONFIG, "renamed.yaml")
     moved = example_repo.commit_all("moved")
     plan = planner.plan_repository(
-        Repo(example_repo.path), CommitRange(head=moved, base=first), config_path="renamed.yaml"
+        Repo(example_repo.path),
+        CommitRange(head=moved, base=first),
+        config_path="renamed.yaml",
     )
     assert [p.status for p in plan.targets] == ["planned"] * len(ALL)
-    assert plan.targets[0].reasons == (f"renamed.yaml did not exist at base {first[:12]}",)
+    assert plan.targets[0].reasons == (
+        f"renamed.yaml did not exist at base {first[:12]}",
+    )
 
 
 def test_the_planning_steps_give_the_whole_plan(example_repo: GitRepo) -> None:
@@ -605,10 +751,14 @@ def test_the_planning_steps_give_the_whole_plan(example_repo: GitRepo) -> None:
     repo = Repo(example_repo.path)
     snap = planner.read_commits(repo, rng, CONFIG)
     loaded = planner.configs(snap, rng, CONFIG, "", "")
-    steps = planner.plan_snapshot(snap, loaded, rng, planner.bundle_texts(repo, after, loaded[0]))
+    steps = planner.plan_snapshot(
+        snap, loaded, rng, planner.bundle_texts(repo, after, loaded[0])
+    )
     whole = plan_between(example_repo, before, after)
     assert (
-        [p.target.id for p in steps.targets] == [p.target.id for p in whole.targets] == ["platform-staging"]
+        [p.target.id for p in steps.targets]
+        == [p.target.id for p in whole.targets]
+        == ["platform-staging"]
     )
 
 
@@ -659,7 +809,10 @@ def test_plan_is_pure() -> None:
 @pytest.mark.unit
 def test_bundle_modules_are_read_from_file_urls() -> None:
     text = 'a: module: url: "file://../modules/webapp"\nb: module: url: "oci://x/y"\nc: module: url: "file://./m"\n'
-    assert planner.bundle_modules("bundles/p.cue", text) == ["modules/webapp", "bundles/m"]
+    assert planner.bundle_modules("bundles/p.cue", text) == [
+        "modules/webapp",
+        "bundles/m",
+    ]
     assert planner.bundle_modules("p.cue", 'm: url: "file://../outside"') == []
 
 
@@ -689,7 +842,9 @@ def test_a_computed_bundle_url_makes_any_change_affect_the_bundle(url: str) -> N
         files=("bundles/p.cue",),
     )
     change = "modules/webapp/templates/config.cue"
-    reasons = planner.affected_reasons(t, {change: "M"}, planner.dirs_of([change]), modules)
+    reasons = planner.affected_reasons(
+        t, {change: "M"}, planner.dirs_of([change]), modules
+    )
     assert reasons and change in reasons[0]
     assert planner.affected_reasons(t, {}, set(), modules) == []
 
@@ -697,21 +852,37 @@ def test_a_computed_bundle_url_makes_any_change_affect_the_bundle(url: str) -> N
 @pytest.mark.unit
 def test_git_reads_odd_names_directories_and_missing_files(tmp_path: Path) -> None:
     repo = GitRepo.init(tmp_path / "odd")
-    names = ["a b/ü.cue", "line\nbreak.cue", "tab\there.yaml", 'quote"d.cue', "dir/inner.cue"]
+    names = [
+        "a b/ü.cue",
+        "line\nbreak.cue",
+        "tab\there.yaml",
+        'quote"d.cue',
+        "dir/inner.cue",
+    ]
     for i, name in enumerate(names):
         repo.write(name, f"content {i}\n")
     first = repo.commit_all("odd")
     git = Repo(repo.path)
     assert sorted(git.list_files(first)) == sorted(names)
-    wanted = ["dir", "line\nbreak.cue", "absent\nfile.cue", "a b/ü.cue", "absent.cue", 'quote"d.cue']
-    assert git.read_files(first, wanted) == {
-        "dir": None,  # a tree, not a file: its content is skipped, not taken for the next answer
-        "line\nbreak.cue": b"content 1\n",
-        "absent\nfile.cue": None,
-        "a b/ü.cue": b"content 0\n",
-        "absent.cue": None,
-        'quote"d.cue': b"content 3\n",
-    }
+    wanted = [
+        "dir",
+        "line\nbreak.cue",
+        "absent\nfile.cue",
+        "a b/ü.cue",
+        "absent.cue",
+        'quote"d.cue',
+    ]
+    assert (
+        git.read_files(first, wanted)
+        == {
+            "dir": None,  # a tree, not a file: its content is skipped, not taken for the next answer
+            "line\nbreak.cue": b"content 1\n",
+            "absent\nfile.cue": None,
+            "a b/ü.cue": b"content 0\n",
+            "absent.cue": None,
+            'quote"d.cue': b"content 3\n",
+        }
+    )
     assert git.read_files(first, ["dir", "tab\there.yaml", "absent.cue"]) == {
         "dir": None,
         "tab\there.yaml": b"content 2\n",

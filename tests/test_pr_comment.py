@@ -10,15 +10,24 @@ from typing import Any
 
 import pytest
 from conftest import PR
-from support.github_api import GitHubApiServer  # tests/ is on sys.path (see conftest.py)
+from support.github_api import (
+    GitHubApiServer,
+)  # tests/ is on sys.path (see conftest.py)
 
-from gitops_action.report.github import ACTIONS_BOT, COMMENT_LIMIT, CommentOutcome, upsert_pr_comment
+from gitops_action.report.github import (
+    ACTIONS_BOT,
+    COMMENT_LIMIT,
+    CommentOutcome,
+    upsert_pr_comment,
+)
 
 MARKER = "<!-- timoni-flux-push: .timoni-flux.yaml -->"
 COMMENTS = f"/repos/octo-org/gitops/issues/{PR}/comments"
 
 
-def upsert(api: GitHubApiServer, body: str, *, token: str | None = None, number: int = PR) -> CommentOutcome:
+def upsert(
+    api: GitHubApiServer, body: str, *, token: str | None = None, number: int = PR
+) -> CommentOutcome:
     return upsert_pr_comment(
         api_url=api.base_url,
         token=api.token if token is None else token,
@@ -33,7 +42,9 @@ def writes(api: GitHubApiServer) -> list[str]:
     return [r["method"] for r in api.requests if r["method"] in ("POST", "PATCH")]
 
 
-def call(api: GitHubApiServer, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+def call(
+    api: GitHubApiServer, method: str, path: str, body: Any = None
+) -> tuple[int, Any]:
     """A raw request to the test server, bypassing PyGithub."""
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(api.base_url + path, data=data, method=method)
@@ -118,7 +129,9 @@ def test_read_only_token_cannot_edit_either(api: GitHubApiServer) -> None:
     assert api.rejections == []
 
 
-def test_actions_token_cannot_read_user_and_still_finds_the_bot_comment(api: GitHubApiServer) -> None:
+def test_actions_token_cannot_read_user_and_still_finds_the_bot_comment(
+    api: GitHubApiServer,
+) -> None:
     assert api.user_forbidden  # GET /user answers 403 to an installation token
     existing = api.add_comment(f"{MARKER}\nold", login=ACTIONS_BOT)
 
@@ -129,10 +142,14 @@ def test_actions_token_cannot_read_user_and_still_finds_the_bot_comment(api: Git
     assert api.rejections == []
 
 
-def test_a_token_that_can_read_user_owns_only_its_own_comments(api: GitHubApiServer) -> None:
+def test_a_token_that_can_read_user_owns_only_its_own_comments(
+    api: GitHubApiServer,
+) -> None:
     api.user_forbidden = False
     api.login = "deploy-bot"  # e.g. a personal access token of a machine user
-    bot_comment = api.add_comment(f"{MARKER}\nwritten by the Actions token", login=ACTIONS_BOT)
+    bot_comment = api.add_comment(
+        f"{MARKER}\nwritten by the Actions token", login=ACTIONS_BOT
+    )
 
     outcome = upsert(api, f"{MARKER}\nmine")
 
@@ -178,10 +195,19 @@ def test_unreachable_api_fails_without_raising(api: GitHubApiServer) -> None:
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     outcome = upsert_pr_comment(
-        api_url=url, token="t0ken", repository=api.repo, number=PR, marker=MARKER, body=MARKER
+        api_url=url,
+        token="t0ken",
+        repository=api.repo,
+        number=PR,
+        marker=MARKER,
+        body=MARKER,
     )
 
-    assert outcome.action == "failed" and "t0ken" not in outcome.message and "\n" not in outcome.message
+    assert (
+        outcome.action == "failed"
+        and "t0ken" not in outcome.message
+        and "\n" not in outcome.message
+    )
 
 
 def test_body_over_githubs_limit_is_a_caller_bug(api: GitHubApiServer) -> None:
@@ -213,9 +239,27 @@ def test_server_enforces_the_comment_limit_like_github(api: GitHubApiServer) -> 
         ("POST", COMMENTS, {"text": "no body"}, 400, "'body' is a required property"),
         ("POST", COMMENTS, {"body": 42}, 400, "is not of type 'string'"),
         ("POST", COMMENTS, None, 400, "requires a request body"),
-        ("GET", "/repos/octo-org/gitops/pull-request-comments", None, 404, "no path in the description"),
-        ("PUT", "/repos/octo-org/gitops/issues/comments/1", {"body": "x"}, 404, "PUT is not an operation"),
-        ("GET", "/repos/octo-org/gitops/issues/seven/comments", None, 404, "is not of type 'integer'"),
+        (
+            "GET",
+            "/repos/octo-org/gitops/pull-request-comments",
+            None,
+            404,
+            "no path in the description",
+        ),
+        (
+            "PUT",
+            "/repos/octo-org/gitops/issues/comments/1",
+            {"body": "x"},
+            404,
+            "PUT is not an operation",
+        ),
+        (
+            "GET",
+            "/repos/octo-org/gitops/issues/seven/comments",
+            None,
+            404,
+            "is not of type 'integer'",
+        ),
         ("GET", f"{COMMENTS}?per_page=many", None, 400, "per_page"),
         ("GET", f"{COMMENTS}?sort=newest", None, 400, "'sort' is not a parameter"),
         ("GET", f"{COMMENTS}?since=yesterday", None, 400, "is not a 'date-time'"),
@@ -243,7 +287,12 @@ def test_the_server_checks_its_own_responses_too(api: GitHubApiServer) -> None:
     comment = api.add_comment("hello")
     del comment["node_id"]  # a field the issue-comment schema requires
 
-    status, _ = call(api, "GET", f"/repos/octo-org/gitops/issues/comments/{comment['id']}")
+    status, _ = call(
+        api, "GET", f"/repos/octo-org/gitops/issues/comments/{comment['id']}"
+    )
 
     assert status == 200
-    assert len(api.rejections) == 1 and "'node_id' is a required property" in api.rejections[0]
+    assert (
+        len(api.rejections) == 1
+        and "'node_id' is a required property" in api.rejections[0]
+    )

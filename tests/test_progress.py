@@ -23,7 +23,14 @@ from gitops_action.report import progress
 
 
 def target(name: str) -> Target:
-    return Target(name, "instance", name, f"oci://r.example/{name}", ("latest",), (f"{name}.yaml",))
+    return Target(
+        name,
+        "instance",
+        name,
+        f"oci://r.example/{name}",
+        ("latest",),
+        (f"{name}.yaml",),
+    )
 
 
 class Terminal(io.StringIO):
@@ -31,15 +38,23 @@ class Terminal(io.StringIO):
         return True
 
 
-def test_log_lines_one_per_finished_target_and_untrusted_text_stays_on_its_line() -> None:
+def test_log_lines_one_per_finished_target_and_untrusted_text_stays_on_its_line() -> (
+    None
+):
     out = io.StringIO()
     shown = progress.for_run(3, out, in_actions=True)
     assert not shown.live
     for name in ("a", "b", "c"):
         shown.event(progress.Event("started", target(name)))
-    shown.event(progress.Event("finished", target("b"), TargetResult(target("b"), "pushed", seconds=1.25)))
+    shown.event(
+        progress.Event(
+            "finished", target("b"), TargetResult(target("b"), "pushed", seconds=1.25)
+        )
+    )
     assert out.getvalue() == "[1/3] b: pushed (1.25s)\n"
-    evil = TargetResult(target("a"), "failed", error="bad\n::set-output name=x::1\x1b[2J")
+    evil = TargetResult(
+        target("a"), "failed", error="bad\n::set-output name=x::1\x1b[2J"
+    )
     shown.event(progress.Event("finished", target("a"), evil))
     lines = out.getvalue().splitlines()
     assert lines[1] == "[2/3] a: failed (0.00s): bad ::set-output name=x::1 [2J"
@@ -55,10 +70,19 @@ def test_terminal_shows_counts_in_flight_and_one_line_per_target() -> None:
     shown.event(progress.Event("started", target("web-1")))
     shown.event(progress.Event("started", target("web-2")))
     assert shown.status_line().startswith("[0/3] (0s) in flight: web-1 0s, web-2 0s")
-    ok = TargetResult(target("web-1"), "pushed", digest="sha256:" + "a" * 64, seconds=0.5)
+    ok = TargetResult(
+        target("web-1"), "pushed", digest="sha256:" + "a" * 64, seconds=0.5
+    )
     shown.event(progress.Event("finished", target("web-1"), ok))
-    assert f"\r\x1b[K[1/3] web-1: pushed (0.50s) oci://r.example/web-1@sha256:{'a' * 64}\n" in out.getvalue()
-    bad = TargetResult(target("web-2"), "failed", error="timoni build failed (web-2.yaml:3):\n  a: 1\x1b[2J")
+    assert (
+        f"\r\x1b[K[1/3] web-1: pushed (0.50s) oci://r.example/web-1@sha256:{'a' * 64}\n"
+        in out.getvalue()
+    )
+    bad = TargetResult(
+        target("web-2"),
+        "failed",
+        error="timoni build failed (web-2.yaml:3):\n  a: 1\x1b[2J",
+    )
     shown.event(progress.Event("finished", target("web-2"), bad))
     # Off the Actions log the error is whole, each of its lines on a line of its own.
     assert (
@@ -71,7 +95,9 @@ def test_terminal_shows_counts_in_flight_and_one_line_per_target() -> None:
     assert end.startswith("2 target(s) in ") and end.endswith(": 1 pushed, 1 failed\n")
 
 
-def test_the_status_line_fits_the_terminal_by_whole_names(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_status_line_fits_the_terminal_by_whole_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A 60-column terminal: never wider (no wrap, no line left behind), never half a name."""
     monkeypatch.setenv("COLUMNS", "60")
     shown = progress.for_run(40, Terminal(), in_actions=False)
@@ -111,12 +137,18 @@ def test_events_from_many_threads_are_all_counted() -> None:
 def test_the_actions_log_has_a_line_per_target_as_it_finishes(
     example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path
 ) -> None:
-    run = run_action(example_repo.path, tmp_path / "run", inputs={"registry": prefix, "all": "true"})
+    run = run_action(
+        example_repo.path, tmp_path / "run", inputs={"registry": prefix, "all": "true"}
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     lines = [line for line in run.stdout.splitlines() if line.startswith("[")]
     assert len(lines) == 5, run.stdout
-    assert {line.split("] ", 1)[1].split(":")[0] for line in lines} == {a["name"] for a in run.artifacts()}
-    assert sorted(line.split("]")[0] for line in lines) == [f"[{i}/5" for i in range(1, 6)]
+    assert {line.split("] ", 1)[1].split(":")[0] for line in lines} == {
+        a["name"] for a in run.artifacts()
+    }
+    assert sorted(line.split("]")[0] for line in lines) == [
+        f"[{i}/5" for i in range(1, 6)
+    ]
     assert all(": pushed (" in line for line in lines)
     # The lines come before the log groups written at the end of the run.
     assert run.stdout.index(lines[-1]) < run.stdout.index("::group ::")
@@ -139,7 +171,9 @@ def screen(raw: str) -> list[str]:
 def on_a_terminal(repo: GitRepo, *args: str) -> tuple[int, str]:
     """The CLI with stdout and stderr on one real pseudo-terminal, as a person runs it."""
     main, child = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_"))
+    }
     env |= {"PYTHONPATH": str(ROOT), "COLUMNS": "80"}
     done = subprocess.run(
         [sys.executable, "-m", "gitops_action", *args],
@@ -174,14 +208,18 @@ EXAMPLE_IDS = (
 )
 
 
-def test_a_terminal_lists_each_target_once(example_repo: GitRepo, registry: Registry, prefix: str) -> None:
+def test_a_terminal_lists_each_target_once(
+    example_repo: GitRepo, registry: Registry, prefix: str
+) -> None:
     """A live line while targets run, then one line per target on the screen: not a table, the
     log lines and the Markdown summary besides."""
     code, raw = on_a_terminal(example_repo, "push", "--all", "--registry", prefix)
     assert code == 0, raw
     lines = screen(raw)
     for name in EXAMPLE_IDS:
-        said = [line for line in lines if re.search(rf"(^|\W){re.escape(name)}(\W|$)", line)]
+        said = [
+            line for line in lines if re.search(rf"(^|\W){re.escape(name)}(\W|$)", line)
+        ]
         assert len(said) == 1, (name, lines)
         assert ": pushed (" in said[0] and "@sha256:" in said[0]
     assert "\r\x1b[K[0/5] (" in raw  # the live line was there
@@ -197,7 +235,11 @@ def test_a_terminal_lists_each_target_once(example_repo: GitRepo, registry: Regi
     lines = screen(raw)
     assert [x for x in lines if "webapp-staging: " in x] == [
         next(
-            x for x in lines if x.startswith("[1/1] webapp-staging: dry-run: 0 added, 1 changed, 0 removed (")
+            x
+            for x in lines
+            if x.startswith(
+                "[1/1] webapp-staging: dry-run: 0 added, 1 changed, 0 removed ("
+            )
         )
     ]
     assert "+  replicas: 4" in lines and "-  replicas: 1" in lines
@@ -211,13 +253,18 @@ def test_off_a_terminal_each_target_has_one_plain_line(
     assert "\x1b" not in out.stderr and "\r" not in out.stderr
     for name in EXAMPLE_IDS:
         said = [
-            line for line in out.stderr.splitlines() if f" {name}: " in line or line.startswith(f"{name}:")
+            line
+            for line in out.stderr.splitlines()
+            if f" {name}: " in line or line.startswith(f"{name}:")
         ]
         assert len(said) == 1, (name, out.stderr)
         assert re.fullmatch(
-            rf"\[\d/5\] {re.escape(name)}: pushed \(\d+\.\d\ds\) oci://\S+@sha256:\w+", said[0]
+            rf"\[\d/5\] {re.escape(name)}: pushed \(\d+\.\d\ds\) oci://\S+@sha256:\w+",
+            said[0],
         )
-    assert out.stdout.startswith("## ")  # the Markdown summary: stdout is not a terminal
+    assert out.stdout.startswith(
+        "## "
+    )  # the Markdown summary: stdout is not a terminal
 
 
 def test_plan_on_a_terminal_lists_each_target_once_with_its_reasons(
@@ -227,8 +274,16 @@ def test_plan_on_a_terminal_lists_each_target_once_with_its_reasons(
     assert code == 0, raw
     lines = screen(raw)
     for name in EXAMPLE_IDS:
-        at = [i for i, line in enumerate(lines) if re.search(rf"(^|\W){re.escape(name)}(\W|$)", line)]
+        at = [
+            i
+            for i, line in enumerate(lines)
+            if re.search(rf"(^|\W){re.escape(name)}(\W|$)", line)
+        ]
         assert len(at) == 1, (name, lines)
         assert lines[at[0]] == f"{name}: planned"
-        assert lines[at[0] + 1].startswith("  new target: ")  # why: its tag holds nothing yet
-    assert not any(line.startswith(("#", "|", "<")) for line in lines), lines  # no Markdown
+        assert lines[at[0] + 1].startswith(
+            "  new target: "
+        )  # why: its tag holds nothing yet
+    assert not any(line.startswith(("#", "|", "<")) for line in lines), (
+        lines
+    )  # no Markdown

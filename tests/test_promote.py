@@ -55,7 +55,9 @@ def revision(registry: Registry, prefix: str, name: str, tag: str) -> str | None
     return registry.revision(f"{prefix.split('/', 3)[3]}/{name}", tag)
 
 
-def promote(repo: GitRepo, tmp: Path, prefix: str, *args: str) -> tuple[int, dict[str, Any], str, str]:
+def promote(
+    repo: GitRepo, tmp: Path, prefix: str, *args: str
+) -> tuple[int, dict[str, Any], str, str]:
     """(exit code, artifacts by name, summary, stderr) of `python -m gitops_action promote`."""
     out_file, summary = tmp / "outputs.json", tmp / "summary.md"
     out_file.unlink(missing_ok=True)
@@ -74,7 +76,12 @@ def promote(repo: GitRepo, tmp: Path, prefix: str, *args: str) -> tuple[int, dic
     assert "Traceback" not in run.stderr, run.stderr
     outputs = json.loads(out_file.read_text())
     by_name = {a["name"]: a for a in json.loads(outputs["artifacts"])}
-    return run.returncode, by_name | {"_outputs": outputs}, summary.read_text(), run.stderr
+    return (
+        run.returncode,
+        by_name | {"_outputs": outputs},
+        summary.read_text(),
+        run.stderr,
+    )
 
 
 def test_promotion_moves_exactly_the_to_tags(
@@ -82,7 +89,9 @@ def test_promotion_moves_exactly_the_to_tags(
 ) -> None:
     head = setup(example_repo)
     push_all(example_repo, prefix)
-    staging = {n: digest(registry, prefix, n, "staging") for n in (*PROMOTED, "platform")}
+    staging = {
+        n: digest(registry, prefix, n, "staging") for n in (*PROMOTED, "platform")
+    }
     assert all(staging.values())
 
     rc, got, summary, _ = promote(
@@ -100,13 +109,24 @@ def test_promotion_moves_exactly_the_to_tags(
     for name in PROMOTED:
         assert digest(registry, prefix, name, "production") == staging[name]
         assert digest(registry, prefix, name, "staging") == staging[name]
-        assert sorted(registry.tags(f"{prefix.split('/', 3)[3]}/{name}")) == ["production", "staging"]
+        assert sorted(registry.tags(f"{prefix.split('/', 3)[3]}/{name}")) == [
+            "production",
+            "staging",
+        ]
         entry = got[name]
         assert entry["status"] == "promoted" and entry["error"] is None
-        assert entry["digest"] == staging[name] and entry["url"] == f"{prefix}/{name}@{staging[name]}"
-        assert entry["revision"] == f"main@sha1:{head}" and entry["tags"] == ["production"]
+        assert (
+            entry["digest"] == staging[name]
+            and entry["url"] == f"{prefix}/{name}@{staging[name]}"
+        )
+        assert entry["revision"] == f"main@sha1:{head}" and entry["tags"] == [
+            "production"
+        ]
         assert entry["kind"] == "instance" and entry["artifact"] == f"{prefix}/{name}"
-        assert entry["previous"] == {"digest": None, "revision": None} and entry["rollback"] is False
+        assert (
+            entry["previous"] == {"digest": None, "revision": None}
+            and entry["rollback"] is False
+        )
         assert f"| {name} | " in summary and staging[name].split(":")[1][:12] in summary
     # Not asked for: untouched.
     assert "platform" not in got
@@ -134,7 +154,9 @@ def test_promotion_moves_exactly_the_to_tags(
 
 
 def flux_tag(url: str, tag: str) -> None:
-    subprocess.run(["flux", "tag", "artifact", url, "--tag", tag], check=True, capture_output=True)
+    subprocess.run(
+        ["flux", "tag", "artifact", url, "--tag", tag], check=True, capture_output=True
+    )
 
 
 def test_promotion_renders_nothing_and_never_goes_back_without_force(
@@ -146,9 +168,13 @@ def test_promotion_renders_nothing_and_never_goes_back_without_force(
     for name in PROMOTED:  # keep the first commit's artifacts at `qa`
         flux_tag(f"{prefix}/{name}@{old[name]}", "qa")
     staging_yaml = example_repo.path / "apps/webapp/staging.yaml"
-    staging_yaml.write_text(staging_yaml.read_text().replace("replicas: 1", "replicas: 3"))
+    staging_yaml.write_text(
+        staging_yaml.read_text().replace("replicas: 1", "replicas: 3")
+    )
     billing = example_repo.path / "clusters/staging/billing.cue"
-    billing.write_text(billing.read_text().replace("billing.staging", "billing2.staging"))
+    billing.write_text(
+        billing.read_text().replace("billing.staging", "billing2.staging")
+    )
     second = example_repo.commit_all("second")
     push_all(example_repo, prefix)
     new = {n: digest(registry, prefix, n, "staging") for n in PROMOTED}
@@ -156,7 +182,9 @@ def test_promotion_renders_nothing_and_never_goes_back_without_force(
 
     # Both modules broken at head: a render would fail (the push shows it), promotion does not render.
     for module in ("webapp", "credentials"):
-        example_repo.write(f"modules/{module}/timoni.cue", "package main\nthis is not CUE {\n")
+        example_repo.write(
+            f"modules/{module}/timoni.cue", "package main\nthis is not CUE {\n"
+        )
     example_repo.commit_all("break the modules")
     broken = run_cli(example_repo, "push", "--all", "--registry", prefix)
     assert broken.returncode == 1 and "timoni build failed" in broken.stderr
@@ -166,7 +194,10 @@ def test_promotion_renders_nothing_and_never_goes_back_without_force(
     rc, got, _, _ = promote(example_repo, tmp_path, prefix, "--from", "staging", *args)
     assert rc == 0, got
     for name in PROMOTED:
-        assert got[name]["status"] == "promoted" and got[name]["revision"] == f"main@sha1:{second}"
+        assert (
+            got[name]["status"] == "promoted"
+            and got[name]["revision"] == f"main@sha1:{second}"
+        )
         assert digest(registry, prefix, name, "production") == new[name]
 
     # `qa` holds the first commit: an older one than `production` holds. Refused without force.
@@ -174,19 +205,28 @@ def test_promotion_renders_nothing_and_never_goes_back_without_force(
     assert rc == 0
     for name in PROMOTED:
         assert got[name]["status"] == "skipped" and got[name]["digest"] is None
-        assert "not moving it back" in got[name]["error"] and "force" in got[name]["error"]
+        assert (
+            "not moving it back" in got[name]["error"] and "force" in got[name]["error"]
+        )
         assert got[name]["previous"]["digest"] == new[name]
         assert digest(registry, prefix, name, "production") == new[name]
     assert "### Problems" in summary
 
     # A rollback with force moves it back, and says so.
-    rc, got, summary, stderr = promote(example_repo, tmp_path, prefix, "--from", "qa", "--force", *args)
+    rc, got, summary, stderr = promote(
+        example_repo, tmp_path, prefix, "--from", "qa", "--force", *args
+    )
     assert rc == 0, got
     for name in PROMOTED:
         entry = got[name]
         assert entry["status"] == "promoted" and entry["rollback"] is True
-        assert entry["digest"] == old[name] and entry["revision"] == f"main@sha1:{first}"
-        assert entry["previous"] == {"digest": new[name], "revision": f"main@sha1:{second}"}
+        assert (
+            entry["digest"] == old[name] and entry["revision"] == f"main@sha1:{first}"
+        )
+        assert entry["previous"] == {
+            "digest": new[name],
+            "revision": f"main@sha1:{second}",
+        }
         assert digest(registry, prefix, name, "production") == old[name]
         assert revision(registry, prefix, name, "production") == f"main@sha1:{first}"
         assert f"{name}: promoted" in stderr and "rollback" in stderr
@@ -209,11 +249,19 @@ def test_promotion_takes_only_flux_artifacts_of_this_branch(
     example_repo.git("checkout", "-q", "main")
     manifests = tmp_path / "m"
     manifests.mkdir()
-    (manifests / "manifests.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    (manifests / "manifests.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"
+    )
     for tag, rev in (("feature", f"experiment@sha1:{foreign}"), ("release", "v1.2.3")):
         subprocess.run(
             [
-                *("flux", "push", "artifact", f"{prefix}/webapp:{tag}", f"--path={manifests}"),
+                *(
+                    "flux",
+                    "push",
+                    "artifact",
+                    f"{prefix}/webapp:{tag}",
+                    f"--path={manifests}",
+                ),
                 *("--source=https://example.com/x", f"--revision={rev}"),
             ],
             check=True,
@@ -221,26 +269,56 @@ def test_promotion_takes_only_flux_artifacts_of_this_branch(
         )
 
     rc, got, _, _ = promote(
-        example_repo, tmp_path, prefix, "--from", "feature", "--to", "production", "--targets", "webapp"
+        example_repo,
+        tmp_path,
+        prefix,
+        "--from",
+        "feature",
+        "--to",
+        "production",
+        "--targets",
+        "webapp",
     )
     assert rc == 1 and got["webapp"]["status"] == "failed"
     assert "not a commit of this branch's history" in got["webapp"]["error"]
     rc, got, _, _ = promote(
-        example_repo, tmp_path, prefix, "--from", "release", "--to", "production", "--targets", "webapp"
+        example_repo,
+        tmp_path,
+        prefix,
+        "--from",
+        "release",
+        "--to",
+        "production",
+        "--targets",
+        "webapp",
     )
     assert rc == 1 and "is not a Flux artifact of a commit" in got["webapp"]["error"]
     assert digest(registry, prefix, "webapp", "production") is None
 
     # A `from` tag that does not exist: a failure for a target asked for by name...
     rc, got, _, _ = promote(
-        example_repo, tmp_path, prefix, "--from", "nightly", "--to", "production", "--targets", "billing"
+        example_repo,
+        tmp_path,
+        prefix,
+        "--from",
+        "nightly",
+        "--to",
+        "production",
+        "--targets",
+        "billing",
     )
     assert (
-        rc == 1 and got["billing"]["error"] == f"{prefix}/billing:nightly does not exist: nothing to promote"
+        rc == 1
+        and got["billing"]["error"]
+        == f"{prefix}/billing:nightly does not exist: nothing to promote"
     )
     # ...and skipped when every target was taken.
-    rc, got, _, _ = promote(example_repo, tmp_path, prefix, "--from", "nightly", "--to", "production")
-    assert rc == 0 and {got[n]["status"] for n in ("webapp", "billing", "platform")} == {"skipped"}
+    rc, got, _, _ = promote(
+        example_repo, tmp_path, prefix, "--from", "nightly", "--to", "production"
+    )
+    assert rc == 0 and {
+        got[n]["status"] for n in ("webapp", "billing", "platform")
+    } == {"skipped"}
 
 
 def test_promotion_from_a_shallow_checkout(
@@ -254,11 +332,21 @@ def test_promotion_from_a_shallow_checkout(
     clone = example_repo.shallow_clone(tmp_path / "shallow")
     assert clone.git("rev-parse", "--is-shallow-repository") == "true"
     rc, got, _, _ = promote(
-        clone, tmp_path, prefix, "--from", "staging", "--to", "production", "--targets", "webapp"
+        clone,
+        tmp_path,
+        prefix,
+        "--from",
+        "staging",
+        "--to",
+        "production",
+        "--targets",
+        "webapp",
     )
     assert rc == 0 and got["webapp"]["status"] == "promoted", got
     assert got["webapp"]["revision"] == f"main@sha1:{first}"
-    assert digest(registry, prefix, "webapp", "production") == digest(registry, prefix, "webapp", "staging")
+    assert digest(registry, prefix, "webapp", "production") == digest(
+        registry, prefix, "webapp", "staging"
+    )
 
 
 def test_promotion_usage_errors(example_repo: GitRepo, prefix: str) -> None:
@@ -267,7 +355,10 @@ def test_promotion_usage_errors(example_repo: GitRepo, prefix: str) -> None:
         (("--from", "staging"), "mode promote needs input `to`"),
         (("--from", "staging", "--to", "staging"), "are the same tag"),
         (("--from", "staging", "--to=-bad"), "is not a valid OCI tag"),
-        (("--from", "staging", "--to", "production", "--targets", "nope"), "unknown target(s): nope"),
+        (
+            ("--from", "staging", "--to", "production", "--targets", "nope"),
+            "unknown target(s): nope",
+        ),
     ):
         out = run_cli(example_repo, "promote", "--registry", prefix, *args)
         assert out.returncode == 2 and needle in out.stderr, (args, out.stderr)
@@ -282,7 +373,11 @@ def test_promotion_with_registry_credentials(
     setup(example_repo)
     user, password = auth_registry.auth
     env = {"SSL_CERT_FILE": str(auth_registry.ca_file)}
-    base = {"registry": f"oci://{auth_registry.host}/promo", "registry-username": user, "targets": "webapp"}
+    base = {
+        "registry": f"oci://{auth_registry.host}/promo",
+        "registry-username": user,
+        "targets": "webapp",
+    }
     pushed = run_action(
         example_repo.path,
         tmp_path / "push",
@@ -315,7 +410,10 @@ def test_promotion_with_registry_credentials(
         else:
             assert run.returncode == 0 and entry["status"] == "promoted", run.stdout
             found = auth_registry.manifest("promo/webapp", "production")
-            assert found is not None and found[0] == entry["digest"] == pushed.by_name()["webapp"]["digest"]
+            assert (
+                found is not None
+                and found[0] == entry["digest"] == pushed.by_name()["webapp"]["digest"]
+            )
 
 
 def test_a_to_tag_no_target_follows_is_refused(
@@ -344,24 +442,42 @@ instances:
     summary = tmp_path / "summary.md"
     out = run_cli(
         example_repo,
-        *("promote", "--registry", prefix, "--from", "dev", "--to", "prod", "--targets", "api-dev"),
+        *(
+            "promote",
+            "--registry",
+            prefix,
+            "--from",
+            "dev",
+            "--to",
+            "prod",
+            "--targets",
+            "api-dev",
+        ),
         *("--summary-file", str(summary)),
     )
     assert out.returncode == 2, out.stderr
-    assert f"would have written {prefix}/api-dev:prod (its targets use dev)" in out.stderr, out.stderr
+    assert (
+        f"would have written {prefix}/api-dev:prod (its targets use dev)" in out.stderr
+    ), out.stderr
     assert "nothing was promoted" in summary.read_text()
     assert registry.tags(f"{prefix.split('/', 3)[3]}/api-dev") == ["dev"]
 
     # Every target taken: api-dev's repository is followed at `prod` by nobody, and api-prod's
     # `prod` is its own render: nothing at all can be promoted, a usage error that says what to do.
-    out = run_cli(example_repo, "promote", "--registry", prefix, "--from", "dev", "--to", "prod")
+    out = run_cli(
+        example_repo, "promote", "--registry", prefix, "--from", "dev", "--to", "prod"
+    )
     assert out.returncode == 2, out.stderr
     assert f"{prefix}/api-dev:prod (its targets use dev)" in out.stderr, out.stderr
     assert "give the environments one shared `artifact:`" in out.stderr, out.stderr
     assert registry.tags(f"{prefix.split('/', 3)[3]}/api-dev") == ["dev"]
     # No target of any repository uses the tag: a usage error.
-    out = run_cli(example_repo, "promote", "--registry", prefix, "--from", "dev", "--to", "qa")
-    assert out.returncode == 2 and "api-prod:qa (its targets use prod)" in out.stderr, out.stderr
+    out = run_cli(
+        example_repo, "promote", "--registry", prefix, "--from", "dev", "--to", "qa"
+    )
+    assert out.returncode == 2 and "api-prod:qa (its targets use prod)" in out.stderr, (
+        out.stderr
+    )
 
 
 def test_nothing_promoted_without_targets_is_a_usage_error(
@@ -395,9 +511,15 @@ instances:
         *("--summary-file", str(summary)),
     )
     assert out.returncode == 2, out.stderr
-    assert "nothing was promoted" in out.stderr and "`flux: source: tag`" in out.stderr, out.stderr
+    assert (
+        "nothing was promoted" in out.stderr and "`flux: source: tag`" in out.stderr
+    ), out.stderr
     text = summary.read_text()
-    assert "### Nothing promoted" in text and "| api-dev |" in text and "| api-prod |" in text
+    assert (
+        "### Nothing promoted" in text
+        and "| api-dev |" in text
+        and "| api-prod |" in text
+    )
     assert registry.tags(f"{prefix.split('/', 3)[3]}/api-prod") == ["main"]
 
 
@@ -438,16 +560,30 @@ def test_a_to_tag_another_target_pushes_is_refused(
     for named in (("--targets", "webapp-staging"), ("--targets", "webapp-production")):
         out = run_cli(
             example_repo,
-            *("promote", "--registry", prefix, "--from", "staging", "--to", "production", *named),
+            *(
+                "promote",
+                "--registry",
+                prefix,
+                "--from",
+                "staging",
+                "--to",
+                "production",
+                *named,
+            ),
         )
         assert out.returncode == 2, out.stderr
-        assert f"{prefix}/webapp:production is pushed by target webapp-production" in out.stderr, out.stderr
+        assert (
+            f"{prefix}/webapp:production is pushed by target webapp-production"
+            in out.stderr
+        ), out.stderr
         assert "Promote to a tag only Flux follows" in out.stderr, out.stderr
         assert digest(registry, prefix, "webapp", "production") == production
 
     # Every target: billing's cluster follows `production` (nobody pushes it): promoted; the webapp
     # targets are skipped, each saying which target owns the tag.
-    rc, got, summary, _ = promote(example_repo, tmp_path, prefix, "--from", "staging", "--to", "production")
+    rc, got, summary, _ = promote(
+        example_repo, tmp_path, prefix, "--from", "staging", "--to", "production"
+    )
     assert rc == 0, got
     assert got["billing"]["status"] == "promoted"
     for name in ("webapp-staging", "webapp-production"):

@@ -29,11 +29,18 @@ def pull_request_from_fork(origin: GitRepo, tmp: Path) -> tuple[GitRepo, str, st
     origin.git("checkout", "-q", "main")
     origin.git("branch", "-q", "-D", "feature")
     workspace = origin.shallow_clone(tmp / "workspace")
-    assert subprocess.run(["git", "-C", str(workspace.path), "cat-file", "-e", head]).returncode != 0
+    assert (
+        subprocess.run(
+            ["git", "-C", str(workspace.path), "cat-file", "-e", head]
+        ).returncode
+        != 0
+    )
     return workspace, base, head
 
 
-def target_run(workspace: GitRepo, tmp: Path, base: str, head: str, **inputs: str) -> ActionRun:
+def target_run(
+    workspace: GitRepo, tmp: Path, base: str, head: str, **inputs: str
+) -> ActionRun:
     return run_action(
         workspace.path,
         tmp,
@@ -55,7 +62,9 @@ def test_refused_unless_allowed(
     errors = [a for a in annotations(run.stdout) if a["level"] == "error"]
     assert errors and "pull_request_target" in errors[0]["message"]
     assert "allow-pull-request-target" in errors[0]["message"]
-    assert "Nothing was built" in run.summary and "pull\\_request\\_target" in run.summary
+    assert (
+        "Nothing was built" in run.summary and "pull\\_request\\_target" in run.summary
+    )
     assert run.outputs["artifacts"] == "[]" and run.outputs["pushed"] == "0"
     assert registry.tags(prefix.split("/", 1)[1] + "/webapp") == []
 
@@ -63,23 +72,37 @@ def test_refused_unless_allowed(
 def test_allowed_dry_runs_the_pull_requests_head(
     example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path
 ) -> None:
-    deployed = run_action(example_repo.path, tmp_path / "deploy", inputs={"registry": prefix, "all": "true"})
+    deployed = run_action(
+        example_repo.path,
+        tmp_path / "deploy",
+        inputs={"registry": prefix, "all": "true"},
+    )
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     workspace, base, head = pull_request_from_fork(example_repo, tmp_path)
     run = target_run(
-        workspace, tmp_path / "run", base, head, registry=prefix, **{"allow-pull-request-target": "true"}
+        workspace,
+        tmp_path / "run",
+        base,
+        head,
+        registry=prefix,
+        **{"allow-pull-request-target": "true"},
     )
     assert run.returncode == 0, run.stdout + run.stderr
     # The pull request's change, not the checkout's: base..head of the PR, and the diff shows it.
     assert f"`{base[:12]}`..`{head[:12]}`" in run.summary
     targets = run.by_name()
     assert set(targets) == {"webapp-staging"}, targets
-    assert targets["webapp-staging"]["status"] == "dry-run" and targets["webapp-staging"]["changed"]
+    assert (
+        targets["webapp-staging"]["status"] == "dry-run"
+        and targets["webapp-staging"]["changed"]
+    )
     assert "replicas: 2" in run.summary
     assert run.outputs["pushed"] == "0"
 
 
-def test_allowed_never_pushes(example_repo: GitRepo, prefix: str, tmp_path: Path) -> None:
+def test_allowed_never_pushes(
+    example_repo: GitRepo, prefix: str, tmp_path: Path
+) -> None:
     workspace, base, head = pull_request_from_fork(example_repo, tmp_path)
     run = target_run(
         workspace,
@@ -95,21 +118,35 @@ def test_allowed_never_pushes(example_repo: GitRepo, prefix: str, tmp_path: Path
 
 
 def test_allowed_reads_without_the_registry_credentials(
-    example_repo: GitRepo, auth_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    example_repo: GitRepo,
+    auth_registry: Registry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The same inputs that read the tag on a push are not used for the pull request's code."""
     assert auth_registry.auth is not None and auth_registry.ca_file is not None
     monkeypatch.setenv("SSL_CERT_FILE", str(auth_registry.ca_file))
     user, password = auth_registry.auth
     prefix = f"oci://{auth_registry.host}/pr-target"
-    creds = {"registry": prefix, "registry-username": user, "registry-password": password}
+    creds = {
+        "registry": prefix,
+        "registry-username": user,
+        "registry-password": password,
+    }
     deployed = run_action(
-        example_repo.path, tmp_path / "deploy", inputs={**creds, "all": "true", "targets": "webapp-staging"}
+        example_repo.path,
+        tmp_path / "deploy",
+        inputs={**creds, "all": "true", "targets": "webapp-staging"},
     )
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     workspace, base, head = pull_request_from_fork(example_repo, tmp_path)
     run = target_run(
-        workspace, tmp_path / "run", base, head, **creds, **{"allow-pull-request-target": "true"}
+        workspace,
+        tmp_path / "run",
+        base,
+        head,
+        **creds,
+        **{"allow-pull-request-target": "true"},
     )
     target = run.by_name()["webapp-staging"]
     assert target["status"] == "failed" and "UNAUTHORIZED" in target["error"], target

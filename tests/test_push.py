@@ -17,14 +17,22 @@ from gitops_action.push import pipeline
 from gitops_action.registry.flux import Flux
 from gitops_action.registry.reader import Reader
 
-ALL = {"webapp-staging", "webapp-production", "staging/billing", "production/billing", "platform-staging"}
+ALL = {
+    "webapp-staging",
+    "webapp-production",
+    "staging/billing",
+    "production/billing",
+    "platform-staging",
+}
 
 
 def repo_path(artifact: str, registry: Registry) -> str:
     return artifact.removeprefix(f"oci://{registry.host}/")
 
 
-def push(repo: GitRepo, tmp: Path, prefix: str, *, before: str | None = None, **inputs: str):  # type: ignore[no-untyped-def]
+def push(
+    repo: GitRepo, tmp: Path, prefix: str, *, before: str | None = None, **inputs: str
+):  # type: ignore[no-untyped-def]
     payload = {
         "before": before or "0" * 40,
         "after": repo.head(),
@@ -33,7 +41,13 @@ def push(repo: GitRepo, tmp: Path, prefix: str, *, before: str | None = None, **
         "forced": False,
         "ref": "refs/heads/main",
     }
-    return run_action(repo.path, tmp, inputs={"registry": prefix, **inputs}, payload=payload, sha=repo.head())
+    return run_action(
+        repo.path,
+        tmp,
+        inputs={"registry": prefix, **inputs},
+        payload=payload,
+        sha=repo.head(),
+    )
 
 
 def test_first_push_second_commit_third_commit(
@@ -66,7 +80,10 @@ def test_first_push_second_commit_third_commit(
     digest, manifest = found
     assert art["digest"] == digest
     assert art["url"] == f"{art['artifact']}@{digest}"
-    assert manifest["annotations"]["org.opencontainers.image.revision"] == f"main@sha1:{sha2}"  # type: ignore[index]
+    assert (
+        manifest["annotations"]["org.opencontainers.image.revision"]
+        == f"main@sha1:{sha2}"
+    )  # type: ignore[index]
     assert f"`{digest.split(':')[1][:12]}`" in second.summary
     assert art["url"] in second.summary
 
@@ -75,7 +92,9 @@ def test_first_push_second_commit_third_commit(
     example_repo.commit_all("comment")
     third = push(example_repo, tmp_path / "run3", prefix, before=sha2)
     assert third.returncode == 0, third.stdout + third.stderr
-    assert [(a["name"], a["status"]) for a in third.artifacts()] == [("webapp-staging", "unchanged")]
+    assert [(a["name"], a["status"]) for a in third.artifacts()] == [
+        ("webapp-staging", "unchanged")
+    ]
     assert third.by_name()["webapp-staging"]["digest"] == digest
     again = registry.manifest(repo_path(art["artifact"], registry), "staging")
     assert again is not None and again[0] == digest
@@ -93,7 +112,9 @@ def test_broken_values_file_fails_only_its_target(
     staging = example_repo.path / "apps/webapp/staging.yaml"
     staging.write_text(staging.read_text().replace("replicas: 1", 'replicas: "three"'))
     common = example_repo.path / "apps/webapp/common.cue"
-    common.write_text(common.read_text() + "\n")  # also touches production: it must still be pushed
+    common.write_text(
+        common.read_text() + "\n"
+    )  # also touches production: it must still be pushed
     example_repo.commit_all("break staging")
     run = push(example_repo, tmp_path / "run2", prefix, before=sha1)
     assert run.returncode == 1
@@ -103,13 +124,19 @@ def test_broken_values_file_fails_only_its_target(
     assert run.outputs["failed"] == "1"
     err = run.by_name()["webapp-staging"]["error"]
     assert "apps/webapp/staging.yaml" in err and "replicas" in err
-    line = next(n for n, t in enumerate(staging.read_text().splitlines(), 1) if "replicas" in t)
-    notes = [a for a in annotations(run.stdout) if a["level"] == "error" and a.get("file")]
+    line = next(
+        n for n, t in enumerate(staging.read_text().splitlines(), 1) if "replicas" in t
+    )
+    notes = [
+        a for a in annotations(run.stdout) if a["level"] == "error" and a.get("file")
+    ]
     assert {"file": "apps/webapp/staging.yaml", "line": str(line)} in [
         {"file": a["file"], "line": a["line"]} for a in notes
     ], run.stdout
     # The tag still holds the previous digest.
-    found = registry.manifest(repo_path(run.by_name()["webapp-staging"]["artifact"], registry), "staging")
+    found = registry.manifest(
+        repo_path(run.by_name()["webapp-staging"]["artifact"], registry), "staging"
+    )
     assert found is not None and found[0] == before["webapp-staging"]
 
 
@@ -129,7 +156,10 @@ def test_never_moves_a_tag_backwards(
     assert art["status"] == "skipped", older.stdout
     assert sha2 in art["error"]
     assert older.returncode == 0
-    assert registry.revision(repo_path(art["artifact"], registry), "staging") == f"main@sha1:{sha2}"
+    assert (
+        registry.revision(repo_path(art["artifact"], registry), "staging")
+        == f"main@sha1:{sha2}"
+    )
 
 
 def test_refused_credentials_fail_clearly_and_never_leak(
@@ -174,7 +204,9 @@ def test_refused_credentials_fail_clearly_and_never_leak(
     )
     assert good.returncode == 0, good.stdout + good.stderr
     assert good.by_name()["webapp-staging"]["status"] == "pushed"
-    assert auth_registry.auth[1] not in good.stdout.replace(f"::add-mask ::{auth_registry.auth[1]}", "")
+    assert auth_registry.auth[1] not in good.stdout.replace(
+        f"::add-mask ::{auth_registry.auth[1]}", ""
+    )
 
 
 def test_uncommitted_changes_are_never_pushed_as_the_commit(
@@ -208,7 +240,9 @@ def test_uncommitted_changes_are_never_pushed_as_the_commit(
 
 
 RENDER_INPUTS = "timoni-flux-push.render-inputs"
-NOT_RENDERED = "holds this commit's render from the same inputs (a re-run): not rendered"
+NOT_RENDERED = (
+    "holds this commit's render from the same inputs (a re-run): not rendered"
+)
 INSTANCES = ALL - {"platform-staging"}  # local modules; the bundle always renders
 
 
@@ -221,7 +255,9 @@ def test_a_rerun_renders_only_what_it_cannot_vouch_for(
     example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path
 ) -> None:
     first = push(example_repo, tmp_path / "run1", prefix)
-    assert first.returncode == 0 and first.outputs["pushed"] == "5", first.stdout + first.stderr
+    assert first.returncode == 0 and first.outputs["pushed"] == "5", (
+        first.stdout + first.stderr
+    )
     for name, art in first.by_name().items():
         found = registry.manifest(repo_path(art["artifact"], registry), art["tags"][0])
         assert found is not None
@@ -235,12 +271,16 @@ def test_a_rerun_renders_only_what_it_cannot_vouch_for(
     # (`all`: a re-run of a new-branch event plans nothing now that every tag holds this commit.)
     again = push(example_repo, tmp_path / "run2", prefix, all="true")
     assert again.returncode == 0, again.stdout + again.stderr
-    assert {a["name"]: a["status"] for a in again.artifacts()} == dict.fromkeys(ALL, "unchanged")
+    assert {a["name"]: a["status"] for a in again.artifacts()} == dict.fromkeys(
+        ALL, "unchanged"
+    )
     assert {n: a["digest"] for n, a in again.by_name().items()} == {
         n: a["digest"] for n, a in first.by_name().items()
     }
     for name in ALL:
-        assert (NOT_RENDERED in log_group(again.stdout, name)) == (name in INSTANCES), name
+        assert (NOT_RENDERED in log_group(again.stdout, name)) == (name in INSTANCES), (
+            name
+        )
 
     # The same commit at the tag, but pushed by something else (no render-inputs annotation): the
     # action cannot vouch for it, so it renders and compares. Same content: `unchanged`.
@@ -259,8 +299,18 @@ def test_a_rerun_renders_only_what_it_cannot_vouch_for(
     rendered.write_bytes(built.stdout)
     other = subprocess.run(
         [
-            *("flux", "push", "artifact", f"{staging['artifact']}:staging", f"--path={rendered}"),
-            *("--source=elsewhere", f"--revision={staging['revision']}", "--reproducible"),
+            *(
+                "flux",
+                "push",
+                "artifact",
+                f"{staging['artifact']}:staging",
+                f"--path={rendered}",
+            ),
+            *(
+                "--source=elsewhere",
+                f"--revision={staging['revision']}",
+                "--reproducible",
+            ),
         ],
         capture_output=True,
         text=True,
@@ -268,17 +318,28 @@ def test_a_rerun_renders_only_what_it_cannot_vouch_for(
         check=False,
     )
     assert other.returncode == 0, other.stderr
-    third = push(example_repo, tmp_path / "run3", prefix, targets="webapp-staging", all="true")
+    third = push(
+        example_repo, tmp_path / "run3", prefix, targets="webapp-staging", all="true"
+    )
     assert third.returncode == 0, third.stdout + third.stderr
     assert third.by_name()["webapp-staging"]["status"] == "unchanged"
     assert NOT_RENDERED not in log_group(third.stdout, "webapp-staging")
 
 
-def test_render_inputs_follow_everything_a_render_depends_on(example_repo: GitRepo, tmp_path: Path) -> None:
+def test_render_inputs_follow_everything_a_render_depends_on(
+    example_repo: GitRepo, tmp_path: Path
+) -> None:
     text = (example_repo.path / ".timoni-flux.yaml").read_text()
-    files = [str(p.relative_to(example_repo.path)) for p in example_repo.path.rglob("*") if p.is_file()]
+    files = [
+        str(p.relative_to(example_repo.path))
+        for p in example_repo.path.rglob("*")
+        if p.is_file()
+    ]
     targets = {
-        t.id: t for t in config.load(text, file="c", repo_files=files, registry_override="oci://r/x").targets
+        t.id: t
+        for t in config.load(
+            text, file="c", repo_files=files, registry_override="oci://r/x"
+        ).targets
     }
     flux = Flux(env={})
     opts = pipeline.Options(
@@ -295,10 +356,14 @@ def test_render_inputs_follow_everything_a_render_depends_on(example_repo: GitRe
     )
     staging = targets["webapp-staging"]
     key = pipeline.render_inputs(staging, opts)
-    assert key.startswith("sha256:") and key == pipeline.render_inputs(staging, replace(opts))
+    assert key.startswith("sha256:") and key == pipeline.render_inputs(
+        staging, replace(opts)
+    )
     different = [
         pipeline.render_inputs(staging, replace(opts, head="b" * 40)),
-        pipeline.render_inputs(staging, replace(opts, timoni_identity="/usr/bin/timoni:101:2")),
+        pipeline.render_inputs(
+            staging, replace(opts, timoni_identity="/usr/bin/timoni:101:2")
+        ),
         pipeline.render_inputs(replace(staging, files=staging.files[:1]), opts),
         pipeline.render_inputs(replace(staging, namespace="other"), opts),
         pipeline.render_inputs(targets["webapp-production"], opts),

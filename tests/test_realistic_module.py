@@ -41,7 +41,9 @@ def test_the_schemas_are_the_pinned_generation() -> None:
     assert "cue get go" in deployment.read_text().splitlines()[0]
 
 
-def test_timoni_renders_every_kind_checked_against_the_schemas(k8s_repo: GitRepo) -> None:
+def test_timoni_renders_every_kind_checked_against_the_schemas(
+    k8s_repo: GitRepo,
+) -> None:
     build = ["timoni", "build", "web-1", f"./{k8s_module.MODULE}", "-n", "apps"]
     done = subprocess.run(
         [*build, "-f", k8s_module.COMMON, "-f", k8s_module.values_file(1)],
@@ -73,25 +75,44 @@ def test_timoni_renders_every_kind_checked_against_the_schemas(k8s_repo: GitRepo
     ],
 )
 def test_a_schema_violation_in_values_fails_its_target_only(
-    k8s_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path, bad: str, says: str
+    k8s_repo: GitRepo,
+    registry: Registry,
+    prefix: str,
+    tmp_path: Path,
+    bad: str,
+    says: str,
 ) -> None:
     values = k8s_repo.path / k8s_module.values_file(2)
     values.write_text(values.read_text() + bad)
     k8s_repo.commit_all("break web-2")
-    run = run_action(k8s_repo.path, tmp_path / "run", inputs={"registry": prefix, "all": "true"})
+    run = run_action(
+        k8s_repo.path, tmp_path / "run", inputs={"registry": prefix, "all": "true"}
+    )
     assert run.returncode == 1, run.stdout + run.stderr
     status = {a["name"]: a["status"] for a in run.artifacts()}
     assert status == {"web-1": "pushed", "web-2": "failed"}
     err = run.by_name()["web-2"]["error"]
     assert k8s_module.values_file(2) in err and says in err, err
-    line = next(n for n, t in enumerate(values.read_text().splitlines(), 1) if says in t)
-    notes = [(a.get("file"), a.get("line")) for a in annotations(run.stdout) if a["level"] == "error"]
+    line = next(
+        n for n, t in enumerate(values.read_text().splitlines(), 1) if says in t
+    )
+    notes = [
+        (a.get("file"), a.get("line"))
+        for a in annotations(run.stdout)
+        if a["level"] == "error"
+    ]
     assert (k8s_module.values_file(2), str(line)) in notes, run.stdout
     pushed = registry.manifest(
-        run.by_name()["web-1"]["artifact"].removeprefix(f"oci://{registry.host}/"), "latest"
+        run.by_name()["web-1"]["artifact"].removeprefix(f"oci://{registry.host}/"),
+        "latest",
     )
     assert pushed is not None and pushed[0] == run.by_name()["web-1"]["digest"]
-    assert registry.manifest(prefix.removeprefix(f"oci://{registry.host}/") + "/web-2", "latest") is None
+    assert (
+        registry.manifest(
+            prefix.removeprefix(f"oci://{registry.host}/") + "/web-2", "latest"
+        )
+        is None
+    )
 
 
 def test_a_typo_in_the_shared_values_lands_on_its_line(
@@ -103,12 +124,20 @@ def test_a_typo_in_the_shared_values_lands_on_its_line(
     common = k8s_repo.path / k8s_module.COMMON
     common.write_text(common.read_text().replace("\taffinity:", "\tafinity:"))
     k8s_repo.commit_all("a typo in the shared values")
-    line = next(n for n, t in enumerate(common.read_text().splitlines(), 1) if "afinity" in t)
+    line = next(
+        n for n, t in enumerate(common.read_text().splitlines(), 1) if "afinity" in t
+    )
     assert line == 7
-    run = run_action(k8s_repo.path, tmp_path / "run", inputs={"registry": prefix, "all": "true"})
+    run = run_action(
+        k8s_repo.path, tmp_path / "run", inputs={"registry": prefix, "all": "true"}
+    )
     assert run.returncode == 1, run.stdout + run.stderr
     said = f"timoni build failed ({k8s_module.COMMON}:7): values.afinity: field not allowed"
     for name in ("web-1", "web-2"):
         assert run.by_name()[name]["error"] == said, run.by_name()[name]["error"]
-    notes = [(a.get("file"), a.get("line")) for a in annotations(run.stdout) if a["level"] == "error"]
+    notes = [
+        (a.get("file"), a.get("line"))
+        for a in annotations(run.stdout)
+        if a["level"] == "error"
+    ]
     assert notes == [(k8s_module.COMMON, "7"), (k8s_module.COMMON, "7")], run.stdout

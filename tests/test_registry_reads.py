@@ -23,23 +23,38 @@ def pushed(flux: Flux, url: str, tmp_path: Path, text: str) -> str:
     manifests = tmp_path / "render" / "manifests.yaml"
     manifests.parent.mkdir(exist_ok=True)
     manifests.write_text(text)
-    done = flux.push(url, manifests, source="https://example.com/repo", revision=REVISION)
+    done = flux.push(
+        url, manifests, source="https://example.com/repo", revision=REVISION
+    )
     assert done.call.ok, done.call.stderr
     return done.digest
 
 
 def same_as_flux(
-    reader: Reader, url: str, tmp_path: Path, expected_digest: str, text: str, flux_pulls: Callable[[], int]
+    reader: Reader,
+    url: str,
+    tmp_path: Path,
+    expected_digest: str,
+    text: str,
+    flux_pulls: Callable[[], int],
 ) -> None:
     ours = reader.pull(url, tmp_path / "ours")
     assert flux_pulls() == 0  # the reader answered on its own
     theirs = reader.flux.pull(url, tmp_path / "theirs")
     assert ours.call.ok and theirs.call.ok, (ours.call.error, theirs.call.error)
-    assert (ours.revision, ours.digest) == (theirs.revision, theirs.digest) == (REVISION, expected_digest)
+    assert (
+        (ours.revision, ours.digest)
+        == (theirs.revision, theirs.digest)
+        == (REVISION, expected_digest)
+    )
     assert ours.directory is not None and theirs.directory is not None
-    files = sorted(p.relative_to(ours.directory) for p in ours.directory.rglob("*") if p.is_file())
+    files = sorted(
+        p.relative_to(ours.directory) for p in ours.directory.rglob("*") if p.is_file()
+    )
     assert files == sorted(
-        p.relative_to(theirs.directory) for p in theirs.directory.rglob("*") if p.is_file()
+        p.relative_to(theirs.directory)
+        for p in theirs.directory.rglob("*")
+        if p.is_file()
     )
     assert (ours.directory / "manifests.yaml").read_text() == text
 
@@ -55,15 +70,24 @@ def test_plain_registry_reads_agree_with_flux_pull(
     same_as_flux(reader, url, tmp_path, digest, text, flux_pulls)
     # Without content: revision and digest only, nothing written.
     head = reader.pull(url, tmp_path / "head-only", content=False)
-    assert head.call.ok and (head.revision, head.digest) == (REVISION, digest) and head.directory is None
+    assert (
+        head.call.ok
+        and (head.revision, head.digest) == (REVISION, digest)
+        and head.directory is None
+    )
     assert not (tmp_path / "head-only").exists()
 
 
 def test_tls_registry_with_login_reads_agree_with_flux_pull(
-    auth_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flux_pulls: Callable[[], int]
+    auth_registry: Registry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    flux_pulls: Callable[[], int],
 ) -> None:
     assert auth_registry.auth is not None and auth_registry.ca_file is not None
-    monkeypatch.setenv("SSL_CERT_FILE", str(auth_registry.ca_file))  # flux and the reader trust the test CA
+    monkeypatch.setenv(
+        "SSL_CERT_FILE", str(auth_registry.ca_file)
+    )  # flux and the reader trust the test CA
     env = Credentials(*auth_registry.auth).docker_config({auth_registry.host}, tmp_path)
     flux = Flux(env=env, timeout="30s")
     url = f"oci://{auth_registry.host}/reads/tls:v1"
@@ -73,17 +97,22 @@ def test_tls_registry_with_login_reads_agree_with_flux_pull(
 
 
 def test_a_refused_login_is_reported_by_flux(
-    auth_registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flux_pulls: Callable[[], int]
+    auth_registry: Registry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    flux_pulls: Callable[[], int],
 ) -> None:
     assert auth_registry.auth is not None and auth_registry.ca_file is not None
     monkeypatch.setenv("SSL_CERT_FILE", str(auth_registry.ca_file))
-    env = Credentials(auth_registry.auth[0], "Wr0ng-Pa55word-Never-Printed").docker_config(
-        {auth_registry.host}, tmp_path
-    )
+    env = Credentials(
+        auth_registry.auth[0], "Wr0ng-Pa55word-Never-Printed"
+    ).docker_config({auth_registry.host}, tmp_path)
     reader = Reader(Flux(env=env, timeout="10s"), timeout=10)
     read = reader.pull(f"oci://{auth_registry.host}/reads/tls:v1", tmp_path / "out")
     assert not read.call.ok and read.call.failure == "auth", read.call.error
-    assert flux_pulls() == 1  # flux may know credentials the reader does not: its answer counts
+    assert (
+        flux_pulls() == 1
+    )  # flux may know credentials the reader does not: its answer counts
     assert "Wr0ng-Pa55word-Never-Printed" not in read.call.error
 
 
@@ -111,10 +140,14 @@ def test_credential_helpers_and_cloud_providers_are_left_to_flux(
     monkeypatch.setenv("SSL_CERT_FILE", str(auth_registry.ca_file))
     config = tmp_path / "docker"
     config.mkdir()
-    (config / "config.json").write_text(json.dumps({"credHelpers": {auth_registry.host: "made-up"}}))
+    (config / "config.json").write_text(
+        json.dumps({"credHelpers": {auth_registry.host: "made-up"}})
+    )
     # The registry asks for a login, and only a credential helper has it: flux's keychain runs helpers.
     helper = Reader(Flux(env={"DOCKER_CONFIG": str(config)}, timeout="10s"), timeout=10)
-    helper.pull(f"oci://{auth_registry.host}/reads/tls:v1", tmp_path / "a", content=False)
+    helper.pull(
+        f"oci://{auth_registry.host}/reads/tls:v1", tmp_path / "a", content=False
+    )
     assert flux_pulls() == 1
     # A cloud provider's login (ECR, ACR, GAR) is flux's to do.
     flux = Flux(env={}, timeout="10s")
@@ -136,11 +169,16 @@ def test_transient_answers_are_tried_again_and_the_reads_are_the_actions(
         reader = Reader(flux, timeout=10)
         read = reader.pull(url.replace(registry.host, proxy.host), tmp_path / "out")
         assert read.call.ok and read.digest == digest, read.call.error
-        assert [e.outcome for e in proxy.log if "/manifests/" in e.path] == ["injected 503", "forwarded 200"]
+        assert [e.outcome for e in proxy.log if "/manifests/" in e.path] == [
+            "injected 503",
+            "forwarded 200",
+        ]
         assert {e.agent for e in proxy.log} == {USER_AGENT} and flux_pulls() == 0
         # A registry that keeps failing: a transient failure for the pipeline's retries, never "missing".
         proxy.status(500, path="/manifests/")
-        failed = reader.pull(url.replace(registry.host, proxy.host), tmp_path / "again", content=False)
+        failed = reader.pull(
+            url.replace(registry.host, proxy.host), tmp_path / "again", content=False
+        )
         assert failed.call.failure == "transient" and "500" in failed.call.error
 
 
@@ -160,24 +198,34 @@ def test_a_login_that_worked_is_sent_at_once_afterwards(
             env = Credentials(*login).docker_config({proxy.host}, tmp_path)
             reader = Reader(Flux(env=env, timeout="30s"), timeout=30)
             for n in range(3):
-                read = reader.pull(url.replace(plain_auth.host, proxy.host), tmp_path / f"out{n}")
+                read = reader.pull(
+                    url.replace(plain_auth.host, proxy.host), tmp_path / f"out{n}"
+                )
                 assert read.call.ok and read.digest == digest, read.call.error
             reads = [e for e in proxy.log if e.path.startswith("/v2/reads/")]
-            assert [e.outcome for e in reads] == ["forwarded 401"] + ["forwarded 200"] * 6, reads
+            assert [e.outcome for e in reads] == ["forwarded 401"] + [
+                "forwarded 200"
+            ] * 6, reads
             assert flux_pulls() == 0
     finally:
         plain_auth.stop()
 
 
-def test_a_stalled_read_times_out_once_and_is_transient(registry: Registry, tmp_path: Path) -> None:
+def test_a_stalled_read_times_out_once_and_is_transient(
+    registry: Registry, tmp_path: Path
+) -> None:
     flux = Flux(env={}, timeout="10s")
     url = f"oci://{registry.host}/reads/stalled:latest"
     pushed(flux, url, tmp_path, "kind: ConfigMap\n")
     with fault_proxy(registry.host) as proxy:
         proxy.stall(30, path="/manifests/")
         reader = Reader(flux, timeout=1)
-        read = reader.pull(url.replace(registry.host, proxy.host), tmp_path / "out", content=False)
-        assert read.call.failure == "transient" and "timed out" in read.call.error, read.call.error
+        read = reader.pull(
+            url.replace(registry.host, proxy.host), tmp_path / "out", content=False
+        )
+        assert read.call.failure == "transient" and "timed out" in read.call.error, (
+            read.call.error
+        )
         assert 1 <= read.call.seconds < 5
         # A stall already took the whole timeout: no immediate second try (the pipeline backs off).
         assert [e.outcome for e in proxy.log if "/manifests/" in e.path] == ["stalled"]

@@ -50,7 +50,9 @@ def test_it_is_idempotent_and_refuses_another_version() -> None:
     rel = ra.release("v1.4.2", "octo-org")
     once = ra.pin(ACTION, rel)
     assert ra.pin(once, rel) == once
-    with pytest.raises(ra.ReleaseError, match=r"names version 1\.4\.2, the tag is v1\.5\.0"):
+    with pytest.raises(
+        ra.ReleaseError, match=r"names version 1\.4\.2, the tag is v1\.5\.0"
+    ):
         ra.pin(once, ra.release("v1.5.0", "octo-org"))
     with pytest.raises(ra.ReleaseError, match="another image"):
         ra.pin(once, ra.release("v1.4.2", "someone-else"))
@@ -59,7 +61,8 @@ def test_it_is_idempotent_and_refuses_another_version() -> None:
 
 
 @pytest.mark.parametrize(
-    ("tag", "major"), [("v1.0.0", "v1"), ("v2.13.4", "v2"), ("v1.2.3-rc.1", "v1"), ("v0.9.0", "v0")]
+    ("tag", "major"),
+    [("v1.0.0", "v1"), ("v2.13.4", "v2"), ("v1.2.3-rc.1", "v1"), ("v0.9.0", "v0")],
 )
 def test_version_and_major_come_from_the_tag(tag: str, major: str) -> None:
     rel = ra.release(tag, "Org")
@@ -67,13 +70,17 @@ def test_version_and_major_come_from_the_tag(tag: str, major: str) -> None:
     assert rel.image == f"docker://ghcr.io/org/timoni-flux-push:{tag[1:]}"
 
 
-@pytest.mark.parametrize("tag", ["1.2.3", "v1.2", "v01.2.3", "v1.2.3.4", "latest", "v1.2.3+meta", "v1", ""])
+@pytest.mark.parametrize(
+    "tag", ["1.2.3", "v1.2", "v01.2.3", "v1.2.3.4", "latest", "v1.2.3+meta", "v1", ""]
+)
 def test_a_tag_that_is_not_a_version_is_refused(tag: str) -> None:
     with pytest.raises(ra.ReleaseError, match="is not v<major>"):
         ra.release(tag, "org")
 
 
-@pytest.mark.parametrize("owner", ["", "-org", "org-", "a--b", "org/repo", "x" * 40, "org name"])
+@pytest.mark.parametrize(
+    "owner", ["", "-org", "org-", "a--b", "org/repo", "x" * 40, "org name"]
+)
 def test_a_bad_owner_is_refused(owner: str) -> None:
     with pytest.raises(ra.ReleaseError, match="not a GitHub owner"):
         ra.release("v1.0.0", owner)
@@ -85,7 +92,10 @@ def test_a_bad_owner_is_refused(owner: str) -> None:
         ("name: x\n", "no top-level `runs:`"),
         ("runs:\n  using: node20\n  main: index.js\n", "0 `image:` lines"),
         ("runs:\n  using: node20\n  image: Dockerfile\n", "not `docker`"),
-        ("runs:\n  using: docker\n  image: other/Dockerfile\n", "expected `Dockerfile`"),
+        (
+            "runs:\n  using: docker\n  image: other/Dockerfile\n",
+            "expected `Dockerfile`",
+        ),
     ],
 )
 def test_an_action_yml_it_cannot_vouch_for_is_refused(text: str, says: str) -> None:
@@ -93,14 +103,18 @@ def test_an_action_yml_it_cannot_vouch_for_is_refused(text: str, says: str) -> N
         ra.pin(text, ra.release("v1.0.0", "org"))
 
 
-def test_the_command_rewrites_in_place_checks_and_prints_outputs(tmp_path: Path) -> None:
+def test_the_command_rewrites_in_place_checks_and_prints_outputs(
+    tmp_path: Path,
+) -> None:
     (tmp_path / "action.yml").write_text(ACTION, "utf-8")
     check = run("--tag", "v1.4.2", "--owner", "octo-org", "--check", cwd=tmp_path)
     assert check.returncode == 1 and "does not name" in check.stderr
     done = run("--tag", "v1.4.2", "--owner", "octo-org", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [f"image={IMAGE}", "major=v1", "version=1.4.2"]
-    assert yaml.safe_load((tmp_path / "action.yml").read_text())["runs"]["image"] == IMAGE
+    assert (
+        yaml.safe_load((tmp_path / "action.yml").read_text())["runs"]["image"] == IMAGE
+    )
     again = run("--tag", "v1.4.2", "--owner", "octo-org", "--check", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     wrong = run("--tag", "v2.0.0", "--owner", "octo-org", cwd=tmp_path)
@@ -114,7 +128,9 @@ def test_the_image_cross_compiles_its_go_tools_for_the_target_platform() -> None
     text = (ROOT / "Dockerfile").read_text("utf-8")
     assert "FROM --platform=$BUILDPLATFORM golang:" in text
     assert 'GOARCH="${TARGETARCH}" /src/tools/install.sh' in text
-    workflow = yaml.safe_load((ROOT / ".github/workflows/release.yml").read_text("utf-8"))
+    workflow = yaml.safe_load(
+        (ROOT / ".github/workflows/release.yml").read_text("utf-8")
+    )
     matrix = workflow["jobs"]["image"]["strategy"]["matrix"]["include"]
     assert {(m["platform"], m["runner"]) for m in matrix} == {
         ("linux/amd64", "ubuntu-24.04"),
@@ -122,5 +138,7 @@ def test_the_image_cross_compiles_its_go_tools_for_the_target_platform() -> None
     }
     steps = " ".join(str(s) for s in workflow["jobs"]["image"]["steps"])
     assert "qemu" not in steps.lower()
-    publish = " ".join(str(s.get("run", "")) for s in workflow["jobs"]["publish"]["steps"])
+    publish = " ".join(
+        str(s.get("run", "")) for s in workflow["jobs"]["publish"]["steps"]
+    )
     assert 'cosign sign --yes "${IMAGE}@${DIGEST}"' in publish

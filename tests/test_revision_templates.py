@@ -21,7 +21,12 @@ def push(repo: GitRepo, work: Path, prefix: str, before: str, sha: str, **inputs
         "deleted": False,
         "forced": False,
     }
-    inputs = {"registry": prefix, "revision": "{ref_name}-{short_sha}", "targets": "webapp-staging", **inputs}
+    inputs = {
+        "registry": prefix,
+        "revision": "{ref_name}-{short_sha}",
+        "targets": "webapp-staging",
+        **inputs,
+    }
     return run_action(repo.path, work, inputs=inputs, payload=payload, sha=sha)
 
 
@@ -39,7 +44,9 @@ def test_a_short_sha_revision_never_moves_a_tag_back(
     assert found is not None
     notes = found[1]["annotations"]
     assert isinstance(notes, dict)
-    assert notes["org.opencontainers.image.revision"] == f"main-{sha2[:7]}"  # no full SHA in it
+    assert (
+        notes["org.opencontainers.image.revision"] == f"main-{sha2[:7]}"
+    )  # no full SHA in it
     assert notes[catchup.COMMIT] == sha2
 
     # The run for the older commit finishes last (its checkout at sha1): it must not move the tag back.

@@ -22,7 +22,12 @@ pytestmark = pytest.mark.unit  # no timoni, flux or registry: `make unit` runs t
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = yaml.safe_load((ROOT / "examples/gitops/.timoni-flux.yaml").read_text())
-BUNDLE = {"name": "platform", "files": ["bundles/platform.cue"], "tags": ["x"], "watch": ["a/**"]}
+BUNDLE = {
+    "name": "platform",
+    "files": ["bundles/platform.cue"],
+    "tags": ["x"],
+    "watch": ["a/**"],
+}
 REPLACEMENTS: list[Any] = [
     *(1, 2, True, None),
     *("", "UPPER", "/abs", "a\\b", "{name}", "x" * 200),
@@ -76,26 +81,38 @@ CORPUS = list(documents())
 def reference_pick(data: Any) -> tuple[list[str | int], str] | None:
     """The error the action reported while it used jsonschema (config.validate before the change)."""
     validator = jsonschema.Draft202012Validator(config.inlined_schema())
-    errors = sorted(validator.iter_errors(data), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    errors = sorted(
+        validator.iter_errors(data),
+        key=lambda e: (list(map(str, e.absolute_path)), e.message),
+    )
     if not errors:
         return None
     best = errors[0]
     if best.validator == "oneOf" and best.context:
         meant = 1 if isinstance(best.instance, dict) and "match" in best.instance else 0
-        branch = [e for e in best.context if e.schema_path and e.schema_path[0] == meant]
+        branch = [
+            e for e in best.context if e.schema_path and e.schema_path[0] == meant
+        ]
         best = jsonschema.exceptions.best_match(branch) if branch else best
     return list(best.absolute_path), best.message
 
 
 def test_the_corpus_is_large_and_mostly_broken() -> None:
-    broken = [name for name, doc in CORPUS if list(schema_check.iter_errors(config.inlined_schema(), doc))]
+    broken = [
+        name
+        for name, doc in CORPUS
+        if list(schema_check.iter_errors(config.inlined_schema(), doc))
+    ]
     assert len(CORPUS) > 500 and len(broken) > 300, (len(CORPUS), len(broken))
 
 
 @pytest.mark.parametrize("name,doc", CORPUS, ids=[n for n, _ in CORPUS])
 def test_same_errors_as_jsonschema(name: str, doc: Any) -> None:
     schema = config.inlined_schema()
-    ours = {(tuple(e.path), e.validator, e.message) for e in schema_check.iter_errors(schema, doc)}
+    ours = {
+        (tuple(e.path), e.validator, e.message)
+        for e in schema_check.iter_errors(schema, doc)
+    }
     theirs = {
         (tuple(e.absolute_path), str(e.validator), e.message)
         for e in jsonschema.Draft202012Validator(schema).iter_errors(doc)
@@ -112,8 +129,13 @@ def test_same_error_reported_as_with_jsonschema(name: str, doc: Any) -> None:
     with pytest.raises(config.ConfigError) as caught:
         config.validate(doc, {}, "c.yaml")
     path, message = expected
-    assert caught.value.key == config.key_path(path) or caught.value.key.startswith(config.key_path(path))
-    assert caught.value.message.startswith(message.split(" (")[0]) or "unknown key" in caught.value.message
+    assert caught.value.key == config.key_path(path) or caught.value.key.startswith(
+        config.key_path(path)
+    )
+    assert (
+        caught.value.message.startswith(message.split(" (")[0])
+        or "unknown key" in caught.value.message
+    )
 
 
 def test_every_keyword_of_the_schema_is_handled() -> None:
@@ -122,12 +144,16 @@ def test_every_keyword_of_the_schema_is_handled() -> None:
             for k, v in node.items():
                 if not in_properties:
                     yield k
-                yield from keywords(v, in_properties=k in ("properties", "$defs") and not in_properties)
+                yield from keywords(
+                    v, in_properties=k in ("properties", "$defs") and not in_properties
+                )
         elif isinstance(node, list):
             for v in node:
                 yield from keywords(v)
 
     used = set(keywords(config.inlined_schema()))
-    assert used <= schema_check.HANDLED | schema_check.ANNOTATIONS, used - schema_check.HANDLED
+    assert used <= schema_check.HANDLED | schema_check.ANNOTATIONS, (
+        used - schema_check.HANDLED
+    )
     with pytest.raises(ValueError, match="not supported"):
         list(schema_check.iter_errors({"type": "string", "format": "uri"}, "x"))

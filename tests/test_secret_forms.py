@@ -27,7 +27,9 @@ def every_form(secret: str) -> dict[str, str]:
         "raw": secret,
         "JSON": json.dumps(secret)[1:-1],
         "JSON, unicode": json.dumps(secret, ensure_ascii=False)[1:-1],
-        "YAML double-quoted": yaml.safe_dump(secret, default_style='"').strip().removesuffix("...")[1:-1],
+        "YAML double-quoted": yaml.safe_dump(secret, default_style='"')
+        .strip()
+        .removesuffix("...")[1:-1],
         "URL-encoded": urllib.parse.quote(secret, safe=""),
         "base64": base64.b64encode(secret.encode()).decode(),
         "docker auth": base64.b64encode(f"{USER}:{secret}".encode()).decode(),
@@ -36,9 +38,17 @@ def every_form(secret: str) -> dict[str, str]:
 
 
 def shown(run: ActionRun, api: GitHubApiServer) -> str:
-    stdout = "\n".join(ln for ln in run.stdout.splitlines() if not ln.startswith("::add-mask ::"))
+    stdout = "\n".join(
+        ln for ln in run.stdout.splitlines() if not ln.startswith("::add-mask ::")
+    )
     return "\n".join(
-        [stdout, run.stderr, run.summary, *run.outputs.values(), *(c["body"] for c in api.comments)]
+        [
+            stdout,
+            run.stderr,
+            run.summary,
+            *run.outputs.values(),
+            *(c["body"] for c in api.comments),
+        ]
     )
 
 
@@ -51,7 +61,9 @@ def test_escaped_secret_hidden_everywhere(
 ) -> None:
     creds = {"registry": prefix, "registry-username": USER, "registry-password": PASSWORD,
              "github-token": "ghs_test-token"}  # fmt: skip
-    deploy = run_action(example_repo.path, tmp_path / "deploy", inputs={**creds, "all": "true"})
+    deploy = run_action(
+        example_repo.path, tmp_path / "deploy", inputs={**creds, "all": "true"}
+    )
     assert deploy.returncode == 0, deploy.stdout + deploy.stderr
     base = example_repo.head()
     staging = example_repo.path / "apps/webapp/staging.yaml"
@@ -59,7 +71,9 @@ def test_escaped_secret_hidden_everywhere(
     staging.write_text(staging.read_text().replace('"hello from staging"', yaml_value))
     overlay = example_repo.path / "bundles/staging.cue"
     overlay.write_text(  # conflicting values: CUE quotes both, escaped
-        overlay.read_text().replace("password:", f"endpoint: {cue_string(PASSWORD)}\n\t\tpassword:")
+        overlay.read_text().replace(
+            "password:", f"endpoint: {cue_string(PASSWORD)}\n\t\tpassword:"
+        )
     )
     head = example_repo.commit_all("a password in plain values")
     pr = run_action(example_repo.path, tmp_path / "pr", event_name="pull_request", sha=head,
@@ -73,4 +87,7 @@ def test_escaped_secret_hidden_everywhere(
     assert "message" in pr.summary and len(api.comments) == 1
     text = shown(pr, api)
     leaked = {name: form for name, form in every_form(PASSWORD).items() if form in text}
-    assert not leaked, {k: text[max(0, text.index(v) - 60) : text.index(v) + 20] for k, v in leaked.items()}
+    assert not leaked, {
+        k: text[max(0, text.index(v) - 60) : text.index(v) + 20]
+        for k, v in leaked.items()
+    }

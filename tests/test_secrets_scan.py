@@ -67,7 +67,9 @@ def produced() -> Iterator[tuple[str, str]]:
         yield f"run {i} summary", run.summary
         for name, value in run.outputs.items():
             yield f"run {i} output {name}", value
-    current = [str(c.get("body", "")) for s in _servers for c in getattr(s, "comments", [])]
+    current = [
+        str(c.get("body", "")) for s in _servers for c in getattr(s, "comments", [])
+    ]
     for i, body in enumerate([*COMMENTS, *current]):
         yield f"comment {i}", body
 
@@ -80,7 +82,9 @@ def leaks(texts: Iterable[tuple[str, str]]) -> list[str]:
             for form in forms(secret):
                 if form in text:
                     at = text.index(form)
-                    excerpt = text[max(0, at - 80) : at + len(form) + 40].replace(form, "<THE SECRET>")
+                    excerpt = text[max(0, at - 80) : at + len(form) + 40].replace(
+                        form, "<THE SECRET>"
+                    )
                     found.append(f"{name} in {where}: ...{excerpt!r}")
     return found
 
@@ -93,7 +97,9 @@ def whole_session() -> Iterator[None]:
     assert not found, "secrets leaked:\n" + "\n".join(found)
 
 
-def texts_of(runs: Iterable[ActionRun], comments: Iterable[str] = ()) -> list[tuple[str, str]]:
+def texts_of(
+    runs: Iterable[ActionRun], comments: Iterable[str] = ()
+) -> list[tuple[str, str]]:
     out = []
     for i, run in enumerate(runs):
         out += [
@@ -113,19 +119,29 @@ def pr_payload(base: str, head: str) -> dict[str, Any]:
 
 
 def timoni_says(repo: GitRepo, *args: str) -> str:
-    done = subprocess.run(["timoni", *args], cwd=repo.path, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["timoni", *args], cwd=repo.path, capture_output=True, text=True, check=False
+    )
     assert done.returncode == 1
     return done.stderr
 
 
 def test_secrets_stay_out_of_logs_summaries_outputs_and_comments(
-    whole_session: None, example_repo: GitRepo, auth_registry: Registry, api: GitHubApiServer, tmp_path: Path
+    whole_session: None,
+    example_repo: GitRepo,
+    auth_registry: Registry,
+    api: GitHubApiServer,
+    tmp_path: Path,
 ) -> None:
     assert auth_registry.ca_file is not None and auth_registry.auth is not None
     password = auth_registry.auth[1]
     registry = f"oci://{auth_registry.host}/secrets"
     env = {"SSL_CERT_FILE": str(auth_registry.ca_file)}
-    creds = {"registry": registry, "registry-username": USER, "github-token": SECRETS["GitHub token"]}
+    creds = {
+        "registry": registry,
+        "registry-username": USER,
+        "github-token": SECRETS["GitHub token"],
+    }
     runs: list[ActionRun] = []
 
     def push(name: str, **inputs: str) -> ActionRun:
@@ -137,15 +153,21 @@ def test_secrets_stay_out_of_logs_summaries_outputs_and_comments(
     # Refused credentials, then good ones: every target, Secrets included, pushed.
     wrong = push("wrong", **{"registry-password": SECRETS["wrong registry password (test_push)"]},
                  targets="staging/billing")  # fmt: skip
-    assert wrong.by_name()["staging/billing"]["error"].startswith("the registry refused the credentials")
+    assert wrong.by_name()["staging/billing"]["error"].startswith(
+        "the registry refused the credentials"
+    )
     good = push("good", **{"registry-password": password})
-    assert good.returncode == 0 and good.outputs["pushed"] == "5", good.stdout + good.stderr
+    assert good.returncode == 0 and good.outputs["pushed"] == "5", (
+        good.stdout + good.stderr
+    )
     deployed = example_repo.head()
 
     # A CUE syntax error in a file full of secrets: timoni echoes the whole file.
     billing = example_repo.path / "clusters/staging/billing.cue"
     billing.write_text(
-        billing.read_text().replace('username: "billing-staging"', 'username: "billing-staging" +')
+        billing.read_text().replace(
+            'username: "billing-staging"', 'username: "billing-staging" +'
+        )
     )
     example_repo.commit_all("syntax error next to the secrets")
     assert SECRETS["billing password, staging"] in timoni_says(
@@ -158,9 +180,13 @@ def test_secrets_stay_out_of_logs_summaries_outputs_and_comments(
         "-f",
         "clusters/staging/billing.cue",
     )
-    syntax = push("syntax", **{"registry-password": password}, targets="staging/billing")
+    syntax = push(
+        "syntax", **{"registry-password": password}, targets="staging/billing"
+    )
     assert syntax.by_name()["staging/billing"]["status"] == "failed"
-    assert "clusters/staging/billing.cue" in syntax.by_name()["staging/billing"]["error"]
+    assert (
+        "clusters/staging/billing.cue" in syntax.by_name()["staging/billing"]["error"]
+    )
     example_repo.git("revert", "--no-edit", "HEAD")
 
     # Two bundle files give the password different values: CUE quotes both in its error.
@@ -174,10 +200,18 @@ def test_secrets_stay_out_of_logs_summaries_outputs_and_comments(
     )
     example_repo.commit_all("conflicting passwords")
     said = timoni_says(
-        example_repo, "bundle", "build", "-f", "bundles/platform.cue", "-f", "bundles/staging.cue"
+        example_repo,
+        "bundle",
+        "build",
+        "-f",
+        "bundles/platform.cue",
+        "-f",
+        "bundles/staging.cue",
     )
     assert "conflicting values" in said and SECRETS["billing password, staging"] in said
-    conflict = push("conflict", **{"registry-password": password}, targets="platform-staging")
+    conflict = push(
+        "conflict", **{"registry-password": password}, targets="platform-staging"
+    )
     err = conflict.by_name()["platform-staging"]["error"]
     assert conflict.by_name()["platform-staging"]["status"] == "failed"
     assert "values.password: conflicting values" in err and "***" in err, err
@@ -186,7 +220,11 @@ def test_secrets_stay_out_of_logs_summaries_outputs_and_comments(
     # A pull request rotating the secrets: the dry-run diff, the summary and the PR comment.
     for name in ("staging", "production"):
         path = example_repo.path / f"clusters/{name}/billing.cue"
-        path.write_text(path.read_text().replace(f"{name}-demo-password", f"rotated-{name}-demo-password"))
+        path.write_text(
+            path.read_text().replace(
+                f"{name}-demo-password", f"rotated-{name}-demo-password"
+            )
+        )
     example_repo.commit_all("rotate")
     head = example_repo.head()
     pr = run_action(example_repo.path, tmp_path / "pr", event_name="pull_request",
@@ -197,11 +235,20 @@ def test_secrets_stay_out_of_logs_summaries_outputs_and_comments(
     assert pr.returncode == 0, pr.stdout + pr.stderr
     assert {a["name"]: a["status"] for a in pr.artifacts()} == {
         "staging/billing": "dry-run", "production/billing": "dry-run"}  # fmt: skip
-    assert len(api.comments) == 1 and "password: <hidden> (changed)" in api.comments[0]["body"]
+    assert (
+        len(api.comments) == 1
+        and "password: <hidden> (changed)" in api.comments[0]["body"]
+    )
 
     # Each secret this test passed really was masked, and nothing leaked anywhere.
-    for run, secret in ((wrong, SECRETS["wrong registry password (test_push)"]), (good, password)):
-        assert run.stdout.startswith(f"::add-mask ::{secret}\n") or f"::add-mask ::{secret}\n" in run.stdout
+    for run, secret in (
+        (wrong, SECRETS["wrong registry password (test_push)"]),
+        (good, password),
+    ):
+        assert (
+            run.stdout.startswith(f"::add-mask ::{secret}\n")
+            or f"::add-mask ::{secret}\n" in run.stdout
+        )
     found = leaks(texts_of(runs, [c["body"] for c in api.comments]))
     assert not found, "\n".join(found)
 
@@ -219,11 +266,17 @@ def test_the_scan_finds_a_leak() -> None:
     assert leaks([("mask", f"::add-mask ::{secret}\nok")]) == []
     assert leaks([("plain", f"error: {secret}")])
     assert leaks([("base64", base64.b64encode(secret.encode()).decode())])
-    assert leaks([("docker auth", base64.b64encode(f"{USER}:{secret}".encode()).decode())])
+    assert leaks(
+        [("docker auth", base64.b64encode(f"{USER}:{secret}".encode()).decode())]
+    )
 
 
 def test_known_secrets_are_redacted_from_the_diff_the_comment_and_the_annotations(
-    whole_session: None, example_repo: GitRepo, auth_registry: Registry, api: GitHubApiServer, tmp_path: Path
+    whole_session: None,
+    example_repo: GitRepo,
+    auth_registry: Registry,
+    api: GitHubApiServer,
+    tmp_path: Path,
 ) -> None:
     """Issue 12: defence in depth. A pull request that writes the registry password, its docker `auth`
     form and the GitHub token into plain (non-Secret) values: the diff would show them in clear, and
@@ -234,16 +287,24 @@ def test_known_secrets_are_redacted_from_the_diff_the_comment_and_the_annotation
     env = {"SSL_CERT_FILE": str(auth_registry.ca_file), "GITHUB_API_URL": api.base_url}
     creds = {"registry": registry, "registry-username": USER, "registry-password": password,
              "github-token": SECRETS["GitHub token"]}  # fmt: skip
-    deploy = run_action(example_repo.path, tmp_path / "deploy", inputs={**creds, "all": "true"}, env=env)
+    deploy = run_action(
+        example_repo.path, tmp_path / "deploy", inputs={**creds, "all": "true"}, env=env
+    )
     assert deploy.returncode == 0, deploy.stdout + deploy.stderr
     base = example_repo.head()
     auth = base64.b64encode(f"{USER}:{password}".encode()).decode()
     for name, value in (("staging", password), ("production", auth)):
         path = example_repo.path / f"apps/webapp/{name}.yaml"
-        path.write_text(path.read_text().replace(f'message: "hello from {name}"', f'message: "{value}"'))
+        path.write_text(
+            path.read_text().replace(
+                f'message: "hello from {name}"', f'message: "{value}"'
+            )
+        )
     overlay = example_repo.path / "bundles/staging.cue"
     overlay.write_text(  # conflicting values: CUE quotes both
-        overlay.read_text().replace("password:", f'endpoint: "{SECRETS["GitHub token"]}"\n\t\tpassword:')
+        overlay.read_text().replace(
+            "password:", f'endpoint: "{SECRETS["GitHub token"]}"\n\t\tpassword:'
+        )
     )
     head = example_repo.commit_all("secrets in plain values")
     pr = run_action(example_repo.path, tmp_path / "pr", event_name="pull_request", sha=head,
@@ -251,10 +312,13 @@ def test_known_secrets_are_redacted_from_the_diff_the_comment_and_the_annotation
                     env=env)  # fmt: skip
     by_name = pr.by_name()
     assert (
-        by_name["webapp-staging"]["status"] == "dry-run" and by_name["platform-staging"]["status"] == "failed"
+        by_name["webapp-staging"]["status"] == "dry-run"
+        and by_name["platform-staging"]["status"] == "failed"
     )
     assert (
-        '+  message: "***"' in pr.summary or "+  message: '***'" in pr.summary or "message: ***" in pr.summary
+        '+  message: "***"' in pr.summary
+        or "+  message: '***'" in pr.summary
+        or "message: ***" in pr.summary
     ), pr.summary
     assert len(api.comments) == 1 and "***" in api.comments[0]["body"]
     errors = [a for a in action.annotations(pr.stdout) if a["level"] == "error"]

@@ -22,14 +22,21 @@ def test_a_repaired_tag_gets_the_first_push_s_digest(
     example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path
 ) -> None:
     # The older run's artifact (commit 1) and ours (commit 2), both pushed by the action.
-    assert run_cli(example_repo, "push", "--registry", prefix, "--targets", "webapp-staging").returncode == 0
+    assert (
+        run_cli(
+            example_repo, "push", "--registry", prefix, "--targets", "webapp-staging"
+        ).returncode
+        == 0
+    )
     repo_name = prefix.removeprefix(f"oci://{registry.host}/") + "/webapp"
     older = registry.manifest(repo_name, "staging")
     assert older is not None
     values = example_repo.path / "apps/webapp/staging.yaml"
     values.write_text(values.read_text().replace("replicas: 1", "replicas: 2"))
     head = example_repo.commit_all("scale")
-    ours = run_cli(example_repo, "push", "--registry", prefix, "--targets", "webapp-staging")
+    ours = run_cli(
+        example_repo, "push", "--registry", prefix, "--targets", "webapp-staging"
+    )
     assert ours.returncode == 0, ours.stderr
     first = registry.manifest(repo_name, "staging")
     assert first is not None and first[0] != older[0]
@@ -40,8 +47,14 @@ def test_a_repaired_tag_gets_the_first_push_s_digest(
     url = f"{prefix}/webapp:staging"
     assert flux.tag(f"{prefix}/webapp@{older[0]}", ["staging"]).ok
     text = (example_repo.path / ".timoni-flux.yaml").read_text()
-    files = [str(p.relative_to(example_repo.path)) for p in example_repo.path.rglob("*") if p.is_file()]
-    targets = config.load(text, file=".timoni-flux.yaml", repo_files=files, registry_override=prefix).by_id()
+    files = [
+        str(p.relative_to(example_repo.path))
+        for p in example_repo.path.rglob("*")
+        if p.is_file()
+    ]
+    targets = config.load(
+        text, file=".timoni-flux.yaml", repo_files=files, registry_override=prefix
+    ).by_id()
     target = targets["webapp-staging"]
     rendered = timoni.render(
         target,
@@ -65,7 +78,9 @@ def test_a_repaired_tag_gets_the_first_push_s_digest(
         timoni_identity=timoni.identity(),
     )
     log: list[str] = []
-    pending = settle.Settling(target, url, first[0], rendered.path, tmp_path / "work", 0.05)
+    pending = settle.Settling(
+        target, url, first[0], rendered.path, tmp_path / "work", 0.05
+    )
     done = settle.verify(pending, opts, log)
 
     assert done == settle.Settled(first[0]), log

@@ -21,7 +21,13 @@ from gitops_action.sign import signing
 
 PASSWORD = "Cosign-Key-Pa55-Right"
 WRONG = "Cosign-Key-Pa55-Wrong"
-ALL = {"webapp-staging", "webapp-production", "staging/billing", "production/billing", "platform-staging"}
+ALL = {
+    "webapp-staging",
+    "webapp-production",
+    "staging/billing",
+    "production/billing",
+    "platform-staging",
+}
 
 
 @pytest.fixture(scope="module")
@@ -35,13 +41,20 @@ def test_cosign_is_the_pinned_version() -> None:
         ln.split("=", 1) for ln in (ROOT / "tools/versions.env").read_text().splitlines()
         if "=" in ln and not ln.startswith("#")
     )  # fmt: skip
-    done = subprocess.run([str(TOOLS / "cosign"), "version"], capture_output=True, text=True, check=True)
-    assert re.search(rf"GitVersion:\s+v{re.escape(pins['COSIGN_VERSION'])}\n", done.stdout + done.stderr)
+    done = subprocess.run(
+        [str(TOOLS / "cosign"), "version"], capture_output=True, text=True, check=True
+    )
+    assert re.search(
+        rf"GitVersion:\s+v{re.escape(pins['COSIGN_VERSION'])}\n",
+        done.stdout + done.stderr,
+    )
 
 
 def secret_forms(key: Path) -> list[str]:
     """What must never be printed: both passwords, the key, and each line of its body."""
-    lines = [ln for ln in key.read_text().splitlines() if ln and not ln.startswith("-----")]
+    lines = [
+        ln for ln in key.read_text().splitlines() if ln and not ln.startswith("-----")
+    ]
     return [PASSWORD, WRONG, key.read_text().strip(), *lines]
 
 
@@ -58,13 +71,23 @@ def assert_nothing_leaks(run: ActionRun, key: Path) -> None:
 
 
 def push(repo: GitRepo, work: Path, prefix: str, **inputs: str) -> ActionRun:
-    payload = {"before": "0" * 40, "after": repo.head(), "created": True, "ref": "refs/heads/main"}
+    payload = {
+        "before": "0" * 40,
+        "after": repo.head(),
+        "created": True,
+        "ref": "refs/heads/main",
+    }
     inputs = {"registry": prefix, **inputs}
     return run_action(repo.path, work, inputs=inputs, payload=payload, sha=repo.head())
 
 
 def signed_push(
-    repo: GitRepo, work: Path, prefix: str, key: Path, password: str = PASSWORD, **inputs: str
+    repo: GitRepo,
+    work: Path,
+    prefix: str,
+    key: Path,
+    password: str = PASSWORD,
+    **inputs: str,
 ) -> ActionRun:
     secrets = {"cosign-key": key.read_text(), "cosign-password": password}
     return push(repo, work, prefix, sign="cosign", **secrets, **inputs)
@@ -73,7 +96,14 @@ def signed_push(
 def cosign_verify(pub: Path, ref: str) -> subprocess.CompletedProcess[str]:
     """`cosign verify --key` with the pinned cosign, as a user checks by hand."""
     return subprocess.run(
-        [str(TOOLS / "cosign"), "verify", "--key", str(pub), "--insecure-ignore-tlog=true", ref],
+        [
+            str(TOOLS / "cosign"),
+            "verify",
+            "--key",
+            str(pub),
+            "--insecure-ignore-tlog=true",
+            ref,
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -86,7 +116,9 @@ def repository(artifact: str, registry: Registry) -> str:
     return artifact.removeprefix(f"oci://{registry.host}/")
 
 
-def signatures(registry: Registry, artifacts: list[dict[str, Any]]) -> dict[str, tuple[str, int]]:
+def signatures(
+    registry: Registry, artifacts: list[dict[str, Any]]
+) -> dict[str, tuple[str, int]]:
     """Per artifact repository: its `.sig` tags and, for each, the manifest digest and layer count
     (cosign adds one layer per signature: a second signature changes both)."""
     found: dict[str, tuple[str, int]] = {}
@@ -102,12 +134,18 @@ def signatures(registry: Registry, artifacts: list[dict[str, Any]]) -> dict[str,
 
 
 def test_every_pushed_digest_is_signed_verified_and_reported(
-    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path, key_pair: dict[str, Path]
+    example_repo: GitRepo,
+    registry: Registry,
+    prefix: str,
+    tmp_path: Path,
+    key_pair: dict[str, Path],
 ) -> None:
     run = signed_push(example_repo, tmp_path / "run1", prefix, key_pair["key"])
     assert run.returncode == 0, run.stdout + run.stderr
     arts = run.artifacts()
-    assert {a["name"] for a in arts} == ALL and {a["status"] for a in arts} == {"pushed"}
+    assert {a["name"] for a in arts} == ALL and {a["status"] for a in arts} == {
+        "pushed"
+    }
     for a in arts:
         assert a["signed"] is True, a
         assert a["signature"] == f"{a['artifact']}:{a['digest'].replace(':', '-')}.sig"
@@ -116,15 +154,24 @@ def test_every_pushed_digest_is_signed_verified_and_reported(
         assert checked.returncode == 0, checked.stderr
         # ... and the tag the run moved resolves to that signed digest.
         for tag in a["tags"]:
-            by_tag = cosign_verify(key_pair["pub"], f"{a['artifact'].removeprefix('oci://')}:{tag}")
+            by_tag = cosign_verify(
+                key_pair["pub"], f"{a['artifact'].removeprefix('oci://')}:{tag}"
+            )
             assert by_tag.returncode == 0, (tag, by_tag.stderr)
     sigs = signatures(registry, arts)
-    assert len(sigs) == len({a["digest"] for a in arts}) and {n for _, n in sigs.values()} == {1}
+    assert len(sigs) == len({a["digest"] for a in arts}) and {
+        n for _, n in sigs.values()
+    } == {1}
     # Never a tag: every signature is stored for a digest.
     assert all(re.search(r":sha256-[0-9a-f]{64}\.sig$", s) for s in sigs)
 
     # The summary shows the Flux `verify` block once, with the public key it needs.
-    assert run.summary.count("  verify:\n    provider: cosign\n    secretRef:\n      name: cosign-pub") == 1
+    assert (
+        run.summary.count(
+            "  verify:\n    provider: cosign\n    secretRef:\n      name: cosign-pub"
+        )
+        == 1
+    )
     assert key_pair["pub"].read_text().strip() in run.summary
     assert "5 digest(s) carry a cosign signature" in run.summary
     assert "pushed, signed" in run.summary
@@ -135,7 +182,9 @@ def test_every_pushed_digest_is_signed_verified_and_reported(
     staging = next(a for a in arts if a["name"] == "webapp-staging")
     other = tmp_path / "other"
     other.mkdir()
-    (other / "all.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: intruder}\n")
+    (other / "all.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: intruder}\n"
+    )
     ref = f"{staging['artifact'].removeprefix('oci://')}:{staging['tags'][0]}"
     subprocess.run(
         [str(TOOLS / "flux"), "push", "artifact", f"oci://{ref}", f"--path={other}",
@@ -143,17 +192,26 @@ def test_every_pushed_digest_is_signed_verified_and_reported(
         check=True, capture_output=True, timeout=120, env={**os.environ, "TZ": "UTC"},
     )  # fmt: skip
     refused = cosign_verify(key_pair["pub"], ref)
-    assert refused.returncode != 0 and "no signatures found" in refused.stderr, refused.stderr
+    assert refused.returncode != 0 and "no signatures found" in refused.stderr, (
+        refused.stderr
+    )
 
 
 def test_a_rerun_signs_only_what_has_no_signature(
-    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path, key_pair: dict[str, Path]
+    example_repo: GitRepo,
+    registry: Registry,
+    prefix: str,
+    tmp_path: Path,
+    key_pair: dict[str, Path],
 ) -> None:
     # Pushed without signing: nothing is signed, the outputs say so.
     plain = push(example_repo, tmp_path / "plain", prefix)
     assert plain.returncode == 0, plain.stdout + plain.stderr
     assert {(a["signed"], a["signature"]) for a in plain.artifacts()} == {(False, None)}
-    assert signatures(registry, plain.artifacts()) == {} and "### Signatures" not in plain.summary
+    assert (
+        signatures(registry, plain.artifacts()) == {}
+        and "### Signatures" not in plain.summary
+    )
 
     # A dry run with signing on signs nothing either.
     # (`all`: with every tag at this commit, a plan from the tags takes no target.)
@@ -161,13 +219,20 @@ def test_a_rerun_signs_only_what_has_no_signature(
                **{"cosign-key": key_pair["key"].read_text(), "cosign-password": PASSWORD})  # fmt: skip
     assert dry.returncode == 0, dry.stdout + dry.stderr
     assert {a["status"] for a in dry.artifacts()} == {"dry-run"}
-    assert signatures(registry, plain.artifacts()) == {} and "### Signatures" not in dry.summary
+    assert (
+        signatures(registry, plain.artifacts()) == {}
+        and "### Signatures" not in dry.summary
+    )
 
     # Signing turned on, same commit, once with `all` (the README says so): every target is
     # `unchanged`, and its digest gets signed now.
-    first = signed_push(example_repo, tmp_path / "first", prefix, key_pair["key"], all="true")
+    first = signed_push(
+        example_repo, tmp_path / "first", prefix, key_pair["key"], all="true"
+    )
     assert first.returncode == 0, first.stdout + first.stderr
-    assert {(a["status"], a["signed"]) for a in first.artifacts()} == {("unchanged", True)}
+    assert {(a["status"], a["signed"]) for a in first.artifacts()} == {
+        ("unchanged", True)
+    }
     before = signatures(registry, first.artifacts())
     assert len(before) == 5 and {n for _, n in before.values()} == {1}
 
@@ -177,18 +242,31 @@ def test_a_rerun_signs_only_what_has_no_signature(
     assert signatures(registry, first.artifacts()) == before
 
     # Every target taken again: nothing is signed again (same `.sig` manifests, one signature each).
-    again = signed_push(example_repo, tmp_path / "again", prefix, key_pair["key"], all="true")
+    again = signed_push(
+        example_repo, tmp_path / "again", prefix, key_pair["key"], all="true"
+    )
     assert again.returncode == 0, again.stdout + again.stderr
-    assert {(a["status"], a["signed"]) for a in again.artifacts()} == {("unchanged", True)}
+    assert {(a["status"], a["signed"]) for a in again.artifacts()} == {
+        ("unchanged", True)
+    }
     assert signatures(registry, again.artifacts()) == before
-    assert again.stdout.count("already signed") == 5 and "signed and verified" not in again.stdout
+    assert (
+        again.stdout.count("already signed") == 5
+        and "signed and verified" not in again.stdout
+    )
     assert_nothing_leaks(again, key_pair["key"])
 
 
 def test_wrong_password_fails_the_targets_and_leaks_nothing(
-    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path, key_pair: dict[str, Path]
+    example_repo: GitRepo,
+    registry: Registry,
+    prefix: str,
+    tmp_path: Path,
+    key_pair: dict[str, Path],
 ) -> None:
-    run = signed_push(example_repo, tmp_path / "run", prefix, key_pair["key"], password=WRONG)
+    run = signed_push(
+        example_repo, tmp_path / "run", prefix, key_pair["key"], password=WRONG
+    )
     assert run.returncode == 1, run.stdout + run.stderr
     arts = run.artifacts()
     assert {a["status"] for a in arts} == {"failed"} and run.outputs["failed"] == "5"
@@ -209,17 +287,25 @@ def test_keyless_without_an_oidc_token_says_what_the_job_needs(
 ) -> None:
     """Keyless signing is wired to the Actions runtime's token; without `id-token: write` the runner
     sets no ACTIONS_ID_TOKEN_REQUEST_* variables, and the run says so (Fulcio cannot be reached here)."""
-    run = push(example_repo, tmp_path / "run", prefix, sign="cosign", targets="webapp-staging")
+    run = push(
+        example_repo, tmp_path / "run", prefix, sign="cosign", targets="webapp-staging"
+    )
     assert run.returncode == 1, run.stdout + run.stderr
     (art,) = run.artifacts()
     assert art["status"] == "failed" and art["digest"] and art["signed"] is False
     assert "signing failed: keyless signing needs a GitHub OIDC token" in art["error"]
     assert "id-token: write" in art["error"] and "Nothing was signed" in run.summary
-    assert signatures(registry, [art]) == {} and "Traceback" not in run.stdout + run.stderr
+    assert (
+        signatures(registry, [art]) == {} and "Traceback" not in run.stdout + run.stderr
+    )
 
 
 def test_missing_cosign_fails_the_targets_without_a_traceback(
-    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path, key_pair: dict[str, Path]
+    example_repo: GitRepo,
+    registry: Registry,
+    prefix: str,
+    tmp_path: Path,
+    key_pair: dict[str, Path],
 ) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -228,13 +314,32 @@ def test_missing_cosign_fails_the_targets_without_a_traceback(
     path = os.pathsep.join([str(bin_dir), "/usr/local/bin", "/usr/bin", "/bin"])
     assert not any((Path(p) / "cosign").exists() for p in path.split(os.pathsep))
     secrets = {"cosign-key": key_pair["key"].read_text(), "cosign-password": PASSWORD}
-    payload = {"before": "0" * 40, "after": example_repo.head(), "created": True, "ref": "refs/heads/main"}
-    inputs = {"registry": prefix, "sign": "cosign", "targets": "webapp-staging", **secrets}
-    run = run_action(example_repo.path, tmp_path / "run", inputs=inputs, payload=payload, env={"PATH": path})
+    payload = {
+        "before": "0" * 40,
+        "after": example_repo.head(),
+        "created": True,
+        "ref": "refs/heads/main",
+    }
+    inputs = {
+        "registry": prefix,
+        "sign": "cosign",
+        "targets": "webapp-staging",
+        **secrets,
+    }
+    run = run_action(
+        example_repo.path,
+        tmp_path / "run",
+        inputs=inputs,
+        payload=payload,
+        env={"PATH": path},
+    )
     assert run.returncode == 1, run.stdout + run.stderr
     (art,) = run.artifacts()
     assert art["status"] == "failed", art
-    assert "cosign not found on PATH (install it: https://docs.sigstore.dev" in art["error"], art["error"]
+    assert (
+        "cosign not found on PATH (install it: https://docs.sigstore.dev"
+        in art["error"]
+    ), art["error"]
     assert "Traceback" not in run.stdout + run.stderr
     assert_nothing_leaks(run, key_pair["key"])
 
@@ -245,7 +350,9 @@ def test_a_signature_that_does_not_verify_fails_with_signing_failed(
     """The check after signing is real: signed with one key, verified against another, it fails."""
     content = tmp_path / "content"
     content.mkdir()
-    (content / "all.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: one}\n")
+    (content / "all.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: one}\n"
+    )
     pushed = subprocess.run(
         [str(TOOLS / "flux"), "push", "artifact", f"{prefix}/app:latest", f"--path={content}",
          "--source=https://example.com/x", "--revision=main@sha1:" + "2" * 40, "-o", "json"],
@@ -261,7 +368,13 @@ def test_a_signature_that_does_not_verify_fails_with_signing_failed(
     assert not signer.error and signer.public_key == key_pair["pub"].read_text().strip()
     mismatched = replace(signer, public_key_file=other / "cosign.pub")
     out = signing.sign_and_verify(mismatched, url)
-    assert not out.ok and out.error.startswith(f"signing failed: the new signature of {url} does not verify")
+    assert not out.ok and out.error.startswith(
+        f"signing failed: the new signature of {url} does not verify"
+    )
     # With the matching key the same digest is found signed: no second signature.
     again = signing.sign_and_verify(signer, url)
-    assert again.ok and not again.signed_now and again.signature == signing.signature_ref(url)
+    assert (
+        again.ok
+        and not again.signed_now
+        and again.signature == signing.signature_ref(url)
+    )

@@ -24,18 +24,33 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def test_a_promoted_digest_is_signed_and_verifies(
-    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path, keys: dict[str, Path]
+    example_repo: GitRepo,
+    registry: Registry,
+    prefix: str,
+    tmp_path: Path,
+    keys: dict[str, Path],
 ) -> None:
     setup(example_repo)
     env = {"COSIGN_KEY": keys["key"].read_text(), "COSIGN_PASSWORD": PASSWORD}
     # Signed by the push: a promotion signs nothing, it checks (tests/test_trust_promote.py).
-    pushed = run_cli(example_repo, "push", "--all", "--registry", prefix, "--sign", "cosign", env=env)
+    pushed = run_cli(
+        example_repo, "push", "--all", "--registry", prefix, "--sign", "cosign", env=env
+    )
     assert pushed.returncode == 0, pushed.stderr
     out = tmp_path / "outputs.json"
     run = run_cli(
         example_repo,
         "promote",
-        *("--registry", prefix, "--from", "staging", "--to", "production", "--targets", "webapp"),
+        *(
+            "--registry",
+            prefix,
+            "--from",
+            "staging",
+            "--to",
+            "production",
+            "--targets",
+            "webapp",
+        ),
         *("--sign", "cosign", "--output-file", str(out)),
         env=env,
     )
@@ -50,7 +65,9 @@ def test_a_promoted_digest_is_signed_and_verifies(
     assert PASSWORD not in run.stderr + run.stdout + out.read_text()
 
 
-def test_flux_config_with_signing_asks_flux_to_verify(example_repo: GitRepo, keys: dict[str, Path]) -> None:
+def test_flux_config_with_signing_asks_flux_to_verify(
+    example_repo: GitRepo, keys: dict[str, Path]
+) -> None:
     keyed = run_cli(
         example_repo,
         "flux-config",
@@ -61,11 +78,19 @@ def test_flux_config_with_signing_asks_flux_to_verify(example_repo: GitRepo, key
     assert keyed.returncode == 0, keyed.stderr
     sources = [o for o in objects(keyed.stdout) if o["kind"] == "OCIRepository"]
     assert sources and all(
-        o["spec"]["verify"] == {"provider": "cosign", "secretRef": {"name": "cosign-pub"}} for o in sources
+        o["spec"]["verify"]
+        == {"provider": "cosign", "secretRef": {"name": "cosign-pub"}}
+        for o in sources
     )
     assert all(crd_errors(o) == [] for o in sources)
     workflow = "octo-org/gitops/.github/workflows/deploy.yml@refs/heads/main"
-    keyless = run_cli(example_repo, "flux-config", "--sign", "cosign", env={"GITHUB_WORKFLOW_REF": workflow})
+    keyless = run_cli(
+        example_repo,
+        "flux-config",
+        "--sign",
+        "cosign",
+        env={"GITHUB_WORKFLOW_REF": workflow},
+    )
     assert keyless.returncode == 0, keyless.stderr
     for o in objects(keyless.stdout):
         if o["kind"] != "OCIRepository":

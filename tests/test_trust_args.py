@@ -22,17 +22,24 @@ def clone(example_repo: GitRepo, tmp_path: Path) -> GitRepo:
     return example_repo.shallow_clone(tmp_path / "clone")
 
 
-def test_an_option_as_base_is_a_usage_error_and_runs_nothing(clone: GitRepo, tmp_path: Path) -> None:
+def test_an_option_as_base_is_a_usage_error_and_runs_nothing(
+    clone: GitRepo, tmp_path: Path
+) -> None:
     marker = tmp_path / "pwned"
     run = run_action(clone.path, tmp_path / "run", inputs={"base": f"--upload-pack=touch {marker};false",
                                                            "registry": "oci://127.0.0.1:1/x"})  # fmt: skip
     assert not marker.exists()
     assert run.returncode == 2, run.stdout + run.stderr
-    assert "input \\`base\\`" in run.summary and "neither a commit SHA nor a valid ref name" in run.summary
+    assert (
+        "input \\`base\\`" in run.summary
+        and "neither a commit SHA nor a valid ref name" in run.summary
+    )
     assert run.outputs["pushed"] == "0" and run.outputs["artifacts"] == "[]"
 
 
-def test_an_option_in_the_event_payload_is_a_usage_error(clone: GitRepo, tmp_path: Path) -> None:
+def test_an_option_in_the_event_payload_is_a_usage_error(
+    clone: GitRepo, tmp_path: Path
+) -> None:
     marker = tmp_path / "pwned"
     run = run_action(clone.path, tmp_path / "run", inputs={"registry": "oci://127.0.0.1:1/x"},
                      payload={"before": f"--upload-pack=touch {marker};false"})  # fmt: skip
@@ -41,7 +48,9 @@ def test_an_option_in_the_event_payload_is_a_usage_error(clone: GitRepo, tmp_pat
     assert "neither a commit SHA nor a valid ref name" in run.summary
 
 
-def test_the_cli_refuses_an_option_as_base_or_head(clone: GitRepo, tmp_path: Path) -> None:
+def test_the_cli_refuses_an_option_as_base_or_head(
+    clone: GitRepo, tmp_path: Path
+) -> None:
     marker = tmp_path / "pwned"
     for flag in ("--base", "--head"):
         done = run_cli(clone, "plan", f"{flag}=--upload-pack=touch {marker};false")
@@ -55,7 +64,9 @@ def test_a_ref_name_or_a_sha_still_works(clone: GitRepo, tmp_path: Path) -> None
     done = run_cli(clone, "plan", "--base", "main", "--output-file", str(out))
     assert done.returncode == 0, done.stderr
     assert "is the head commit itself: nothing changed" in done.stdout + done.stderr
-    done = run_cli(clone, "plan", "--base", clone.head()[:12], "--output-file", str(out))
+    done = run_cli(
+        clone, "plan", "--base", clone.head()[:12], "--output-file", str(out)
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -84,7 +95,17 @@ def test_check_ref_format_rules(bad: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "good", ["main", "origin/main", "refs/heads/feature/a-b", "v1.0", "0" * 40, "abc1234", "HEAD~2", "main^"]
+    "good",
+    [
+        "main",
+        "origin/main",
+        "refs/heads/feature/a-b",
+        "v1.0",
+        "0" * 40,
+        "abc1234",
+        "HEAD~2",
+        "main^",
+    ],
 )
 def test_good_names(good: str) -> None:
     assert check_revision(good, "base") == good

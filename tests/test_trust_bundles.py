@@ -41,7 +41,9 @@ BUNDLE = """bundle: {
 """
 CONFIG = '  - name: leak\n    files: [bundles/leak.cue]\n    artifact: "{registry}/leak"\n    tags: [live]\n'
 REFUSED = "modules/leaky/templates/env.txt resolves outside the repository (symlink): refusing to read it"
-NAMED = '; named by bundles/leak.cue: instance leak, module url "file://../modules/leaky"'
+NAMED = (
+    '; named by bundles/leak.cue: instance leak, module url "file://../modules/leaky"'
+)
 
 
 def plant(repo: GitRepo, url: str, source: str) -> None:
@@ -52,31 +54,46 @@ def plant(repo: GitRepo, url: str, source: str) -> None:
     (leaky / "templates/configmap.cue").write_text(EMBED)
     (leaky / "templates/env.txt").symlink_to(source)
     repo.write("bundles/leak.cue", BUNDLE + url)
-    repo.write(".timoni-flux.yaml", (repo.path / ".timoni-flux.yaml").read_text() + CONFIG)
+    repo.write(
+        ".timoni-flux.yaml", (repo.path / ".timoni-flux.yaml").read_text() + CONFIG
+    )
 
 
 def assert_refused(run: ActionRun, source: str) -> None:
     by_name = run.by_name()
     leak = by_name["leak"]
     assert leak["status"] == "failed", leak
-    assert leak["error"].startswith(REFUSED) and leak["error"].endswith(NAMED), leak["error"]
+    assert leak["error"].startswith(REFUSED) and leak["error"].endswith(NAMED), leak[
+        "error"
+    ]
     assert "/environ)" in leak["error"]  # where the link leads (/proc/<pid>/environ)
     # The platform bundle names clean modules, but its render could import any package of the
     # repository: no bundle is rendered while a symlink of the repository leaves it.
     platform = by_name["platform-staging"]
-    assert platform["status"] == "failed" and platform["error"].startswith(REFUSED), platform
-    assert platform["error"].endswith("a bundle is not rendered while a symlink of the repository leaves it")
+    assert platform["status"] == "failed" and platform["error"].startswith(REFUSED), (
+        platform
+    )
+    assert platform["error"].endswith(
+        "a bundle is not rendered while a symlink of the repository leaves it"
+    )
 
 
 @pytest.mark.parametrize("form", sorted(URLS))
 def test_a_hidden_bundle_url_to_an_embedding_module_is_refused_in_a_pr_dry_run(
-    example_repo: GitRepo, auth_registry: Registry, api: GitHubApiServer, tmp_path: Path, form: str
+    example_repo: GitRepo,
+    auth_registry: Registry,
+    api: GitHubApiServer,
+    tmp_path: Path,
+    form: str,
 ) -> None:
     assert auth_registry.ca_file is not None
     registry = f"oci://{auth_registry.host}/trust-bundles-pr-{form}"
     base = example_repo.head()
     plant(example_repo, URLS[form], "/proc/self/environ")
-    for other in ("apps/webapp/staging.yaml", "bundles/staging.cue"):  # two other targets in the PR
+    for other in (
+        "apps/webapp/staging.yaml",
+        "bundles/staging.cue",
+    ):  # two other targets in the PR
         example_repo.write(other, (example_repo.path / other).read_text() + "\n")
     head = example_repo.commit_all(f"a bundle naming an embedding module ({form})")
     env = {"SSL_CERT_FILE": str(auth_registry.ca_file), "GITHUB_API_URL": api.base_url,
@@ -89,11 +106,18 @@ def test_a_hidden_bundle_url_to_an_embedding_module_is_refused_in_a_pr_dry_run(
     for secret in (PASSWORD, TOKEN, RUNTIME_TOKEN, "INPUT_", "ACTIONS_"):
         assert secret not in seen, f"{secret} is in a channel of the run"
     # timoni's own environment is allow-listed (no input in it), but it must not show up either:
-    assert "KUBECONFIG=" not in seen, "an environment reached the summary or the comment"
+    assert "KUBECONFIG=" not in seen, (
+        "an environment reached the summary or the comment"
+    )
     assert pr.returncode == 1, pr.stdout + pr.stderr
     assert_refused(pr, "/proc/self/environ")
-    assert pr.by_name()["webapp-staging"]["status"] == "dry-run"  # the other targets still ran
-    assert len(comments) == 1 and "modules/leaky/templates/env.txt resolves outside" in comments[0]
+    assert (
+        pr.by_name()["webapp-staging"]["status"] == "dry-run"
+    )  # the other targets still ran
+    assert (
+        len(comments) == 1
+        and "modules/leaky/templates/env.txt resolves outside" in comments[0]
+    )
 
 
 @pytest.mark.parametrize(
@@ -102,7 +126,12 @@ def test_a_hidden_bundle_url_to_an_embedding_module_is_refused_in_a_pr_dry_run(
      ("multi-line", "/proc/1/environ")],
 )  # fmt: skip
 def test_a_hidden_bundle_url_to_an_embedding_module_is_not_pushed(
-    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path, form: str, source: str
+    example_repo: GitRepo,
+    registry: Registry,
+    prefix: str,
+    tmp_path: Path,
+    form: str,
+    source: str,
 ) -> None:
     """(/proc/1/environ is unreadable on the test machine: there the old code failed in the build.)"""
     plant(example_repo, URLS[form], source)
@@ -118,7 +147,10 @@ def test_a_hidden_bundle_url_to_an_embedding_module_is_not_pushed(
     assert_refused(run, source)
     path = prefix.split("/", 3)[3]
     assert registry.tags(f"{path}/leak") == []  # nothing of it reached the registry
-    assert run.by_name()["webapp-staging"]["status"] in ("pushed", "unchanged")  # (a shared prefix)
+    assert run.by_name()["webapp-staging"]["status"] in (
+        "pushed",
+        "unchanged",
+    )  # (a shared prefix)
 
 
 @pytest.mark.parametrize("form", ["absolute", "relative", "json"])
@@ -131,9 +163,11 @@ def test_a_computed_bundle_url_outside_the_repository_is_refused(
     bundle's directory (checked with timoni v0.31.0), so `../x` there is outside."""
     outside = tmp_path / "outside-module"
     shutil.copytree(example_repo.path / "modules/webapp", outside)
-    where = {"absolute": str(outside), "relative": f"../../{outside.name}", "json": f"../{outside.name}"}[
-        form
-    ]
+    where = {
+        "absolute": str(outside),
+        "relative": f"../../{outside.name}",
+        "json": f"../{outside.name}",
+    }[form]
     url = f'_dir: "{where}"\nbundle: instances: leak: module: url: "file://\\(_dir)"\n'
     if form == "json":
         url = f'import "encoding/json"\nbundle: instances: leak: module: url: json.Unmarshal(#""file://{where}""#)\n'
@@ -152,7 +186,10 @@ def test_a_computed_bundle_url_outside_the_repository_is_refused(
         f'; named by bundles/leak.cue: instance leak, module url "file://{where}"'
     ), by_name["leak"]["error"]
     assert registry.tags(f"{prefix.split('/', 3)[3]}/leak") == []
-    assert by_name["platform-staging"]["status"] in ("pushed", "unchanged")  # (the cases share a prefix)
+    assert by_name["platform-staging"]["status"] in (
+        "pushed",
+        "unchanged",
+    )  # (the cases share a prefix)
 
 
 TRICKY = r'''bundle: {
@@ -181,7 +218,9 @@ TRICKY = r'''bundle: {
 '''
 
 
-def test_the_urls_are_read_exactly_from_what_timoni_prints(example_repo: GitRepo, tmp_path: Path) -> None:
+def test_the_urls_are_read_exactly_from_what_timoni_prints(
+    example_repo: GitRepo, tmp_path: Path
+) -> None:
     """Values full of quotes, escapes, newlines and `file://` strings; a quoted instance name."""
     example_repo.write("bundles/tricky.cue", TRICKY)
     target = Target(id="t", kind="bundle", name="t", artifact="oci://x/y", tags=("t",),
@@ -195,11 +234,14 @@ def test_the_urls_are_read_exactly_from_what_timoni_prints(example_repo: GitRepo
     )
 
 
-def test_a_default_url_is_refused_not_guessed(example_repo: GitRepo, tmp_path: Path) -> None:
+def test_a_default_url_is_refused_not_guessed(
+    example_repo: GitRepo, tmp_path: Path
+) -> None:
     """`url: *"file://..." | string`: timoni resolves a default against its own virtual directory
     (under /tmp), not the bundle's (checked with timoni v0.31.0); the value is not a plain string."""
     example_repo.write(
-        "bundles/default.cue", BUNDLE + 'bundle: instances: leak: module: url: *"file://../x" | string\n'
+        "bundles/default.cue",
+        BUNDLE + 'bundle: instances: leak: module: url: *"file://../x" | string\n',
     )
     target = Target(id="t", kind="bundle", name="t", artifact="oci://x/y", tags=("t",),
                     files=("bundles/default.cue",), key="bundles[1]")  # fmt: skip
@@ -236,14 +278,19 @@ def test_a_bundle_importing_a_package_that_embeds_an_environment_is_not_pushed(
     value (timoni v0.31.0 renders it into the ConfigMap). The repository is walked before timoni
     evaluates the bundle."""
     example_repo.write(
-        "cue.mod/module.cue", 'module: "example.com/gitops@v0"\nlanguage: version: "v0.17.0"\n'
+        "cue.mod/module.cue",
+        'module: "example.com/gitops@v0"\nlanguage: version: "v0.17.0"\n',
     )
     example_repo.write(
-        "lib/lib.cue", "@extern(embed)\n\npackage lib\n\nleaked: _ @embed(file=env.txt, type=text)\n"
+        "lib/lib.cue",
+        "@extern(embed)\n\npackage lib\n\nleaked: _ @embed(file=env.txt, type=text)\n",
     )
     (example_repo.path / "lib/env.txt").symlink_to("/proc/self/environ")
     example_repo.write("bundles/leak.cue", IMPORTING)
-    example_repo.write(".timoni-flux.yaml", (example_repo.path / ".timoni-flux.yaml").read_text() + CONFIG)
+    example_repo.write(
+        ".timoni-flux.yaml",
+        (example_repo.path / ".timoni-flux.yaml").read_text() + CONFIG,
+    )
     example_repo.commit_all("a bundle importing an embedding package")
     run = run_action(example_repo.path, tmp_path / "push", payload={"before": "0" * 40, "created": True},
                      inputs={"registry": prefix, "all": "true", "registry-password": PASSWORD,
@@ -254,6 +301,8 @@ def test_a_bundle_importing_a_package_that_embeds_an_environment_is_not_pushed(
     assert error.startswith(
         "lib/env.txt resolves outside the repository (symlink): refusing to read it (bundles[1]: /proc/"
     )
-    assert error.endswith("; a bundle is not rendered while a symlink of the repository leaves it"), error
+    assert error.endswith(
+        "; a bundle is not rendered while a symlink of the repository leaves it"
+    ), error
     assert registry.tags(f"{prefix.split('/', 3)[3]}/leak") == []
     assert run.by_name()["webapp-staging"]["status"] == "pushed"

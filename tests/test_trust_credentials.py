@@ -37,7 +37,10 @@ class Hostile:
     def __init__(self, challenge: str) -> None:
         self.seen: list[tuple[str, str, str]] = []  # (which port, path, Authorization)
         self.challenge = challenge
-        self.servers = [self._server("registry", free_port()), self._server("realm", free_port())]
+        self.servers = [
+            self._server("registry", free_port()),
+            self._server("realm", free_port()),
+        ]
         self.host = f"127.0.0.1:{self.servers[0].server_address[1]}"
         self.realm_host = f"127.0.0.1:{self.servers[1].server_address[1]}"
 
@@ -49,9 +52,13 @@ class Hostile:
                 pass
 
             def do_GET(self) -> None:
-                hostile.seen.append((which, self.path, self.headers.get("Authorization", "")))
+                hostile.seen.append(
+                    (which, self.path, self.headers.get("Authorization", ""))
+                )
                 self.send_response(401)
-                challenge = hostile.challenge.format(realm_host=hostile.realm_host, host=hostile.host)
+                challenge = hostile.challenge.format(
+                    realm_host=hostile.realm_host, host=hostile.host
+                )
                 self.send_header("WWW-Authenticate", challenge)
                 self.send_header("Content-Type", "application/json")
                 body = b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}'
@@ -90,7 +97,10 @@ def hostile_realm() -> Iterator[Hostile]:
 
 
 def test_a_target_on_another_host_gets_no_credentials(
-    example_repo: GitRepo, auth_registry: Registry, hostile_basic: Hostile, tmp_path: Path
+    example_repo: GitRepo,
+    auth_registry: Registry,
+    hostile_basic: Hostile,
+    tmp_path: Path,
 ) -> None:
     assert auth_registry.ca_file is not None
     config = example_repo.path / ".timoni-flux.yaml"
@@ -114,7 +124,9 @@ def test_a_target_on_another_host_gets_no_credentials(
     )
     by_name = run.by_name()
     assert by_name["elsewhere"]["status"] == "failed", run.stdout
-    assert by_name["webapp-staging"]["status"] == "pushed", run.stdout + run.stderr  # its own host: logged in
+    assert by_name["webapp-staging"]["status"] == "pushed", (
+        run.stdout + run.stderr
+    )  # its own host: logged in
     assert hostile_basic.seen, "flux never asked the other host"
     assert hostile_basic.authorizations() == []  # no login, in no form
     assert f"no registry credentials for {hostile_basic.host}" in run.stdout
@@ -126,11 +138,15 @@ def test_the_reader_sends_no_credentials_to_a_realm_flux_refuses(
     login = Credentials(USER, PASSWORD).docker_config({hostile_realm.host}, tmp_path)
     flux = Flux(env=login, timeout="10s")
     reader = Reader(flux, timeout=10)
-    pulled = reader.pull(f"oci://{hostile_realm.host}/app:latest", tmp_path / "out", content=False)
+    pulled = reader.pull(
+        f"oci://{hostile_realm.host}/app:latest", tmp_path / "out", content=False
+    )
     assert not pulled.call.ok
     assert flux_pulls() == 1  # refused here, then left to flux: flux refuses it too
     assert "private or link-local" in pulled.call.error, pulled.call.error
-    assert [w for w, _, _ in hostile_realm.seen if w == "realm"] == []  # nobody asked the realm
+    assert [
+        w for w, _, _ in hostile_realm.seen if w == "realm"
+    ] == []  # nobody asked the realm
     assert basic_auth(USER, PASSWORD) not in " ".join(hostile_realm.authorizations())
 
 
@@ -138,14 +154,28 @@ def test_the_realm_rules_are_flux_s() -> None:
     registry = "registry.example.com"
     assert realm_refused("https://auth.example.com/token", registry, "https") == ""
     assert realm_refused(f"https://{registry}/token", registry, "https") == ""
-    assert realm_refused("http://127.0.0.1:5000/token", "127.0.0.1:5000", "http") == ""  # itself
-    assert "private or link-local" in realm_refused("https://169.254.169.254/latest", registry, "https")
-    assert "private or link-local" in realm_refused("https://10.0.0.8/token", registry, "https")
-    assert "private or link-local" in realm_refused("https://[::1]:8443/token", registry, "https")
-    assert "private or link-local" in realm_refused("http://127.0.0.1:5001/t", "127.0.0.1:5000", "http")
-    assert realm_refused("http://auth.example.com/token", registry, "https")  # plain HTTP, TLS registry
+    assert (
+        realm_refused("http://127.0.0.1:5000/token", "127.0.0.1:5000", "http") == ""
+    )  # itself
+    assert "private or link-local" in realm_refused(
+        "https://169.254.169.254/latest", registry, "https"
+    )
+    assert "private or link-local" in realm_refused(
+        "https://10.0.0.8/token", registry, "https"
+    )
+    assert "private or link-local" in realm_refused(
+        "https://[::1]:8443/token", registry, "https"
+    )
+    assert "private or link-local" in realm_refused(
+        "http://127.0.0.1:5001/t", "127.0.0.1:5000", "http"
+    )
+    assert realm_refused(
+        "http://auth.example.com/token", registry, "https"
+    )  # plain HTTP, TLS registry
     assert realm_refused("file:///etc/passwd", registry, "https")
-    assert not may_carry_credentials("http://10.1.2.3:5000/v2/")  # plain HTTP off this machine
+    assert not may_carry_credentials(
+        "http://10.1.2.3:5000/v2/"
+    )  # plain HTTP off this machine
     assert may_carry_credentials("http://127.0.0.1:5000/v2/")
     assert may_carry_credentials("https://10.1.2.3:5000/v2/")
 
@@ -165,7 +195,8 @@ def test_timoni_pulls_a_module_from_a_registry_that_needs_the_login(
     config = example_repo.path / ".timoni-flux.yaml"
     values = "\n    values: [apps/webapp/common.cue, apps/webapp/staging.yaml]"
     text = config.read_text().replace(
-        f"module: ./modules/webapp{values}", f"module: {module}\n    version: 1.0.0{values}"
+        f"module: ./modules/webapp{values}",
+        f"module: {module}\n    version: 1.0.0{values}",
     )
     assert module in text
     config.write_text(text)
@@ -188,7 +219,10 @@ def test_timoni_pulls_a_module_from_a_registry_that_needs_the_login(
 
 
 def test_a_pull_request_that_names_another_registry_gets_no_credentials(
-    example_repo: GitRepo, auth_registry: Registry, hostile_basic: Hostile, tmp_path: Path
+    example_repo: GitRepo,
+    auth_registry: Registry,
+    hostile_basic: Hostile,
+    tmp_path: Path,
 ) -> None:
     """Issue 19, finding 5: the `registry` input is empty (as the README shows) and a same-repository
     pull request edits `registry:` in the configuration. The login goes to the base commit's host;
@@ -203,15 +237,25 @@ def test_a_pull_request_that_names_another_registry_gets_no_credentials(
         "    watch: [.timoni-flux.yaml]\n"
     )
     text = config.read_text().replace(
-        "registry: oci://registry.example.com/gitops", f"registry: oci://{auth_registry.host}/trust-pr"
+        "registry: oci://registry.example.com/gitops",
+        f"registry: oci://{auth_registry.host}/trust-pr",
     )
     config.write_text(text + trusted)
     base = example_repo.commit_all("the registry the base trusts")
     example_repo.git("checkout", "-q", "-b", "feature")
-    config.write_text(config.read_text().replace(auth_registry.host, hostile_basic.host, 1))
+    config.write_text(
+        config.read_text().replace(auth_registry.host, hostile_basic.host, 1)
+    )
     head = example_repo.commit_all("a pull request moves the registry")
-    inputs = {"registry-username": USER, "registry-password": PASSWORD, "comment": "false"}
-    for name, more in (("pr", {}), ("pr-all", {"all": "true"})):  # `all`: the plan reads no base
+    inputs = {
+        "registry-username": USER,
+        "registry-password": PASSWORD,
+        "comment": "false",
+    }
+    for name, more in (
+        ("pr", {}),
+        ("pr-all", {"all": "true"}),
+    ):  # `all`: the plan reads no base
         run = run_action(
             example_repo.path,
             tmp_path / name,

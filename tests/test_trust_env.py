@@ -68,7 +68,9 @@ def inputs(registry: str) -> dict[str, str]:
 def everything(run: ActionRun, comments: list[str]) -> str:
     """Every channel of a run but the `::add-mask ::` lines (they mask the secret they carry)."""
     stdout = re.sub(r"^::add-mask ?::.*$", "", run.stdout, flags=re.M)
-    return "\n".join([stdout, run.stderr, run.summary, *run.outputs.values(), *comments])
+    return "\n".join(
+        [stdout, run.stderr, run.summary, *run.outputs.values(), *comments]
+    )
 
 
 def test_a_module_embedding_proc_self_environ_is_refused_in_a_pr_dry_run(
@@ -82,8 +84,12 @@ def test_a_module_embedding_proc_self_environ_is_refused_in_a_pr_dry_run(
     assert deploy.returncode == 0, deploy.stdout + deploy.stderr
     base = example_repo.head()
     embed_environ(example_repo, "/proc/self/environ")
-    billing = example_repo.path / "clusters/staging/billing.cue"  # an unrelated change in the same PR
-    billing.write_text(billing.read_text().replace('"billing-staging"', '"billing-staging-2"'))
+    billing = (
+        example_repo.path / "clusters/staging/billing.cue"
+    )  # an unrelated change in the same PR
+    billing.write_text(
+        billing.read_text().replace('"billing-staging"', '"billing-staging-2"')
+    )
     head = example_repo.commit_all("embed the environment")
 
     pr = run_action(example_repo.path, tmp_path / "pr", event_name="pull_request", sha=head,
@@ -94,14 +100,23 @@ def test_a_module_embedding_proc_self_environ_is_refused_in_a_pr_dry_run(
     assert PASSWORD not in seen and TOKEN not in seen and "INPUT_" not in pr.summary
     assert pr.returncode == 1, pr.stdout + pr.stderr
     by_name = pr.by_name()
-    for name in ("webapp-staging", "webapp-production", "platform-staging"):  # all use modules/webapp
+    for name in (
+        "webapp-staging",
+        "webapp-production",
+        "platform-staging",
+    ):  # all use modules/webapp
         assert by_name[name]["status"] == "failed"
         assert by_name[name]["error"].startswith(
             "modules/webapp/templates/env.txt resolves outside the repository (symlink): refusing to read it"
         ), by_name[name]["error"]
         assert "/environ)" in by_name[name]["error"]
-    assert by_name["staging/billing"]["status"] == "dry-run"  # the other targets still ran
-    assert len(comments) == 1 and "modules/webapp/templates/env.txt resolves outside" in comments[0]
+    assert (
+        by_name["staging/billing"]["status"] == "dry-run"
+    )  # the other targets still ran
+    assert (
+        len(comments) == 1
+        and "modules/webapp/templates/env.txt resolves outside" in comments[0]
+    )
 
 
 @pytest.mark.parametrize("source", ["/proc/1/environ", "/proc/self/environ"])
@@ -120,9 +135,14 @@ def test_a_module_embedding_an_environment_is_not_pushed(
     assert by_name["webapp-staging"]["error"].startswith(
         "modules/webapp/templates/env.txt resolves outside the repository (symlink): refusing to read it"
     )
-    assert by_name["staging/billing"]["status"] in ("pushed", "unchanged")  # (both cases share a prefix)
+    assert by_name["staging/billing"]["status"] in (
+        "pushed",
+        "unchanged",
+    )  # (both cases share a prefix)
     path = prefix.split("/", 3)[3]
-    assert registry.tags(f"{path}/webapp") == []  # nothing of the webapp reached the registry
+    assert (
+        registry.tags(f"{path}/webapp") == []
+    )  # nothing of the webapp reached the registry
     assert any(a["level"] == "error" for a in annotations(run.stdout))
 
 
@@ -149,7 +169,9 @@ def test_timoni_sees_no_input_even_when_a_file_reaches_its_environment(
     assert "INPUT_" not in rendered and "ACTIONS_" not in rendered
 
 
-def test_each_tool_gets_an_allow_listed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_tool_gets_an_allow_listed_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     hostile = {"INPUT_GITHUB-TOKEN": TOKEN, "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "oidc", "HOME": "/home/runner",
                "AWS_REGION": "eu-west-1", "AZURE_CLIENT_ID": "az",
                "GOOGLE_APPLICATION_CREDENTIALS": "/g.json",
@@ -164,12 +186,18 @@ def test_each_tool_gets_an_allow_listed_environment(monkeypatch: pytest.MonkeyPa
     for env in (generic, aws, git, runner.allowed()):
         assert not any(k.startswith(("INPUT_", "ACTIONS_")) for k in env), env
     assert generic["HOME"] == "/private" and generic["TZ"] == "UTC"
-    assert generic["HTTPS_PROXY"] == "http://p:3128" and generic["no_proxy"] == "localhost"
+    assert (
+        generic["HTTPS_PROXY"] == "http://p:3128" and generic["no_proxy"] == "localhost"
+    )
     assert "AWS_REGION" not in generic and aws["AWS_REGION"] == "eu-west-1"
     assert "AZURE_CLIENT_ID" not in aws and "GOOGLE_APPLICATION_CREDENTIALS" not in aws
-    assert flux.environment("gcp", private)["GOOGLE_APPLICATION_CREDENTIALS"] == "/g.json"
+    assert (
+        flux.environment("gcp", private)["GOOGLE_APPLICATION_CREDENTIALS"] == "/g.json"
+    )
     assert flux.environment("azure", private)["AZURE_CLIENT_ID"] == "az"
-    assert "HOME" not in git and git["LC_ALL"] == "C" and git["GIT_CONFIG_VALUE_0"] == "/w"
+    assert (
+        "HOME" not in git and git["LC_ALL"] == "C" and git["GIT_CONFIG_VALUE_0"] == "/w"
+    )
     assert set(runner.allowed()) == {"PATH"}
     done = runner.run(["env"], env=runner.allowed())
     assert TOKEN not in done.stdout and "oidc" not in done.stdout
@@ -225,7 +253,9 @@ def test_git_reads_no_user_config(
     """git gets no HOME from the runner: a ~/.gitconfig is not read (here it would add a remote)."""
     home = tmp_path / "home"
     home.mkdir()
-    (home / ".gitconfig").write_text('[remote "origin"]\n\turl = https://attacker.example/x.git\n')
+    (home / ".gitconfig").write_text(
+        '[remote "origin"]\n\turl = https://attacker.example/x.git\n'
+    )
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
     repo = gitrepo.Repo(example_repo.path)

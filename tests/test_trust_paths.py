@@ -28,7 +28,9 @@ def test_a_bundle_module_outside_the_repository_is_refused(
     """`file://../..` from bundles/ names the repository's parent: timoni would render it."""
     outside = example_repo.path.parent / "modules/webapp"
     outside.parent.mkdir(parents=True)
-    (example_repo.path / "modules/webapp").rename(outside)  # a module that lives next to the repository
+    (example_repo.path / "modules/webapp").rename(
+        outside
+    )  # a module that lives next to the repository
     (example_repo.path / "modules/webapp").mkdir()
     for f in outside.rglob("*"):
         if f.is_file():
@@ -37,7 +39,9 @@ def test_a_bundle_module_outside_the_repository_is_refused(
             copy.write_bytes(f.read_bytes())
     platform = example_repo.path / "bundles/platform.cue"
     platform.write_text(
-        platform.read_text().replace('"file://../modules/webapp"', '"file://../../modules/webapp"')
+        platform.read_text().replace(
+            '"file://../modules/webapp"', '"file://../../modules/webapp"'
+        )
     )
     example_repo.commit_all("a bundle module outside the repository")
     run = push(example_repo, tmp_path / "push", prefix)
@@ -55,13 +59,21 @@ def test_a_bundle_module_outside_the_repository_is_refused(
 @pytest.mark.parametrize(
     ("link", "to"),
     [
-        ("modules/webapp/templates/extra.cue", "/etc/hostname"),  # a file deep in the module
+        (
+            "modules/webapp/templates/extra.cue",
+            "/etc/hostname",
+        ),  # a file deep in the module
         ("modules/webapp/cue.mod/pkg", "/usr/lib"),  # a directory of the module
         ("modules/credentials/templates/loop.cue", "loop.cue"),  # a loop never resolves
     ],
 )
 def test_a_symlink_anywhere_under_a_module_is_refused(
-    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path, link: str, to: str
+    example_repo: GitRepo,
+    registry: Registry,
+    prefix: str,
+    tmp_path: Path,
+    link: str,
+    to: str,
 ) -> None:
     (example_repo.path / link).parent.mkdir(parents=True, exist_ok=True)
     (example_repo.path / link).symlink_to(to)
@@ -71,11 +83,14 @@ def test_a_symlink_anywhere_under_a_module_is_refused(
     failed = {a["name"]: a["error"] for a in run.artifacts() if a["status"] == "failed"}
     assert failed, run.stdout
     for error in failed.values():
-        assert error.startswith(f"{link} resolves outside the repository (symlink): refusing to read it ("), (
-            error
-        )
+        assert error.startswith(
+            f"{link} resolves outside the repository (symlink): refusing to read it ("
+        ), error
     others = {a["status"] for a in run.artifacts() if a["name"] not in failed}
-    assert others and others <= {"pushed", "unchanged"}  # (the cases share a registry prefix)
+    assert others and others <= {
+        "pushed",
+        "unchanged",
+    }  # (the cases share a registry prefix)
 
 
 def test_a_values_file_linked_outside_is_refused(
@@ -107,14 +122,25 @@ def test_a_link_inside_the_repository_is_fine(
     assert run.returncode == 0, run.stdout + run.stderr
 
 
-def test_a_values_path_with_a_comma_is_a_configuration_error(example_repo: GitRepo, tmp_path: Path) -> None:
+def test_a_values_path_with_a_comma_is_a_configuration_error(
+    example_repo: GitRepo, tmp_path: Path
+) -> None:
     config = example_repo.path / ".timoni-flux.yaml"
-    config.write_text(config.read_text().replace("apps/webapp/staging.yaml]", "'apps/webapp/a,b.yaml']"))
+    config.write_text(
+        config.read_text().replace(
+            "apps/webapp/staging.yaml]", "'apps/webapp/a,b.yaml']"
+        )
+    )
     example_repo.commit_all("a comma")
     run = push(example_repo, tmp_path / "push", "oci://127.0.0.1:1/x")
     assert run.returncode == 2, run.stdout + run.stderr
-    assert r"instances\[0\].values\[1\]" in run.summary and "splits -f on commas" in run.summary
-    line = next(n for n, t in enumerate(config.read_text().splitlines(), 1) if "a,b.yaml" in t)
+    assert (
+        r"instances\[0\].values\[1\]" in run.summary
+        and "splits -f on commas" in run.summary
+    )
+    line = next(
+        n for n, t in enumerate(config.read_text().splitlines(), 1) if "a,b.yaml" in t
+    )
     assert f"file=.timoni-flux.yaml,line={line}" in run.stdout
 
 

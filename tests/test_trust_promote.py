@@ -39,8 +39,24 @@ def promote_signed(
     run = run_cli(
         repo,
         "promote",
-        *("--registry", prefix, "--from", "staging", "--to", "production", "--targets", "webapp"),
-        *("--sign", "cosign", "--output-file", str(out), "--summary-file", str(out.with_suffix(".md"))),
+        *(
+            "--registry",
+            prefix,
+            "--from",
+            "staging",
+            "--to",
+            "production",
+            "--targets",
+            "webapp",
+        ),
+        *(
+            "--sign",
+            "cosign",
+            "--output-file",
+            str(out),
+            "--summary-file",
+            str(out.with_suffix(".md")),
+        ),
         env=env,
     )
     assert "Traceback" not in run.stderr, run.stderr
@@ -62,11 +78,22 @@ def test_an_unsigned_from_is_not_promoted_nor_signed(
     # The registry writer's artifact: plain `flux push artifact`, revision naming an ancestor commit.
     planted = tmp_path / "planted"
     planted.mkdir()
-    (planted / "manifests.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: planted}\n")
+    (planted / "manifests.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: planted}\n"
+    )
     subprocess.run(
         [
-            *("flux", "push", "artifact", f"{prefix}/webapp:staging", f"--path={planted}"),
-            *("--source=https://github.com/octo-org/gitops", f"--revision=main@sha1:{ancestor}"),
+            *(
+                "flux",
+                "push",
+                "artifact",
+                f"{prefix}/webapp:staging",
+                f"--path={planted}",
+            ),
+            *(
+                "--source=https://github.com/octo-org/gitops",
+                f"--revision=main@sha1:{ancestor}",
+            ),
         ],
         check=True,
         capture_output=True,
@@ -82,7 +109,9 @@ def test_an_unsigned_from_is_not_promoted_nor_signed(
     # `.sig` tag and cosign refuses it.
     assert digest(registry, prefix, "webapp", "production") is None
     assert registry.tags(repository) == ["staging"]
-    refused = cosign_verify(keys["pub"], f"{prefix.removeprefix('oci://')}/webapp@{bad}")
+    refused = cosign_verify(
+        keys["pub"], f"{prefix.removeprefix('oci://')}/webapp@{bad}"
+    )
     assert refused.returncode != 0
     summary = (tmp_path / "out.md").read_text()
     assert "signs nothing" in summary
@@ -97,7 +126,9 @@ def test_a_signed_from_is_promoted_with_its_own_signature(
 ) -> None:
     setup(example_repo)
     env = {"COSIGN_KEY": keys["key"].read_text(), "COSIGN_PASSWORD": PASSWORD}
-    pushed = run_cli(example_repo, "push", "--all", "--registry", prefix, "--sign", "cosign", env=env)
+    pushed = run_cli(
+        example_repo, "push", "--all", "--registry", prefix, "--sign", "cosign", env=env
+    )
     assert pushed.returncode == 0, pushed.stderr
     repository = f"{prefix.split('/', 3)[3]}/webapp"
     good = digest(registry, prefix, "webapp", "staging")
@@ -110,11 +141,15 @@ def test_a_signed_from_is_promoted_with_its_own_signature(
     assert (art["status"], art["signed"], art["digest"]) == ("promoted", True, good)
     assert art["signature"] == f"{prefix}/webapp:{sig_tag(good)}"
     assert digest(registry, prefix, "webapp", "production") == good
-    verified = cosign_verify(keys["pub"], f"{prefix.removeprefix('oci://')}/webapp@{good}")
+    verified = cosign_verify(
+        keys["pub"], f"{prefix.removeprefix('oci://')}/webapp@{good}"
+    )
     assert verified.returncode == 0, verified.stderr
     # The promotion signed nothing: the signature is the push's, byte for byte.
     assert registry.manifest(repository, sig_tag(good)) == signature
-    assert sorted(registry.tags(repository)) == sorted(["production", "staging", sig_tag(good)])
+    assert sorted(registry.tags(repository)) == sorted(
+        ["production", "staging", sig_tag(good)]
+    )
 
 
 def test_without_signing_the_summary_says_from_is_trusted(
@@ -126,7 +161,16 @@ def test_without_signing_the_summary_says_from_is_trusted(
     run = run_cli(
         example_repo,
         "promote",
-        *("--registry", prefix, "--from", "staging", "--to", "production", "--targets", "webapp"),
+        *(
+            "--registry",
+            prefix,
+            "--from",
+            "staging",
+            "--to",
+            "production",
+            "--targets",
+            "webapp",
+        ),
         *("--summary-file", str(summary)),
     )
     assert run.returncode == 0, run.stderr

@@ -18,7 +18,14 @@ from test_secret_forms import shown
 from test_secrets_scan import pr_payload as secrets_pr_payload
 from test_signing import PASSWORD as SIGNING_PASSWORD
 from test_trust_promote import keys, promote_signed
-from test_trust_signing import annotations_of, cosign_verify, key_pair, prefix, repo_of, run
+from test_trust_signing import (
+    annotations_of,
+    cosign_verify,
+    key_pair,
+    prefix,
+    repo_of,
+    run,
+)
 
 __all__ = ["key_pair", "keys", "prefix"]  # fixtures shared with test_trust_signing
 
@@ -45,11 +52,21 @@ def flux_tag(host: str, repository: str, digest: str, tag: str) -> None:
     ),
 )
 def test_another_targets_signed_digest_at_a_tag_is_caught_up(
-    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path, key_pair: dict[str, Path]
+    example_repo: GitRepo,
+    registry: Registry,
+    prefix: str,
+    tmp_path: Path,
+    key_pair: dict[str, Path],
 ) -> None:
     key, host = key_pair["key"], registry.host
     c1 = example_repo.head()
-    first = run(example_repo, tmp_path / "run1", prefix, key, targets="webapp-staging,webapp-production")
+    first = run(
+        example_repo,
+        tmp_path / "run1",
+        prefix,
+        key,
+        targets="webapp-staging,webapp-production",
+    )
     assert first.returncode == 0, first.stdout + first.stderr
     assert {a["name"]: a["signed"] for a in first.artifacts()} == {
         "webapp-staging": True,
@@ -58,17 +75,27 @@ def test_another_targets_signed_digest_at_a_tag_is_caught_up(
     repository = repo_of(prefix, registry, "webapp")
     staging = registry.manifest(repository, "staging")
     production = registry.manifest(repository, "production")
-    assert staging is not None and production is not None and staging[0] != production[0]
+    assert (
+        staging is not None and production is not None and staging[0] != production[0]
+    )
     assert annotations_of(staging[1])[COMMIT] == c1
     # The registry writer: production's tags at staging's digest, which the CI key signed.
     for tag in ("production", "stable"):
         flux_tag(host, repository, staging[0], tag)
-    assert cosign_verify(key_pair["pub"], f"{host}/{repository}:production").returncode == 0
+    assert (
+        cosign_verify(key_pair["pub"], f"{host}/{repository}:production").returncode
+        == 0
+    )
     # The next push touches no target.
     (example_repo.path / "README.md").write_text("notes\n")
     example_repo.commit_all("notes")
     again = run(
-        example_repo, tmp_path / "run2", prefix, key, before=c1, targets="webapp-staging,webapp-production"
+        example_repo,
+        tmp_path / "run2",
+        prefix,
+        key,
+        before=c1,
+        targets="webapp-staging,webapp-production",
     )
     assert again.returncode == 0, again.stdout + again.stderr
     held = registry.manifest(repository, "production")
@@ -78,14 +105,20 @@ def test_another_targets_signed_digest_at_a_tag_is_caught_up(
 
 
 def test_a_garbage_signature_tag_planted_before_signing_fails_only_its_target(
-    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path, key_pair: dict[str, Path]
+    example_repo: GitRepo,
+    registry: Registry,
+    prefix: str,
+    tmp_path: Path,
+    key_pair: dict[str, Path],
 ) -> None:
     """A registry writer plants an artifact of their own at `sha256-<digest>.sig` before the run
     that signs `<digest>` (an unsigned push, then `sign: cosign` turned on). The run must not report
     the digest signed unless a signature from the key verifies, and the other target still signs."""
     key, host = key_pair["key"], registry.host
     both = "webapp-staging,webapp-production"
-    unsigned = run(example_repo, tmp_path / "run1", prefix, key, targets=both, sign="none")
+    unsigned = run(
+        example_repo, tmp_path / "run1", prefix, key, targets=both, sign="none"
+    )
     assert unsigned.returncode == 0, unsigned.stdout + unsigned.stderr
     repository = repo_of(prefix, registry, "webapp")
     staging = registry.manifest(repository, "staging")
@@ -103,15 +136,24 @@ def test_a_garbage_signature_tag_planted_before_signing_fails_only_its_target(
     by_name = again.by_name()
     assert by_name["webapp-production"]["signed"] is True, again.stdout
     result = by_name["webapp-staging"]
-    verified = cosign_verify(key_pair["pub"], f"{host}/{repository}@{staging[0]}").returncode == 0
+    verified = (
+        cosign_verify(key_pair["pub"], f"{host}/{repository}@{staging[0]}").returncode
+        == 0
+    )
     assert result["signed"] is verified, (result, again.stdout)
     if not verified:
-        assert result["status"] == "failed" and "internal error" not in result["error"], result
+        assert (
+            result["status"] == "failed" and "internal error" not in result["error"]
+        ), result
         assert again.returncode == 1
 
 
 def test_a_signed_digest_copied_from_another_repository_is_caught_up(
-    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path, key_pair: dict[str, Path]
+    example_repo: GitRepo,
+    registry: Registry,
+    prefix: str,
+    tmp_path: Path,
+    key_pair: dict[str, Path],
 ) -> None:
     key, host = key_pair["key"], registry.host
     c1 = example_repo.head()
@@ -128,7 +170,9 @@ def test_a_signed_digest_copied_from_another_repository_is_caught_up(
     )
     staging = registry.manifest(source, "staging")
     production = registry.manifest(dest, "production")
-    assert staging is not None and production is not None and staging[0] != production[0]
+    assert (
+        staging is not None and production is not None and staging[0] != production[0]
+    )
     # The registry writer copies staging's artifact and its signature into production's repository.
     copied = subprocess.run(
         [str(TOOLS / "cosign"), "copy", "-f", "--allow-http-registry=true",
@@ -147,8 +191,14 @@ def test_a_signed_digest_copied_from_another_repository_is_caught_up(
         f"production/billing still holds staging/billing's render after the run:\n{again.stdout}"
     )
     result = again.by_name()["production/billing"]
-    assert result["status"] == "pushed" and result["signed"] is True and held[0] == result["digest"], result
-    assert "no signature of this key or identity made for its repository" in again.stdout
+    assert (
+        result["status"] == "pushed"
+        and result["signed"] is True
+        and held[0] == result["digest"]
+    ), result
+    assert (
+        "no signature of this key or identity made for its repository" in again.stdout
+    )
 
 
 @pytest.mark.unit
@@ -181,14 +231,20 @@ def test_a_signed_digest_copied_from_another_repository_is_caught_up(
         ('{"critical": 1}', "oci://h/a@sha256:1", False),
     ],
 )
-def test_a_signature_counts_only_for_the_repository_it_names(stdout: str, url: str, made: bool) -> None:
+def test_a_signature_counts_only_for_the_repository_it_names(
+    stdout: str, url: str, made: bool
+) -> None:
     from gitops_action.sign import signing
 
     assert signing.made_here(stdout, url) is made
 
 
 def test_a_promotion_refuses_a_signed_digest_copied_from_another_repository(
-    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path, keys: dict[str, Path]
+    example_repo: GitRepo,
+    registry: Registry,
+    prefix: str,
+    tmp_path: Path,
+    keys: dict[str, Path],
 ) -> None:
     """`promote` checks that `from` verifies: billing's signed digest and `.sig`, copied by a registry
     writer to webapp:staging, verify there too (cosign compares the digest only). It must not move
@@ -196,8 +252,20 @@ def test_a_promotion_refuses_a_signed_digest_copied_from_another_repository(
     from test_promote import digest, setup
 
     setup(example_repo)
-    secrets = {"COSIGN_KEY": keys["key"].read_text(), "COSIGN_PASSWORD": SIGNING_PASSWORD}
-    pushed = run_cli(example_repo, "push", "--all", "--registry", prefix, "--sign", "cosign", env=secrets)
+    secrets = {
+        "COSIGN_KEY": keys["key"].read_text(),
+        "COSIGN_PASSWORD": SIGNING_PASSWORD,
+    }
+    pushed = run_cli(
+        example_repo,
+        "push",
+        "--all",
+        "--registry",
+        prefix,
+        "--sign",
+        "cosign",
+        env=secrets,
+    )
     assert pushed.returncode == 0, pushed.stderr
     host = registry.host
     billing = digest(registry, prefix, "billing", "staging")
@@ -209,7 +277,12 @@ def test_a_promotion_refuses_a_signed_digest_copied_from_another_repository(
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )  # fmt: skip
     assert copied.returncode == 0, copied.stderr
-    assert cosign_verify(keys["pub"], f"{host}/{repo_of(prefix, registry, 'webapp')}:staging").returncode == 0
+    assert (
+        cosign_verify(
+            keys["pub"], f"{host}/{repo_of(prefix, registry, 'webapp')}:staging"
+        ).returncode
+        == 0
+    )
     rc, art = promote_signed(example_repo, prefix, tmp_path / "out.json", keys["key"])
     assert digest(registry, prefix, "webapp", "production") != billing, art
     assert rc == 1 and art["status"] == "failed" and art["signed"] is False, art
@@ -224,12 +297,18 @@ def test_a_secret_folded_across_lines_of_a_long_value_is_hidden(
     secret = "correct horse battery staple 9x"
     creds = {"registry": prefix, "registry-username": "ci-user", "registry-password": secret,
              "github-token": "ghs_test-token"}  # fmt: skip
-    deploy = run_action(example_repo.path, tmp_path / "deploy", inputs={**creds, "all": "true"})
+    deploy = run_action(
+        example_repo.path, tmp_path / "deploy", inputs={**creds, "all": "true"}
+    )
     assert deploy.returncode == 0, deploy.stdout + deploy.stderr
     base = example_repo.head()
     staging = example_repo.path / "apps/webapp/staging.yaml"
-    folded = "a" * 9980 + " " + secret  # PyYAML (width 10 000) folds it inside the secret
-    staging.write_text(staging.read_text().replace('"hello from staging"', json.dumps(folded)))
+    folded = (
+        "a" * 9980 + " " + secret
+    )  # PyYAML (width 10 000) folds it inside the secret
+    staging.write_text(
+        staging.read_text().replace('"hello from staging"', json.dumps(folded))
+    )
     head = example_repo.commit_all("a long message")
     pr = run_action(example_repo.path, tmp_path / "pr", event_name="pull_request", sha=head,
                     payload=secrets_pr_payload(base, head), ref_name=f"{PR}/merge", inputs=creds,

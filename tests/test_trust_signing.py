@@ -39,7 +39,12 @@ def key_pair(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def run(
-    repo: GitRepo, work: Path, prefix: str, key: Path, before: str = "0" * 40, **inputs: str
+    repo: GitRepo,
+    work: Path,
+    prefix: str,
+    key: Path,
+    before: str = "0" * 40,
+    **inputs: str,
 ) -> ActionRun:
     payload = {
         "before": before,
@@ -54,7 +59,14 @@ def run(
 
 def cosign_verify(pub: Path, ref: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(TOOLS / "cosign"), "verify", "--key", str(pub), "--insecure-ignore-tlog=true", ref],
+        [
+            str(TOOLS / "cosign"),
+            "verify",
+            "--key",
+            str(pub),
+            "--insecure-ignore-tlog=true",
+            ref,
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -66,20 +78,36 @@ def cosign_verify(pub: Path, ref: str) -> subprocess.CompletedProcess[str]:
 def flux_push(url: str, path: Path, annotations: dict[str, str]) -> str:
     """What a registry writer does with the plain flux CLI: an artifact at the tag, annotations of
     their choosing. Returns its digest."""
-    args = [str(TOOLS / "flux"), "push", "artifact", url, f"--path={path}", "--reproducible", "-o", "json"]
+    args = [
+        str(TOOLS / "flux"),
+        "push",
+        "artifact",
+        url,
+        f"--path={path}",
+        "--reproducible",
+        "-o",
+        "json",
+    ]
     args += [f"--source={annotations.get(SOURCE, 'https://example.com/x')}"]
     args += [f"--revision={annotations.get(REVISION, 'main@sha1:' + '1' * 40)}"]
     for k, v in annotations.items():
         if k.startswith("timoni-flux-push."):
             args += ["-a", f"{k}={v}"]
     done = subprocess.run(
-        args, capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "TZ": "UTC"}
+        args,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "TZ": "UTC"},
     )
     assert done.returncode == 0, done.stderr
     return str(json.loads(done.stdout)["digest"])
 
 
-def layer_files(registry: Registry, repository: str, manifest: dict[str, object]) -> dict[str, bytes]:
+def layer_files(
+    registry: Registry, repository: str, manifest: dict[str, object]
+) -> dict[str, bytes]:
     layers = manifest["layers"]
     assert isinstance(layers, list)
     blob = registry.blob(repository, layers[0]["digest"])
@@ -111,11 +139,19 @@ def pushed_and_signed(
 
 
 def assert_repaired(
-    again: ActionRun, registry: Registry, repository: str, ours: str, forged: str, pub: Path, host: str
+    again: ActionRun,
+    registry: Registry,
+    repository: str,
+    ours: str,
+    forged: str,
+    pub: Path,
+    host: str,
 ) -> None:
     """The forged digest got no signature from the key, and the tag holds this repository's render."""
     refused = cosign_verify(pub, f"{host}/{repository}@{forged}")
-    assert refused.returncode != 0, f"the registry writer's digest verifies with the CI key:\n{again.stdout}"
+    assert refused.returncode != 0, (
+        f"the registry writer's digest verifies with the CI key:\n{again.stdout}"
+    )
     result = again.by_name()["webapp-staging"]
     assert result["status"] == "pushed", result
     assert result["digest"] == ours and result["signed"] is True, result
@@ -125,7 +161,11 @@ def assert_repaired(
 
 
 def test_a_registry_writers_artifact_with_copied_annotations_is_not_signed(
-    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path, key_pair: dict[str, Path]
+    example_repo: GitRepo,
+    registry: Registry,
+    prefix: str,
+    tmp_path: Path,
+    key_pair: dict[str, Path],
 ) -> None:
     repository, ours, manifest = pushed_and_signed(
         example_repo, registry, prefix, tmp_path / "run1", key_pair["key"]
@@ -140,15 +180,26 @@ def test_a_registry_writers_artifact_with_copied_annotations_is_not_signed(
     assert forged != ours
     # The job re-run (every target taken again, as the README's "signing turned on" run does).
     again = run(
-        example_repo, tmp_path / "run2", prefix, key_pair["key"], targets="webapp-staging", all="true"
+        example_repo,
+        tmp_path / "run2",
+        prefix,
+        key_pair["key"],
+        targets="webapp-staging",
+        all="true",
     )
     assert again.returncode == 0, again.stdout + again.stderr
-    assert_repaired(again, registry, repository, ours, forged, key_pair["pub"], registry.host)
+    assert_repaired(
+        again, registry, repository, ours, forged, key_pair["pub"], registry.host
+    )
     assert "(a re-run): not rendered" not in again.stdout
 
 
 def test_an_extra_file_next_to_the_same_manifests_is_not_the_same_content(
-    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path, key_pair: dict[str, Path]
+    example_repo: GitRepo,
+    registry: Registry,
+    prefix: str,
+    tmp_path: Path,
+    key_pair: dict[str, Path],
 ) -> None:
     repository, ours, manifest = pushed_and_signed(
         example_repo, registry, prefix, tmp_path / "run1", key_pair["key"]
@@ -165,10 +216,17 @@ def test_an_extra_file_next_to_the_same_manifests_is_not_the_same_content(
     forged = flux_push(f"oci://{registry.host}/{repository}:staging", evil, notes)
     assert forged != ours
     again = run(
-        example_repo, tmp_path / "run2", prefix, key_pair["key"], targets="webapp-staging", all="true"
+        example_repo,
+        tmp_path / "run2",
+        prefix,
+        key_pair["key"],
+        targets="webapp-staging",
+        all="true",
     )
     assert again.returncode == 0, again.stdout + again.stderr
-    assert_repaired(again, registry, repository, ours, forged, key_pair["pub"], registry.host)
+    assert_repaired(
+        again, registry, repository, ours, forged, key_pair["pub"], registry.host
+    )
 
 
 def bump(repo: GitRepo) -> str:
@@ -179,15 +237,30 @@ def bump(repo: GitRepo) -> str:
 
 
 def test_a_forged_check_record_does_not_keep_a_rollback(
-    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path, key_pair: dict[str, Path]
+    example_repo: GitRepo,
+    registry: Registry,
+    prefix: str,
+    tmp_path: Path,
+    key_pair: dict[str, Path],
 ) -> None:
     key, host = key_pair["key"], registry.host
     c1 = example_repo.head()
-    repository, d1, _ = pushed_and_signed(example_repo, registry, prefix, tmp_path / "run1", key)
+    repository, d1, _ = pushed_and_signed(
+        example_repo, registry, prefix, tmp_path / "run1", key
+    )
     c2 = bump(example_repo)
-    second = run(example_repo, tmp_path / "run2", prefix, key, before=c1, targets="webapp-staging")
+    second = run(
+        example_repo,
+        tmp_path / "run2",
+        prefix,
+        key,
+        before=c1,
+        targets="webapp-staging",
+    )
     assert second.returncode == 0, second.stdout + second.stderr
-    assert {a["name"]: a["status"] for a in second.artifacts()} == {"webapp-staging": "pushed"}
+    assert {a["name"]: a["status"] for a in second.artifacts()} == {
+        "webapp-staging": "pushed"
+    }
     # The registry writer moves the tag back to the older (signed) digest...
     back = subprocess.run(
         [str(TOOLS / "flux"), "tag", "artifact", f"oci://{host}/{repository}@{d1}", "--tag", "staging"],
@@ -197,38 +270,76 @@ def test_a_forged_check_record_does_not_keep_a_rollback(
     # ... and writes the record "head renders that digest" next to it.
     record = tmp_path / "record"
     record.mkdir()
-    (record / "checked.json").write_text(json.dumps({"tag": "staging", "digest": d1, "commit": c2}))
+    (record / "checked.json").write_text(
+        json.dumps({"tag": "staging", "digest": d1, "commit": c2})
+    )
     notes = {COMMIT: c2, CHECKED: d1, REVISION: f"main@sha1:{c2}"}
     flux_push(f"oci://{host}/{repository}:staging.tfp-checked", record, notes)
     # The next push (a commit that touches no target): the rollback is caught up all the same.
     (example_repo.path / "README.md").write_text("notes\n")
     c3 = example_repo.commit_all("notes")
-    third = run(example_repo, tmp_path / "run3", prefix, key, before=c2, targets="webapp-staging")
+    third = run(
+        example_repo,
+        tmp_path / "run3",
+        prefix,
+        key,
+        before=c2,
+        targets="webapp-staging",
+    )
     assert third.returncode == 0, third.stdout + third.stderr
-    assert {a["name"]: a["status"] for a in third.artifacts()} == {"webapp-staging": "pushed"}, third.stdout
+    assert {a["name"]: a["status"] for a in third.artifacts()} == {
+        "webapp-staging": "pushed"
+    }, third.stdout
     assert registry.revision(repository, "staging") == f"main@sha1:{c3}"
 
 
 def test_a_record_this_repository_signed_still_saves_the_render(
-    example_repo: GitRepo, registry: Registry, prefix: str, tmp_path: Path, key_pair: dict[str, Path]
+    example_repo: GitRepo,
+    registry: Registry,
+    prefix: str,
+    tmp_path: Path,
+    key_pair: dict[str, Path],
 ) -> None:
     key = key_pair["key"]
     c1 = example_repo.head()
-    repository, d1, _ = pushed_and_signed(example_repo, registry, prefix, tmp_path / "run1", key)
+    repository, d1, _ = pushed_and_signed(
+        example_repo, registry, prefix, tmp_path / "run1", key
+    )
     # A module refactor that renders the same manifests: unchanged, a signed record written.
     with (example_repo.path / "modules/webapp/templates/service.cue").open("a") as fh:
         fh.write("// refactor: same output\n")
     c2 = example_repo.commit_all("refactor")
-    second = run(example_repo, tmp_path / "run2", prefix, key, before=c1, targets="webapp-staging")
+    second = run(
+        example_repo,
+        tmp_path / "run2",
+        prefix,
+        key,
+        before=c1,
+        targets="webapp-staging",
+    )
     assert second.returncode == 0, second.stdout + second.stderr
-    assert {a["name"]: a["status"] for a in second.artifacts()} == {"webapp-staging": "unchanged"}
+    assert {a["name"]: a["status"] for a in second.artifacts()} == {
+        "webapp-staging": "unchanged"
+    }
     marker = registry.manifest(repository, "staging.tfp-checked")
     assert marker is not None and annotations_of(marker[1])[CHECKED] == d1
-    assert cosign_verify(key_pair["pub"], f"{registry.host}/{repository}@{marker[0]}").returncode == 0
+    assert (
+        cosign_verify(
+            key_pair["pub"], f"{registry.host}/{repository}@{marker[0]}"
+        ).returncode
+        == 0
+    )
     # The next commit touches nothing of the target: the signed record counts, nothing is rendered.
     (example_repo.path / "README.md").write_text("notes\n")
     example_repo.commit_all("notes")
-    third = run(example_repo, tmp_path / "run3", prefix, key, before=c2, targets="webapp-staging")
+    third = run(
+        example_repo,
+        tmp_path / "run3",
+        prefix,
+        key,
+        before=c2,
+        targets="webapp-staging",
+    )
     assert third.returncode == 0, third.stdout + third.stderr
     assert third.artifacts() == [], third.stdout
 
@@ -278,7 +389,15 @@ def test_the_content_check_takes_the_whole_layer(
     layer.write_bytes(_layer(*members))
     entries = oci.extract(layer, deployed)
     call = oci.Call(True, "", "", 0.0)
-    assert pipeline.same_content(oci.Pulled(call, directory=deployed, entries=entries), rendered) is same
+    assert (
+        pipeline.same_content(
+            oci.Pulled(call, directory=deployed, entries=entries), rendered
+        )
+        is same
+    )
     # The same layer read by flux pull (only what it extracted is known; links are not extracted).
     if not any(body.startswith("->") or ".." in name for name, body in members):
-        assert pipeline.same_content(oci.Pulled(call, directory=deployed), rendered) is same
+        assert (
+            pipeline.same_content(oci.Pulled(call, directory=deployed), rendered)
+            is same
+        )

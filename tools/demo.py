@@ -35,7 +35,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 from support.registry import start_registry  # noqa: E402
 
 GIT = ["git", "-c", "user.name=demo", "-c", "user.email=demo@example.com"]
-BOLD, DIM, OFF = ("\x1b[1m", "\x1b[2m", "\x1b[0m") if sys.stdout.isatty() else ("", "", "")
+BOLD, DIM, OFF = (
+    ("\x1b[1m", "\x1b[2m", "\x1b[0m") if sys.stdout.isatty() else ("", "", "")
+)
 
 
 def step(title: str, text: str = "") -> None:
@@ -46,12 +48,19 @@ def step(title: str, text: str = "") -> None:
 
 def cli(repo: Path, out: Path, *args: str, show_stdout: bool = False) -> dict[str, str]:
     """`python -m gitops_action ARGS` in the repository, shown first; its outputs (--output-file)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_"))
+    }
     env["PYTHONPATH"] = str(ROOT)
     outputs = out / "outputs.json"
     outputs.unlink(missing_ok=True)
     print(f"{DIM}$ python -m gitops_action {shlex.join(args)}{OFF}", flush=True)
-    extra = ["--summary-file", str(out / f"summary-{args[0]}.md"), "--output-file", str(outputs)]
+    extra = [
+        "--summary-file",
+        str(out / f"summary-{args[0]}.md"),
+        "--output-file",
+        str(outputs),
+    ]
     done = subprocess.run(
         [sys.executable, "-m", "gitops_action", *args, *extra],
         cwd=repo,
@@ -66,7 +75,9 @@ def cli(repo: Path, out: Path, *args: str, show_stdout: bool = False) -> dict[st
 
 
 def git(repo: Path, *args: str) -> str:
-    done = subprocess.run([*GIT, "-C", str(repo), *args], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [*GIT, "-C", str(repo), *args], capture_output=True, text=True, check=True
+    )
     return done.stdout.strip()
 
 
@@ -76,9 +87,14 @@ def follow_promotions(config: Path) -> None:
     text = config.read_text()
     pushed = "    tags: [production, stable]\n"
     if pushed not in text:
-        sys.exit("demo: examples/gitops/.timoni-flux.yaml changed: webapp-production's tags not found")
+        sys.exit(
+            "demo: examples/gitops/.timoni-flux.yaml changed: webapp-production's tags not found"
+        )
     config.write_text(
-        text.replace(pushed, "    tags: [production-candidate]\n    flux: {source: {tag: production}}\n")
+        text.replace(
+            pushed,
+            "    tags: [production-candidate]\n    flux: {source: {tag: production}}\n",
+        )
     )
 
 
@@ -95,8 +111,12 @@ def main() -> None:
         git(repo, "add", "-A")
         git(repo, "commit", "-qm", "example repository")
         prefix = f"oci://{registry.host}/demo"
-        print(f"The example repository (examples/gitops) is a fresh git repository in {repo}.")
-        print(f"A registry of its own listens on {registry.host}; --registry points every target there.")
+        print(
+            f"The example repository (examples/gitops) is a fresh git repository in {repo}."
+        )
+        print(
+            f"A registry of its own listens on {registry.host}; --registry points every target there."
+        )
 
         step("1. Plan, then push: no tag exists yet, so every target is affected")
         cli(repo, out, "plan", "--registry", prefix)
@@ -112,8 +132,20 @@ def main() -> None:
         values.write_text(values.read_text().replace("replicas: 1", "replicas: 3"))
         git(repo, "commit", "-qam", "scale webapp in staging")
         comment = out / "comment.md"
-        cli(repo, out, "dry-run", "--registry", prefix, "--base", "main", "--comment-file", str(comment))
-        print(f"\n{DIM}--- the pull request comment ({comment.name}, Markdown) ---{OFF}")
+        cli(
+            repo,
+            out,
+            "dry-run",
+            "--registry",
+            prefix,
+            "--base",
+            "main",
+            "--comment-file",
+            str(comment),
+        )
+        print(
+            f"\n{DIM}--- the pull request comment ({comment.name}, Markdown) ---{OFF}"
+        )
         print(comment.read_text().rstrip())
         print(f"{DIM}--- end of the comment ---{OFF}")
 
@@ -122,8 +154,19 @@ def main() -> None:
         git(repo, "merge", "-q", "--ff-only", "scale-webapp")
         cli(repo, out, "push", "--registry", prefix)
 
-        step("4. flux-config: what a cluster applies to follow the webapp's staging tag")
-        cli(repo, out, "flux-config", "--registry", prefix, "--targets", "webapp-staging", show_stdout=True)
+        step(
+            "4. flux-config: what a cluster applies to follow the webapp's staging tag"
+        )
+        cli(
+            repo,
+            out,
+            "flux-config",
+            "--registry",
+            prefix,
+            "--targets",
+            "webapp-staging",
+            show_stdout=True,
+        )
 
         step(
             "5. promote: production's clusters get the exact digest pushed as a candidate (nothing rendered)",
@@ -138,8 +181,12 @@ def main() -> None:
             *("--from", "production-candidate", "--to", "production"),
         )
 
-        print(f"\nDone. The job summaries and the comment are in {out}; the registry stops now.")
-        print("Next: README.md, Quick start: a .timoni-flux.yaml in a repository of your own.")
+        print(
+            f"\nDone. The job summaries and the comment are in {out}; the registry stops now."
+        )
+        print(
+            "Next: README.md, Quick start: a .timoni-flux.yaml in a repository of your own."
+        )
     finally:
         registry.stop()
 

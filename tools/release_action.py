@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 IMAGE_NAME = "timoni-flux-push"
-TAG = re.compile(r"^v(?P<major>0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?$")
+TAG = re.compile(
+    r"^v(?P<major>0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?$"
+)
 # GitHub owners: letters, digits, single hyphens; ghcr.io wants them lower-case.
 OWNER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
 IMAGE_LINE = re.compile(r"^(?P<indent>[ \t]+)image:[ \t]*(?P<value>\S.*?)[ \t]*$")
@@ -48,7 +50,12 @@ def release(tag: str, owner: str) -> Release:
     if not OWNER.match(owner):
         raise ReleaseError(f"{owner!r} is not a GitHub owner name")
     version = tag[1:]
-    return Release(tag, version, f"v{m['major']}", f"docker://ghcr.io/{owner.lower()}/{IMAGE_NAME}:{version}")
+    return Release(
+        tag,
+        version,
+        f"v{m['major']}",
+        f"docker://ghcr.io/{owner.lower()}/{IMAGE_NAME}:{version}",
+    )
 
 
 def _unquote(value: str) -> str:
@@ -60,7 +67,9 @@ def _unquote(value: str) -> str:
 
 def _runs_image_line(lines: list[str]) -> int:
     """The index of the `image:` line directly under the top-level `runs:` mapping."""
-    start = next((i for i, ln in enumerate(lines) if re.match(r"^runs:[ \t]*(#.*)?$", ln)), None)
+    start = next(
+        (i for i, ln in enumerate(lines) if re.match(r"^runs:[ \t]*(#.*)?$", ln)), None
+    )
     if start is None:
         raise ReleaseError("action.yml has no top-level `runs:`")
     found: list[int] = []
@@ -71,7 +80,9 @@ def _runs_image_line(lines: list[str]) -> int:
         if IMAGE_LINE.match(line):
             found.append(i)
     if len(found) != 1:
-        raise ReleaseError(f"action.yml's `runs:` has {len(found)} `image:` lines, expected one")
+        raise ReleaseError(
+            f"action.yml's `runs:` has {len(found)} `image:` lines, expected one"
+        )
     block = "\n".join(lines[start:])
     if not re.search(r"^[ \t]+using:[ \t]*['\"]?docker['\"]?[ \t]*$", block, re.M):
         raise ReleaseError("action.yml's `runs.using` is not `docker`")
@@ -90,20 +101,32 @@ def pin(text: str, rel: Release) -> str:
         if current.startswith("docker://"):
             name, _, version = current.rpartition(":")
             if name == rel.image.rpartition(":")[0]:
-                raise ReleaseError(f"action.yml names version {version}, the tag is {rel.tag}")
+                raise ReleaseError(
+                    f"action.yml names version {version}, the tag is {rel.tag}"
+                )
             raise ReleaseError(f"action.yml already names another image: {current}")
         if current != "Dockerfile":
-            raise ReleaseError(f"action.yml's image is {current!r}, expected `Dockerfile` (main's)")
+            raise ReleaseError(
+                f"action.yml's image is {current!r}, expected `Dockerfile` (main's)"
+            )
     lines[i] = f"{m['indent']}image: {rel.image}"
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--tag", required=True, help="the release tag, v1.2.3")
-    p.add_argument("--owner", required=True, help="the repository owner (github.repository_owner)")
+    p.add_argument(
+        "--owner", required=True, help="the repository owner (github.repository_owner)"
+    )
     p.add_argument("--file", type=Path, default=Path("action.yml"))
-    p.add_argument("--check", action="store_true", help="only check: exit 1 if the file is not pinned")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="only check: exit 1 if the file is not pinned",
+    )
     args = p.parse_args(argv)
     try:
         rel = release(args.tag, args.owner)

@@ -41,13 +41,22 @@ MEASURE = "<script>document.title = 'height=' + document.documentElement.scrollH
 
 def chromium(profile: Path, *args: str) -> str:
     cmd = [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args]
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120).stdout
+    return subprocess.run(
+        cmd, check=True, capture_output=True, text=True, timeout=120
+    ).stdout
 
 
 def height(page: Path, work: Path) -> int:
     probe = work / f"probe-{page.name}"
-    probe.write_text(page.read_text("utf-8").replace("</body>", MEASURE + "</body>"), "utf-8")
-    dom = chromium(work / "profile-measure", f"--window-size={WIDTH},800", "--dump-dom", probe.as_uri())
+    probe.write_text(
+        page.read_text("utf-8").replace("</body>", MEASURE + "</body>"), "utf-8"
+    )
+    dom = chromium(
+        work / "profile-measure",
+        f"--window-size={WIDTH},800",
+        "--dump-dom",
+        probe.as_uri(),
+    )
     found = re.search(r"<title>height=(\d+)</title>", dom)
     if not found:
         raise SystemExit(f"could not measure {page}")
@@ -58,12 +67,17 @@ def main() -> int:
     docs = ROOT / "docs"
     with tempfile.TemporaryDirectory(prefix="screenshots-") as tmp:
         work = Path(tmp)
-        for name, markdown in (("comment", comment_markdown()), ("summary", summary_markdown())):
+        for name, markdown in (
+            ("comment", comment_markdown()),
+            ("summary", summary_markdown()),
+        ):
             page = docs / f"{name}.html"
             page.write_text(gfm.page(name, markdown), "utf-8")
             png = docs / f"{name}.png"
             size = f"--window-size={WIDTH},{height(page, work)}"
-            chromium(work / f"profile-{name}", size, f"--screenshot={png}", page.as_uri())
+            chromium(
+                work / f"profile-{name}", size, f"--screenshot={png}", page.as_uri()
+            )
             print(f"{page.relative_to(ROOT)} -> {png.relative_to(ROOT)}")
     return 0
 

@@ -25,7 +25,8 @@ class CommitRange:
     is_pull_request: bool = False
     pr_number: int | None = None
     fork: bool = False
-    pr_base: str = ""  # a pull request's base commit (payload), also when `all` drops `base`
+    # a pull request's base commit (payload), also when `all` drops `base`
+    pr_base: str = ""
 
 
 def load_payload(path: str | None) -> dict[str, Any]:
@@ -62,7 +63,9 @@ REFUSED = (
 )
 
 
-def reviewed_head(repo: Repo, *, event: str, payload: dict[str, Any], head: str, allowed: bool) -> str:
+def reviewed_head(
+    repo: Repo, *, event: str, payload: dict[str, Any], head: str, allowed: bool
+) -> str:
     """The commit to render. On pull_request_target that is the pull request's head, not the checkout
     (the base branch); refused unless the workflow allows it. May fetch the head by SHA."""
     if event != UNTRUSTED_EVENT:
@@ -71,17 +74,23 @@ def reviewed_head(repo: Repo, *, event: str, payload: dict[str, Any], head: str,
         raise EventError(REFUSED)
     sha = str(_field(payload, "pull_request.head.sha", event)).lower()
     if not SHA_RE.fullmatch(sha):
-        raise EventError(f"{event} event: pull_request.head.sha {sha[:80]!r} is not a commit SHA")
+        raise EventError(
+            f"{event} event: pull_request.head.sha {sha[:80]!r} is not a commit SHA"
+        )
     number = int(_field(payload, "pull_request.number", event))
     found = repo.resolve(sha)
     if found is None:
         fetched = repo.fetch(sha)
         found = repo.resolve(sha) if fetched.ok else None
-    if found is None:  # a server that refuses a fetch by SHA still serves the pull request's ref
+    if (
+        found is None
+    ):  # a server that refuses a fetch by SHA still serves the pull request's ref
         repo.fetch(f"refs/pull/{number}/head")
         found = repo.resolve(sha)
     if found is None:
-        raise EventError(f"{event} event: the pull request's head {sha[:12]} cannot be fetched from origin")
+        raise EventError(
+            f"{event} event: the pull request's head {sha[:12]} cannot be fetched from origin"
+        )
     return found
 
 
@@ -109,7 +118,9 @@ def commit_range(
         fork = head_repo.get("full_name") != base_repo.get("full_name") or not head_repo
 
     def result(base: str | None, why_all: str = "", nothing: str = "") -> CommitRange:
-        return CommitRange(head, base, why_all, nothing, is_pr, pr_number, fork, pr_base)
+        return CommitRange(
+            head, base, why_all, nothing, is_pr, pr_number, fork, pr_base
+        )
 
     if take_all:
         return result(None, "the `all` input is set")
@@ -120,20 +131,29 @@ def commit_range(
             return result(None, nothing="the push deleted the branch: nothing to build")
         before = str(_field(payload, "before", event))
         if before == ZERO_SHA or payload.get("created"):
-            return result(None, "a new branch: there is no previous commit to compare with")
+            return result(
+                None, "a new branch: there is no previous commit to compare with"
+            )
         return _with_base(
             repo,
             before,
-            "the push's `before` commit" + (" (forced push)" if payload.get("forced") else ""),
+            "the push's `before` commit"
+            + (" (forced push)" if payload.get("forced") else ""),
             result,
         )
     if is_pr:
         return _with_base(
-            repo, str(_field(payload, "pull_request.base.sha", event)), "the pull request's base", result
+            repo,
+            str(_field(payload, "pull_request.base.sha", event)),
+            "the pull request's base",
+            result,
         )
     if event == "merge_group":
         return _with_base(
-            repo, str(_field(payload, "merge_group.base_sha", event)), "the merge group's base", result
+            repo,
+            str(_field(payload, "merge_group.base_sha", event)),
+            "the merge group's base",
+            result,
         )
     if event:
         return result(None, f"a {event} event carries no base commit")
@@ -147,10 +167,16 @@ def _with_base(repo: Repo, base: str, what: str, result: Any) -> CommitRange:
         sha = repo.resolve(base) if fetched.ok else None
         if sha is None:
             detail = fetched.stderr.strip().splitlines()[-1:] if not fetched.ok else []
-            reason = f"{what} {base[:12]} cannot be fetched" + (f" ({detail[0]})" if detail else "")
+            reason = f"{what} {base[:12]} cannot be fetched" + (
+                f" ({detail[0]})" if detail else ""
+            )
             out: CommitRange = result(None, reason + ": every target is affected")
             return out
     out = result(sha)
-    if out.head == sha:  # e.g. a re-run, or `base` set to the head: say why the plan is empty
-        out = result(sha, nothing=f"{what} {sha[:12]} is the head commit itself: nothing changed")
+    if (
+        out.head == sha
+    ):  # e.g. a re-run, or `base` set to the head: say why the plan is empty
+        out = result(
+            sha, nothing=f"{what} {sha[:12]} is the head commit itself: nothing changed"
+        )
     return out

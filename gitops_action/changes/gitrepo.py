@@ -23,7 +23,9 @@ GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"}
 SHA = re.compile(r"[0-9a-f]{7,64}")
 _ANCESTRY = re.compile(r"(?:[~^][0-9]*)+$")
 # What `git check-ref-format` refuses in a ref name (git-check-ref-format(1), rules 1-10).
-_BAD_REF = re.compile(r"(^|/)\.|\.\.|[\x00-\x20\x7f~^:?*\[\\]|@\{|//|\.lock(/|$)|^/|/$|\.$|^@$")
+_BAD_REF = re.compile(
+    r"(^|/)\.|\.\.|[\x00-\x20\x7f~^:?*\[\\]|@\{|//|\.lock(/|$)|^/|/$|\.$|^@$"
+)
 
 
 class BadRevision(UsageError, ValueError):
@@ -38,7 +40,9 @@ def check_revision(value: str, what: str) -> str:
     if SHA.fullmatch(name):
         return value
     if not name or name.startswith("-") or _BAD_REF.search(name):
-        raise BadRevision(f"{what}: {value!r} is neither a commit SHA nor a valid ref name")
+        raise BadRevision(
+            f"{what}: {value!r} is neither a commit SHA nor a valid ref name"
+        )
     return value
 
 
@@ -46,7 +50,12 @@ def git_env() -> dict[str, str]:
     """git sees PATH, the GIT_CONFIG_* variables that trust the workspace, the network settings a
     fetch needs, and nothing else: no HOME (no user config), none of the action's inputs."""
     # SSH_AUTH_SOCK: a CLI user's fetch over ssh (a socket path, not a secret; ssh finds ~/.ssh itself).
-    names = ("GIT_CONFIG_COUNT", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM", "SSH_AUTH_SOCK")
+    names = (
+        "GIT_CONFIG_COUNT",
+        "GIT_CONFIG_SYSTEM",
+        "GIT_CONFIG_NOSYSTEM",
+        "SSH_AUTH_SOCK",
+    )
     env = runner.allowed(
         (*names, *runner.PROXY, *runner.TLS),
         prefixes=("GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_"),
@@ -69,7 +78,9 @@ def _decode(raw: bytes) -> str:
 class Repo:
     root: Path
     # Answers asked for ahead of time (prefetch), each used once.
-    _early: dict[str, Future[object]] = field(default_factory=dict, compare=False, repr=False)
+    _early: dict[str, Future[object]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def prefetch(self) -> None:
         """Ask git now, in the background, what a run asks only after planning (is the work tree
@@ -89,11 +100,19 @@ class Repo:
         return early.result() if early is not None else ask()
 
     def _git(self, *args: str, timeout: float = 120) -> runner.Completed:
-        return runner.run(["git", "-C", str(self.root), *args], timeout=timeout, env=git_env())
+        return runner.run(
+            ["git", "-C", str(self.root), *args], timeout=timeout, env=git_env()
+        )
 
-    def _git_bytes(self, *args: str, stdin: bytes | None = None, timeout: float = 120) -> bytes:
+    def _git_bytes(
+        self, *args: str, stdin: bytes | None = None, timeout: float = 120
+    ) -> bytes:
         done = runner.run(
-            ["git", "-C", str(self.root), *args], stdin=stdin, env=git_env(), timeout=timeout, binary=True
+            ["git", "-C", str(self.root), *args],
+            stdin=stdin,
+            env=git_env(),
+            timeout=timeout,
+            binary=True,
         )
         if not done.ok:
             raise GitError(f"git {' '.join(args)}: {done.stderr.strip()}")
@@ -101,7 +120,9 @@ class Repo:
 
     def resolve(self, ref: str) -> str | None:
         check_revision(ref, "revision")
-        out = self._git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")
+        out = self._git(
+            "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"
+        )
         return out.stdout.strip() if out.ok else None
 
     def has_commit(self, sha: str) -> bool:
@@ -119,7 +140,9 @@ class Repo:
     def unshallow(self) -> runner.Completed:
         """The whole history of a shallow clone: an ancestry check walks back from head, which a
         shallow clone cuts off."""
-        return self._git("fetch", "--unshallow", "--no-tags", "--quiet", "origin", timeout=600)
+        return self._git(
+            "fetch", "--unshallow", "--no-tags", "--quiet", "origin", timeout=600
+        )
 
     def is_shallow(self) -> bool:
         out = self._git("rev-parse", "--is-shallow-repository")
@@ -146,7 +169,15 @@ class Repo:
         return changes
 
     def list_files(self, commit: str) -> list[str]:
-        raw = self._git_bytes("ls-tree", "-r", "-z", "--name-only", "--full-tree", "--end-of-options", commit)
+        raw = self._git_bytes(
+            "ls-tree",
+            "-r",
+            "-z",
+            "--name-only",
+            "--full-tree",
+            "--end-of-options",
+            commit,
+        )
         return [_decode(p) for p in raw.split(b"\0") if p]
 
     def read_files(self, commit: str, paths: Iterable[str]) -> dict[str, bytes | None]:
@@ -159,11 +190,15 @@ class Repo:
         nul = any(b"\n" in r for r in requests)
         term = b"\0" if nul else b"\n"
         flags = ["--batch", "-z"] if nul else ["--batch"]
-        out = self._git_bytes("cat-file", *flags, stdin=b"".join(r + term for r in requests))
+        out = self._git_bytes(
+            "cat-file", *flags, stdin=b"".join(r + term for r in requests)
+        )
         result: dict[str, bytes | None] = {}
         pos = 0
         for path, req in zip(wanted, requests, strict=True):
-            if out.startswith(req + b" ", pos):  # "<request> missing" (or "ambiguous"): echoed as given
+            if out.startswith(
+                req + b" ", pos
+            ):  # "<request> missing" (or "ambiguous"): echoed as given
                 pos = out.index(b"\n", pos + len(req)) + 1
                 result[path] = None
                 continue
@@ -201,20 +236,30 @@ class Repo:
         return list(answer) if isinstance(answer, list) else []
 
     def _uncommitted(self) -> list[str]:
-        raw = self._git_bytes("status", "--porcelain=v1", "-z", "--untracked-files=normal")
+        raw = self._git_bytes(
+            "status", "--porcelain=v1", "-z", "--untracked-files=normal"
+        )
         out: list[str] = []
         entries = iter(raw.split(b"\0"))
         for entry in entries:
             if len(entry) > 3:
                 out.append(os.fsdecode(entry[3:]))
-                if entry[:1] in (b"R", b"C"):  # a rename or copy: the original path follows
+                if entry[:1] in (
+                    b"R",
+                    b"C",
+                ):  # a rename or copy: the original path follows
                     next(entries, None)
         return out
 
     def export(self, commit: str, dest: Path) -> Path:
         """The files of `commit` in `dest`, written nowhere near the repository."""
         dest.mkdir(parents=True)
-        unpack(self._git_bytes("archive", "--format=tar", "--end-of-options", commit, timeout=300), dest)
+        unpack(
+            self._git_bytes(
+                "archive", "--format=tar", "--end-of-options", commit, timeout=300
+            ),
+            dest,
+        )
         return dest
 
     def current_branch(self) -> str:
@@ -230,10 +275,16 @@ class Repo:
         if not shas:
             return set()
         query = "".join(f"{s}^{{commit}}\n" for s in shas).encode()
-        out = self._git_bytes("cat-file", "--batch-check=%(objecttype)", stdin=query).decode().split("\n")
+        out = (
+            self._git_bytes("cat-file", "--batch-check=%(objecttype)", stdin=query)
+            .decode()
+            .split("\n")
+        )
         return {s for s, kind in zip(shas, out, strict=False) if kind == "commit"}
 
-    def fetch_commits(self, shas: Sequence[str], *, since: int | None = None) -> runner.Completed:
+    def fetch_commits(
+        self, shas: Sequence[str], *, since: int | None = None
+    ) -> runner.Completed:
         """One fetch for several commits: only them in a shallow clone (`--depth=1`), or, with
         `since` (a Unix time), their history back to then, enough to tell how they are related."""
         args = ["fetch", "--no-tags", "--quiet"]
@@ -248,8 +299,12 @@ class Repo:
         """Committer time of each commit (all present), in one `git show`."""
         if not shas:
             return {}
-        raw = self._git_bytes("show", "-s", "--format=%H %ct", "--end-of-options", *shas, "--")
-        times = dict(line.split(" ", 1) for line in raw.decode().splitlines() if " " in line)
+        raw = self._git_bytes(
+            "show", "-s", "--format=%H %ct", "--end-of-options", *shas, "--"
+        )
+        times = dict(
+            line.split(" ", 1) for line in raw.decode().splitlines() if " " in line
+        )
         return {s: int(times[s]) for s in shas if s in times}
 
     def shallow_boundary(self) -> list[str]:
@@ -260,12 +315,20 @@ class Repo:
             path = self.root / path
         if path is None or not path.is_file():
             return []
-        return [line for line in path.read_text().split() if re.fullmatch(r"[0-9a-f]{40}", line)]
+        return [
+            line
+            for line in path.read_text().split()
+            if re.fullmatch(r"[0-9a-f]{40}", line)
+        ]
 
     def count_between(self, ancestor: str, descendant: str) -> int | None:
         """Commits in descendant's history that are not in ancestor's (None: git could not say)."""
-        out = self._git("rev-list", "--count", "--end-of-options", f"{ancestor}..{descendant}", "--")
-        return int(out.stdout.strip()) if out.ok and out.stdout.strip().isdigit() else None
+        out = self._git(
+            "rev-list", "--count", "--end-of-options", f"{ancestor}..{descendant}", "--"
+        )
+        return (
+            int(out.stdout.strip()) if out.ok and out.stdout.strip().isdigit() else None
+        )
 
 
 def unpack(archive: bytes, dest: Path) -> None:
@@ -285,19 +348,25 @@ def unpack(archive: bytes, dest: Path) -> None:
                 raise GitError(f"archive member {m.name!r} leaves the destination")
             if m.isfile() or m.isdir():
                 tar.extract(m, root, filter="data")
-        links = [m for m in members if m.issym()]  # git archive writes no hard links or devices
+        links = [
+            m for m in members if m.issym()
+        ]  # git archive writes no hard links or devices
     made: list[Path] = []
     for m in links:
         path = root / posixpath.normpath(m.name)
         if m.linkname.startswith("/") or path.exists() or path.is_symlink():
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
-        if not _inside(path.parent, root):  # under another link that points out: not through it
+        if not _inside(
+            path.parent, root
+        ):  # under another link that points out: not through it
             continue
         path.symlink_to(m.linkname)
         made.append(path)
     while bad := [p for p in made if not _inside(p, root)]:
-        for p in bad:  # removing one link can change where another one points: check again
+        for (
+            p
+        ) in bad:  # removing one link can change where another one points: check again
             p.unlink()
             made.remove(p)
 

@@ -105,10 +105,18 @@ def record(
                 continue
             sync = sync_of(r.target, config)
             if stop or sync.environment not in r.target.tags:
-                out.append(Recorded(r.target.id, sync.environment, error=stop or UNWRITTEN))
+                out.append(
+                    Recorded(r.target.id, sync.environment, error=stop or UNWRITTEN)
+                )
                 continue
             try:
-                out.append(Recorded(r.target.id, sync.environment, _create(repo, r, sync, head, log_url).id))
+                out.append(
+                    Recorded(
+                        r.target.id,
+                        sync.environment,
+                        _create(repo, r, sync, head, log_url).id,
+                    )
+                )
             except GithubException as exc:
                 error = refusal("create a deployment", exc, api.token)
                 out.append(Recorded(r.target.id, sync.environment, error=error))
@@ -119,7 +127,9 @@ def record(
     return out
 
 
-def _create(repo: Repository, r: TargetResult, sync: Sync, head: str, log_url: str) -> Deployment:
+def _create(
+    repo: Repository, r: TargetResult, sync: Sync, head: str, log_url: str
+) -> Deployment:
     made = repo.create_deployment(
         ref=head,
         task=TASK,
@@ -129,7 +139,11 @@ def _create(repo: Repository, r: TargetResult, sync: Sync, head: str, log_url: s
         environment=sync.environment,
         description=f"{r.target.id} {r.digest}"[:140],
     )
-    made.create_status("in_progress", target_url=log_url or NotSet, description="pushed; Flux applies it")
+    made.create_status(
+        "in_progress",
+        target_url=log_url or NotSet,
+        description="pushed; Flux applies it",
+    )
     return made
 
 
@@ -138,7 +152,9 @@ def refusal(what: str, exc: GithubException, token: str) -> str:
     detail = str(data.get("message") or exc.message or "")
     if exc.status in (401, 403, 404):
         unseen = (
-            " (GitHub answers 404 to a token that may not see the repository)" if exc.status == 404 else ""
+            " (GitHub answers 404 to a token that may not see the repository)"
+            if exc.status == 404
+            else ""
         )
         text = f"GitHub refused to {what}: {exc.status} {detail}{unseen}. To allow it, {PERMISSION}."
     else:
@@ -152,7 +168,11 @@ def environment_url(server_url: str, repository: str, environment: str) -> str:
 
 
 def record_run(
-    settings: Settings, ctx: Context, config: Config, results: Sequence[TargetResult], head: str
+    settings: Settings,
+    ctx: Context,
+    config: Config,
+    results: Sequence[TargetResult],
+    head: str,
 ) -> str:
     """A push run's deployments: recorded, said in the log, and the summary's section (with the
     githubdispatch configuration that reports back to them)."""
@@ -160,7 +180,8 @@ def record_run(
         return ""
     if not (settings.github_token and ctx.repository):
         warn(
-            ctx, "deployments: true needs `github-token` and a GitHub repository: no deployment was recorded"
+            ctx,
+            "deployments: true needs `github-token` and a GitHub repository: no deployment was recorded",
         )
         return ""
     api = Api(ctx.api_url, settings.github_token, ctx.repository)
@@ -172,14 +193,26 @@ def record_run(
 
 
 def summary(ctx: Context, config: Config, done: Sequence[Recorded]) -> str:
-    lines = ["", "### Deployments", "", "| target | environment | deployment |", "|---|---|---|"]
+    lines = [
+        "",
+        "### Deployments",
+        "",
+        "| target | environment | deployment |",
+        "|---|---|---|",
+    ]
     for d in done:
         env = f"[{md(d.environment)}]({environment_url(ctx.server_url, ctx.repository, d.environment)})"
-        what = f"{d.deployment_id} in progress" if d.deployment_id else f"none: {md(d.error)}"
+        what = (
+            f"{d.deployment_id} in progress"
+            if d.deployment_id
+            else f"none: {md(d.error)}"
+        )
         lines.append(f"| {md(d.target)} | {env} | {what} |")
     yaml_text = _dispatch_yaml(ctx, config, done)
     if yaml_text:
-        title = "Flux githubdispatch configuration that reports back to these deployments"
+        title = (
+            "Flux githubdispatch configuration that reports back to these deployments"
+        )
         title += " (flux-config writes it with flux.notification.dispatch)"
         lines += ["", details(title, [fence(yaml_text, "yaml")])]
     return "\n".join(lines) + "\n"
@@ -191,7 +224,9 @@ def _dispatch_yaml(ctx: Context, config: Config, done: Sequence[Recorded]) -> st
     deployed = {d.environment for d in done if d.deployment_id}
     envs: dict[tuple[str, str], list[str]] = {}
     for t in config.targets:
-        if t.problem:  # a matched file that cannot be a target: no tag, no Kustomization
+        if (
+            t.problem
+        ):  # a matched file that cannot be a target: no tag, no Kustomization
             continue
         sync = sync_of(t, config)
         if sync.environment in deployed:

@@ -44,7 +44,9 @@ EVENT = "repository_dispatch"
 EVENT_TYPE = re.compile(
     r"(?P<kind>[A-Za-z]{1,63})/(?P<name>[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)\.(?P<ns>[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)"
 )
-ARTIFACT_REVISION = re.compile(r"(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})@(?P<digest>sha256:[a-f0-9]{64})")
+ARTIFACT_REVISION = re.compile(
+    r"(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})@(?P<digest>sha256:[a-f0-9]{64})"
+)
 SHA = re.compile(r"@sha1:(?P<sha>[a-f0-9]{40})$")
 MAX_REVISION = 1024
 SCANNED = 100  # deployments looked at per event: one page
@@ -61,7 +63,9 @@ class FluxEvent:
     environment: str  # the tag its OCIRepository follows
     digest: str
     revision: str  # originRevision: the revision this action pushed
-    state: State | None  # None: an event that ends nothing (a dependency wait, an apply log)
+    state: (
+        State | None
+    )  # None: an event that ends nothing (a dependency wait, an apply log)
     message: str
 
 
@@ -69,7 +73,9 @@ def parse(event: Mapping[str, Any], repository: str) -> FluxEvent:
     """The Flux event inside a repository_dispatch payload, or Refused saying what is wrong."""
     repo = _get(event, "repository", "full_name")
     if not isinstance(repo, str) or repo.lower() != repository.lower():
-        raise Refused(f"the event is for repository {str(repo)[:100]!r}, this run is {repository!r}")
+        raise Refused(
+            f"the event is for repository {str(repo)[:100]!r}, this run is {repository!r}"
+        )
     kind = EVENT_TYPE.fullmatch(str(event.get("action", ""))[:400])
     if kind is None:
         raise Refused(
@@ -79,32 +85,52 @@ def parse(event: Mapping[str, Any], repository: str) -> FluxEvent:
     if not isinstance(body, dict):
         raise Refused("client_payload is not a Flux event (an object)")
     obj = body.get("involvedObject")
-    if not isinstance(obj, dict) or (obj.get("kind"), obj.get("name"), obj.get("namespace")) != (
+    if not isinstance(obj, dict) or (
+        obj.get("kind"),
+        obj.get("name"),
+        obj.get("namespace"),
+    ) != (
         kind["kind"],
         kind["name"],
         kind["ns"],
     ):
-        raise Refused("client_payload.involvedObject does not name the object of the event_type")
+        raise Refused(
+            "client_payload.involvedObject does not name the object of the event_type"
+        )
     if kind["kind"] != "Kustomization":
-        raise Refused(f"the event is about a {kind['kind']}: only Kustomization events record deployments")
+        raise Refused(
+            f"the event is about a {kind['kind']}: only Kustomization events record deployments"
+        )
     meta = body.get("metadata")
     meta = meta if isinstance(meta, dict) else {}
     artifact = ARTIFACT_REVISION.fullmatch(str(meta.get("revision", ""))[:300])
     origin = meta.get("originRevision")
-    if artifact is None or not isinstance(origin, str) or not 0 < len(origin) <= MAX_REVISION:
+    if (
+        artifact is None
+        or not isinstance(origin, str)
+        or not 0 < len(origin) <= MAX_REVISION
+    ):
         raise Refused(
             "client_payload.metadata has no `revision` <tag>@sha256:<digest> and `originRevision` "
             "(Flux's event of an OCIRepository artifact this action pushed)"
         )
     severity = body.get("severity")
     if severity not in ("info", "error"):
-        raise Refused(f"client_payload.severity {str(severity)[:20]!r} is not info or error")
+        raise Refused(
+            f"client_payload.severity {str(severity)[:20]!r} is not info or error"
+        )
     state: State | None = "failure" if severity == "error" else None
     if severity == "info" and meta.get("commit_status") == "update":
         state = "success"  # kustomize-controller: the Ready event of a finished reconciliation
     message = body.get("message")
     return FluxEvent(
-        kind["name"], kind["ns"], artifact["tag"], artifact["digest"], origin, state, _text(message)
+        kind["name"],
+        kind["ns"],
+        artifact["tag"],
+        artifact["digest"],
+        origin,
+        state,
+        _text(message),
     )
 
 
@@ -138,7 +164,9 @@ def find(repo: Repository, ev: FluxEvent) -> Deployment | None:
     """The newest matching deployment (listed newest first), among one page."""
     sha = SHA.search(ev.revision)
     found = repo.get_deployments(
-        sha=sha["sha"] if sha else NotSet, task=deployments.TASK, environment=ev.environment
+        sha=sha["sha"] if sha else NotSet,
+        task=deployments.TASK,
+        environment=ev.environment,
     )
     for i, d in enumerate(found):
         if i >= SCANNED:
@@ -167,14 +195,24 @@ def apply(api: Api, ev: FluxEvent, log_url: str) -> Outcome:
             d = find(repo, ev)
             if d is None:
                 return Outcome(
-                    0, f"no deployment recorded by timoni-flux-push matches {where}: nothing changed"
+                    0,
+                    f"no deployment recorded by timoni-flux-push matches {where}: nothing changed",
                 )
             now = next(iter(d.get_statuses()), None)
             if now is not None and now.state == ev.state:
-                return Outcome(0, f"deployment {d.id} ({where}) is {ev.state} already", d.id, ev.state)
-            d.create_status(ev.state, target_url=log_url or NotSet, description=ev.message)
+                return Outcome(
+                    0,
+                    f"deployment {d.id} ({where}) is {ev.state} already",
+                    d.id,
+                    ev.state,
+                )
+            d.create_status(
+                ev.state, target_url=log_url or NotSet, description=ev.message
+            )
     except GithubException as exc:
-        return Outcome(1, deployments.refusal("set the deployment status", exc, api.token))
+        return Outcome(
+            1, deployments.refusal("set the deployment status", exc, api.token)
+        )
     except OSError as exc:
         return Outcome(1, f"could not reach GitHub: {exc}")
     return Outcome(0, f"deployment {d.id} ({where}): {ev.state}", d.id, ev.state)
@@ -186,14 +224,23 @@ def run(settings: Settings, ctx: Context) -> int:
         return _done(
             settings,
             ctx,
-            Outcome(2, f"mode deployment-status runs on {EVENT} events, not {ctx.event_name or 'none'}"),
+            Outcome(
+                2,
+                f"mode deployment-status runs on {EVENT} events, not {ctx.event_name or 'none'}",
+            ),
         )
     if not settings.github_token:
-        return _done(settings, ctx, Outcome(2, "mode deployment-status needs `github-token`"))
+        return _done(
+            settings, ctx, Outcome(2, "mode deployment-status needs `github-token`")
+        )
     try:
         ev = parse(load_payload(ctx.event_path), ctx.repository)
     except Refused as exc:
-        return _done(settings, ctx, Outcome(2, f"refused the {EVENT} payload: {exc}; nothing changed"))
+        return _done(
+            settings,
+            ctx,
+            Outcome(2, f"refused the {EVENT} payload: {exc}; nothing changed"),
+        )
     api = Api(ctx.api_url, settings.github_token, ctx.repository)
     return _done(settings, ctx, apply(api, ev, ctx.run_url()))
 
@@ -210,6 +257,10 @@ def _done(settings: Settings, ctx: Context, out: Outcome) -> int:
     else:
         print(text, file=sys.stderr)
     summary = f"## timoni-flux-push: deployment status\n\n{md(out.text)}\n"
-    outputs = {**NO_ARTIFACTS, "deployment-id": str(out.deployment_id or ""), "deployment-state": out.state}
+    outputs = {
+        **NO_ARTIFACTS,
+        "deployment-id": str(out.deployment_id or ""),
+        "deployment-state": out.state,
+    }
     write(settings, ctx, summary, outputs)
     return out.code

@@ -15,7 +15,13 @@ from typing import Any
 
 import yaml
 
-from gitops_action.config.targets import TAG_RE, Config, ConfigError, FluxSettings, Target
+from gitops_action.config.targets import (
+    TAG_RE,
+    Config,
+    ConfigError,
+    FluxSettings,
+    Target,
+)
 
 SOURCE_API = "source.toolkit.fluxcd.io/v1"  # the only version Flux 2.9 serves (v1beta2 went in 1.8)
 KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/v1"
@@ -50,7 +56,9 @@ class SyncConfig:
         return f"{self.name}.yaml"
 
 
-def settings_for(target: Target, defaults: FluxSettings, tag: str = "") -> dict[str, str | bool]:
+def settings_for(
+    target: Target, defaults: FluxSettings, tag: str = ""
+) -> dict[str, str | bool]:
     """Built-in defaults, then the file's `flux:` defaults, then the target's own `flux:`; `tag`
     (the command line's) over all of them."""
     merged: dict[str, str | bool] = {**DEFAULTS, **dict(defaults), **dict(target.flux)}
@@ -99,8 +107,18 @@ def objects_for(
         if f"kustomization.{key}" in s:
             sync_spec[key] = s[f"kustomization.{key}"]
     return (
-        {"apiVersion": SOURCE_API, "kind": "OCIRepository", "metadata": dict(meta), "spec": source_spec},
-        {"apiVersion": KUSTOMIZE_API, "kind": "Kustomization", "metadata": dict(meta), "spec": sync_spec},
+        {
+            "apiVersion": SOURCE_API,
+            "kind": "OCIRepository",
+            "metadata": dict(meta),
+            "spec": source_spec,
+        },
+        {
+            "apiVersion": KUSTOMIZE_API,
+            "kind": "Kustomization",
+            "metadata": dict(meta),
+            "spec": sync_spec,
+        },
     )
 
 
@@ -114,7 +132,9 @@ def generate(
     """One SyncConfig per target, in configuration order. ConfigError when a name is not a valid
     Kubernetes name or two targets would write the same objects."""
     out: list[SyncConfig] = []
-    seen: dict[str, Target] = {}  # by name alone: it is also the file name in --output-dir
+    seen: dict[
+        str, Target
+    ] = {}  # by name alone: it is also the file name in --output-dir
     for t in targets:
         s = settings_for(t, config.flux, tag)
         _check_names(s, t, config.path)
@@ -159,7 +179,9 @@ def _check_names(s: Mapping[str, str | bool], t: Target, file: str) -> None:
             )
     tag = s["source.tag"]
     if not isinstance(tag, str) or not TAG_RE.fullmatch(tag):
-        raise ConfigError(file, f"{t.key}.flux.source.tag", f"{tag!r} is not a valid OCI tag", t.line)
+        raise ConfigError(
+            file, f"{t.key}.flux.source.tag", f"{tag!r} is not a valid OCI tag", t.line
+        )
 
 
 def header(sync: SyncConfig, config_path: str) -> str:
@@ -173,24 +195,33 @@ def to_yaml(syncs: Sequence[SyncConfig], config_path: str) -> str:
     """One YAML stream: for each target a comment, then its two objects."""
     parts = []
     for sync in syncs:
-        docs = [yaml.safe_dump(o, sort_keys=False, default_flow_style=False) for o in sync.objects]
+        docs = [
+            yaml.safe_dump(o, sort_keys=False, default_flow_style=False)
+            for o in sync.objects
+        ]
         parts.append(f"---\n{header(sync, config_path)}" + "---\n".join(docs))
     return "".join(parts)
 
 
-def write_files(syncs: Sequence[SyncConfig], config_path: str, directory: Path) -> list[Path]:
+def write_files(
+    syncs: Sequence[SyncConfig], config_path: str, directory: Path
+) -> list[Path]:
     """One file per target, `DIRECTORY/<name>.yaml`; a file already holding the same bytes is not
     written again (its modification time stays)."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for sync in syncs:
-        written.append(write_once(directory / sync.file_name, to_yaml([sync], config_path)))
+        written.append(
+            write_once(directory / sync.file_name, to_yaml([sync], config_path))
+        )
     return written
 
 
 def write_once(path: Path, text: str) -> Path:
     """Write `text` unless the file holds it already; never through a symlink."""
-    if path.is_symlink():  # the repository's content: never write through a link it planted
+    if (
+        path.is_symlink()
+    ):  # the repository's content: never write through a link it planted
         path.unlink()
     if not (path.is_file() and path.read_text("utf-8") == text):
         path.write_text(text, "utf-8")

@@ -23,7 +23,8 @@ import yaml
 from gitops_action.cluster.flux_config import NAME, SyncConfig, write_once
 from gitops_action.config.targets import Config, ConfigError
 
-NOTIFICATION_API = "notification.toolkit.fluxcd.io/v1beta3"  # Provider and Alert: the one served
+# Provider and Alert: the one served
+NOTIFICATION_API = "notification.toolkit.fluxcd.io/v1beta3"
 PREFIX = "notification."
 GITHUB_URL = re.compile(r"https?://[^\s/@]+/[^\s/]+/[^\s/]+")
 _SCP = re.compile(r"(?:ssh://)?git@([^\s:/]+)[:/]([^\s/]+)/([^\s/]+?)(?:\.git)?/?")
@@ -59,8 +60,14 @@ class Environment:
 
 def settings(config: Config) -> Notify:
     s = {k.removeprefix(PREFIX): v for k, v in config.flux if k.startswith(PREFIX)}
-    notify = Notify(str(s.get("secretRef", "")), str(s.get("address", "")), s.get("dispatch") is True)
-    if notify.secret_ref and (len(notify.secret_ref) > 253 or not NAME.fullmatch(notify.secret_ref)):
+    notify = Notify(
+        str(s.get("secretRef", "")),
+        str(s.get("address", "")),
+        s.get("dispatch") is True,
+    )
+    if notify.secret_ref and (
+        len(notify.secret_ref) > 253 or not NAME.fullmatch(notify.secret_ref)
+    ):
         raise ConfigError(
             config.path,
             "flux.notification.secretRef",
@@ -76,7 +83,11 @@ def repository_url(notify: Notify, config: Config, github_url: str, remote: str)
     for url in (notify.address, config.source, github_url):
         if url and GITHUB_URL.fullmatch(url.removesuffix(".git")):
             return url.removesuffix(".git")
-    if remote and GITHUB_URL.fullmatch(remote.removesuffix(".git")) and "@" not in remote:
+    if (
+        remote
+        and GITHUB_URL.fullmatch(remote.removesuffix(".git"))
+        and "@" not in remote
+    ):
         return remote.removesuffix(".git")
     scp = _SCP.fullmatch(remote)
     if scp:
@@ -94,7 +105,9 @@ def slug(tag: str) -> str:
     return re.sub(r"[^a-z0-9-]+", "-", tag.lower()).strip("-") or "x"
 
 
-def environments(syncs: Sequence[SyncConfig]) -> dict[tuple[str, str], list[SyncConfig]]:
+def environments(
+    syncs: Sequence[SyncConfig],
+) -> dict[tuple[str, str], list[SyncConfig]]:
     """The targets' Kustomizations by (the tag they follow, their namespace), in order."""
     groups: dict[tuple[str, str], list[SyncConfig]] = {}
     for sync in syncs:
@@ -103,7 +116,9 @@ def environments(syncs: Sequence[SyncConfig]) -> dict[tuple[str, str], list[Sync
     return groups
 
 
-def generate(config: Config, syncs: Sequence[SyncConfig], notify: Notify, url: str) -> list[Environment]:
+def generate(
+    config: Config, syncs: Sequence[SyncConfig], notify: Notify, url: str
+) -> list[Environment]:
     """One Environment per (tag, namespace). ConfigError when two tags give the same object names."""
     if not notify.on:
         return []
@@ -140,7 +155,12 @@ def objects_for(
 
 
 def pair(
-    name: str, namespace: str, kind: str, url: str, secret: str, kustomizations: Sequence[str]
+    name: str,
+    namespace: str,
+    kind: str,
+    url: str,
+    secret: str,
+    kustomizations: Sequence[str],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     meta = {"name": name, "namespace": namespace}
     provider = {"type": kind, "address": url, "secretRef": {"name": secret}}
@@ -151,15 +171,28 @@ def pair(
         "eventSources": [{"kind": "Kustomization", "name": k} for k in kustomizations],
     }
     return (
-        {"apiVersion": NOTIFICATION_API, "kind": "Provider", "metadata": dict(meta), "spec": provider},
-        {"apiVersion": NOTIFICATION_API, "kind": "Alert", "metadata": dict(meta), "spec": alert},
+        {
+            "apiVersion": NOTIFICATION_API,
+            "kind": "Provider",
+            "metadata": dict(meta),
+            "spec": provider,
+        },
+        {
+            "apiVersion": NOTIFICATION_API,
+            "kind": "Alert",
+            "metadata": dict(meta),
+            "spec": alert,
+        },
     )
 
 
 def to_yaml(envs: Sequence[Environment], config_path: str) -> str:
     parts = []
     for env in envs:
-        docs = [yaml.safe_dump(o, sort_keys=False, default_flow_style=False) for o in env.objects]
+        docs = [
+            yaml.safe_dump(o, sort_keys=False, default_flow_style=False)
+            for o in env.objects
+        ]
         head = (
             f"# Flux notifications of environment {env.tag} ({config_path}): commit statuses"
             f"{' and repository_dispatch events' if len(env.objects) > 2 else ''} for "
@@ -170,13 +203,19 @@ def to_yaml(envs: Sequence[Environment], config_path: str) -> str:
     return "".join(parts)
 
 
-def write_files(envs: Sequence[Environment], config_path: str, directory: Path) -> list[Path]:
+def write_files(
+    envs: Sequence[Environment], config_path: str, directory: Path
+) -> list[Path]:
     """One file per environment next to the targets' files (flux_config.write_files)."""
     directory.mkdir(parents=True, exist_ok=True)
-    return [write_once(directory / e.file_name, to_yaml([e], config_path)) for e in envs]
+    return [
+        write_once(directory / e.file_name, to_yaml([e], config_path)) for e in envs
+    ]
 
 
-def dispatch_objects(envs: Mapping[tuple[str, str], Sequence[str]], notify: Notify, url: str) -> str:
+def dispatch_objects(
+    envs: Mapping[tuple[str, str], Sequence[str]], notify: Notify, url: str
+) -> str:
     """The githubdispatch Provider and Alert of the given (tag, namespace) -> Kustomizations, as
     YAML: what a push with deployments shows next to its deployments."""
     docs: list[dict[str, Any]] = []
@@ -184,4 +223,6 @@ def dispatch_objects(envs: Mapping[tuple[str, str], Sequence[str]], notify: Noti
         name = f"github-dispatch-{slug(tag)}"
         secret = notify.secret_ref or "github-token"
         docs += pair(name, namespace, "githubdispatch", url, secret, names)
-    return "---\n".join(yaml.safe_dump(o, sort_keys=False, default_flow_style=False) for o in docs)
+    return "---\n".join(
+        yaml.safe_dump(o, sort_keys=False, default_flow_style=False) for o in docs
+    )

@@ -25,7 +25,9 @@ class MatchPattern:
 _GLOB = (("**/", "(?:[^/]+/)*"), ("**", ".*"), ("*", "[^/]*"), ("?", "[^/]"))
 
 
-def _translate(pattern: str, placeholder: Callable[[re.Match[str]], str] | None = None) -> str:
+def _translate(
+    pattern: str, placeholder: Callable[[re.Match[str]], str] | None = None
+) -> str:
     """The regex for a glob; with `placeholder`, each `{word}` becomes what it returns."""
     out, i = "", 0
     while i < len(pattern):

@@ -22,14 +22,25 @@ def module_problem(module: str, repo_files: frozenset[str]) -> str:
         return ""
     if any(f.startswith(f"{module}/") for f in repo_files):
         return f"{module} is not a Timoni module (no {module}/{MODULE_FILE})"
-    modules = sorted({f.removesuffix(f"/{MODULE_FILE}") for f in repo_files if f.endswith(f"/{MODULE_FILE}")})
+    modules = sorted(
+        {
+            f.removesuffix(f"/{MODULE_FILE}")
+            for f in repo_files
+            if f.endswith(f"/{MODULE_FILE}")
+        }
+    )
     near = difflib.get_close_matches(module, modules, n=1, cutoff=0.75)
     hint = f": did you mean `./{near[0]}`?" if near else ""
     return f"module directory {module} does not exist{hint}"
 
 
 def checked_modules(
-    targets: list[Target], module: str, file: str, key: str, line: int | None, repo_files: frozenset[str]
+    targets: list[Target],
+    module: str,
+    file: str,
+    key: str,
+    line: int | None,
+    repo_files: frozenset[str],
 ) -> list[Target]:
     """An entry's targets, their local module checked. A literal path that is wrong stops the run
     (every target of the entry would fail alike); a path a `match` placeholder filled in fails that
@@ -44,7 +55,11 @@ def checked_modules(
         return targets
     out = []
     for t in targets:
-        problem = module_problem(t.local_module, repo_files) if t.local_module and not t.problem else ""
+        problem = (
+            module_problem(t.local_module, repo_files)
+            if t.local_module and not t.problem
+            else ""
+        )
         where = f"{file}:{line} {key}" if line else f"{file} {key}"
         why = f"{problem} ({where}: {module!r} filled in for {t.files[-1]})"
         out.append(replace(t, problem=why, line=line) if problem else t)

@@ -52,7 +52,9 @@ class SchemaError:
     path: tuple[str | int, ...]  # where in the document
     schema: dict[str, Any]
     instance: Any
-    context: list[SchemaError] = field(default_factory=list)  # oneOf: every branch's errors
+    context: list[SchemaError] = field(
+        default_factory=list
+    )  # oneOf: every branch's errors
     branch: int = -1  # in a oneOf context: which branch this error came from
 
 
@@ -135,10 +137,20 @@ def iter_errors(
             context += found
             valid += not found
         if valid == 0:
-            yield error("oneOf", f"{instance!r} is not valid under any of the given schemas", context=context)
+            yield error(
+                "oneOf",
+                f"{instance!r} is not valid under any of the given schemas",
+                context=context,
+            )
         elif valid > 1:
-            yield error("oneOf", f"{instance!r} is valid under each of the given schemas")
+            yield error(
+                "oneOf", f"{instance!r} is valid under each of the given schemas"
+            )
 
 
 def _too_short(instance: Any, least: int) -> str:
-    return f"{instance!r} should be non-empty" if least == 1 else f"{instance!r} is too short"
+    return (
+        f"{instance!r} should be non-empty"
+        if least == 1
+        else f"{instance!r} is too short"
+    )

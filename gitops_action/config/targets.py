@@ -37,7 +37,9 @@ __all__ = [  # what the planner and the tests use from here
 DEFAULT_TAGS = ("latest",)
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
-REPOSITORY_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")  # the OCI distribution spec's name grammar
+REPOSITORY_RE = re.compile(
+    rf"{_COMPONENT}(?:/{_COMPONENT})*"
+)  # the OCI distribution spec's name grammar
 
 Parts = tuple[str | int, ...]  # a key path: ("instances", 0, "values", 1)
 
@@ -65,7 +67,9 @@ class Target:
     name: str  # timoni instance name, or the bundle's name
     artifact: str  # oci://repository, no tag
     tags: tuple[str, ...]
-    files: tuple[str, ...]  # values files (instances) or bundle files, repo-relative, in order
+    files: tuple[
+        str, ...
+    ]  # values files (instances) or bundle files, repo-relative, in order
     namespace: str = ""
     module: str = ""  # repo-relative directory, or oci://...
     version: str = ""
@@ -82,7 +86,9 @@ class Target:
 
     @property
     def local_module(self) -> str | None:
-        return None if not self.module or self.module.startswith("oci://") else self.module
+        return (
+            None if not self.module or self.module.startswith("oci://") else self.module
+        )
 
 
 @dataclass(frozen=True)
@@ -100,19 +106,25 @@ class Config:
 
 def _safe_relpath(value: str, file: str, key: str, line: int | None) -> str:
     if value.startswith("/") or "\\" in value:
-        raise ConfigError(file, key, f"{value!r} must be a path relative to the repository root", line)
+        raise ConfigError(
+            file, key, f"{value!r} must be a path relative to the repository root", line
+        )
     norm = posixpath.normpath(value)
     if norm == ".." or norm.startswith("../"):
         raise ConfigError(file, key, f"{value!r} leaves the repository", line)
     return "" if norm == "." else norm
 
 
-def fill(template: str, values: dict[str, str], file: str, key: str, line: int | None) -> str:
+def fill(
+    template: str, values: dict[str, str], file: str, key: str, line: int | None
+) -> str:
     def sub(m: re.Match[str]) -> str:
         word = m.group(1)
         if word not in values:
             known = ", ".join("{" + k + "}" for k in sorted(values))
-            raise ConfigError(file, key, f"unknown placeholder {{{word}}} (known here: {known})", line)
+            raise ConfigError(
+                file, key, f"unknown placeholder {{{word}}} (known here: {known})", line
+            )
         return values[word]
 
     return PLACEHOLDER.sub(sub, template)
@@ -164,9 +176,13 @@ def load(
     the configuration being built (not an older one), its local modules checked (config_modules)."""
     data, lines = parse_yaml(text, file)
     if data is None:
-        raise ConfigError(file, "", "the file is empty (expected at least `version: 1`)", 1)
+        raise ConfigError(
+            file, "", "the file is empty (expected at least `version: 1`)", 1
+        )
     validate(data, lines, file)
-    doc = _Doc(file, lines, (registry_override or data.get("registry") or "").rstrip("/"))
+    doc = _Doc(
+        file, lines, (registry_override or data.get("registry") or "").rstrip("/")
+    )
     targets: list[Target] = []
     warnings: list[str] = []
     known = frozenset(repo_files) if check_modules and repo_files is not None else None
@@ -178,12 +194,18 @@ def load(
             found = _matched(doc, raw, base, repo_files)
             if not found and repo_files is not None:
                 mkey, mline = doc.where(*base, "match")
-                warnings.append(f"{file}:{mline}: {mkey}: pattern {raw['match']!r} matches no file")
+                warnings.append(
+                    f"{file}:{mline}: {mkey}: pattern {raw['match']!r} matches no file"
+                )
         if known is not None:  # each local module a Timoni module
-            found = checked_modules(found, raw.get("module", ""), file, *doc.where(*base, "module"), known)
+            found = checked_modules(
+                found, raw.get("module", ""), file, *doc.where(*base, "module"), known
+            )
         targets += found
     for index, raw in enumerate(data.get("bundles", [])):
-        targets.append(_target(doc, raw, ("bundles", index), {"name": raw["name"]}, kind="bundle"))
+        targets.append(
+            _target(doc, raw, ("bundles", index), {"name": raw["name"]}, kind="bundle")
+        )
     _check_unique(targets, file)
     return Config(
         path=file,
@@ -195,9 +217,13 @@ def load(
     )
 
 
-def _matched(doc: _Doc, raw: dict[str, Any], base: Parts, repo_files: Sequence[str] | None) -> list[Target]:
+def _matched(
+    doc: _Doc, raw: dict[str, Any], base: Parts, repo_files: Sequence[str] | None
+) -> list[Target]:
     """One target per repository file the entry's `match` pattern matches."""
-    pattern = compile_match(doc.relpath(raw["match"], *base, "match"), doc.file, *doc.where(*base, "match"))
+    pattern = compile_match(
+        doc.relpath(raw["match"], *base, "match"), doc.file, *doc.where(*base, "match")
+    )
     out = []
     for path in repo_files or ():
         if not path.startswith(pattern.literal_prefix):
@@ -211,16 +237,27 @@ def _matched(doc: _Doc, raw: dict[str, Any], base: Parts, repo_files: Sequence[s
         except ConfigError as exc:
             # The entry itself is broken when a plain file name breaks it too: stop the run.
             try:
-                _matched_target(doc, raw, base, pattern.words, dict.fromkeys(captured, "x"), path)
+                _matched_target(
+                    doc, raw, base, pattern.words, dict.fromkeys(captured, "x"), path
+                )
             except ConfigError:
                 raise exc from None
             entry_key, entry_line = doc.where(*base)
-            out.append(_unusable(path, captured["name"], f"{entry_key} ({path})", entry_line, exc))
+            out.append(
+                _unusable(
+                    path, captured["name"], f"{entry_key} ({path})", entry_line, exc
+                )
+            )
     return out
 
 
 def _matched_target(
-    doc: _Doc, raw: dict[str, Any], base: Parts, words: Sequence[str], captured: dict[str, str], path: str
+    doc: _Doc,
+    raw: dict[str, Any],
+    base: Parts,
+    words: Sequence[str],
+    captured: dict[str, str],
+    path: str,
 ) -> Target:
     tid = (
         doc.fill(raw["id"], {**captured, "registry": doc.registry}, *base, "id")
@@ -230,11 +267,15 @@ def _matched_target(
     return _target(doc, raw, base, captured, tid=tid, matched=path)
 
 
-def _unusable(path: str, name: str, key: str, line: int | None, exc: ConfigError) -> Target:
+def _unusable(
+    path: str, name: str, key: str, line: int | None, exc: ConfigError
+) -> Target:
     """The target of a matched file that cannot be an instance (e.g. `Billing Notes.cue`: no valid
     artifact name): it fails with the configuration's message, its id is the file's path."""
     problem = f"{path} cannot be an instance of this `match`: {exc}"
-    return Target(path, "instance", name, "", (), (path,), key=key, line=line, problem=problem)
+    return Target(
+        path, "instance", name, "", (), (path,), key=key, line=line, problem=problem
+    )
 
 
 def _target(
@@ -263,24 +304,35 @@ def _target(
     )
 
 
-def _paths(doc: _Doc, raw: dict[str, Any], key: str, values: dict[str, str], base: Parts) -> tuple[str, ...]:
+def _paths(
+    doc: _Doc, raw: dict[str, Any], key: str, values: dict[str, str], base: Parts
+) -> tuple[str, ...]:
     """The entry's list of repository paths under `key`, placeholders filled, kept inside."""
     out = []
     for i, template in enumerate(raw.get(key, [])):
         path = doc.relpath(doc.fill(template, values, *base, key, i), *base, key, i)
-        if "," in path:  # timoni reads `-f a,b` as two files: this one would never be read
-            raise doc.error(f"{path!r}: timoni splits -f on commas; rename the file", *base, key, i)
+        if (
+            "," in path
+        ):  # timoni reads `-f a,b` as two files: this one would never be read
+            raise doc.error(
+                f"{path!r}: timoni splits -f on commas; rename the file", *base, key, i
+            )
         out.append(path)
     return tuple(out)
 
 
-def _common(doc: _Doc, raw: dict[str, Any], values: dict[str, str], base: Parts) -> dict[str, Any]:
+def _common(
+    doc: _Doc, raw: dict[str, Any], values: dict[str, str], base: Parts
+) -> dict[str, Any]:
     """What instances and bundles share: module, artifact, tags, watch, namespace, version."""
     module = doc.fill(raw["module"], values, *base, "module") if "module" in raw else ""
     if module and not module.startswith("oci://"):
         module = doc.relpath(module.removeprefix("file://"), *base, "module")
     artifact = _artifact(doc, raw, values, base)
-    tags = tuple(doc.fill(t, values, *base, "tags", i) for i, t in enumerate(raw.get("tags") or DEFAULT_TAGS))
+    tags = tuple(
+        doc.fill(t, values, *base, "tags", i)
+        for i, t in enumerate(raw.get("tags") or DEFAULT_TAGS)
+    )
     for i, tag in enumerate(tags):
         _check_tag(tag, doc.file, *doc.where(*base, "tags", i))
     watch = tuple(
@@ -288,15 +340,23 @@ def _common(doc: _Doc, raw: dict[str, Any], values: dict[str, str], base: Parts)
         for i, w in enumerate(raw.get("watch", []))
     )
     if "digest" in raw and not module.startswith("oci://"):
-        raise doc.error("`digest` pins a module from a registry: `module` must be oci://", *base, "digest")
+        raise doc.error(
+            "`digest` pins a module from a registry: `module` must be oci://",
+            *base,
+            "digest",
+        )
     flux = tuple(
         (k, doc.fill(v, values, *base, "flux") if isinstance(v, str) else v)
         for k, v in flatten(raw.get("flux"))
     )
     return {
-        "namespace": doc.fill(raw["namespace"], values, *base, "namespace") if "namespace" in raw else "",
+        "namespace": doc.fill(raw["namespace"], values, *base, "namespace")
+        if "namespace" in raw
+        else "",
         "module": module,
-        "version": doc.fill(raw["version"], values, *base, "version") if "version" in raw else "",
+        "version": doc.fill(raw["version"], values, *base, "version")
+        if "version" in raw
+        else "",
         "artifact": artifact,
         "tags": tags,
         "watch": watch,
@@ -305,7 +365,9 @@ def _common(doc: _Doc, raw: dict[str, Any], values: dict[str, str], base: Parts)
     }
 
 
-def _artifact(doc: _Doc, raw: dict[str, Any], values: dict[str, str], base: Parts) -> str:
+def _artifact(
+    doc: _Doc, raw: dict[str, Any], values: dict[str, str], base: Parts
+) -> str:
     """The entry's OCI repository, checked here rather than refused by the registry mid-push."""
     template = raw.get("artifact") or "{registry}/{name}"
     if "{registry}" in template and not doc.registry:
@@ -316,9 +378,15 @@ def _artifact(doc: _Doc, raw: dict[str, Any], values: dict[str, str], base: Part
         )
     artifact = doc.fill(template, values, *base, "artifact")
     if not artifact.startswith("oci://"):
-        raise doc.error(f"artifact {artifact!r} must start with oci://", *base, "artifact")
+        raise doc.error(
+            f"artifact {artifact!r} must start with oci://", *base, "artifact"
+        )
     if artifact != artifact.lower():
-        raise doc.error(f"artifact {artifact!r}: OCI repository names must be lower case", *base, "artifact")
+        raise doc.error(
+            f"artifact {artifact!r}: OCI repository names must be lower case",
+            *base,
+            "artifact",
+        )
     repository = artifact.removeprefix("oci://").partition("/")[2]
     if not (2 <= len(repository) <= 255 and REPOSITORY_RE.fullmatch(repository)):
         raise doc.error(
@@ -337,7 +405,12 @@ def _check_unique(targets: Sequence[Target], file: str) -> None:
         if t.problem:
             continue
         if t.id in ids:
-            raise ConfigError(file, t.key, f"target id {t.id!r} is also used by {ids[t.id].key}", t.line)
+            raise ConfigError(
+                file,
+                t.key,
+                f"target id {t.id!r} is also used by {ids[t.id].key}",
+                t.line,
+            )
         ids[t.id] = t
         where = (t.artifact, t.tags[0])
         if where in pushes:

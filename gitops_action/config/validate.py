@@ -16,7 +16,11 @@ from gitops_action.errors import ConfigError
 
 @cache
 def schema() -> dict[str, Any]:
-    text = resources.files("gitops_action.config").joinpath("schema/config.schema.json").read_text("utf-8")
+    text = (
+        resources.files("gitops_action.config")
+        .joinpath("schema/config.schema.json")
+        .read_text("utf-8")
+    )
     loaded: dict[str, Any] = json.loads(text)
     return loaded
 
@@ -28,7 +32,9 @@ def _inline_refs(node: Any, root: dict[str, Any]) -> Any:
         return [_inline_refs(x, root) for x in node]
     if not isinstance(node, dict):
         return node
-    out = {k: _inline_refs(v, root) for k, v in node.items() if k not in ("$ref", "$defs")}
+    out = {
+        k: _inline_refs(v, root) for k, v in node.items() if k not in ("$ref", "$defs")
+    }
     ref = node.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/"):
         target: Any = root
@@ -47,7 +53,8 @@ def inlined_schema() -> dict[str, Any]:
 
 def validate(data: Any, lines: Lines, file: str) -> None:
     errors = sorted(
-        schema_check.iter_errors(inlined_schema(), data), key=lambda e: (list(map(str, e.path)), e.message)
+        schema_check.iter_errors(inlined_schema(), data),
+        key=lambda e: (list(map(str, e.path)), e.message),
     )
     if not errors:
         return
@@ -69,7 +76,9 @@ def validate(data: Any, lines: Lines, file: str) -> None:
     raise ConfigError(file, key_path(path), message, line_for(lines, path))
 
 
-def _typo(err: schema_check.SchemaError, path: list[str | int], message: str) -> tuple[list[str | int], str]:
+def _typo(
+    err: schema_check.SchemaError, path: list[str | int], message: str
+) -> tuple[list[str | int], str]:
     """An unknown key, or a required key missing next to one: most often a typo. Point at the unknown
     key's line and name the key it is closest to (`namesppace:` -> did you mean `namespace`?)."""
     if not isinstance(err.instance, dict):
@@ -80,11 +89,16 @@ def _typo(err: schema_check.SchemaError, path: list[str | int], message: str) ->
     typos = [(k, _close(k, missing)) for k in extra if _close(k, missing)]
     if typos:  # the missing key was written, misspelt
         key, meant = typos[0]
-        return [*path, key], f"unknown key {key!r}: did you mean `{meant}`? (`{meant}` is required)"
+        return [
+            *path,
+            key,
+        ], f"unknown key {key!r}: did you mean `{meant}`? (`{meant}` is required)"
     if err.validator == "required" or not extra:
         return path, message
     meant = _close(extra[0], [k for k in allowed if k not in err.instance])
-    hint = f": did you mean `{meant}`?" if meant else f" (allowed: {', '.join(allowed)})"
+    hint = (
+        f": did you mean `{meant}`?" if meant else f" (allowed: {', '.join(allowed)})"
+    )
     return [*path, extra[0]], f"unknown key {extra[0]!r}{hint}"
 
 

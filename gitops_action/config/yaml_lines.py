@@ -16,7 +16,9 @@ Lines = dict[tuple[str | int, ...], int]  # key path -> 1-based line
 def key_path(parts: Iterable[str | int]) -> str:
     out = ""
     for part in parts:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        out += (
+            f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        )
     return out
 
 
@@ -32,7 +34,9 @@ def _node_lines(node: yaml.Node, path: tuple[str | int, ...], lines: Lines) -> N
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             sub = (*path, str(key_node.value))
-            if sub in lines:  # YAML keeps the last of two equal keys: silently dropping the first
+            if (
+                sub in lines
+            ):  # YAML keeps the last of two equal keys: silently dropping the first
                 raise _DuplicateKey(sub, key_node.start_mark.line + 1)
             _node_lines(value_node, sub, lines)
             lines[sub] = key_node.start_mark.line + 1

@@ -14,7 +14,15 @@ from gitops_action import defaults
 from gitops_action.errors import SettingsError
 from gitops_action.registry.credentials import basic_auth, pem_parts
 
-MODES = ("auto", "push", "dry-run", "plan", "promote", "flux-config", "deployment-status")
+MODES = (
+    "auto",
+    "push",
+    "dry-run",
+    "plan",
+    "promote",
+    "flux-config",
+    "deployment-status",
+)
 TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 PROVIDERS = ("generic", "aws", "azure", "gcp")
 SIGN_MODES = ("none", "cosign")
@@ -39,14 +47,17 @@ class Settings:
     parallel: int = 0  # 0: the CPU count
     skip_unchanged: bool = True
     comment: bool = True
-    comment_file: str = ""  # dry-run: the PR comment's Markdown also goes here (command line only)
+    # dry-run: the PR comment's Markdown also goes here (command line only)
+    comment_file: str = ""
     timeout: str = defaults.TIMEOUT
     allow_pull_request_target: bool = False
     workspace: Path = Path(".")
     summary_file: str = ""
     output_file: str = ""
     sign: str = "none"  # none | cosign
-    cosign_key: str = field(default="", repr=False)  # PEM private key; empty with `cosign`: keyless
+    cosign_key: str = field(
+        default="", repr=False
+    )  # PEM private key; empty with `cosign`: keyless
     cosign_password: str = field(default="", repr=False)
     fulcio_url: str = "https://fulcio.sigstore.dev"
     rekor_url: str = "https://rekor.sigstore.dev"
@@ -64,9 +75,19 @@ class Settings:
     def secrets(self) -> tuple[str, ...]:
         """Every value that must never be shown: the inputs, the docker config's `auth` value, and a
         PEM key line by line too (a log line never holds all of it)."""
-        auth = basic_auth(self.registry_username, self.registry_password) if self.registry_password else ""
+        auth = (
+            basic_auth(self.registry_username, self.registry_password)
+            if self.registry_password
+            else ""
+        )
         key_lines = pem_parts(self.cosign_key)
-        found = (self.registry_password, self.github_token, auth, self.cosign_password, self.cosign_key)
+        found = (
+            self.registry_password,
+            self.github_token,
+            auth,
+            self.cosign_password,
+            self.cosign_key,
+        )
         return tuple(dict.fromkeys(s for s in (*found, *key_lines) if s))
 
 
@@ -86,7 +107,9 @@ def _int(name: str, value: str) -> int:
     try:
         n = int(v)
     except ValueError as exc:
-        raise SettingsError(f"input `{name}`: expected a number, got {value!r}") from exc
+        raise SettingsError(
+            f"input `{name}`: expected a number, got {value!r}"
+        ) from exc
     if n < 0:
         raise SettingsError(f"input `{name}`: must not be negative")
     return n
@@ -99,7 +122,9 @@ def duration_seconds(value: str) -> float:
     """A Go duration (`5m`, `90s`, `1m30s`) in seconds, as flux --timeout reads it."""
     parts = _DURATION.findall(value)
     if not parts or "".join(n + u for n, u in parts) != value:
-        raise SettingsError(f"input `timeout`: expected a duration like 90s or 5m, got {value!r}")
+        raise SettingsError(
+            f"input `timeout`: expected a duration like 90s or 5m, got {value!r}"
+        )
     scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
     return sum(float(n) * scale[u] for n, u in parts)
 
@@ -114,44 +139,69 @@ def _check_impossible(s: Settings) -> None:
             f"input `timeout`: {s.timeout!r} leaves no time for any call: give e.g. 90s or 5m"
         )
     config = posixpath.normpath(s.config)
-    if "\0" in s.config or posixpath.isabs(config) or config == ".." or config.startswith("../"):
+    if (
+        "\0" in s.config
+        or posixpath.isabs(config)
+        or config == ".."
+        or config.startswith("../")
+    ):
         raise SettingsError(
             f"input `config`: {s.config!r} is outside the repository: give a path relative to its root"
         )
     unknown = sorted(set(re.findall(r"\{(\w*)\}", s.revision)) - set(REVISION_FIELDS))
     if unknown:
         known = ", ".join(f"{{{f}}}" for f in REVISION_FIELDS)
-        raise SettingsError(f"input `revision`: unknown placeholder {{{unknown[0]}}} (known: {known})")
+        raise SettingsError(
+            f"input `revision`: unknown placeholder {{{unknown[0]}}} (known: {known})"
+        )
 
 
 def _check(s: Settings) -> Settings:
     _check_impossible(s)
     if s.mode not in MODES:
-        raise SettingsError(f"input `mode`: expected one of {', '.join(MODES)}, got {s.mode!r}")
+        raise SettingsError(
+            f"input `mode`: expected one of {', '.join(MODES)}, got {s.mode!r}"
+        )
     if s.provider not in PROVIDERS:
-        raise SettingsError(f"input `provider`: expected one of {', '.join(PROVIDERS)}, got {s.provider!r}")
+        raise SettingsError(
+            f"input `provider`: expected one of {', '.join(PROVIDERS)}, got {s.provider!r}"
+        )
     if bool(s.registry_username) != bool(s.registry_password):
-        raise SettingsError("inputs `registry-username` and `registry-password` must be given together")
+        raise SettingsError(
+            "inputs `registry-username` and `registry-password` must be given together"
+        )
     if s.registry and not s.registry.startswith("oci://"):
-        raise SettingsError(f"input `registry`: must start with oci://, got {s.registry!r}")
+        raise SettingsError(
+            f"input `registry`: must start with oci://, got {s.registry!r}"
+        )
     _check_signing(s)
     if s.mode == "promote":
         _check_promote(s)
     if s.flux_tag and not TAG.fullmatch(s.flux_tag):
-        raise SettingsError(f"input `tag` (--tag): {s.flux_tag!r} is not a valid OCI tag")
+        raise SettingsError(
+            f"input `tag` (--tag): {s.flux_tag!r} is not a valid OCI tag"
+        )
     return s
 
 
 def _check_signing(s: Settings) -> None:
     if s.sign not in SIGN_MODES:
-        raise SettingsError(f"input `sign`: expected one of {', '.join(SIGN_MODES)}, got {s.sign!r}")
+        raise SettingsError(
+            f"input `sign`: expected one of {', '.join(SIGN_MODES)}, got {s.sign!r}"
+        )
     if s.cosign_password and not s.cosign_key:
         raise SettingsError("input `cosign-password` is set but `cosign-key` is empty")
-    if s.cosign_key and "-----BEGIN " not in s.cosign_key:  # never echo it: it is a secret
-        raise SettingsError("input `cosign-key`: expected a PEM private key (`cosign generate-key-pair`)")
+    if (
+        s.cosign_key and "-----BEGIN " not in s.cosign_key
+    ):  # never echo it: it is a secret
+        raise SettingsError(
+            "input `cosign-key`: expected a PEM private key (`cosign generate-key-pair`)"
+        )
     for name, url in (("fulcio-url", s.fulcio_url), ("rekor-url", s.rekor_url)):
         if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
-            raise SettingsError(f"input `{name}`: expected an http(s):// URL, got {url!r}")
+            raise SettingsError(
+                f"input `{name}`: expected an http(s):// URL, got {url!r}"
+            )
 
 
 def _check_promote(s: Settings) -> None:
@@ -163,7 +213,9 @@ def _check_promote(s: Settings) -> None:
         if not TAG.fullmatch(tag):
             raise SettingsError(f"input `{name}`: {tag!r} is not a valid OCI tag")
     if s.from_tag == s.to_tag:
-        raise SettingsError(f"inputs `from` and `to` are the same tag ({s.from_tag!r}): nothing to promote")
+        raise SettingsError(
+            f"inputs `from` and `to` are the same tag ({s.from_tag!r}): nothing to promote"
+        )
 
 
 def _targets(value: str) -> tuple[str, ...]:
@@ -190,7 +242,9 @@ def from_inputs(env: Mapping[str, str]) -> Settings:
             provider=get("provider") or defaults.PROVIDER,
             github_token=get("github-token"),
             parallel=_int("parallel", get("parallel")),
-            skip_unchanged=_bool("skip-unchanged", get("skip-unchanged", "true") or "true"),
+            skip_unchanged=_bool(
+                "skip-unchanged", get("skip-unchanged", "true") or "true"
+            ),
             comment=_bool("comment", get("comment", "true") or "true"),
             timeout=get("timeout") or defaults.TIMEOUT,
             allow_pull_request_target=_bool(
@@ -229,19 +283,34 @@ def parser() -> argparse.ArgumentParser:
         "(or plan them, or dry-run them with a diff against what the registry holds). "
         "`python -m gitops_action COMMAND --help` lists the flags of one command.",
     )
-    p.add_argument("--version", action=_Version, nargs=0, help="show the versions and exit")
-    repo, select, reads, output = _repo_flags(), _select_flags(), _read_flags(), _output_flags()
+    p.add_argument(
+        "--version", action=_Version, nargs=0, help="show the versions and exit"
+    )
+    repo, select, reads, output = (
+        _repo_flags(),
+        _select_flags(),
+        _read_flags(),
+        _output_flags(),
+    )
     build, signs = _build_flags(), _sign_flags()
     sub = p.add_subparsers(dest="mode", title="commands", metavar="COMMAND")
     parents = {
-        "plan": [repo, select, reads, signs, output],  # signs: records and tags count only when signed
+        "plan": [
+            repo,
+            select,
+            reads,
+            signs,
+            output,
+        ],  # signs: records and tags count only when signed
         "push": [repo, select, reads, build, signs, output],
         "dry-run": [repo, select, reads, build, output],
         "promote": [repo, reads, build, signs, output],
         "flux-config": [repo, output],
     }
     for name, helptext in COMMANDS.items():
-        c = sub.add_parser(name, parents=parents[name], help=helptext, description=helptext + ".")
+        c = sub.add_parser(
+            name, parents=parents[name], help=helptext, description=helptext + "."
+        )
         _command_flags(name, c)
     return p
 
@@ -251,10 +320,16 @@ def _repo_flags() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("repository")
     g.add_argument(
-        "--repo", metavar="DIR", default=".", help="the git repository (default: current directory)"
+        "--repo",
+        metavar="DIR",
+        default=".",
+        help="the git repository (default: current directory)",
     )
     g.add_argument(
-        "--config", metavar="FILE", default=defaults.CONFIG, help="configuration file, relative to --repo"
+        "--config",
+        metavar="FILE",
+        default=defaults.CONFIG,
+        help="configuration file, relative to --repo",
     )
     g.add_argument(
         "--head",
@@ -263,7 +338,10 @@ def _repo_flags() -> argparse.ArgumentParser:
         help="the commit to read (default: HEAD; a dirty work tree is not read)",
     )
     g.add_argument(
-        "--targets", metavar="NAMES", default="", help="comma-separated target names to restrict the run to"
+        "--targets",
+        metavar="NAMES",
+        default="",
+        help="comma-separated target names to restrict the run to",
     )
     g.add_argument(
         "--registry",
@@ -278,7 +356,9 @@ def _select_flags() -> argparse.ArgumentParser:
     """plan, push, dry-run: which commits decide what is affected, and the revision pushed."""
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("what is affected")
-    g.add_argument("--all", action="store_true", help="ignore the diff and take every target")
+    g.add_argument(
+        "--all", action="store_true", help="ignore the diff and take every target"
+    )
     g.add_argument(
         "--base",
         metavar="COMMIT",
@@ -306,7 +386,10 @@ def _read_flags() -> argparse.ArgumentParser:
         "REGISTRY_PASSWORD environment variable (never a command-line argument)",
     )
     g.add_argument(
-        "--provider", default=defaults.PROVIDER, choices=PROVIDERS, help="flux --provider for registry login"
+        "--provider",
+        default=defaults.PROVIDER,
+        choices=PROVIDERS,
+        help="flux --provider for registry login",
     )
     g.add_argument(
         "--timeout",
@@ -322,7 +405,11 @@ def _build_flags() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("concurrency")
     g.add_argument(
-        "--parallel", metavar="N", type=int, default=0, help="targets handled at once (default: CPU count)"
+        "--parallel",
+        metavar="N",
+        type=int,
+        default=0,
+        help="targets handled at once (default: CPU count)",
     )
     return p
 
@@ -358,7 +445,10 @@ def _output_flags() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("reports")
     g.add_argument(
-        "--summary-file", metavar="FILE", default="", help="write the markdown summary here (default: stdout)"
+        "--summary-file",
+        metavar="FILE",
+        default="",
+        help="write the markdown summary here (default: stdout)",
     )
     g.add_argument(
         "--output-file",
@@ -404,15 +494,30 @@ def _command_flags(name: str, c: argparse.ArgumentParser) -> None:
         )
     if name == "promote":
         c.add_argument(
-            "--from", metavar="TAG", dest="from_tag", default="", help="the tag to promote (e.g. staging)"
+            "--from",
+            metavar="TAG",
+            dest="from_tag",
+            default="",
+            help="the tag to promote (e.g. staging)",
         )
         c.add_argument(
-            "--to", metavar="TAG", dest="to_tag", default="", help="the tag to point at it (e.g. production)"
+            "--to",
+            metavar="TAG",
+            dest="to_tag",
+            default="",
+            help="the tag to point at it (e.g. production)",
         )
-        c.add_argument("--force", action="store_true", help="allow moving --to back to an older commit")
+        c.add_argument(
+            "--force",
+            action="store_true",
+            help="allow moving --to back to an older commit",
+        )
     if name == "flux-config":
         c.add_argument(
-            "--output-dir", metavar="DIR", default="", help="write one file per target here (default: stdout)"
+            "--output-dir",
+            metavar="DIR",
+            default="",
+            help="write one file per target here (default: stdout)",
         )
         c.add_argument(
             "--tag",
@@ -466,7 +571,11 @@ def _found(tool: str) -> str:
         return "not found on PATH"
     try:
         done = subprocess.run(
-            [path, *_VERSION_ARGS[tool]], capture_output=True, text=True, timeout=15, check=False
+            [path, *_VERSION_ARGS[tool]],
+            capture_output=True,
+            text=True,
+            timeout=15,
+            check=False,
         )
         said = re.search(r"\bv?(\d+\.\d+\.\d+[\w.+-]*)", done.stdout + done.stderr)
     except (OSError, subprocess.SubprocessError):
@@ -493,7 +602,9 @@ def _package_version(root: Path) -> str:
 
 def _owners(flag: str) -> list[str]:
     """The commands that take `flag` (for the message about a flag given to another command)."""
-    sub = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
+    sub = next(
+        a for a in parser()._actions if isinstance(a, argparse._SubParsersAction)
+    )
     return [n for n, c in sub.choices.items() if flag in c._option_string_actions]
 
 
@@ -510,12 +621,18 @@ SECRET_ENV = "REGISTRY_PASSWORD, COSIGN_KEY, COSIGN_PASSWORD and GITHUB_TOKEN"
 
 def _flag_before_command(argv: Sequence[str]) -> None:
     """`--base main plan`: argparse would say "invalid choice: 'main'"; say where flags go instead."""
-    if not argv or not argv[0].startswith("-") or argv[0] in ("-h", "--help", "--version"):
+    if (
+        not argv
+        or not argv[0].startswith("-")
+        or argv[0] in ("-h", "--help", "--version")
+    ):
         return
     command = next((x for x in argv if x in COMMANDS), "")
     if command:
         rest = [x for x in argv if x != command]
-        raise SettingsError(f"flags go after the command: python -m gitops_action {command} {' '.join(rest)}")
+        raise SettingsError(
+            f"flags go after the command: python -m gitops_action {command} {' '.join(rest)}"
+        )
 
 
 def _secret_flag(argv: Sequence[str]) -> None:
@@ -527,7 +644,11 @@ def _secret_flag(argv: Sequence[str]) -> None:
         flag = x.split("=", 1)[0]
         if x.startswith("-") and _SECRET_FLAG.match(flag):
             where = _SECRET_VARS.get(flag.lower())
-            use = f"set the environment variable {where}" if where else f"it reads them from {SECRET_ENV}"
+            use = (
+                f"set the environment variable {where}"
+                if where
+                else f"it reads them from {SECRET_ENV}"
+            )
             raise SettingsError(
                 f"{flag} is not a flag: secrets are never command-line arguments (they would show in the "
                 f"process list, the shell history and the CI log); {use}. Its value was not printed"
@@ -539,23 +660,33 @@ def from_args(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
     _flag_before_command(argv)
     a, extra = parser().parse_known_args(list(argv))
     if a.mode is None:
-        raise SettingsError(f"give a command: {', '.join(COMMANDS)} (python -m gitops_action --help)")
+        raise SettingsError(
+            f"give a command: {', '.join(COMMANDS)} (python -m gitops_action --help)"
+        )
     if extra:
         flag = next((x.split("=", 1)[0] for x in extra if x.startswith("--")), "")
         owners = _owners(flag) if flag else []
         if owners:
-            raise SettingsError(f"{flag} is not a flag of `{a.mode}` (it is one of: {', '.join(owners)})")
+            raise SettingsError(
+                f"{flag} is not a flag of `{a.mode}` (it is one of: {', '.join(owners)})"
+            )
         names = [x.split("=", 1)[0] for x in extra if x.startswith("-")]
         said = ", ".join(names) or f"{len(extra)} value(s)"
-        raise SettingsError(f"`{a.mode}`: unrecognized arguments: {said} (values are not printed)")
+        raise SettingsError(
+            f"`{a.mode}`: unrecognized arguments: {said} (values are not printed)"
+        )
     given = vars(a)
-    as_given = {k: v for k, v in given.items() if k in _FIELDS}  # flags named like their field
+    as_given = {
+        k: v for k, v in given.items() if k in _FIELDS
+    }  # flags named like their field
     sign = given.get("sign", "none")
     return _check(
         Settings(
             **(as_given | {"comment": given.get("comment", False)}),
             targets=_targets(a.targets),
-            registry_password=env.get("REGISTRY_PASSWORD", "") if given.get("registry_username") else "",
+            registry_password=env.get("REGISTRY_PASSWORD", "")
+            if given.get("registry_username")
+            else "",
             github_token=env.get("GITHUB_TOKEN", ""),
             workspace=Path(a.repo),
             cosign_key=env.get("COSIGN_KEY", "").strip() if sign == "cosign" else "",
@@ -577,4 +708,8 @@ _FIELDS = {f.name for f in fields(Settings)} - {
 def parallelism(requested: int) -> int:
     if requested > 0:
         return requested
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return (
+        len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else (os.cpu_count() or 1)
+    )

@@ -72,7 +72,8 @@ class Request:
     flux: Flux
     reader: Reader
     scratch: Path
-    missing_ok: bool = False  # every target was asked for: one without `from` is skipped, not failed
+    # every target was asked for: one without `from` is skipped, not failed
+    missing_ok: bool = False
     # With signing on: whether `oci://REPO@DIGEST` carries a valid signature (signing.check_signed).
     check: Callable[[str], Signed] | None = None
     parallel: int = 2
@@ -91,7 +92,9 @@ def _retried(action: Callable[[], T], req: Request, log: list[str], what: str) -
         call = result if isinstance(result, Call) else result.call
         if call.ok or call.failure != "transient" or attempt == req.attempts:
             return result
-        log.append(f"{what}: transient failure (attempt {attempt}/{req.attempts}), retrying: {call.error}")
+        log.append(
+            f"{what}: transient failure (attempt {attempt}/{req.attempts}), retrying: {call.error}"
+        )
         time.sleep(delay)
         delay *= 2
     raise AssertionError("unreachable")
@@ -105,19 +108,28 @@ def run(targets: Sequence[Target], req: Request) -> list[Promotion]:
             by_artifact.setdefault(t.artifact, t)
     leaders = list(by_artifact.values())
     with ThreadPoolExecutor(max_workers=max(1, req.parallel)) as pool:
-        done = list(pool.map(lambda it: _guarded(it[1], req, req.scratch / f"p{it[0]}"), enumerate(leaders)))
+        done = list(
+            pool.map(
+                lambda it: _guarded(it[1], req, req.scratch / f"p{it[0]}"),
+                enumerate(leaders),
+            )
+        )
     results = {p.target.artifact: p for p in done}
     out = []
     for t in targets:
         if t.problem:
-            out.append(Promotion(t, "failed", req.from_tag, req.to_tag, error=t.problem))
+            out.append(
+                Promotion(t, "failed", req.from_tag, req.to_tag, error=t.problem)
+            )
             continue
         first = results[t.artifact]
         if first.target is t:
             out.append(first)
             continue
         shared = dataclasses.replace(first, target=t, log=list(first.log))
-        shared.log.append(f"same OCI repository as {first.target.id}: one promotion for both")
+        shared.log.append(
+            f"same OCI repository as {first.target.id}: one promotion for both"
+        )
         out.append(shared)
     return out
 
@@ -127,7 +139,9 @@ def _guarded(target: Target, req: Request, work: Path) -> Promotion:
     start = time.monotonic()
     try:
         promote(target, req, work, result)
-    except Exception as exc:  # a bug fails this target only; its traceback: the target's log
+    except (
+        Exception
+    ) as exc:  # a bug fails this target only; its traceback: the target's log
         result.status, result.error = "failed", internal_error(exc, result.log)
     result.seconds = time.monotonic() - start
     return result
@@ -159,7 +173,12 @@ def promote(t: Target, req: Request, work: Path, result: Promotion) -> None:
     dst_url = f"{t.artifact}:{req.to_tag}"
 
     def read(url: str, name: str) -> Pulled:
-        return _retried(lambda: req.reader.pull(url, work / name, content=False), req, result.log, "read")
+        return _retried(
+            lambda: req.reader.pull(url, work / name, content=False),
+            req,
+            result.log,
+            "read",
+        )
 
     src = _source(f"{t.artifact}:{req.from_tag}", read, req, result)
     if src is None:
@@ -236,7 +255,9 @@ def _source(url: str, read: Read, req: Request, result: Promotion) -> Pulled | N
     return src
 
 
-def _may_move(url: str, src: Pulled, read: Read, req: Request, result: Promotion) -> bool:
+def _may_move(
+    url: str, src: Pulled, read: Read, req: Request, result: Promotion
+) -> bool:
     """Whether `to` may be pointed at `src`: not when it already is (unchanged), nor when it holds
     a newer commit than `src` (unless force: a rollback)."""
     dst = read(url, "to")
@@ -253,7 +274,9 @@ def _may_move(url: str, src: Pulled, read: Read, req: Request, result: Promotion
     if not held or held == sha:
         return True
     if not known(req.repo, held):
-        result.log.append(f"{url} holds {dst.revision}, a commit this repository does not know: moving it")
+        result.log.append(
+            f"{url} holds {dst.revision}, a commit this repository does not know: moving it"
+        )
         return True
     # Backwards: what `to` holds descends from what `from` holds (whether or not it is in this
     # checkout's history: a run from an older checkout must not undo a newer promotion).
@@ -267,5 +290,7 @@ def _may_move(url: str, src: Pulled, read: Read, req: Request, result: Promotion
         )
         return False
     result.rollback = True
-    result.log.append(f"rollback (force): {url} moves back from {dst.revision} to {src.revision}")
+    result.log.append(
+        f"rollback (force): {url} moves back from {dst.revision} to {src.revision}"
+    )
     return True

@@ -33,24 +33,36 @@ from gitops_action.report.summary import fence, folded, md, short
 from gitops_action.sign import signing
 
 
-def load_config(settings: Settings, ctx: Context) -> tuple[Repo, str, Config, list[Target]]:
+def load_config(
+    settings: Settings, ctx: Context
+) -> tuple[Repo, str, Config, list[Target]]:
     """The configuration at the head commit and the targets asked for (all by default)."""
     repo = Repo(settings.workspace.resolve())
     head_ref = settings.head or ctx.sha or "HEAD"
     head = repo.resolve(head_ref)
     if head is None:
-        raise UsageError(f"head commit {head_ref!r} is not in the repository at {repo.root}")
+        raise UsageError(
+            f"head commit {head_ref!r} is not in the repository at {repo.root}"
+        )
     text = repo.read_file(head, settings.config)
     if text is None:
-        raise ConfigError(settings.config, "", f"configuration file not found at {head[:12]}")
-    config = load_text(text, settings.config, repo.list_files(head), settings.registry, "")
+        raise ConfigError(
+            settings.config, "", f"configuration file not found at {head[:12]}"
+        )
+    config = load_text(
+        text, settings.config, repo.list_files(head), settings.registry, ""
+    )
     for w in config.warnings:
         warn(ctx, w)
     by_id = config.by_id()
     unknown = [n for n in settings.targets if n not in by_id]
     if unknown:
         raise UsageError(f"`targets` names unknown target(s): {', '.join(unknown)}")
-    wanted = [by_id[n] for n in dict.fromkeys(settings.targets)] if settings.targets else list(config.targets)
+    wanted = (
+        [by_id[n] for n in dict.fromkeys(settings.targets)]
+        if settings.targets
+        else list(config.targets)
+    )
     return repo, head, config, wanted
 
 
@@ -69,17 +81,27 @@ def run_flux_config(settings: Settings, ctx: Context) -> int:
     targets = [t for t in wanted if not t.problem]
     # With signing on, Flux is told to refuse what this repository's CI did not sign.
     signed = settings.sign == "cosign"
-    verify = signing.verify_spec(bool(settings.cosign_key), os.environ) if signed else None
+    verify = (
+        signing.verify_spec(bool(settings.cosign_key), os.environ) if signed else None
+    )
     syncs = flux_config.generate(config, targets, verify=verify, tag=settings.flux_tag)
     envs = _notifications(config, syncs, ctx, repo)
-    stream = flux_config.to_yaml(syncs, config.path) + notifications.to_yaml(envs, config.path)
+    stream = flux_config.to_yaml(syncs, config.path) + notifications.to_yaml(
+        envs, config.path
+    )
     lines = [f"## timoni-flux-push: flux-config at `{head[:12]}`", ""]
     if settings.output_dir:
         paths = flux_config.write_files(syncs, config.path, _output_dir(settings, ctx))
-        paths += notifications.write_files(envs, config.path, _output_dir(settings, ctx))
+        paths += notifications.write_files(
+            envs, config.path, _output_dir(settings, ctx)
+        )
         print(f"wrote {len(paths)} file(s) in {settings.output_dir}", file=sys.stderr)
-        names = [s.target.id for s in syncs] + [f"notifications of {e.tag}" for e in envs]
-        lines += [f"- {md(n)}: `{md(str(p))}`" for n, p in zip(names, paths, strict=True)]
+        names = [s.target.id for s in syncs] + [
+            f"notifications of {e.tag}" for e in envs
+        ]
+        lines += [
+            f"- {md(n)}: `{md(str(p))}`" for n, p in zip(names, paths, strict=True)
+        ]
     else:
         token = f"stop-{uuid.uuid4().hex}"  # the configuration's text: no workflow commands in it
         if ctx.in_actions:
@@ -92,7 +114,13 @@ def run_flux_config(settings: Settings, ctx: Context) -> int:
     lines += _broken(ctx, broken, config.path)
     # Without --output-dir stdout carries the YAML stream: the summary goes nowhere else then.
     outputs = _no_artifacts(failed=str(len(broken)))
-    write(settings, ctx, "\n".join(lines) + "\n", outputs, stdout=bool(settings.output_dir))
+    write(
+        settings,
+        ctx,
+        "\n".join(lines) + "\n",
+        outputs,
+        stdout=bool(settings.output_dir),
+    )
     return 1 if broken else 0
 
 
@@ -100,12 +128,22 @@ def _broken(ctx: Context, broken: Sequence[Target], config_path: str) -> list[st
     """Each target that has no Flux objects, said at its configuration entry; the summary's lines."""
     for t in broken:
         if ctx.in_actions:
-            gha.error(plain(t.problem), title=f"{t.id}: flux-config", file=config_path, line=t.line)
+            gha.error(
+                plain(t.problem),
+                title=f"{t.id}: flux-config",
+                file=config_path,
+                line=t.line,
+            )
         else:
             print(f"error: {t.id}: {t.problem}", file=sys.stderr)
     if not broken:
         return []
-    return ["", "### Problems", "", *(f"- **{md(t.id)}** (failed): {md(t.problem)}" for t in broken)]
+    return [
+        "",
+        "### Problems",
+        "",
+        *(f"- **{md(t.id)}** (failed): {md(t.problem)}" for t in broken),
+    ]
 
 
 def _notifications(
@@ -128,7 +166,9 @@ def _output_dir(settings: Settings, ctx: Context) -> Path:
         workspace = settings.workspace.resolve()
         full = (workspace / directory).resolve()
         if full != workspace and workspace not in full.parents:
-            raise UsageError(f"input `output-dir`: {settings.output_dir!r} resolves outside the workspace")
+            raise UsageError(
+                f"input `output-dir`: {settings.output_dir!r} resolves outside the workspace"
+            )
         return full
     return directory
 
@@ -156,7 +196,9 @@ def run_promote(settings: Settings, ctx: Context, scratch: Path) -> int:
     order = {t.id: i for i, t in enumerate(wanted)}
     results = sorted([*results, *unused], key=lambda r: order[r.target.id])
     if signer:
-        extra = signing.summary_text(signer, len({r.url for r in results if r.signed}), promoted=True)
+        extra = signing.summary_text(
+            signer, len({r.url for r in results if r.signed}), promoted=True
+        )
     else:
         extra = (
             f"\n### Signatures\n\nSigning is off (`sign: none`): the digest at `{md(settings.from_tag)}` "
@@ -201,8 +243,12 @@ def _followed(
     for t in config.targets:
         if not t.problem and to in t.tags and src not in t.tags:
             owners.setdefault(t.artifact, []).append(t.id)
-    unused = [t for t in targets if not t.problem and to not in used.get(t.artifact, set())]
-    owned = [t for t in targets if not t.problem and t.artifact in owners and t not in unused]
+    unused = [
+        t for t in targets if not t.problem and to not in used.get(t.artifact, set())
+    ]
+    owned = [
+        t for t in targets if not t.problem and t.artifact in owners and t not in unused
+    ]
     if not unused and not owned:
         return targets, []
 
@@ -230,14 +276,19 @@ def _followed(
             names = "; ".join(dict.fromkeys(pushed_by(t) for t in owned))
             said.append(
                 f"`to` tag {to!r} belongs to another target: {names}; promoting {src!r} there would "
-                "run another target's render until that target's next push puts its own back. " + own_fix
+                "run another target's render until that target's next push puts its own back. "
+                + own_fix
             )
         raise UsageError(". ".join(said) + "; nothing was promoted")
     skipped = [
-        promote.Promotion(t, "skipped", src, to, error=f"not promoted: it would write {would(t)}")
+        promote.Promotion(
+            t, "skipped", src, to, error=f"not promoted: it would write {would(t)}"
+        )
         for t in unused
     ] + [
-        promote.Promotion(t, "skipped", src, to, error=f"not promoted: {pushed_by(t)}. {own_fix}")
+        promote.Promotion(
+            t, "skipped", src, to, error=f"not promoted: {pushed_by(t)}. {own_fix}"
+        )
         for t in owned
     ]
     return [t for t in targets if t not in unused and t not in owned], skipped
@@ -308,7 +359,10 @@ def artifacts(results: Sequence[promote.Promotion]) -> list[dict[str, Any]]:
             "status": r.status,
             "error": " ".join(r.error.split()) if r.error else None,
             "from": r.from_tag,
-            "previous": {"digest": r.previous_digest, "revision": r.previous_revision or None},
+            "previous": {
+                "digest": r.previous_digest,
+                "revision": r.previous_revision or None,
+            },
             "rollback": r.rollback,
             "signed": r.signed,
             "signature": r.signature,
@@ -317,7 +371,9 @@ def artifacts(results: Sequence[promote.Promotion]) -> list[dict[str, Any]]:
     ]
 
 
-def promote_summary(results: Sequence[promote.Promotion], from_tag: str, to_tag: str) -> str:
+def promote_summary(
+    results: Sequence[promote.Promotion], from_tag: str, to_tag: str
+) -> str:
     lines = [f"## timoni-flux-push: promote `{md(from_tag)}` to `{md(to_tag)}`", ""]
     if not results:
         return "\n".join([*lines, "No target to promote."]) + "\n"
@@ -326,13 +382,23 @@ def promote_summary(results: Sequence[promote.Promotion], from_tag: str, to_tag:
         "|---|---|---|---|---|---|",
     ]
     for r in results:
-        before = f"`{short(r.previous_digest)}` {md(r.previous_revision)}" if r.previous_digest else "nothing"
-        status = "promoted (rollback, force)" if r.rollback and r.status == "promoted" else r.status
+        before = (
+            f"`{short(r.previous_digest)}` {md(r.previous_revision)}"
+            if r.previous_digest
+            else "nothing"
+        )
+        status = (
+            "promoted (rollback, force)"
+            if r.rollback and r.status == "promoted"
+            else r.status
+        )
         lines.append(
             f"| {md(r.target.id)} | {md(r.target.artifact)}:{md(to_tag)} | `{short(r.digest)}` | "
             f"{md(r.revision) or '-'} | {before} | {status} |"
         )
-    lines += folded("Full digests", [f"{md(r.target.id)}: `{r.url}`" for r in results if r.digest])
+    lines += folded(
+        "Full digests", [f"{md(r.target.id)}: `{r.url}`" for r in results if r.digest]
+    )
     rolled = [r for r in results if r.rollback and r.status == "promoted"]
     if rolled:
         lines += ["", "### Rollbacks", ""]
@@ -344,12 +410,18 @@ def promote_summary(results: Sequence[promote.Promotion], from_tag: str, to_tag:
     problems = [r for r in results if r.status in ("failed", "skipped")]
     if problems:
         lines += ["", "### Problems", ""]
-        lines += [f"- **{md(r.target.id)}** ({r.status}): {md(r.error or '')}" for r in problems]
+        lines += [
+            f"- **{md(r.target.id)}** ({r.status}): {md(r.error or '')}"
+            for r in problems
+        ]
     return "\n".join(lines) + "\n"
 
 
 def finish_promote(
-    settings: Settings, ctx: Context, results: Sequence[promote.Promotion], extra: str = ""
+    settings: Settings,
+    ctx: Context,
+    results: Sequence[promote.Promotion],
+    extra: str = "",
 ) -> None:
     for r in results:
         said = f"{r.target.id}: {r.status}" + (f" {r.url}" if r.url else "")
@@ -360,10 +432,15 @@ def finish_promote(
             _log_group(r, said)
         else:
             print(said, file=sys.stderr)
-            for x in r.log:  # a bug's traceback (errors.internal_error): no log groups here
+            for (
+                x
+            ) in r.log:  # a bug's traceback (errors.internal_error): no log groups here
                 if x.startswith(INTERNAL_TRACEBACK):
                     print(f"{r.target.id}: {x}", file=sys.stderr)
-    count = {s: sum(1 for r in results if r.status == s) for s in ("promoted", "failed", "unchanged")}
+    count = {
+        s: sum(1 for r in results if r.status == s)
+        for s in ("promoted", "failed", "unchanged")
+    }
     outputs = _no_artifacts(
         artifacts=json.dumps(artifacts(results)),
         failed=str(count["failed"]),
@@ -376,7 +453,8 @@ def finish_promote(
 
 def _log_group(r: promote.Promotion, said: str) -> None:
     gha.start_group(said.split(" ", 2)[0] + f" {r.status}")
-    token = f"stop-{uuid.uuid4().hex}"  # registry and git text inside: no workflow commands
+    # registry and git text inside: no workflow commands
+    token = f"stop-{uuid.uuid4().hex}"
     gha.begin_stop_commands(token)
     print("\n".join([*r.log, said]), flush=True)
     gha.end_stop_commands(token)

@@ -25,7 +25,14 @@ from dataclasses import dataclass, replace
 from gitops_action.changes.gitrepo import Repo
 from gitops_action.config.targets import Target
 from gitops_action.plan import planner
-from gitops_action.plan.history import COMMIT, LoadConfig, Since, commit_at, commit_of, relate
+from gitops_action.plan.history import (
+    COMMIT,
+    LoadConfig,
+    Since,
+    commit_at,
+    commit_of,
+    relate,
+)
 from gitops_action.registry.oci import Pulled
 
 CHECKED = "timoni-flux-push.checked"  # on a marker: the digest a later commit's render equalled
@@ -43,7 +50,11 @@ LEFT_BEHIND = (
 def marker_tag(tag: str) -> str:
     """The tag of the record "this digest is what a later commit renders too" (see DESIGN.md)."""
     name = tag + MARKER_SUFFIX
-    return name if len(name) <= 128 else "tfp-checked-" + hashlib.sha256(tag.encode()).hexdigest()[:40]
+    return (
+        name
+        if len(name) <= 128
+        else "tfp-checked-" + hashlib.sha256(tag.encode()).hexdigest()[:40]
+    )
 
 
 def short_revision(revision: str) -> str:
@@ -60,7 +71,8 @@ class Held:
     commit: str = ""  # the commit it holds ("": none this action can read)
     checked: str = ""  # a later commit a marker vouches renders the same digest
     stale: tuple[str, ...] = ()  # other tags that do not hold the first tag's digest
-    unsigned: bool = False  # with signing: the digest carries no signature made for its repository
+    # with signing: the digest carries no signature made for its repository
+    unsigned: bool = False
 
     @property
     def answered(self) -> bool:
@@ -88,7 +100,11 @@ def _read_all(urls: Sequence[str], pull: Pull) -> dict[str, Pulled]:
         got = dict(zip(first.values(), pool.map(pull, first.values()), strict=True))
         # A host that cannot be reached, or refuses the login: its other targets keep the event's plan
         # (a refusal of one repository only costs the others their catch-up, never a wrong push).
-        down = {h: got[u] for h, u in first.items() if got[u].call.failure in ("transient", "auth")}
+        down = {
+            h: got[u]
+            for h, u in first.items()
+            if got[u].call.failure in ("transient", "auth")
+        }
         rest = [u for u in unique if u not in got and _host(u) not in down]
         got.update(zip(rest, pool.map(pull, rest), strict=True))
     for url in unique:
@@ -101,40 +117,65 @@ def read_tags(targets: Sequence[Target], pull: Pull) -> dict[str, Held]:
     """Each target's first tag, and its other tags where it has several (they must hold the same)."""
     firsts = {t.id: f"{t.artifact}:{t.tags[0]}" for t in targets}
     read = _read_all(list(firsts.values()), pull)
-    others = [f"{t.artifact}:{x}" for t in targets if read[firsts[t.id]].call.ok for x in t.tags[1:]]
+    others = [
+        f"{t.artifact}:{x}"
+        for t in targets
+        if read[firsts[t.id]].call.ok
+        for x in t.tags[1:]
+    ]
     read.update(_read_all(others, pull))
     held: dict[str, Held] = {}
     for t in targets:
         pulled = read[firsts[t.id]]
         stale = tuple(
-            x for x in t.tags[1:] if pulled.call.ok and _elsewhere(read[f"{t.artifact}:{x}"], pulled)
+            x
+            for x in t.tags[1:]
+            if pulled.call.ok and _elsewhere(read[f"{t.artifact}:{x}"], pulled)
         )
         # A check record moved to the target's tag is not a render: its commit says nothing.
-        commit = commit_at(pulled) if pulled.call.ok and CHECKED not in pulled.annotations else ""
+        commit = (
+            commit_at(pulled)
+            if pulled.call.ok and CHECKED not in pulled.annotations
+            else ""
+        )
         held[t.id] = Held(t.tags[0], pulled, commit, stale=stale)
     return held
 
 
-def signed_only(targets: Sequence[Target], held: Mapping[str, Held], trust: Trust) -> dict[str, Held]:
+def signed_only(
+    targets: Sequence[Target], held: Mapping[str, Held], trust: Trust
+) -> dict[str, Held]:
     """With signing, a tag's commit counts only when its digest carries the run's signature made for
     the target's repository: a registry writer can copy another target's signed artifact (and its
     `.sig`) to the tag, with a commit annotation that says nothing changed since. Such a target is
     rendered and compared (then pushed, or signed where it holds this render)."""
-    asked = {t.id: f"{t.artifact}@{held[t.id].pulled.digest}" for t in targets if held[t.id].commit}
+    asked = {
+        t.id: f"{t.artifact}@{held[t.id].pulled.digest}"
+        for t in targets
+        if held[t.id].commit
+    }
     if not asked:
         return dict(held)
     with ThreadPoolExecutor(max_workers=min(VERIFIERS, len(asked))) as pool:
         trusted = dict(zip(asked, pool.map(trust, asked.values()), strict=True))
-    return {k: h if trusted.get(k, True) else replace(h, commit="", unsigned=True) for k, h in held.items()}
+    return {
+        k: h if trusted.get(k, True) else replace(h, commit="", unsigned=True)
+        for k, h in held.items()
+    }
 
 
 def _elsewhere(other: Pulled, first: Pulled) -> bool:
     """The other tag answered, and does not hold the first tag's digest (a failed read says nothing)."""
-    return (other.call.ok and other.digest != first.digest) or other.call.failure == "missing"
+    return (
+        other.call.ok and other.digest != first.digest
+    ) or other.call.failure == "missing"
 
 
 def read_markers(
-    targets: Sequence[Target], held: Mapping[str, Held], pull: Pull, trust: Trust | None = None
+    targets: Sequence[Target],
+    held: Mapping[str, Held],
+    pull: Pull,
+    trust: Trust | None = None,
 ) -> dict[str, Held]:
     """The markers of these targets: where one vouches for the digest the tag holds now, its commit.
     Anyone who can write to the registry can write a marker: with signing (`trust`), one counts only
@@ -154,7 +195,9 @@ def read_markers(
             vouching[t.id] = f"{t.artifact}@{mark.digest}"
     if trust is not None and vouching:
         with ThreadPoolExecutor(max_workers=min(VERIFIERS, len(vouching))) as pool:
-            trusted = dict(zip(vouching, pool.map(trust, vouching.values()), strict=True))
+            trusted = dict(
+                zip(vouching, pool.map(trust, vouching.values()), strict=True)
+            )
         vouching = {k: v for k, v in vouching.items() if trusted[k]}
     out = dict(held)
     for t in targets:
@@ -166,7 +209,9 @@ def read_markers(
 # --- pure: the tags' reasons, merged with the event's plan -------------------------------------
 
 
-def tag_reasons(t: Target, held: Held, since: Mapping[str, Since], plan: planner.Plan) -> list[str]:
+def tag_reasons(
+    t: Target, held: Held, since: Mapping[str, Since], plan: planner.Plan
+) -> list[str]:
     """Why the tags make `t` affected ([] when they hold what head would deliver)."""
     tag, pulled = held.tag, held.pulled
     if not pulled.call.ok:
@@ -175,9 +220,13 @@ def tag_reasons(t: Target, held: Held, since: Mapping[str, Since], plan: planner
         why = "no signature of this key or identity made for its repository: its revision is not taken"
         return [f"{tag} holds {pulled.digest} with {why} at its word"]
     if not held.commit:
-        return [f"{tag} holds no revision this action can read ({pulled.revision or 'none'})"]
+        return [
+            f"{tag} holds no revision this action can read ({pulled.revision or 'none'})"
+        ]
     rev = short_revision(pulled.revision) or held.commit[:7]
-    stale = [f"{', '.join(held.stale)} {'does' if len(held.stale) == 1 else 'do'} not hold {tag}'s digest"]
+    stale = [
+        f"{', '.join(held.stale)} {'does' if len(held.stale) == 1 else 'do'} not hold {tag}'s digest"
+    ]
     stale = stale if held.stale else []
     s = since.get(held.commit)
     if s is None or s.relation == "unknown":
@@ -185,7 +234,10 @@ def tag_reasons(t: Target, held: Held, since: Mapping[str, Since], plan: planner
         return [f"{tag} holds {rev}, a commit that cannot be fetched ({problem})"]
     if s.relation in ("head", "ahead"):
         return stale  # delivered, or newer than head (the pipeline never moves it back)
-    if held.checked and since.get(held.checked, Since("unknown")).relation in ("head", "behind"):
+    if held.checked and since.get(held.checked, Since("unknown")).relation in (
+        "head",
+        "behind",
+    ):
         s = since[held.checked]
         if s.relation == "head":
             return stale
@@ -196,8 +248,15 @@ def tag_reasons(t: Target, held: Held, since: Mapping[str, Since], plan: planner
         return [f"{tag} holds {rev}, {why}", *changed]
     if not changed:
         return stale
-    back = f" ({s.behind} commit{'' if s.behind == 1 else 's'} back)" if s.behind is not None else ""
-    return [f"behind: {tag} holds {rev}{back}; since then: {'; '.join(changed)}", *stale]
+    back = (
+        f" ({s.behind} commit{'' if s.behind == 1 else 's'} back)"
+        if s.behind is not None
+        else ""
+    )
+    return [
+        f"behind: {tag} holds {rev}{back}; since then: {'; '.join(changed)}",
+        *stale,
+    ]
 
 
 def _changed_since(t: Target, s: Since, plan: planner.Plan) -> list[str]:
@@ -216,13 +275,22 @@ def _changed_since(t: Target, s: Since, plan: planner.Plan) -> list[str]:
     return reasons
 
 
-def needs_marker(t: Target, held: Held, since: Mapping[str, Since], plan: planner.Plan) -> bool:
+def needs_marker(
+    t: Target, held: Held, since: Mapping[str, Since], plan: planner.Plan
+) -> bool:
     """A tag behind head whose target's inputs changed since: a marker may say the render did not."""
     s = since.get(held.commit)
-    return bool(held.pulled.call.ok and s and s.relation == "behind" and _changed_since(t, s, plan))
+    return bool(
+        held.pulled.call.ok
+        and s
+        and s.relation == "behind"
+        and _changed_since(t, s, plan)
+    )
 
 
-def extend(plan: planner.Plan, held: Mapping[str, Held], since: Mapping[str, Since]) -> planner.Plan:
+def extend(
+    plan: planner.Plan, held: Mapping[str, Held], since: Mapping[str, Since]
+) -> planner.Plan:
     """The event's plan with what the tags say. A target whose tag answered is affected when the
     tags say so or (with a known event base) the event's diff says so; one whose tag did not answer
     keeps the event's decision."""
@@ -235,7 +303,9 @@ def extend(plan: planner.Plan, held: Mapping[str, Held], since: Mapping[str, Sin
         if t.id in removed:  # the event deleted its files: reported as removed, below
             continue
         event = by_event.get(t.id)
-        if t.problem:  # no tag to read (e.g. no valid name): it fails on its own, in every run
+        if (
+            t.problem
+        ):  # no tag to read (e.g. no valid name): it fails on its own, in every run
             if not plan.only or t.id in plan.only:
                 out.append(event or planner.planned_target(t, [t.problem], plan))
             continue
@@ -246,29 +316,67 @@ def extend(plan: planner.Plan, held: Mapping[str, Held], since: Mapping[str, Sin
                 out.append(event)
             continue
         decided += 1
-        pulled = h.pulled  # the pipeline reads the tag no second time (a missing tag included)
+        pulled = (
+            h.pulled
+        )  # the pipeline reads the tag no second time (a missing tag included)
         if pulled.call.ok and since.get(h.commit, Since("unknown")).relation == "ahead":
-            if event is not None:  # the event (or "every target") took it: say why it is not pushed
+            if (
+                event is not None
+            ):  # the event (or "every target") took it: say why it is not pushed
                 newer = f"{t.artifact}:{h.tag} already holds {pulled.revision}, a descendant of this commit"
                 error = f"{newer}: not moving it back"
-                out.append(replace(event, status="skipped", error=error, held=pulled, base=h.commit))
+                out.append(
+                    replace(
+                        event, status="skipped", error=error, held=pulled, base=h.commit
+                    )
+                )
             continue
         reasons = tag_reasons(t, h, since, plan)
-        keep = event is not None and not plan.every  # the event's own diff, when it had one
+        keep = (
+            event is not None and not plan.every
+        )  # the event's own diff, when it had one
         if not reasons and not keep:
             continue
         if keep and event is not None:
             merged = tuple(dict.fromkeys([*event.reasons, *reasons]))
-            out.append(replace(event, reasons=merged, held=pulled, base=h.commit, stale_tags=h.stale))
+            out.append(
+                replace(
+                    event,
+                    reasons=merged,
+                    held=pulled,
+                    base=h.commit,
+                    stale_tags=h.stale,
+                )
+            )
             continue
-        caught_up = not plan.every  # the event's diff did not take it: an earlier run left it behind
+        caught_up = (
+            not plan.every
+        )  # the event's diff did not take it: an earlier run left it behind
         if caught_up:
             reasons = [*reasons, LEFT_BEHIND]
         fresh = planner.planned_target(t, reasons, plan)
-        out.append(replace(fresh, held=pulled, base=h.commit, caught_up=caught_up, stale_tags=h.stale))
+        out.append(
+            replace(
+                fresh,
+                held=pulled,
+                base=h.commit,
+                caught_up=caught_up,
+                stale_tags=h.stale,
+            )
+        )
     out += [p for p in plan.targets if p.status == "removed"]
-    warnings = (*plan.warnings, unread_warning(unread, plan.every)) if unread else plan.warnings
-    return replace(plan, targets=tuple(out), from_tags=decided, unread=len(unread), warnings=warnings)
+    warnings = (
+        (*plan.warnings, unread_warning(unread, plan.every))
+        if unread
+        else plan.warnings
+    )
+    return replace(
+        plan,
+        targets=tuple(out),
+        from_tags=decided,
+        unread=len(unread),
+        warnings=warnings,
+    )
 
 
 def unread_warning(unread: Sequence[Held], every: str) -> str:
@@ -288,22 +396,39 @@ def unread_warning(unread: Sequence[Held], every: str) -> str:
 
 
 def catch_up(
-    plan: planner.Plan, repo: Repo, pull: Pull, load: LoadConfig, trust: Trust | None = None
+    plan: planner.Plan,
+    repo: Repo,
+    pull: Pull,
+    load: LoadConfig,
+    trust: Trust | None = None,
 ) -> planner.Plan:
     """The whole step: read the tags, relate their commits to head, read the markers the targets
     behind need (with signing, only signed ones count: `trust`), merge with the event's plan."""
     head = plan.range.head
     # A target with a problem (a matched file that cannot be an instance) has no tag to read: it fails.
-    targets = [t for t in plan.config.targets if (not plan.only or t.id in plan.only) and not t.problem]
+    targets = [
+        t
+        for t in plan.config.targets
+        if (not plan.only or t.id in plan.only) and not t.problem
+    ]
     held = read_tags(targets, pull)
     if trust is not None:
         held = signed_only(targets, held, trust)
     commits = [h.commit for h in held.values() if h.commit]
-    since = relate(repo, head, commits, config_path=plan.config.path, load=load) if commits else {}
+    since = (
+        relate(repo, head, commits, config_path=plan.config.path, load=load)
+        if commits
+        else {}
+    )
     behind = [t for t in targets if needs_marker(t, held[t.id], since, plan)]
     if behind:
         held = read_markers(behind, held, pull, trust)
-        more = [h.checked for h in held.values() if h.checked and h.checked not in since]
+        more = [
+            h.checked for h in held.values() if h.checked and h.checked not in since
+        ]
         if more:
-            since = {**since, **relate(repo, head, more, config_path=plan.config.path, load=load)}
+            since = {
+                **since,
+                **relate(repo, head, more, config_path=plan.config.path, load=load),
+            }
     return extend(plan, held, since)

@@ -40,10 +40,13 @@ class Since:
     relation: Literal["head", "behind", "ahead", "elsewhere", "unknown"]
     behind: int | None = None  # commits from it to head
     changes: tuple[Change, ...] = ()
-    config: Config | None = None  # the configuration at that commit, when the file changed since
+    # the configuration at that commit, when the file changed since
+    config: Config | None = None
     config_problem: str = ""
     problem: str = ""  # relation "unknown": why the commit could not be had
-    change_map: Mapping[str, str] = field(default_factory=dict, repr=False)  # path -> A/M/D/T
+    change_map: Mapping[str, str] = field(
+        default_factory=dict, repr=False
+    )  # path -> A/M/D/T
     changed_dirs: frozenset[str] = field(default=frozenset(), repr=False)
 
 
@@ -65,7 +68,9 @@ def relate(
     problems: dict[str, str] = {}
     if missing:
         fetched = repo.fetch_commits(missing)
-        if not fetched.ok and len(missing) > 1:  # one lost commit fails the lot: ask one by one
+        if (
+            not fetched.ok and len(missing) > 1
+        ):  # one lost commit fails the lot: ask one by one
             # (one after another: fetches into one shallow clone at once collide on shallow.lock)
             tries = {c: repo.fetch_commits([c]) for c in missing}
             problems = {c: _last_line(r.stderr) for c, r in tries.items() if not r.ok}
@@ -79,14 +84,18 @@ def relate(
         except GitError:
             times = {}
         if times:
-            repo.fetch_commits([head, *sorted(have)], since=min(times.values()) - DEEPEN_MARGIN)
+            repo.fetch_commits(
+                [head, *sorted(have)], since=min(times.values()) - DEEPEN_MARGIN
+            )
     out: dict[str, Since] = {head: Since("head")}
     for c in wanted:
         if c not in have:
             out[c] = Since("unknown", problem=problems.get(c, "not in the repository"))
     configs = _ConfigCache(load)
     with ThreadPoolExecutor(max_workers=4) as pool:
-        found = pool.map(lambda c: _since(repo, head, c, config_path, configs), sorted(have))
+        found = pool.map(
+            lambda c: _since(repo, head, c, config_path, configs), sorted(have)
+        )
         out.update(zip(sorted(have), found, strict=True))
     return out
 
@@ -108,14 +117,18 @@ class _ConfigCache:
             return self._known[text]
 
 
-def _since(repo: Repo, head: str, commit: str, config_path: str, configs: _ConfigCache) -> Since:
+def _since(
+    repo: Repo, head: str, commit: str, config_path: str, configs: _ConfigCache
+) -> Since:
     try:
         return _since_git(repo, head, commit, config_path, configs)
     except GitError as exc:  # a commit git cannot work with: its targets are affected
         return Since("unknown", problem=str(exc)[:300])
 
 
-def _since_git(repo: Repo, head: str, commit: str, config_path: str, configs: _ConfigCache) -> Since:
+def _since_git(
+    repo: Repo, head: str, commit: str, config_path: str, configs: _ConfigCache
+) -> Since:
     behind = repo.is_ancestor(commit, head)
     if not behind and repo.is_ancestor(head, commit):
         return Since("ahead")

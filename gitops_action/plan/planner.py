@@ -23,19 +23,26 @@ FILE_URL = re.compile(r"""["']file://([^"'\s]+)["']""")
 # A module `url:` whose value is one plain string literal (optionally followed by a comment).
 PLAIN_URL = re.compile(r"""\burl\s*:\s*(?:"[^"\\\n]*"|'[^'\\\n]*')[\s,}]*(?://.*)?$""")
 URL_FIELD = re.compile(r"\burl\s*:")
-WHOLE_REPOSITORY = "."  # a bundle whose module URLs the text does not tell: any change may affect it
+# a bundle whose module URLs the text does not tell: any change may affect it
+WHOLE_REPOSITORY = "."
 VERBS = {"A": "added", "M": "modified", "D": "deleted", "T": "changed type"}
 
 
 @dataclass(frozen=True)
 class PlannedTarget:
     target: Target
-    status: Literal["planned", "removed", "skipped"]  # skipped: its tag holds a newer commit
+    status: Literal[
+        "planned", "removed", "skipped"
+    ]  # skipped: its tag holds a newer commit
     reasons: tuple[str, ...]
-    error: str = ""  # a problem found while planning; the target fails without being built
-    held: Pulled | None = field(default=None, repr=False)  # what the first tag held when planning
+    # a problem found while planning; the target fails without being built
+    error: str = ""
+    held: Pulled | None = field(
+        default=None, repr=False
+    )  # what the first tag held when planning
     base: str = ""  # the commit its tag holds, when planned from the tags
-    caught_up: bool = False  # taken from its tag although the event's diff did not take it
+    # taken from its tag although the event's diff did not take it
+    caught_up: bool = False
     # The plan read the other tags too: None when it did not; else those not at the first tag's digest.
     stale_tags: tuple[str, ...] | None = None
 
@@ -48,19 +55,27 @@ class Plan:
     total: int  # targets in the configuration at head
     warnings: tuple[str, ...] = ()
     changes: tuple[Change, ...] = field(default=(), repr=False)
-    every: str = ""  # why the event takes every target (no base, or no configuration at base)
-    modules: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False)  # local, by id
+    # why the event takes every target (no base, or no configuration at base)
+    every: str = ""
+    modules: Mapping[str, tuple[str, ...]] = field(
+        default_factory=dict, repr=False
+    )  # local, by id
     head_files: frozenset[str] = field(default=frozenset(), repr=False)
     only: tuple[str, ...] = ()  # the `targets` input
     from_tags: int = 0  # targets decided by what their tags hold (catchup.py)
-    unread: int = 0  # targets whose tag catchup.py could not read: they keep the event's plan
+    # targets whose tag catchup.py could not read: they keep the event's plan
+    unread: int = 0
     explicit_base: bool = False  # the `base` input set the base
     # The base commit's configuration `registry` (None: no configuration at base): a pull request's
     # login goes to this host, never to one the pull request writes (login.login_registry).
     base_registry: str | None = None
 
     def matrix(self) -> dict[str, list[dict[str, str]]]:
-        return {"include": [{"target": p.target.id} for p in self.targets if p.status == "planned"]}
+        return {
+            "include": [
+                {"target": p.target.id} for p in self.targets if p.status == "planned"
+            ]
+        }
 
 
 def bundle_modules(bundle_file: str, text: str) -> list[str]:
@@ -103,10 +118,14 @@ def affected_reasons(
     for d in module_dirs:
         if d == WHOLE_REPOSITORY and changes:
             first = sorted(changes)[0]
-            reasons.append(f"a bundle module URL computed in CUE: any change may affect it ({first})")
+            reasons.append(
+                f"a bundle module URL computed in CUE: any change may affect it ({first})"
+            )
         elif d in changed_dirs or d in changes:
             touched = sorted(p for p in changes if p.startswith(d + "/"))
-            reasons.append(f"module {d} changed ({touched[0]}{' and more' if len(touched) > 1 else ''})")
+            reasons.append(
+                f"module {d} changed ({touched[0]}{' and more' if len(touched) > 1 else ''})"
+            )
     for glob in target.watch:
         rx = cfg.glob_regex(glob)
         hit = next((p for p in changes if rx.match(p)), None)
@@ -139,8 +158,12 @@ def plan(
     if commit_range.base is not None:
         out += _removed(head_config, base_targets, changes)
     if only:
-        out = _restricted(out, only, {t.id for t in head_config.targets} | set(base_targets))
-    if commit_range.nothing:  # e.g. a deleted branch: no target, so no matrix entry either
+        out = _restricted(
+            out, only, {t.id for t in head_config.targets} | set(base_targets)
+        )
+    if (
+        commit_range.nothing
+    ):  # e.g. a deleted branch: no target, so no matrix entry either
         out = []
     return Plan(
         head_config,
@@ -185,10 +208,17 @@ def _affected(
             continue
         missing = [f for f in t.files if f not in head_files]
         if missing and all(f in deleted for f in t.files):
-            out.append(PlannedTarget(t, "removed", tuple(f"{f} deleted" for f in t.files)))
+            out.append(
+                PlannedTarget(t, "removed", tuple(f"{f} deleted" for f in t.files))
+            )
             continue
         out.append(
-            PlannedTarget(t, "planned", tuple(dict.fromkeys(reasons)), head_problem(t, head_files, cfg_file))
+            PlannedTarget(
+                t,
+                "planned",
+                tuple(dict.fromkeys(reasons)),
+                head_problem(t, head_files, cfg_file),
+            )
         )
     return out
 
@@ -203,12 +233,18 @@ def _removed(
     for tid, t in base_targets.items():
         if tid not in head_ids:
             files_gone = [f for f in t.files if f in deleted]
-            why = f"{', '.join(files_gone)} deleted" if files_gone else f"removed from {head_config.path}"
+            why = (
+                f"{', '.join(files_gone)} deleted"
+                if files_gone
+                else f"removed from {head_config.path}"
+            )
             out.append(PlannedTarget(t, "removed", (why,)))
     return out
 
 
-def _restricted(out: list[PlannedTarget], only: Sequence[str], known: set[str]) -> list[PlannedTarget]:
+def _restricted(
+    out: list[PlannedTarget], only: Sequence[str], known: set[str]
+) -> list[PlannedTarget]:
     unknown = [n for n in only if n not in known]
     if unknown:
         raise UsageError(f"`targets` names unknown target(s): {', '.join(unknown)}")
@@ -224,7 +260,9 @@ def target_modules(t: Target, bundle_texts: Mapping[str, str]) -> tuple[str, ...
     return tuple(dict.fromkeys(modules))
 
 
-def head_problem(t: Target, head_files: set[str] | frozenset[str], cfg_file: str) -> str:
+def head_problem(
+    t: Target, head_files: set[str] | frozenset[str], cfg_file: str
+) -> str:
     """Why `t` cannot be built at head ("" when it can be tried): the target fails without a render."""
     if t.problem:  # e.g. a file a `match` pattern picked up that cannot be an instance
         return t.problem
@@ -239,7 +277,10 @@ def head_problem(t: Target, head_files: set[str] | frozenset[str], cfg_file: str
 
 def planned_target(t: Target, reasons: Sequence[str], plan: Plan) -> PlannedTarget:
     return PlannedTarget(
-        t, "planned", tuple(dict.fromkeys(reasons)), head_problem(t, plan.head_files, plan.config.path)
+        t,
+        "planned",
+        tuple(dict.fromkeys(reasons)),
+        head_problem(t, plan.head_files, plan.config.path),
     )
 
 
@@ -273,23 +314,44 @@ def read_commits(repo: Repo, commit_range: CommitRange, config_path: str) -> Sna
 
 
 def configs(
-    snap: Snapshot, commit_range: CommitRange, config_path: str, registry: str, source: str
+    snap: Snapshot,
+    commit_range: CommitRange,
+    config_path: str,
+    registry: str,
+    source: str,
 ) -> tuple[Config, Config | None, str]:
     """The configuration at head (ConfigError if broken), and at base (None, and why, if it cannot be
     read there: every target is then affected)."""
     if snap.head_text is None:
-        raise ConfigError(config_path, "", f"configuration file not found at {commit_range.head[:12]}")
+        raise ConfigError(
+            config_path, "", f"configuration file not found at {commit_range.head[:12]}"
+        )
     head_config = load_text(
-        snap.head_text, config_path, snap.head_files, registry, source, check_modules=True
+        snap.head_text,
+        config_path,
+        snap.head_files,
+        registry,
+        source,
+        check_modules=True,
     )
     if commit_range.base is None:
         return head_config, None, ""
     if snap.base_text is None:
-        return head_config, None, f"{config_path} did not exist at base {commit_range.base[:12]}"
+        return (
+            head_config,
+            None,
+            f"{config_path} did not exist at base {commit_range.base[:12]}",
+        )
     try:
-        base_config = load_text(snap.base_text, config_path, snap.base_files or [], registry, source)
+        base_config = load_text(
+            snap.base_text, config_path, snap.base_files or [], registry, source
+        )
     except ConfigError as exc:
-        return head_config, None, f"the configuration at base {commit_range.base[:12]} was invalid ({exc})"
+        return (
+            head_config,
+            None,
+            f"the configuration at base {commit_range.base[:12]} was invalid ({exc})",
+        )
     return head_config, base_config, ""
 
 
@@ -312,7 +374,13 @@ def plan_repository(
     """Gather what `plan()` needs from git, and plan. ConfigError if the head configuration is broken."""
     snap = read_commits(repo, commit_range, config_path)
     loaded = configs(snap, commit_range, config_path, registry_override, default_source)
-    return plan_snapshot(snap, loaded, commit_range, bundle_texts(repo, commit_range.head, loaded[0]), only)
+    return plan_snapshot(
+        snap,
+        loaded,
+        commit_range,
+        bundle_texts(repo, commit_range.head, loaded[0]),
+        only,
+    )
 
 
 def plan_snapshot(
@@ -337,7 +405,13 @@ def plan_snapshot(
 
 
 def load_text(
-    text: bytes, path: str, files: Sequence[str], registry: str, source: str, *, check_modules: bool = False
+    text: bytes,
+    path: str,
+    files: Sequence[str],
+    registry: str,
+    source: str,
+    *,
+    check_modules: bool = False,
 ) -> Config:
     try:
         decoded = text.decode("utf-8")

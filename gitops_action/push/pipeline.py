@@ -65,10 +65,14 @@ class Options:
     config_path: str = ""
     ancestry: Ancestry = field(default_factory=Ancestry, compare=False, repr=False)
     timoni_identity: str = ""  # timoni.identity(): part of render_inputs
-    writing: RepositoryLocks = field(default_factory=RepositoryLocks, compare=False, repr=False)
+    writing: RepositoryLocks = field(
+        default_factory=RepositoryLocks, compare=False, repr=False
+    )
     # With signing: does oci://REPO@DIGEST carry a valid signature from the run's key or identity?
     # The tag's annotations are anyone's word; only such a digest may skip the render.
-    vouched: Callable[[str], bool] | None = field(default=None, compare=False, repr=False)
+    vouched: Callable[[str], bool] | None = field(
+        default=None, compare=False, repr=False
+    )
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,8 @@ class Outcome:
     new_target: bool = False
     settling: Settling | None = None
     built: bool = False  # this run pushed the digest, or compared its whole content with its render
-    record: str = ""  # the check record this run wrote (oci://REPO@DIGEST), to be signed
+    # the check record this run wrote (oci://REPO@DIGEST), to be signed
+    record: str = ""
 
 
 def _failed(error: str, *annotations: Annotation) -> Outcome:
@@ -99,7 +104,9 @@ class Work:
     log: list[str] = field(default_factory=list)
 
 
-def run(plan: Plan, opts: Options, on_progress: Callable[[Event], None] | None = None) -> list[TargetResult]:
+def run(
+    plan: Plan, opts: Options, on_progress: Callable[[Event], None] | None = None
+) -> list[TargetResult]:
     """Every planned target to its result. `on_progress` hears of each target as it starts and as
     it finishes (a pushed one once its tag is verified), from the worker threads: see progress.py.
     Each pushed tag is verified once its own settle wait is over (settle.py), while the other targets
@@ -115,7 +122,9 @@ def run(plan: Plan, opts: Options, on_progress: Callable[[Event], None] | None =
 
         def one(i: int, planned: PlannedTarget) -> TargetResult:
             tell(Event("started", planned.target))
-            result, pending = process(planned, opts, Work(opts.scratch / f"t{i}", cache))
+            result, pending = process(
+                planned, opts, Work(opts.scratch / f"t{i}", cache)
+            )
             if pending is None:
                 tell(Event("finished", planned.target, result))
                 return result
@@ -124,8 +133,12 @@ def run(plan: Plan, opts: Options, on_progress: Callable[[Event], None] | None =
                 try:
                     verified[i] = _after(result, _settled(pending, opts), secrets)
                     tell(Event("finished", planned.target, verified[i]))
-                except Exception as exc:  # a bug must not cost the run its results; traceback: its log
-                    verified[i] = replace(result, status="failed", error=internal_error(exc, result.log))
+                except (
+                    Exception
+                ) as exc:  # a bug must not cost the run its results; traceback: its log
+                    verified[i] = replace(
+                        result, status="failed", error=internal_error(exc, result.log)
+                    )
 
             timer.at(time.monotonic() + settle.wait(pending.seconds), verify)
             return result
@@ -135,7 +148,9 @@ def run(plan: Plan, opts: Options, on_progress: Callable[[Event], None] | None =
     return [verified.get(i, r) for i, r in enumerate(results)]
 
 
-def process(planned: PlannedTarget, opts: Options, work: Work) -> tuple[TargetResult, Settling | None]:
+def process(
+    planned: PlannedTarget, opts: Options, work: Work
+) -> tuple[TargetResult, Settling | None]:
     """One target to its result, and its push to settle once the run's pushes are done."""
     outcome, seconds = _guarded(lambda: _steps(planned, opts, work), work.log)
     result = TargetResult(
@@ -168,7 +183,9 @@ def _guarded(step: Callable[[], Outcome], log: list[str]) -> tuple[Outcome, floa
     return outcome, time.monotonic() - start
 
 
-def _settled(pending: Settling, opts: Options) -> tuple[settle.Settled, list[str], float]:
+def _settled(
+    pending: Settling, opts: Options
+) -> tuple[settle.Settled, list[str], float]:
     log: list[str] = []
     start = time.monotonic()
     try:
@@ -179,7 +196,9 @@ def _settled(pending: Settling, opts: Options) -> tuple[settle.Settled, list[str
 
 
 def _after(
-    result: TargetResult, settled: tuple[settle.Settled, list[str], float], secrets: list[str]
+    result: TargetResult,
+    settled: tuple[settle.Settled, list[str], float],
+    secrets: list[str],
 ) -> TargetResult:
     """The result once its push has settled: repaired digest, the settle log, or its failure."""
     done, log, seconds = settled
@@ -199,11 +218,17 @@ def _steps(planned: PlannedTarget, opts: Options, work: Work) -> Outcome:
         return early
     t = planned.target
     url = f"{t.artifact}:{t.tags[0]}"
-    current = planned.held if planned.held is not None else read_tag(url, opts, work, content=False)
+    current = (
+        planned.held
+        if planned.held is not None
+        else read_tag(url, opts, work, content=False)
+    )
     if current.foreign:
         return _failed(writes.not_ours(url, current.foreign))
     if rerun(t, current, opts):
-        work.log.append(f"{url} holds this commit's render from the same inputs (a re-run): not rendered")
+        work.log.append(
+            f"{url} holds this commit's render from the same inputs (a re-run): not rendered"
+        )
         return unchanged(t, current, opts, work, planned.stale_tags)
     rendered, current = render(planned, current, url, opts, work)
     if isinstance(rendered, Outcome):
@@ -214,7 +239,9 @@ def _steps(planned: PlannedTarget, opts: Options, work: Work) -> Outcome:
         return dry_run(rendered, current if current.call.ok else None)
     # What the plan found at the other tags holds while the first tag still holds what it read.
     same = planned.held is not None and current.digest == planned.held.digest
-    return deliver(t, url, current, rendered, opts, work, planned.stale_tags if same else None)
+    return deliver(
+        t, url, current, rendered, opts, work, planned.stale_tags if same else None
+    )
 
 
 def settled_early(planned: PlannedTarget, opts: Options) -> Outcome | None:
@@ -226,7 +253,9 @@ def settled_early(planned: PlannedTarget, opts: Options) -> Outcome | None:
         held = planned.held.digest if planned.held and planned.held.digest else None
         return Outcome("skipped", digest=held, error=planned.error)
     if planned.error:
-        notes = (Annotation(opts.config_path, t.line, 1, planned.error),) if t.line else ()
+        notes = (
+            (Annotation(opts.config_path, t.line, 1, planned.error),) if t.line else ()
+        )
         return _failed(planned.error, *notes)
     escaped = containment.escape(opts.root, t)
     if escaped or t.kind != "bundle":
@@ -236,14 +265,19 @@ def settled_early(planned: PlannedTarget, opts: Options) -> Outcome | None:
     done = timoni.evaluate_bundle(t, repo_root=opts.root, cache_dir=opts.scratch / "timoni-cache",
                                   timeout=opts.render_timeout, runtime_from_env=runtime)  # fmt: skip
     if done.stderr:  # the build would fail the same way: say it as it would
-        return _render_failure(planned, cue_errors.clean(done.stderr, t.files, opts.root), done.error, opts)
+        return _render_failure(
+            planned, cue_errors.clean(done.stderr, t.files, opts.root), done.error, opts
+        )
     escaped = done.error or containment.bundle_escape(opts.root, t, done.modules)
     return _failed(escaped) if escaped else None
 
 
 def read_tag(url: str, opts: Options, work: Work, *, content: bool) -> Pulled:
     return with_retries(
-        lambda: opts.reader.pull(url, work.dir / "deployed", content=content), opts, work.log, "pull"
+        lambda: opts.reader.pull(url, work.dir / "deployed", content=content),
+        opts,
+        work.log,
+        "pull",
     )
 
 
@@ -251,7 +285,11 @@ def rerun(t: Target, current: Pulled, opts: Options) -> bool:
     """The tag holds this commit, pushed from the same render inputs: rendering again would give
     the same manifests. Anyone who can write to the registry can copy those annotations: with
     signing, only a digest carrying the run's own signature is taken at its word."""
-    held = current.annotations.get(writes.RENDER_INPUTS) if current.revision == opts.revision else None
+    held = (
+        current.annotations.get(writes.RENDER_INPUTS)
+        if current.revision == opts.revision
+        else None
+    )
     if not held or held != render_inputs(t, opts) or CHECKED in current.annotations:
         return False
     return opts.vouched is None or opts.vouched(f"{t.artifact}@{current.digest}")
@@ -267,7 +305,11 @@ def render(
     reads: list[str] = []
     with ThreadPoolExecutor(max_workers=1) as side:
         reading = (
-            side.submit(lambda: read_tag(url, opts, Work(work.dir, work.cache, reads), content=True))
+            side.submit(
+                lambda: read_tag(
+                    url, opts, Work(work.dir, work.cache, reads), content=True
+                )
+            )
             if compare and current.call.ok and not current.directory
             else None
         )
@@ -286,13 +328,19 @@ def render(
         work.log.append(said)
     if not rendered.ok:
         return _render_failure(planned, said, rendered.error, opts), current
-    work.log.extend(reads)  # a failed render is what the user needs to hear about, not the read
+    work.log.extend(
+        reads
+    )  # a failed render is what the user needs to hear about, not the read
     return rendered.path, current
 
 
-def _render_failure(planned: PlannedTarget, said: str, error: str, opts: Options) -> Outcome:
+def _render_failure(
+    planned: PlannedTarget, said: str, error: str, opts: Options
+) -> Outcome:
     t, root = planned.target, opts.root
-    located = cue_errors.locate(said, t.files, root, bundle=t.kind == "bundle", module=t.local_module)
+    located = cue_errors.locate(
+        said, t.files, root, bundle=t.kind == "bundle", module=t.local_module
+    )
     first = located[0].message if located else error
     where = f" ({located[0].file}:{located[0].line})" if located else ""
     message = f"timoni build failed{where}: {cue_errors.clean(first, t.files, root)}"
@@ -312,7 +360,12 @@ def dry_run(rendered: Path, current: Pulled | None) -> Outcome:
     except (manifests.ManifestError, UnicodeDecodeError) as exc:
         return _failed(str(exc))
     digest = (current.digest or None) if current is not None else None
-    return Outcome("dry-run", digest=digest, diff=manifests.diff(old, new), new_target=current is None)
+    return Outcome(
+        "dry-run",
+        digest=digest,
+        diff=manifests.diff(old, new),
+        new_target=current is None,
+    )
 
 
 def deliver(
@@ -331,8 +384,14 @@ def deliver(
             return Outcome("skipped", digest=current.digest or None, error=why)
         if opts.skip_unchanged and same_content(current, rendered):
             outcome = replace(unchanged(t, current, opts, work, stale), built=True)
-            if outcome.status == "unchanged" and current.digest and commit_at(current) != opts.head:
-                record = writes.mark_checked(t, current.digest, opts, work.dir, work.log)
+            if (
+                outcome.status == "unchanged"
+                and current.digest
+                and commit_at(current) != opts.head
+            ):
+                record = writes.mark_checked(
+                    t, current.digest, opts, work.dir, work.log
+                )
                 outcome = replace(outcome, record=record)
             return outcome
     # A run for a newer commit may have pushed while this one rendered. From here to the end of the
@@ -347,12 +406,18 @@ def deliver(
     pushed = writes.push(t, url, rendered, opts, work.log)
     if not pushed.call.ok:
         return _failed(writes.registry_error("pushing", url, pushed.call, opts.flux))
-    pending = Settling(t, url, pushed.digest, rendered, work.dir, time.monotonic() - last_look)
+    pending = Settling(
+        t, url, pushed.digest, rendered, work.dir, time.monotonic() - last_look
+    )
     return Outcome("pushed", digest=pushed.digest, settling=pending, built=True)
 
 
 def unchanged(
-    t: Target, current: Pulled, opts: Options, work: Work, stale: tuple[str, ...] | None = None
+    t: Target,
+    current: Pulled,
+    opts: Options,
+    work: Work,
+    stale: tuple[str, ...] | None = None,
 ) -> Outcome:
     """The tag holds this content. A run that pushed the first tag and then lost the registry left the
     other tags behind: point them at what the first tag holds. `stale`: the other tags the plan found
@@ -376,9 +441,15 @@ def same_content(current: Pulled, rendered: Path) -> bool:
     if deployed is None or not current.call.ok:
         return False
     # flux's tar holds the root directory ("./") and then the file.
-    if current.entries is not None and [e for e in current.entries if e != ROOT_ENTRY] != [timoni.MANIFESTS]:
+    if current.entries is not None and [
+        e for e in current.entries if e != ROOT_ENTRY
+    ] != [timoni.MANIFESTS]:
         return False
-    found = [p.relative_to(deployed).as_posix() for p in deployed.rglob("*")] if deployed.is_dir() else []
+    found = (
+        [p.relative_to(deployed).as_posix() for p in deployed.rglob("*")]
+        if deployed.is_dir()
+        else []
+    )
     held = deployed / timoni.MANIFESTS
     if found != [timoni.MANIFESTS] or held.is_symlink() or not held.is_file():
         return False

@@ -9,7 +9,9 @@ from typing import Literal
 from gitops_action.config.targets import Target
 from gitops_action.render import manifests
 
-Status = Literal["pushed", "unchanged", "dry-run", "planned", "failed", "removed", "skipped"]
+Status = Literal[
+    "pushed", "unchanged", "dry-run", "planned", "failed", "removed", "skipped"
+]
 
 
 @dataclass(frozen=True)
@@ -30,17 +32,22 @@ class TargetResult:
     seconds: float = 0.0
     reasons: tuple[str, ...] = ()
     annotations: list[Annotation] = field(default_factory=list)
-    log: list[str] = field(default_factory=list)  # what timoni and flux said, for the log group
+    log: list[str] = field(
+        default_factory=list
+    )  # what timoni and flux said, for the log group
     diff: manifests.StreamDiff | None = None
     new_target: bool = False  # dry-run: nothing deployed at the tag yet
     base: str = ""  # the commit the tag held when planning (planned from the tags)
-    caught_up: bool = False  # delivered because its tag was behind, not because of the event's diff
-    signed: bool = False  # a verified cosign signature is on `digest` (signing.sign_results)
+    # delivered because its tag was behind, not because of the event's diff
+    caught_up: bool = False
+    # a verified cosign signature is on `digest` (signing.sign_results)
+    signed: bool = False
     signature: str | None = None  # where it is: oci://REPO:sha256-<hex>.sig
     # This run pushed `digest`, or compared its whole content with its own render: only then may
     # signing create a signature for it (an `unchanged` re-run's digest may only be verified).
     built: bool = False
-    record: str | None = None  # the check record this run wrote (oci://REPO@DIGEST): signed too
+    # the check record this run wrote (oci://REPO@DIGEST): signed too
+    record: str | None = None
 
     @property
     def url(self) -> str | None:

@@ -24,7 +24,11 @@ if TYPE_CHECKING:
     from gitops_action.push.pipeline import Options
 
 REPAIRS = 2  # pushes again after finding the tag overwritten by an older commit's run
-SETTLE = (2.0, 0.1, 15.0)  # wait before re-reading: factor x Settling.seconds, at least, at most
+SETTLE = (
+    2.0,
+    0.1,
+    15.0,
+)  # wait before re-reading: factor x Settling.seconds, at least, at most
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,9 @@ class Settling:
 
 @dataclass(frozen=True)
 class Settled:
-    digest: str  # what the tag holds now from this run ("" when the run could not keep it)
+    digest: (
+        str  # what the tag holds now from this run ("" when the run could not keep it)
+    )
     error: str = ""  # the target fails with this
 
 
@@ -69,9 +75,13 @@ def verify(pending: Settling, opts: Options, log: list[str]) -> Settled:
     for attempt in range(REPAIRS + 1):
         if attempt:
             time.sleep(min(max(factor * took, least), most))
-        seen = opts.reader.pull(pending.url, pending.work / f"verify{attempt}", content=False)
+        seen = opts.reader.pull(
+            pending.url, pending.work / f"verify{attempt}", content=False
+        )
         if not seen.call.ok:
-            log.append(f"verify: could not re-read {pending.url} after pushing: {seen.call.error}")
+            log.append(
+                f"verify: could not re-read {pending.url} after pushing: {seen.call.error}"
+            )
             return Settled(digest)
         sha = commit_at(seen)
         if seen.digest == digest or not sha or sha == opts.head:
@@ -82,7 +92,9 @@ def verify(pending: Settling, opts: Options, log: list[str]) -> Settled:
             )
             return Settled("")
         if not opts.repo.is_ancestor(sha, opts.head):
-            return Settled(digest)  # another line of history (e.g. a forced push): not ours to judge
+            return Settled(
+                digest
+            )  # another line of history (e.g. a forced push): not ours to judge
         if attempt == REPAIRS:
             break
         log.append(
@@ -90,7 +102,12 @@ def verify(pending: Settling, opts: Options, log: list[str]) -> Settled:
         )
         again = writes.push(pending.target, pending.url, pending.rendered, opts, log)
         if not again.call.ok:
-            return Settled("", writes.registry_error("pushing again", pending.url, again.call, opts.flux))
+            return Settled(
+                "",
+                writes.registry_error(
+                    "pushing again", pending.url, again.call, opts.flux
+                ),
+            )
         if again.digest != digest:
             log.append(f"verify: the push again gave {again.digest}, not {digest}")
         digest, took = again.digest, again.call.seconds

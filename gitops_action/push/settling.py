@@ -18,13 +18,17 @@ from gitops_action import runner
 
 class Timer:
     def __init__(self, workers: int) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="settle")
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, workers), thread_name_prefix="settle"
+        )
         self._due: list[tuple[float, int, Callable[[], None]]] = []
         self._order = itertools.count()  # equal due times keep the order they came in
         self._cond = threading.Condition()
         self._closing = False
         self._running: list[Future[None]] = []
-        self._thread = threading.Thread(target=self._loop, name="settle-timer", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop, name="settle-timer", daemon=True
+        )
         self._thread.start()
 
     def at(self, due: float, job: Callable[[], None]) -> None:
@@ -35,7 +39,9 @@ class Timer:
         def timed() -> None:
             start = time.time()
             job()
-            runner.trace(["settle", "wait"], asked, wall_due)  # for the benchmark's breakdown
+            runner.trace(
+                ["settle", "wait"], asked, wall_due
+            )  # for the benchmark's breakdown
             runner.trace(["settle", "verify"], start, time.time())
 
         with self._cond:
@@ -62,7 +68,10 @@ class Timer:
         return self
 
     def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         with self._cond:
             self._closing = True

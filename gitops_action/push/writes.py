@@ -45,7 +45,9 @@ def _call_of(result: Pushed | Pulled | Call) -> Call:
     return result if isinstance(result, Call) else result.call
 
 
-def with_retries(action: Callable[[], T], opts: Options, log: list[str], what: str) -> T:
+def with_retries(
+    action: Callable[[], T], opts: Options, log: list[str], what: str
+) -> T:
     """Retry transient registry failures (5xx, resets, timeouts) with exponential backoff;
     never 401/403, a missing tag or bad input."""
     delay = opts.backoff
@@ -69,7 +71,12 @@ def render_inputs(t: Target, opts: Options) -> str:
     a re-run reports `unchanged` without running timoni. "" where a render can depend on more than
     the commit's files and timoni: modules from a registry (a tag can move), bundles (runtime
     values from the environment, remote modules), and wherever the content is not compared."""
-    if opts.mode != "push" or not opts.skip_unchanged or t.kind != "instance" or not t.local_module:
+    if (
+        opts.mode != "push"
+        or not opts.skip_unchanged
+        or t.kind != "instance"
+        or not t.local_module
+    ):
         return ""
     if not opts.timoni_identity:
         return ""
@@ -78,7 +85,10 @@ def render_inputs(t: Target, opts: Options) -> str:
         "timoni": opts.timoni_identity,
         "args": timoni.build_args(t, runtime_from_env=False),
     }
-    return "sha256:" + hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+    return (
+        "sha256:"
+        + hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+    )
 
 
 def push_annotations(t: Target, opts: Options) -> dict[str, str]:
@@ -94,7 +104,9 @@ def push(t: Target, url: str, path: Path, opts: Options, log: list[str]) -> Push
     notes = push_annotations(t, opts)
     with opts.writing(t.artifact):
         return with_retries(
-            lambda: opts.flux.push(url, path, source=opts.source, revision=opts.revision, annotations=notes),
+            lambda: opts.flux.push(
+                url, path, source=opts.source, revision=opts.revision, annotations=notes
+            ),
             opts,
             log,
             "push",
@@ -109,7 +121,9 @@ def tag_others(t: Target, digest: str, opts: Options, log: list[str]) -> str:
     return "" if tagged.ok else registry_error("tagging", ref, tagged, opts.flux)
 
 
-def mark_checked(t: Target, digest: str, opts: Options, work: Path, log: list[str]) -> str:
+def mark_checked(
+    t: Target, digest: str, opts: Options, work: Path, log: list[str]
+) -> str:
     """The tag holds an older commit whose render equals this one's (e.g. a module refactor), and
     skip-unchanged leaves it there. Record that this commit renders the same digest, next to the tag,
     so later runs plan from this commit and do not render the target again and again. A failure
@@ -119,17 +133,26 @@ def mark_checked(t: Target, digest: str, opts: Options, work: Path, log: list[st
     try:
         record.mkdir(parents=True, exist_ok=True)
         (record / "checked.json").write_text(
-            json.dumps({"tag": t.tags[0], "digest": digest, "commit": opts.head}, sort_keys=True)
+            json.dumps(
+                {"tag": t.tags[0], "digest": digest, "commit": opts.head},
+                sort_keys=True,
+            )
         )
     except OSError as exc:
-        log.append(f"could not write the check record (the next run renders again): {exc}")
+        log.append(
+            f"could not write the check record (the next run renders again): {exc}"
+        )
         return ""
     url = f"{t.artifact}:{catchup.marker_tag(t.tags[0])}"
     notes = {catchup.COMMIT: opts.head, catchup.CHECKED: digest}
     with opts.writing(t.artifact):
         marked = with_retries(
             lambda: opts.flux.push(
-                url, record, source=opts.source, revision=opts.revision, annotations=notes
+                url,
+                record,
+                source=opts.source,
+                revision=opts.revision,
+                annotations=notes,
             ),
             opts,
             log,
@@ -138,7 +161,9 @@ def mark_checked(t: Target, digest: str, opts: Options, work: Path, log: list[st
     if marked.call.ok:
         log.append(f"{url}: recorded that {opts.head[:12]} renders the digest {digest}")
         return f"{t.artifact}@{marked.digest}"
-    log.append(f"could not record the check at {url} (the next run renders again): {marked.call.error}")
+    log.append(
+        f"could not record the check at {url} (the next run renders again): {marked.call.error}"
+    )
     return ""
 
 

@@ -29,7 +29,11 @@ def registry_host(artifact: str) -> str:
 def credentials_host(registry_input: str, config_registry: str) -> str:
     """The one registry host `registry-username`/`registry-password` are for: the `registry` input's,
     else the configuration's `registry`. "" when neither names a registry."""
-    return registry_host(registry_input or config_registry) if (registry_input or config_registry) else ""
+    return (
+        registry_host(registry_input or config_registry)
+        if (registry_input or config_registry)
+        else ""
+    )
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,9 @@ class Credentials:
         os.chmod(home, 0o700)
         token = basic_auth(self.username, self.password)
         config: dict[str, dict[str, dict[str, str]]] = {
-            "auths": {h: {"auth": token} for h in sorted(hosts)} if self.username else {}
+            "auths": {h: {"auth": token} for h in sorted(hosts)}
+            if self.username
+            else {}
         }
         (home / ".docker").mkdir(mode=0o700)
         path = home / ".docker" / "config.json"
@@ -68,7 +74,11 @@ def docker_login(host: str, env: Mapping[str, str]) -> tuple[str, str] | None:
     Raises FluxOnly where the credentials sit somewhere only flux's keychain reaches."""
     directory = env.get("DOCKER_CONFIG") or os.environ.get("DOCKER_CONFIG")
     home = env.get("HOME") or os.environ.get("HOME", "")
-    path = Path(directory) / "config.json" if directory else Path(home) / ".docker" / "config.json"
+    path = (
+        Path(directory) / "config.json"
+        if directory
+        else Path(home) / ".docker" / "config.json"
+    )
     if not path.is_file():
         if os.environ.get("REGISTRY_AUTH_FILE") or os.environ.get("XDG_RUNTIME_DIR"):
             raise FluxOnly("no docker config: flux may use a podman auth file")
@@ -94,7 +104,9 @@ def docker_login(host: str, env: Mapping[str, str]) -> tuple[str, str] | None:
         raise FluxOnly(f"a token login for {host}")
     if entry.get("auth"):
         try:
-            user, _, password = base64.b64decode(str(entry["auth"])).decode().partition(":")
+            user, _, password = (
+                base64.b64decode(str(entry["auth"])).decode().partition(":")
+            )
         except ValueError as exc:
             raise FluxOnly(f"unreadable login for {host}") from exc
         return user, password
@@ -141,11 +153,17 @@ def forms(secret: str) -> tuple[str, ...]:
 
 def _yaml_double(text: str, *, unicode: bool) -> str:
     """PyYAML's double-quoted form, without the quotes (escapes: \\" \\\\ \\xE9 \\u2603 \\t ...)."""
-    dumped = yaml.safe_dump(text, default_style='"', allow_unicode=unicode, width=1_000_000)
+    dumped = yaml.safe_dump(
+        text, default_style='"', allow_unicode=unicode, width=1_000_000
+    )
     return dumped.strip().removesuffix("...").strip()[1:-1]
 
 
 def pem_parts(pem: str) -> list[str]:
     """The lines of a PEM body worth masking on their own (a log line may hold one line of a key);
     header lines are not secret, and masking a few characters would blank them all over the log."""
-    return [ln.strip() for ln in pem.splitlines() if len(ln.strip()) >= 8 and not ln.startswith("-----")]
+    return [
+        ln.strip()
+        for ln in pem.splitlines()
+        if len(ln.strip()) >= 8 and not ln.startswith("-----")
+    ]

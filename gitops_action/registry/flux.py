@@ -14,7 +14,9 @@ from gitops_action.registry.credentials import docker_login, registry_host
 from gitops_action.registry.oci import Call, Failure, FluxOnly, Pulled, Pushed
 from gitops_action.runner import go_gc
 
-_MISSING = re.compile(r"MANIFEST_UNKNOWN|NAME_UNKNOWN|manifest unknown|unexpected status code 404")
+_MISSING = re.compile(
+    r"MANIFEST_UNKNOWN|NAME_UNKNOWN|manifest unknown|unexpected status code 404"
+)
 _AUTH = re.compile(
     r"UNAUTHORIZED|DENIED|authentication required|\b401 Unauthorized|\b403 Forbidden|status code 40[13]\b"
 )
@@ -47,7 +49,9 @@ PROVIDER_ENV: dict[str, tuple[str, ...]] = {
 def environment(provider: str, private: Mapping[str, str]) -> dict[str, str]:
     """Everything a flux process sees: PATH, TLS and proxy settings, its provider's variables, UTC, and
     `private` (the run's own DOCKER_CONFIG and HOME). No input, no token of the runner."""
-    base = runner.allowed((*runner.TLS, *runner.PROXY), prefixes=PROVIDER_ENV.get(provider, ()))
+    base = runner.allowed(
+        (*runner.TLS, *runner.PROXY), prefixes=PROVIDER_ENV.get(provider, ())
+    )
     return {**base, "TZ": "UTC", **go_gc(), **private}
 
 
@@ -97,14 +101,18 @@ class Flux:
         if self.provider != "generic":
             extra.append(f"--provider={self.provider}")
         return runner.run(
-            ["flux", *args, *extra], env=environment(self.provider, self.env), timeout=self.process_timeout
+            ["flux", *args, *extra],
+            env=environment(self.provider, self.env),
+            timeout=self.process_timeout,
         )
 
     @staticmethod
     def _call(done: runner.Completed) -> Call:
         if done.ok:
             return Call(True, "", "", done.seconds)
-        failure: Failure = "transient" if done.returncode == 124 else classify(done.stderr)
+        failure: Failure = (
+            "transient" if done.returncode == 124 else classify(done.stderr)
+        )
         return Call(False, failure, message(done.stderr), done.seconds)
 
     def push(
@@ -137,7 +145,12 @@ class Flux:
             digest = str(json.loads(done.stdout)["digest"])
         except (ValueError, KeyError, TypeError):
             return Pushed(
-                Call(False, "fatal", f"flux printed no digest: {done.stdout[:200]!r}", done.seconds)
+                Call(
+                    False,
+                    "fatal",
+                    f"flux printed no digest: {done.stdout[:200]!r}",
+                    done.seconds,
+                )
             )
         return Pushed(call, digest)
 
@@ -155,4 +168,9 @@ class Flux:
             return Pulled(call)
         found = dict(re.findall(r"✔\s+(revision|digest)\s+(\S+)", done.stderr))
         # flux prints the digest as REPO@sha256:...; keep the digest alone.
-        return Pulled(call, found.get("revision", ""), found.get("digest", "").rsplit("@", 1)[-1], out_dir)
+        return Pulled(
+            call,
+            found.get("revision", ""),
+            found.get("digest", "").rsplit("@", 1)[-1],
+            out_dir,
+        )

@@ -40,7 +40,13 @@ def realm_refused(realm: str, registry: str, registry_scheme: str) -> str:
         ip = ipaddress.ip_address(parts.hostname or "")
     except ValueError:
         return ""
-    if ip.is_loopback or ip.is_link_local or ip.is_private or ip.is_unspecified or ip.is_multicast:
+    if (
+        ip.is_loopback
+        or ip.is_link_local
+        or ip.is_private
+        or ip.is_unspecified
+        or ip.is_multicast
+    ):
         return f"realm host {parts.hostname} is a private or link-local address"
     return ""
 

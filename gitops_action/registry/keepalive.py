@@ -48,16 +48,24 @@ class Connections:
     _tls: list[ssl.SSLContext] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def get(self, url: str, headers: Mapping[str, str]) -> Reply | OSError | http.client.HTTPException | None:
+    def get(
+        self, url: str, headers: Mapping[str, str]
+    ) -> Reply | OSError | http.client.HTTPException | None:
         parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in ("http", "https") or not _direct(parts.scheme, parts.netloc):
+        if parts.scheme not in ("http", "https") or not _direct(
+            parts.scheme, parts.netloc
+        ):
             return None
-        pool: dict[tuple[str, str], http.client.HTTPConnection] = self._local.__dict__.setdefault("pool", {})
+        pool: dict[tuple[str, str], http.client.HTTPConnection] = (
+            self._local.__dict__.setdefault("pool", {})
+        )
         key = (parts.scheme, parts.netloc)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         for attempt in (1, 2):
             reused = key in pool
-            conn = pool.get(key) or pool.setdefault(key, self._connect(parts.scheme, parts.netloc))
+            conn = pool.get(key) or pool.setdefault(
+                key, self._connect(parts.scheme, parts.netloc)
+            )
             try:
                 conn.request("GET", path, headers=dict(headers))
                 guard(conn.sock)  # a kept connection: under this request's deadline too
@@ -75,7 +83,9 @@ class Connections:
                 _drop(pool, key)
             if 300 <= response.status < 400:
                 return None  # a redirect: urllib's path follows it (or not) by its own rules
-            return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, body)
+            return Reply(
+                response.status, {k.lower(): v for k, v in response.getheaders()}, body
+            )
         raise AssertionError("unreachable")
 
     def _connect(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
@@ -87,7 +97,9 @@ class Connections:
         return GuardedHTTPS(netloc, timeout=self.timeout, context=self._tls[0])
 
 
-def _drop(pool: dict[tuple[str, str], http.client.HTTPConnection], key: tuple[str, str]) -> None:
+def _drop(
+    pool: dict[tuple[str, str], http.client.HTTPConnection], key: tuple[str, str]
+) -> None:
     conn = pool.pop(key, None)
     if conn is not None:
         conn.close()
@@ -99,7 +111,9 @@ def _direct(scheme: str, netloc: str) -> bool:
     if ip is not None and ip.is_loopback:
         return True
     host = urllib.parse.urlsplit(f"//{netloc}").hostname or ""
-    return scheme not in urllib.request.getproxies() or bool(urllib.request.proxy_bypass(host))
+    return scheme not in urllib.request.getproxies() or bool(
+        urllib.request.proxy_bypass(host)
+    )
 
 
 # --- each request's whole deadline ---------------------------------------------------------------
@@ -126,7 +140,9 @@ class Deadline:
 
 
 def _shut(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):  # the plain socket's shutdown, also under TLS: reads return
+    with contextlib.suppress(
+        OSError
+    ):  # the plain socket's shutdown, also under TLS: reads return
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
@@ -144,7 +160,9 @@ class _Watchdog:
             self._active.add(d)
             if not self._started:
                 self._started = True
-                threading.Thread(target=self._run, name="registry-deadlines", daemon=True).start()
+                threading.Thread(
+                    target=self._run, name="registry-deadlines", daemon=True
+                ).start()
             if d.at < self._wake:
                 self._cond.notify()
 
@@ -160,7 +178,9 @@ class _Watchdog:
                     self._active.discard(d)
                     d.expire()
                 self._wake = min((d.at for d in self._active), default=float("inf"))
-                self._cond.wait(None if self._wake == float("inf") else self._wake - now)
+                self._cond.wait(
+                    None if self._wake == float("inf") else self._wake - now
+                )
 
 
 _WATCHDOG = _Watchdog()

@@ -15,14 +15,21 @@ from gitops_action.report.finish import warn
 
 
 def login_registry(
-    settings: Settings, ctx: Context, head_registry: str, base_registry: str | None, pull_request: bool
+    settings: Settings,
+    ctx: Context,
+    head_registry: str,
+    base_registry: str | None,
+    pull_request: bool,
 ) -> str:
     """The configuration `registry` whose host gets the login (the `registry` input wins over it).
     On a pull request that is the base commit's: the head's `registry:` is the pull request's word,
     and following it would send the login to any host the pull request names."""
     if not pull_request or settings.registry:
         return head_registry
-    base, head = credentials_host("", base_registry or ""), credentials_host("", head_registry)
+    base, head = (
+        credentials_host("", base_registry or ""),
+        credentials_host("", head_registry),
+    )
     if settings.registry_username and head and head != base:
         warn(
             ctx,
@@ -38,7 +45,9 @@ def registry_at(settings: Settings, repo: Repo, commit: str) -> str | None:
     with `all`), or None when there is none to read."""
     if not events.SHA_RE.fullmatch(commit):
         return None
-    sha = repo.resolve(commit) or (repo.resolve(commit) if repo.fetch(commit).ok else None)
+    sha = repo.resolve(commit) or (
+        repo.resolve(commit) if repo.fetch(commit).ok else None
+    )
     text = repo.read_file(sha, settings.config) if sha else None
     if sha is None or text is None:
         return None

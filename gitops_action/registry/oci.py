@@ -38,8 +38,11 @@ class Pulled:
     revision: str = ""
     digest: str = ""
     directory: Path | None = None
-    annotations: Mapping[str, str] = field(default_factory=dict)  # the manifest's (HTTP reads only)
-    foreign: str = ""  # what the tag holds when it is not a Flux artifact (HTTP reads only)
+    annotations: Mapping[str, str] = field(
+        default_factory=dict
+    )  # the manifest's (HTTP reads only)
+    # what the tag holds when it is not a Flux artifact (HTTP reads only)
+    foreign: str = ""
     # Every member of the layer, extracted or not (HTTP reads with content): a regular file by its
     # name, anything else as "NAME (KIND)". None: not known (flux pull lists only what it wrote).
     entries: tuple[str, ...] | None = None
@@ -142,7 +145,9 @@ def extract(layer: Path, out_dir: Path, limit: int = MAX_UNPACKED) -> tuple[str,
             with tarfile.open(fileobj=capped, mode="r|") as tar:
                 for member in tar:
                     name = PurePosixPath(member.name)
-                    entries.append(str(name) if member.isfile() else f"{name} ({_kind(member)})")
+                    entries.append(
+                        str(name) if member.isfile() else f"{name} ({_kind(member)})"
+                    )
                     _extract_one(tar, member, out_dir)
     except (OSError, EOFError, tarfile.TarError, zlib.error) as exc:
         raise BadLayer(f"it is not a gzip tar ({type(exc).__name__}: {exc})") from exc

@@ -24,7 +24,11 @@ from pathlib import Path
 
 from gitops_action.registry.credentials import basic_auth, docker_login
 from gitops_action.registry.flux import Flux
-from gitops_action.registry.hosts import may_be_plain_http, may_carry_credentials, realm_refused
+from gitops_action.registry.hosts import (
+    may_be_plain_http,
+    may_carry_credentials,
+    realm_refused,
+)
 from gitops_action.registry.oci import (
     FLUX_LAYER,
     MANIFEST_TYPES,
@@ -37,13 +41,22 @@ from gitops_action.registry.oci import (
     extract,
     foreign,
 )
-from gitops_action.registry.transport import MAX_BODY, MAX_MANIFEST, Answer, Sink, TooLarge, Transport
+from gitops_action.registry.transport import (
+    MAX_BODY,
+    MAX_MANIFEST,
+    Answer,
+    Sink,
+    TooLarge,
+    Transport,
+)
 from gitops_action.registry.transport import (
     USER_AGENT as USER_AGENT,  # what the tests look for in a registry log
 )
 
 REVISION = "org.opencontainers.image.revision"
-MAX_LAYER = 64 * MiB  # a layer's compressed size; its unpacked size is capped in oci.extract
+MAX_LAYER = (
+    64 * MiB
+)  # a layer's compressed size; its unpacked size is capped in oci.extract
 
 
 class Refused(Exception):
@@ -65,7 +78,9 @@ class Reference:
         if not (host and repository and tag) or "/" in tag:
             raise FluxOnly(f"not an oci://HOST/REPOSITORY:TAG reference: {url}")
         if host in ("docker.io", "index.docker.io"):
-            raise FluxOnly("Docker Hub: its API host and login names differ from the reference's")
+            raise FluxOnly(
+                "Docker Hub: its API host and login names differ from the reference's"
+            )
         return cls(host, repository, tag)
 
 
@@ -99,7 +114,9 @@ class Reader:
             pulled = self._pull(Reference.parse(url), out_dir, content, start)
         except FluxOnly as why:
             by_flux = self._by_flux(url, out_dir)
-            if why.layout and by_flux.call.ok:  # not the whole artifact: never "the same content"
+            if (
+                why.layout and by_flux.call.ok
+            ):  # not the whole artifact: never "the same content"
                 return replace(by_flux, entries=(f"({why.layout})",))
             return by_flux
         except Refused as exc:
@@ -111,9 +128,13 @@ class Reader:
     def _by_flux(self, url: str, out_dir: Path) -> Pulled:
         return self.flux.pull(url, out_dir)
 
-    def _pull(self, ref: Reference, out_dir: Path, content: bool, start: float) -> Pulled:
+    def _pull(
+        self, ref: Reference, out_dir: Path, content: bool, start: float
+    ) -> Pulled:
         try:
-            got = self._get(ref, f"manifests/{ref.tag}", accept=MANIFEST_TYPES, limit=MAX_MANIFEST)
+            got = self._get(
+                ref, f"manifests/{ref.tag}", accept=MANIFEST_TYPES, limit=MAX_MANIFEST
+            )
         except TooLarge as exc:
             raise FluxOnly("manifest too large") from exc
         if isinstance(got, Call):
@@ -127,18 +148,29 @@ class Reader:
         held = foreign(manifest, got.headers.get("content-type", ""))
         if held:  # not ours to read, and above all not ours to overwrite
             return Pulled(
-                self._ok(start), digest="sha256:" + hashlib.sha256(got.body).hexdigest(), foreign=held
+                self._ok(start),
+                digest="sha256:" + hashlib.sha256(got.body).hexdigest(),
+                foreign=held,
             )
         try:
             layers = manifest["layers"]
             annotations = manifest.get("annotations") or {}
         except (KeyError, TypeError) as exc:
             raise FluxOnly("not an image manifest") from exc
-        if not (isinstance(layers, list) and len(layers) == 1 and isinstance(layers[0], dict)):
+        if not (
+            isinstance(layers, list)
+            and len(layers) == 1
+            and isinstance(layers[0], dict)
+        ):
             count = len(layers) if isinstance(layers, list) else 0
             raise FluxOnly("not one layer", layout=f"{count} layers")
-        if layers[0].get("mediaType") != FLUX_LAYER or not isinstance(annotations, dict):
-            raise FluxOnly("not a flux artifact", layout=f"a layer of type {layers[0].get('mediaType')}")
+        if layers[0].get("mediaType") != FLUX_LAYER or not isinstance(
+            annotations, dict
+        ):
+            raise FluxOnly(
+                "not a flux artifact",
+                layout=f"a layer of type {layers[0].get('mediaType')}",
+            )
         digest = "sha256:" + hashlib.sha256(got.body).hexdigest()
         notes = {str(k): str(v) for k, v in annotations.items()}
         revision = notes.get(REVISION, "")
@@ -147,9 +179,13 @@ class Reader:
         entries = self._layer(ref, layers[0], out_dir)
         if isinstance(entries, Call):
             return Pulled(self._failed(entries.failure, entries.error, start))
-        return Pulled(self._ok(start), revision, digest, out_dir, notes, entries=entries)
+        return Pulled(
+            self._ok(start), revision, digest, out_dir, notes, entries=entries
+        )
 
-    def _layer(self, ref: Reference, layer: Mapping[str, object], out_dir: Path) -> Call | tuple[str, ...]:
+    def _layer(
+        self, ref: Reference, layer: Mapping[str, object], out_dir: Path
+    ) -> Call | tuple[str, ...]:
         """The layer's files in `out_dir` (every member's name returned), or why not: streamed to a
         file, no more bytes than the manifest's `size` (itself capped), checked against its digest,
         unpacked with a cap."""
@@ -167,12 +203,20 @@ class Reader:
             with path.open("w+b") as fh:
                 sink = Sink(fh)
                 try:
-                    blob = self._get(ref, f"blobs/{name}", accept="*/*", limit=size, sink=sink)
+                    blob = self._get(
+                        ref, f"blobs/{name}", accept="*/*", limit=size, sink=sink
+                    )
                 except TooLarge as exc:
-                    raise Refused(f"layer {name} is larger than the {size} bytes its manifest says") from exc
+                    raise Refused(
+                        f"layer {name} is larger than the {size} bytes its manifest says"
+                    ) from exc
             if isinstance(blob, Call):
                 return blob
-            if algorithm != "sha256" or sink.count != size or sink.hasher.hexdigest() != hexdigest:
+            if (
+                algorithm != "sha256"
+                or sink.count != size
+                or sink.hasher.hexdigest() != hexdigest
+            ):
                 return Call(False, "transient", f"layer {name} arrived corrupted", 0.0)
             try:
                 return extract(path, out_dir)
@@ -183,7 +227,13 @@ class Reader:
 
     # --- HTTP ------------------------------------------------------------------------------------
     def _get(
-        self, ref: Reference, path: str, *, accept: str, limit: int = MAX_BODY, sink: Sink | None = None
+        self,
+        ref: Reference,
+        path: str,
+        *,
+        accept: str,
+        limit: int = MAX_BODY,
+        sink: Sink | None = None,
     ) -> Answer | Call:
         """GET /v2/REPOSITORY/PATH, answering the registry's auth challenge once. A transient
         failure is tried once more at once (flux retries inside its own call too), but not a
@@ -194,7 +244,11 @@ class Reader:
             if isinstance(answer, Answer) and answer.status == 200:
                 return answer
             call = self._classify(answer, ref, path, start)
-            if call.failure != "transient" or attempt == 2 or isinstance(answer, TimeoutError):
+            if (
+                call.failure != "transient"
+                or attempt == 2
+                or isinstance(answer, TimeoutError)
+            ):
                 return call
             time.sleep(0.2)
         raise AssertionError("unreachable")
@@ -205,7 +259,9 @@ class Reader:
         url = f"{self._scheme(ref.host)}://{ref.host}/v2/{ref.repository}/{path}"
         # What answered the last challenge is sent again at once: one request per read, not two.
         with self._lock:
-            known = self._auth.get((ref.host, ref.repository)) or self._auth.get((ref.host, ""))
+            known = self._auth.get((ref.host, ref.repository)) or self._auth.get(
+                (ref.host, "")
+            )
         answer = self._http.request(url, accept, known, limit=limit, sink=sink)
         if not (isinstance(answer, Answer) and answer.status == 401):
             return answer
@@ -229,12 +285,18 @@ class Reader:
                 self._auth[(ref.host, scope)] = header
         return again
 
-    def _token(self, ref: Reference, params: dict[str, str], login: tuple[str, str] | None) -> str | None:
+    def _token(
+        self, ref: Reference, params: dict[str, str], login: tuple[str, str] | None
+    ) -> str | None:
         realm = params.pop("realm", "")
         if realm_refused(realm, ref.host, self._scheme(ref.host)):
             return None  # flux refuses it too (and says so: the read goes to flux)
         params["scope"] = f"repository:{ref.repository}:pull"
-        auth = f"Basic {basic_auth(*login)}" if login and may_carry_credentials(realm) else None
+        auth = (
+            f"Basic {basic_auth(*login)}"
+            if login and may_carry_credentials(realm)
+            else None
+        )
         url = f"{realm}{'&' if '?' in realm else '?'}{urllib.parse.urlencode(params)}"
         try:
             answer = self._http.request(url, "application/json", auth, follow=False)
@@ -280,7 +342,11 @@ class Reader:
         return scheme
 
     def _classify(
-        self, answer: Answer | OSError | HTTPException, ref: Reference, path: str, start: float
+        self,
+        answer: Answer | OSError | HTTPException,
+        ref: Reference,
+        path: str,
+        start: float,
     ) -> Call:
         where = f"GET {ref.host}/v2/{ref.repository}/{path}"
         if not isinstance(answer, Answer):

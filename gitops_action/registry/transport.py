@@ -79,7 +79,9 @@ class Transport:
     )
     _kept: Connections | None = field(default=None, repr=False)
 
-    def _opener(self, scheme: str, host: str, follow: bool = True) -> urllib.request.OpenerDirector:
+    def _opener(
+        self, scheme: str, host: str, follow: bool = True
+    ) -> urllib.request.OpenerDirector:
         """One opener per kind of connection for the run: building one, and above all loading the CA
         bundle for TLS, costs more CPU than a local request."""
         ip = address(host)
@@ -88,10 +90,14 @@ class Transport:
         key = (scheme == "https", direct, follow)
         with self._lock:
             if key not in self._openers:
-                handlers: list[urllib.request.BaseHandler] = [] if follow else [_NoRedirect()]
+                handlers: list[urllib.request.BaseHandler] = (
+                    [] if follow else [_NoRedirect()]
+                )
                 if direct:
                     handlers.append(urllib.request.ProxyHandler({}))
-                handlers.append(GuardedHTTPHandler())  # connections under the request's deadline
+                handlers.append(
+                    GuardedHTTPHandler()
+                )  # connections under the request's deadline
                 if scheme == "https":
                     handlers.append(GuardedHTTPSHandler(ssl.create_default_context()))
                 self._openers[key] = urllib.request.build_opener(*handlers)
@@ -111,36 +117,60 @@ class Transport:
         answers: past it, its connections are shut down and it is a TimeoutError."""
         with deadline(self.timeout) as due:
             answer = self._within(url, accept, authorization, follow, limit, sink)
-        if due.expired:  # whatever came: a shut-down read can look like a short, complete answer
+        if (
+            due.expired
+        ):  # whatever came: a shut-down read can look like a short, complete answer
             return TimeoutError(f"timed out: no whole answer within {self.timeout:g}s")
         return answer
 
     def _within(
-        self, url: str, accept: str, authorization: str | None, follow: bool, limit: int, sink: Sink | None
+        self,
+        url: str,
+        accept: str,
+        authorization: str | None,
+        follow: bool,
+        limit: int,
+        sink: Sink | None,
     ) -> Answer | OSError | HTTPException:
-        if accept == MANIFEST_TYPES and follow:  # the hot path: every tag is read at least once
+        if (
+            accept == MANIFEST_TYPES and follow
+        ):  # the hot path: every tag is read at least once
             if self._kept is None:
                 self._kept = Connections(self.timeout, MAX_MANIFEST)
-            kept = self._kept.get(url, {"Accept": accept, "User-Agent": USER_AGENT, **_auth(authorization)})
+            kept = self._kept.get(
+                url,
+                {"Accept": accept, "User-Agent": USER_AGENT, **_auth(authorization)},
+            )
             if isinstance(kept, Reply):
                 return Answer(kept.status, kept.headers, kept.body)
             if kept is not None:
                 return kept
-        request = urllib.request.Request(url, headers={"Accept": accept, "User-Agent": USER_AGENT})
-        if authorization:  # not sent on to a redirect (a blob in cloud storage has its own signature)
+        request = urllib.request.Request(
+            url, headers={"Accept": accept, "User-Agent": USER_AGENT}
+        )
+        if (
+            authorization
+        ):  # not sent on to a redirect (a blob in cloud storage has its own signature)
             request.add_unredirected_header("Authorization", authorization)
         parts = urllib.parse.urlsplit(url)
         opener = self._opener(parts.scheme, parts.netloc, follow)
         try:
             with opener.open(request, timeout=self.timeout) as response:
-                return Answer(response.status, _lower(response.headers), _read(response, limit, sink))
+                return Answer(
+                    response.status,
+                    _lower(response.headers),
+                    _read(response, limit, sink),
+                )
         except urllib.error.HTTPError as exc:
             body = exc.read(64 * 1024) if exc.fp else b""
             return Answer(exc.code, _lower(exc.headers), body)
         except urllib.error.URLError as exc:
             reason = exc.reason
             return reason if isinstance(reason, OSError) else OSError(str(reason))
-        except (OSError, HTTPException) as exc:  # resets, timeouts while reading the body
+        except (
+            OSError,
+            HTTPException,
+        ) as exc:  # resets, timeouts while reading the body
             return exc
 
 

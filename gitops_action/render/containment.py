@@ -30,14 +30,21 @@ FILE = "file://"
 
 
 def _inside(real_root: Path, path: Path) -> bool:
-    root, full = str(real_root), str(path)  # strings: pathlib's parents are slow for a walk of many files
+    root, full = (
+        str(real_root),
+        str(path),
+    )  # strings: pathlib's parents are slow for a walk of many files
     return full == root or full.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def _resolve(path: Path) -> Path:
     try:
         return path.resolve()
-    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL in a computed URL
+    except (
+        OSError,
+        RuntimeError,
+        ValueError,
+    ):  # a symlink loop, a NUL in a computed URL
         return Path("/")  # never inside a repository
 
 
@@ -86,7 +93,9 @@ def escape(root: Path, target: Target) -> str:
     return ""
 
 
-def bundle_escape(root: Path, target: Target, modules: Sequence[tuple[str, str]], tmp: str = "/tmp") -> str:
+def bundle_escape(
+    root: Path, target: Target, modules: Sequence[tuple[str, str]], tmp: str = "/tmp"
+) -> str:
     """A message naming the first module URL of an evaluated bundle (instance, url) that timoni
     could read outside `root`, or the first symlink of the repository that leaves it; or ""."""
     for instance, url in modules:
@@ -99,7 +108,9 @@ def bundle_escape(root: Path, target: Target, modules: Sequence[tuple[str, str]]
     return _repository_refusal(root, target)
 
 
-def _url_escape(root: Path, target: Target, path: str, tmp: str) -> tuple[str, Path] | None:
+def _url_escape(
+    root: Path, target: Target, path: str, tmp: str
+) -> tuple[str, Path] | None:
     """(shown, resolved) of the first place outside `root` timoni could read for `file://<path>`."""
     real_root = _resolve(root)
     if posixpath.isabs(path):
@@ -137,7 +148,10 @@ def _other_bases(root: Path, path: str, tmp: str) -> list[str]:
             lowest, cut = depth, i + 1
     tail = "/".join(parts[cut:])
     real = str(_resolve(root))  # timoni's working directory, as the kernel has it
-    found = [posixpath.normpath(posixpath.join(real, "../" * up, tail)) for up in range(1, -lowest + 1)]
+    found = [
+        posixpath.normpath(posixpath.join(real, "../" * up, tail))
+        for up in range(1, -lowest + 1)
+    ]
     virtual = posixpath.join(tmp, "timoni-vfs-?", "default")
     lands = posixpath.normpath(posixpath.join(virtual, path))
     if not lands.startswith(posixpath.dirname(virtual) + "/"):
@@ -171,7 +185,9 @@ def _repository_escape(root: Path) -> tuple[str, Path] | None:
             count += 1
             shown = f"{name}/{entry.name}" if name else entry.name
             if count > MAX_REPOSITORY_FILES:
-                return f"{name or '.'}/ (more than {MAX_REPOSITORY_FILES} files)", Path("/")
+                return f"{name or '.'}/ (more than {MAX_REPOSITORY_FILES} files)", Path(
+                    "/"
+                )
             if entry.is_symlink():
                 real = _resolve(Path(entry.path))
                 if not _inside(real_root, real):
@@ -194,7 +210,9 @@ def _module_escape(root: Path, module: str) -> tuple[str, Path] | None:
 
 def _refused(path: str, real: Path, target: Target, root: Path) -> str:
     linked = any(
-        p.is_symlink() for p in [root / path, *(root / path).parents] if p != root and root in p.parents
+        p.is_symlink()
+        for p in [root / path, *(root / path).parents]
+        if p != root and root in p.parents
     )
     how = "symlink" if linked else "path"
     return f"{path} resolves outside the repository ({how}): refusing to read it ({target.key}: {real})"

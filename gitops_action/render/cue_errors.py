@@ -19,16 +19,21 @@ from pathlib import Path
 import yaml
 
 FIELD_ERROR = re.compile(
-    r"^(?P<path>(?:values|bundle|timoni\.instance\.config)(?:\.[\w\-\"#$]+)+):\s+(?P<msg>.+)$", re.M
+    r"^(?P<path>(?:values|bundle|timoni\.instance\.config)(?:\.[\w\-\"#$]+)+):\s+(?P<msg>.+)$",
+    re.M,
 )
 # A closed schema reports the field where the module unifies the values (`instance: config: values`,
 # as timoni's blueprints do): `timoni.instance.config.x: field not allowed` is `values.x`.
 INSTANCE_CONFIG = "timoni.instance.config."
 BUNDLE_POS = re.compile(r"\./(?P<index>\d+)\.[^\s:]*:(?P<line>\d+):(?P<col>\d+)")
-FILE_POS = re.compile(r"(?P<file>[^\s:\"'()]+\.(?:cue|ya?ml|json)):(?P<line>\d+)(?::(?P<col>\d+))?")
+FILE_POS = re.compile(
+    r"(?P<file>[^\s:\"'()]+\.(?:cue|ya?ml|json)):(?P<line>\d+)(?::(?P<col>\d+))?"
+)
 LOG_PREFIX = re.compile(r"^\d{1,2}:\d{2}(?:AM|PM)\s+ERR\s+", re.M)
 # Terminal escapes (colour, cursor moves) and other control characters: never in a message.
-CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]?|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+CONTROL = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]?|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+)
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,9 @@ def clean(stderr: str, files: Sequence[str], repo_root: Path) -> str:
         hidden.update(secret_values(content))
     # A YAML file timoni echoes as the CUE it made of it (its own spacing): found by its words.
     text = ECHOED.sub(
-        lambda m: f"loading values from <{_echoed(m['text'], files, repo_root)}>\n failed: ",
+        lambda m: (
+            f"loading values from <{_echoed(m['text'], files, repo_root)}>\n failed: "
+        ),
         text,
     )
     for value in sorted(hidden, key=len, reverse=True):
@@ -71,7 +78,9 @@ UNNAMED = "a values file"
 def _echoed(text: str, files: Sequence[str], repo_root: Path) -> str:
     """Which values file timoni echoed: the one with the same words in the same order (keys and
     values, comments aside); else the only YAML file without the top-level `values:` key."""
-    said = WORD.findall(re.sub(r"//[^\n]*", "", text))  # the YAML's comments, as CUE comments
+    said = WORD.findall(
+        re.sub(r"//[^\n]*", "", text)
+    )  # the YAML's comments, as CUE comments
     lacking = []
     for f in files:
         try:
@@ -111,7 +120,11 @@ def secret_values(text: str) -> set[str]:
     no common word is hidden everywhere)."""
     found = set()
     for m in _SECRET_VALUE.finditer(text):
-        value = (m.group("dq") or m.group("sq") or m.group("plain") or "").strip().rstrip(",}")
+        value = (
+            (m.group("dq") or m.group("sq") or m.group("plain") or "")
+            .strip()
+            .rstrip(",}")
+        )
         if len(value) >= 6 and value not in ("string", "true", "false", "null"):
             found.add(value)
     return found
@@ -125,7 +138,8 @@ class CueError:
     path: str
     message: str
     positions: tuple[tuple[str, int, int], ...]
-    instance: str = ""  # in a bundle: the instance timoni names (`build failed for webapp:`)
+    # in a bundle: the instance timoni names (`build failed for webapp:`)
+    instance: str = ""
 
 
 HEADER = re.compile(r"^(?P<path>[^\s:]+):\s+(?P<msg>.*?):?\s*$")
@@ -143,9 +157,13 @@ def parse(stderr: str) -> list[CueError]:
         elif (m := POSITION.match(line)) and found:
             last = found[-1]
             at = (m.group("file"), int(m.group("line")), int(m.group("col")))
-            found[-1] = CueError(last.path, last.message, (*last.positions, at), last.instance)
+            found[-1] = CueError(
+                last.path, last.message, (*last.positions, at), last.instance
+            )
         elif m := HEADER.match(line):
-            found.append(CueError(m.group("path"), m.group("msg").strip(), (), instance))
+            found.append(
+                CueError(m.group("path"), m.group("msg").strip(), (), instance)
+            )
     return _merge_disjunctions(found)
 
 
@@ -161,7 +179,9 @@ def _merge_disjunctions(errors: list[CueError]) -> list[CueError]:
             out.append(e)
             i += 1
             continue
-        said = "; ".join(c.message if c.path == e.path else f"{c.path}: {c.message}" for c in causes)
+        said = "; ".join(
+            c.message if c.path == e.path else f"{c.path}: {c.message}" for c in causes
+        )
         at = tuple(dict.fromkeys(p for c in [e, *causes] for p in c.positions))
         out.append(CueError(e.path, f"{e.message}: {said}", at, e.instance))
         i += 1 + len(causes)
@@ -169,7 +189,12 @@ def _merge_disjunctions(errors: list[CueError]) -> list[CueError]:
 
 
 def locate(
-    stderr: str, files: Sequence[str], repo_root: Path, *, bundle: bool, module: str | None = None
+    stderr: str,
+    files: Sequence[str],
+    repo_root: Path,
+    *,
+    bundle: bool,
+    module: str | None = None,
 ) -> list[Located]:
     """Positions in the repository for the errors in `stderr` (already cleaned), the most useful
     first: where the user's files set the value, then every other position timoni gives (the
@@ -188,14 +213,29 @@ def locate(
     for m in re.finditer(r"<(?P<file>[^<>\n]+)>\s*failed: (?P<msg>.+)", stderr):
         if m.group("file") in files:
             msg = m.group("msg").strip()
-            if msg == "field not found: values":  # timoni reads a values file's `values:` key only
-                msg += " (a values file holds its values under a top-level `values:` key)"
+            if (
+                msg == "field not found: values"
+            ):  # timoni reads a values file's `values:` key only
+                msg += (
+                    " (a values file holds its values under a top-level `values:` key)"
+                )
             found.append(Located(m.group("file"), 1, 1, f"{m.group('file')}: {msg}"))
-    for m in FILE_POS.finditer(stderr):  # positions in a message's text (e.g. a YAML syntax error)
-        rel = _relative(m.group("file"), files, repo_root) if m.group("file") != "./values.cue" else None
+    for m in FILE_POS.finditer(
+        stderr
+    ):  # positions in a message's text (e.g. a YAML syntax error)
+        rel = (
+            _relative(m.group("file"), files, repo_root)
+            if m.group("file") != "./values.cue"
+            else None
+        )
         if rel:
             found.append(
-                Located(rel, int(m.group("line")), int(m.group("col") or 1), _line_of(stderr, m.start()))
+                Located(
+                    rel,
+                    int(m.group("line")),
+                    int(m.group("col") or 1),
+                    _line_of(stderr, m.start()),
+                )
             )
     unique: dict[tuple[str, int], Located] = {}
     for loc in found:
@@ -214,7 +254,9 @@ def _value_position(
     for name, line, col in err.positions if bundle else ():
         pos = BUNDLE_POS.fullmatch(name + f":{line}:{col}")
         if pos and int(pos.group("index")) < len(files):
-            return [Located(files[int(pos.group("index"))], line, col, message)], message
+            return [
+                Located(files[int(pos.group("index"))], line, col, message)
+            ], message
     if FIELD_ERROR.match(f"{path}: {err.message}"):
         field = _labels(path)
         if bundle and len(field) > 3 and field[1] == "instances":
@@ -226,7 +268,12 @@ def _value_position(
 
 
 def _position_file(
-    name: str, files: Sequence[str], repo_root: Path, module: str | None, *, bundle: bool
+    name: str,
+    files: Sequence[str],
+    repo_root: Path,
+    module: str | None,
+    *,
+    bundle: bool,
 ) -> str | None:
     """A position's file in the repository: a file of the local module (timoni names them from the
     module's root), or one of the target's files. Never timoni's merged `./values.cue`."""
@@ -298,7 +345,9 @@ def _relative(name: str, files: Sequence[str], repo_root: Path) -> str | None:
     return by_name[0] if len(by_name) == 1 else None
 
 
-def find_field(files: Sequence[str], field: Sequence[str], repo_root: Path) -> tuple[str, int] | None:
+def find_field(
+    files: Sequence[str], field: Sequence[str], repo_root: Path
+) -> tuple[str, int] | None:
     """The file that sets `field`, and the line where it does: the last one (merge order) among
     those that set the most of it, so a value in a shared file is found there, not at the `values:`
     line of a later file that only opens the same block."""

@@ -26,7 +26,8 @@ class Opaque:
 @dataclass
 class Struct:
     fields: dict[str, Value] = field(default_factory=dict)
-    clean: bool = True  # every element was a plain `label: expression` with a label of its own
+    # every element was a plain `label: expression` with a label of its own
+    clean: bool = True
 
 
 Value = str | bytes | Struct | list["Value"] | Opaque
@@ -57,7 +58,9 @@ def bundle_module_urls(printed: str) -> list[tuple[str, str]]:
             raise CueValueError(f"bundle.instances.{name} is not a plain struct")
         url = _struct(instance, "module", f"bundle.instances.{name}.").fields.get("url")
         if not isinstance(url, str):
-            raise CueValueError(f"bundle.instances.{name}.module.url is not a plain string")
+            raise CueValueError(
+                f"bundle.instances.{name}.module.url is not a plain string"
+            )
         found.append((name, url))
     return found
 
@@ -82,12 +85,18 @@ def _tokens(text: str) -> list[_Token]:
         elif c == "\n":
             out.append(_Token("nl", c))
             i += 1
-        elif text.startswith("//", i):  # a comment (timoni prints none; accepted all the same)
+        elif text.startswith(
+            "//", i
+        ):  # a comment (timoni prints none; accepted all the same)
             i = text.find("\n", i) if "\n" in text[i:] else len(text)
         elif c in _PUNCT:
             out.append(_Token("punct", c))
             i += 1
-        elif c in "\"'" or (c == "#" and text[_HASHES.match(text, i).end() :][:1] in ("'", '"')):  # type: ignore[union-attr]
+        elif c in "\"'" or (
+            c == "#"
+            and text[_HASHES.match(text, i).end() :][:1]  # type: ignore[union-attr]
+            in ("'", '"')
+        ):
             value, end = _string(text, i)
             out.append(_Token("str", text[i:end], value))
             i = end
@@ -109,7 +118,9 @@ def _string(text: str, start: int) -> tuple[str | bytes, int]:
     body = start + hashes + len(opening)
     if triple:
         if text[body : body + 1] != "\n":
-            raise CueValueError(f"a multi-line string must start on a new line (offset {start})")
+            raise CueValueError(
+                f"a multi-line string must start on a new line (offset {start})"
+            )
         body += 1
     # The first closing delimiter that is not an escaped character (one pass: a hostile value
     # full of escapes must not make this quadratic).
@@ -122,7 +133,9 @@ def _string(text: str, start: int) -> tuple[str | bytes, int]:
     end = m.start()
     raw = _dedent(text[body:end], start) if triple else text[body:end]
     value = _unescape(raw, escape, start)
-    return (value.encode("utf-8", "surrogateescape") if q == "'" else value), end + len(closing)
+    return (value.encode("utf-8", "surrogateescape") if q == "'" else value), end + len(
+        closing
+    )
 
 
 def _dedent(raw: str, start: int) -> str:
@@ -132,7 +145,9 @@ def _dedent(raw: str, start: int) -> str:
         raise CueValueError(f"text before the closing quotes (offset {start})")
     lines = head.split("\n")
     if any(ln and not ln.startswith(indent) for ln in lines):
-        raise CueValueError(f"a line outside the indent of its multi-line string (offset {start})")
+        raise CueValueError(
+            f"a line outside the indent of its multi-line string (offset {start})"
+        )
     return "\n".join(ln[len(indent) :] for ln in lines)
 
 
@@ -149,8 +164,14 @@ def _unescape(raw: str, escape: str, start: int) -> str:
             continue
         width = {"u": 4, "U": 8, "x": 2}.get(c, 0)
         digits = raw[i + 1 : i + 1 + width]
-        if not width or not re.fullmatch(r"[0-9a-fA-F]+", digits) or len(digits) != width:
-            raise CueValueError(f"an escape this reader does not know (offset {start})")  # `\(`...
+        if (
+            not width
+            or not re.fullmatch(r"[0-9a-fA-F]+", digits)
+            or len(digits) != width
+        ):
+            raise CueValueError(
+                f"an escape this reader does not know (offset {start})"
+            )  # `\(`...
         code = int(digits, 16)
         # `\xHH` is a byte (bytes literals): a surrogate that surrogateescape turns back into it.
         out.append(chr(0xDC00 + code) if c == "x" and code >= 0x80 else chr(code))
@@ -174,13 +195,17 @@ class _Parser:
         while (tok := self.peek()) is not None and tok.text != end:
             labels, value = self.element(end)
             if not labels:
-                out.clean = out.clean and value is None  # an embedding, `...` or a pattern
+                out.clean = (
+                    out.clean and value is None
+                )  # an embedding, `...` or a pattern
                 continue
             label, *inner = labels
             found: Value = value if value is not None else OPAQUE
             for name in reversed(inner):  # `a: b: c`
                 found = Struct({name: found}) if name is not None else OPAQUE
-            if label is None or label in out.fields:  # not a plain label, or twice: nothing to trust
+            if (
+                label is None or label in out.fields
+            ):  # not a plain label, or twice: nothing to trust
                 out.clean = False
                 out.fields[label or ""] = OPAQUE
             else:

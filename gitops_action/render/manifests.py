@@ -38,9 +38,15 @@ def parse(text: str) -> dict[Key, dict[str, Any]]:
         if doc is None:
             continue
         if not isinstance(doc, dict) or "kind" not in doc:
-            raise ManifestError("rendered manifests contain a document that is not a Kubernetes object")
+            raise ManifestError(
+                "rendered manifests contain a document that is not a Kubernetes object"
+            )
         meta = doc.get("metadata") or {}
-        key = (str(doc["kind"]), str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        key = (
+            str(doc["kind"]),
+            str(meta.get("namespace") or ""),
+            str(meta.get("name") or ""),
+        )
         objects[key] = doc
     return objects
 
@@ -71,7 +77,11 @@ def canonical(obj: dict[str, Any]) -> str:
     # No folding at any width: PyYAML breaks a long value at a space, which would split a secret
     # with a space across two lines where redaction cannot match it.
     return yaml.safe_dump(
-        obj, sort_keys=True, default_flow_style=False, allow_unicode=True, width=sys.maxsize
+        obj,
+        sort_keys=True,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=sys.maxsize,
     )
 
 
@@ -107,22 +117,36 @@ def diff(old: dict[Key, dict[str, Any]], new: dict[Key, dict[str, Any]]) -> Stre
             unchanged += 1
             continue
         if before is None and after is not None:
-            changes.append(ObjectChange(key, "added", _unified(None, _hide_secret(after, None), key)))
+            changes.append(
+                ObjectChange(
+                    key, "added", _unified(None, _hide_secret(after, None), key)
+                )
+            )
         elif after is None and before is not None:
-            changes.append(ObjectChange(key, "removed", _unified(_hide_secret(before, None), None, key)))
+            changes.append(
+                ObjectChange(
+                    key, "removed", _unified(_hide_secret(before, None), None, key)
+                )
+            )
         elif before is not None and after is not None:
-            text = _unified(_hide_secret(before, None), _hide_secret(after, before), key)
+            text = _unified(
+                _hide_secret(before, None), _hide_secret(after, before), key
+            )
             changes.append(ObjectChange(key, "changed", text))
     return StreamDiff(tuple(changes), unchanged)
 
 
-def _unified(before: dict[str, Any] | None, after: dict[str, Any] | None, key: Key) -> str:
+def _unified(
+    before: dict[str, Any] | None, after: dict[str, Any] | None, key: Key
+) -> str:
     """A unified diff of the canonical forms. An added or removed object has no `---`/`+++` header
     (the object is named above it): only its hunk, every line `+` (or `-`)."""
     a = canonical(before).splitlines(keepends=True) if before is not None else []
     b = canonical(after).splitlines(keepends=True) if after is not None else []
     lines = list(
-        difflib.unified_diff(a, b, fromfile=f"deployed/{label(key)}", tofile=f"rendered/{label(key)}")
+        difflib.unified_diff(
+            a, b, fromfile=f"deployed/{label(key)}", tofile=f"rendered/{label(key)}"
+        )
     )
     return "".join(lines if a and b else lines[2:])
 

@@ -14,7 +14,8 @@ from gitops_action.config.targets import Target
 from gitops_action.render import cue_value
 from gitops_action.runner import go_gc
 
-MANIFESTS = "manifests.yaml"  # fixed name: the pushed layer must not depend on a temp file name
+# fixed name: the pushed layer must not depend on a temp file name
+MANIFESTS = "manifests.yaml"
 # A bundle's runtime value from the environment: `@timoni(runtime:TYPE:NAME)` (timoni v0.31.0
 # api/v1alpha1/runtime.go: the body split on ":" must be exactly "runtime", TYPE, NAME).
 RUNTIME_ATTRIBUTE = re.compile(r"@timoni\(runtime:[^:()]*:([^:()]*)\)")
@@ -39,7 +40,9 @@ def build_args(target: Target, *, runtime_from_env: bool) -> list[str]:
         if runtime_from_env:
             args.append("--runtime-from-env")
         return args
-    module = target.module if target.module.startswith("oci://") else f"./{target.module}"
+    module = (
+        target.module if target.module.startswith("oci://") else f"./{target.module}"
+    )
     args = ["timoni", "build", target.name, module, "-n", target.namespace]
     for f in target.files:
         args += ["-f", f]
@@ -69,7 +72,9 @@ def runtime_names(texts: Iterable[str]) -> list[str]:
 
 
 def environment(
-    cache_dir: Path, private: Mapping[str, str] | None = None, runtime: Iterable[str] = ()
+    cache_dir: Path,
+    private: Mapping[str, str] | None = None,
+    runtime: Iterable[str] = (),
 ) -> dict[str, str]:
     """Everything a timoni process sees: PATH, TIMONI_* settings, TLS and proxy settings, its cache,
     `private` (the run's own DOCKER_CONFIG and HOME, for module pulls) and the runtime variables a
@@ -106,7 +111,11 @@ def render(
 ) -> Rendered:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / MANIFESTS
-    runtime = _runtime(target, repo_root) if runtime_from_env and target.kind == "bundle" else []
+    runtime = (
+        _runtime(target, repo_root)
+        if runtime_from_env and target.kind == "bundle"
+        else []
+    )
     done = runner.run(
         build_args(target, runtime_from_env=runtime_from_env),
         cwd=repo_root,
@@ -115,9 +124,17 @@ def render(
         stdout_path=path,
     )
     if not done.ok:
-        return Rendered(False, path, done.stderr, done.seconds, _error(target, done.stderr))
+        return Rendered(
+            False, path, done.stderr, done.seconds, _error(target, done.stderr)
+        )
     if not path.read_bytes().strip():
-        return Rendered(False, path, done.stderr, done.seconds, "timoni rendered no manifests (empty output)")
+        return Rendered(
+            False,
+            path,
+            done.stderr,
+            done.seconds,
+            "timoni rendered no manifests (empty output)",
+        )
     return Rendered(True, path, done.stderr, done.seconds)
 
 
@@ -131,7 +148,12 @@ class Evaluated:
 
 
 def evaluate_bundle(
-    target: Target, *, repo_root: Path, cache_dir: Path, timeout: float, runtime_from_env: bool
+    target: Target,
+    *,
+    repo_root: Path,
+    cache_dir: Path,
+    timeout: float,
+    runtime_from_env: bool,
 ) -> Evaluated:
     """The module URLs of a bundle as timoni computes them (`bundle vet --print-value`): the same
     evaluation `bundle build` starts with, without fetching or reading any module. It runs with the
@@ -143,9 +165,15 @@ def evaluate_bundle(
     if runtime_from_env:
         args.append("--runtime-from-env")
     runtime = _runtime(target, repo_root) if runtime_from_env else []
-    done = runner.run(args, cwd=repo_root, env=environment(cache_dir, None, runtime), timeout=timeout)
+    done = runner.run(
+        args, cwd=repo_root, env=environment(cache_dir, None, runtime), timeout=timeout
+    )
     if not done.ok:
-        return Evaluated((), done.stderr or "timoni failed without a message", first_error(done.stderr))
+        return Evaluated(
+            (),
+            done.stderr or "timoni failed without a message",
+            first_error(done.stderr),
+        )
     try:
         return Evaluated(tuple(cue_value.bundle_module_urls(done.stdout)))
     except cue_value.CueValueError as exc:
@@ -168,7 +196,9 @@ def first_error(stderr: str) -> str:
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
     for i, ln in enumerate(lines):
         if "error" in ln.lower() or "✗" in ln:
-            if ln.endswith(":") and i + 1 < len(lines):  # `ERR build failed:`: the cause is next
+            if ln.endswith(":") and i + 1 < len(
+                lines
+            ):  # `ERR build failed:`: the cause is next
                 ln = f"{ln} {lines[i + 1]}"
             return ln.lstrip("✗ ").strip()
     return lines[0] if lines else "timoni failed without a message"

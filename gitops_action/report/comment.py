@@ -29,7 +29,8 @@ from gitops_action.report.summary import (
     verdict,
 )
 
-COMMENT_LIMIT = 65_536  # characters; GitHub refuses longer bodies with 422 "Body is too long"
+# characters; GitHub refuses longer bodies with 422 "Body is too long"
+COMMENT_LIMIT = 65_536
 MARGIN = 1_024
 SEP = "\n\n"  # between sections: a blank line ends each HTML block
 
@@ -55,7 +56,11 @@ def target_section(r: TargetResult) -> str:
         return failures([r])[0]
     if r.diff is None or not r.diff.changed:
         why = f": {md('; '.join(r.reasons))}" if r.reasons else ""
-        left = " (nothing pushed: its tag is left as it is)" if r.status == "removed" else ""
+        left = (
+            " (nothing pushed: its tag is left as it is)"
+            if r.status == "removed"
+            else ""
+        )
         return f"- **{md(r.target.id)}** · {_what(r)}{why}{left}"
     body = []
     for ch in r.diff.changes:
@@ -64,7 +69,11 @@ def target_section(r: TargetResult) -> str:
 
 
 def _folded(r: TargetResult, where: str) -> str:
-    see = ", see the job summary" if where == "this comment" else " (GitHub's 1 MiB limit)"
+    see = (
+        ", see the job summary"
+        if where == "this comment"
+        else " (GitHub's 1 MiB limit)"
+    )
     what = "diff" if r.diff is not None else "error" if r.error else "section"
     return f"- **{md(r.target.id)}** · {_what(r)}: {what} too large for {where}{see}"
 
@@ -77,12 +86,16 @@ def fit(sections: list[tuple[TargetResult, str]], budget: int, where: str) -> li
         if total <= budget:
             break
         short = _folded(sections[i][0], where)
-        if len(short) < len(out[i]):  # a one-line section is already as short as it gets
+        if len(short) < len(
+            out[i]
+        ):  # a one-line section is already as short as it gets
             total -= len(out[i]) - len(short)
             out[i] = short
     if total <= budget:
         return out
-    while out:  # even one line per target is too much: drop lines until a line saying so fits
+    while (
+        out
+    ):  # even one line per target is too much: drop lines until a line saying so fits
         total -= len(out.pop()) + len(SEP)
         note = f"- ... and {len(sections) - len(out)} more target(s), listed in the job summary"
         if total + len(note) + len(SEP) <= budget:
@@ -96,7 +109,11 @@ def _groups(results: Sequence[TargetResult]) -> list[tuple[str, list[TargetResul
     diffs = [r for r in results if kind(r) in ("changed", "added")]
     removed = [r for r in results if r.status == "removed"]
     failed = [r for r in results if r.status in ("failed", "skipped")]
-    other = [r for r in results if r not in diffs + removed + failed and kind(r) != "unchanged"]
+    other = [
+        r
+        for r in results
+        if r not in diffs + removed + failed and kind(r) != "unchanged"
+    ]
     return [
         ("", diffs + other),
         (f"### Removed ({len(removed)})" if removed else "", removed),
@@ -120,7 +137,9 @@ def _body(results: Sequence[TargetResult], budget: int, where: str) -> str:
     return SEP.join(parts)
 
 
-def render(results: Sequence[TargetResult], *, config_path: str, run_url: str, stamp: Stamp) -> str:
+def render(
+    results: Sequence[TargetResult], *, config_path: str, run_url: str, stamp: Stamp
+) -> str:
     counts, others = verdict(results, "dry-run")
     title = f"### timoni-flux-push dry run: {counts}"
     shown = [r for r in results if kind(r) != "unchanged"]
@@ -132,10 +151,16 @@ def render(results: Sequence[TargetResult], *, config_path: str, run_url: str, s
     head = f"{marker(config_path)}\n{title}{SEP}{meta(others, stamp.line(), f'config {md(config_path)}')}"
     if not shown:
         return head + "\n"
-    tail = f"[Full diff in the job summary]({run_url})" if run_url else "Full diff in the job summary."
+    tail = (
+        f"[Full diff in the job summary]({run_url})"
+        if run_url
+        else "Full diff in the job summary."
+    )
     budget = COMMENT_LIMIT - MARGIN - len(head) - len(tail) - 2 * len(SEP)
     body = _body(shown, budget, "this comment")
-    if body == _body(shown, COMMENT_LIMIT * 1024, "this comment"):  # every diff is here already
+    if body == _body(
+        shown, COMMENT_LIMIT * 1024, "this comment"
+    ):  # every diff is here already
         return SEP.join([head, body]) + "\n"
     return SEP.join([head, body, tail]) + "\n"
 
@@ -146,5 +171,9 @@ def summary_diffs(results: Sequence[TargetResult], *, limit: int) -> str:
     if not changed:
         return ""
     title = "\n### Diff against what each tag holds now\n\n"
-    body = fit([(r, target_section(r)) for r in changed], limit - len(title) - MARGIN, "the job summary")
+    body = fit(
+        [(r, target_section(r)) for r in changed],
+        limit - len(title) - MARGIN,
+        "the job summary",
+    )
     return title + SEP.join(body) + "\n"

@@ -16,7 +16,12 @@ from pathlib import Path
 import github_action_utils as gha
 
 from gitops_action.changes.events import CommitRange
-from gitops_action.errors import INTERNAL_TRACEBACK, ActionError, ToolMissing, UsageError
+from gitops_action.errors import (
+    INTERNAL_TRACEBACK,
+    ActionError,
+    ToolMissing,
+    UsageError,
+)
 from gitops_action.inputs.context import Context
 from gitops_action.inputs.settings import Settings
 from gitops_action.plan.planner import Plan
@@ -44,7 +49,9 @@ def scrub(results: list[TargetResult], secrets: list[str]) -> list[TargetResult]
             r,
             error=redact(r.error, secrets) if r.error else r.error,
             log=[redact(x, secrets) for x in r.log],
-            annotations=[replace(a, message=redact(a.message, secrets)) for a in r.annotations],
+            annotations=[
+                replace(a, message=redact(a.message, secrets)) for a in r.annotations
+            ],
         )
         for r in results
     ]
@@ -74,28 +81,51 @@ def finish(
                     + (f" {r.url}" if r.url else "")
                     + (f" ({r.error})" if r.error else "")
                 )
-                reasons = r.reasons if r.status == "planned" else ()  # plan's answer: why each target
-                print("".join([line, *(f"\n  {one_line(x)}" for x in reasons)]), file=sys.stderr)
-            for x in r.log:  # a bug's traceback (errors.internal_error): no log groups here
+                reasons = (
+                    r.reasons if r.status == "planned" else ()
+                )  # plan's answer: why each target
+                print(
+                    "".join([line, *(f"\n  {one_line(x)}" for x in reasons)]),
+                    file=sys.stderr,
+                )
+            for (
+                x
+            ) in r.log:  # a bug's traceback (errors.internal_error): no log groups here
                 if x.startswith(INTERNAL_TRACEBACK):
                     print(f"{r.target.id}: {x}", file=sys.stderr)
     stamp = report.stamp(
-        plan.range.head, datetime.now(UTC), server_url=ctx.server_url, repository=ctx.repository
+        plan.range.head,
+        datetime.now(UTC),
+        server_url=ctx.server_url,
+        repository=ctx.repository,
     )
     text = report.summary(plan, results, mode=mode, stamp=stamp) + extra
     outputs = report.outputs(plan, results)
     diffs = (
-        comment.summary_diffs(results, limit=report.SUMMARY_LIMIT - len(text)) if mode == "dry-run" else ""
+        comment.summary_diffs(results, limit=report.SUMMARY_LIMIT - len(text))
+        if mode == "dry-run"
+        else ""
     )
     # The dry-run diff shows rendered content: redacted here, where it becomes text.
     text = redact(text + diffs, secrets)
     outputs = {k: redact(v, secrets) for k, v in outputs.items()}
-    if _terminal(settings, ctx):  # the summary stays off a terminal (write): the diffs are news
+    if _terminal(
+        settings, ctx
+    ):  # the summary stays off a terminal (write): the diffs are news
         sys.stdout.write(redact(diffs, secrets))
     write(settings, ctx, text, outputs)
-    if mode == "dry-run" and settings.comment_file:  # any CI, or a look before opening the PR
-        Path(settings.comment_file).write_text(_comment_body(settings, ctx, results, stamp), "utf-8")
-    if mode == "dry-run" and plan.range.is_pull_request and settings.comment and plan.range.pr_number:
+    if (
+        mode == "dry-run" and settings.comment_file
+    ):  # any CI, or a look before opening the PR
+        Path(settings.comment_file).write_text(
+            _comment_body(settings, ctx, results, stamp), "utf-8"
+        )
+    if (
+        mode == "dry-run"
+        and plan.range.is_pull_request
+        and settings.comment
+        and plan.range.pr_number
+    ):
         _comment(settings, ctx, plan.range, results, stamp)
 
 
@@ -114,11 +144,27 @@ def stopped(settings: Settings, ctx: Context, exc: Exception) -> int:
     msg = plain(redact(text, list(settings.secrets())))
     where = exc if isinstance(exc, ActionError) else ActionError()
     if ctx.in_actions:
-        kind = "configuration or usage error" if usage else "setup error" if setup else "internal error"
-        gha.error(msg, title=f"timoni-flux-push: {kind}", file=where.file or None, line=where.line)
+        kind = (
+            "configuration or usage error"
+            if usage
+            else "setup error"
+            if setup
+            else "internal error"
+        )
+        gha.error(
+            msg,
+            title=f"timoni-flux-push: {kind}",
+            file=where.file or None,
+            line=where.line,
+        )
     else:  # in Actions the escaped annotation says it; a plain print could carry workflow commands
-        print(f"error: {msg}" if usage or setup else f"error: internal error: {msg}", file=sys.stderr)
-    if not isinstance(exc, ActionError):  # a bug: its one line alone tells nobody where it happened
+        print(
+            f"error: {msg}" if usage or setup else f"error: internal error: {msg}",
+            file=sys.stderr,
+        )
+    if not isinstance(
+        exc, ActionError
+    ):  # a bug: its one line alone tells nobody where it happened
         _traceback(ctx, exc, list(settings.secrets()))
     said = (
         "Nothing was built"
@@ -128,7 +174,9 @@ def stopped(settings: Settings, ctx: Context, exc: Exception) -> int:
         else "The run stopped on an internal error"
     )
     text = f"## timoni-flux-push\n\n{said}: {report.md(msg)}\n"
-    write(settings, ctx, text, dict(NO_ARTIFACTS), stdout=not _terminal(settings, ctx))  # said on stderr
+    write(
+        settings, ctx, text, dict(NO_ARTIFACTS), stdout=not _terminal(settings, ctx)
+    )  # said on stderr
     return 2 if usage else 1
 
 
@@ -153,12 +201,18 @@ def log_block(text: str) -> None:
 
 
 def _comment(
-    settings: Settings, ctx: Context, rng: CommitRange, results: list[TargetResult], stamp: report.Stamp
+    settings: Settings,
+    ctx: Context,
+    rng: CommitRange,
+    results: list[TargetResult],
+    stamp: report.Stamp,
 ) -> None:
     if not settings.github_token:
         warn(ctx, "no github-token: the pull request comment was not written")
         return
-    from gitops_action.report.github import upsert_pr_comment  # PyGithub loads slowly: only on pull requests
+    from gitops_action.report.github import (
+        upsert_pr_comment,
+    )  # PyGithub loads slowly: only on pull requests
 
     secrets = list(settings.secrets())
     body = _comment_body(settings, ctx, results, stamp)
@@ -176,9 +230,13 @@ def _comment(
         say(ctx, f"pull request comment {outcome.action}: {outcome.html_url}")
 
 
-def _comment_body(settings: Settings, ctx: Context, results: list[TargetResult], stamp: report.Stamp) -> str:
+def _comment_body(
+    settings: Settings, ctx: Context, results: list[TargetResult], stamp: report.Stamp
+) -> str:
     """The pull request comment's Markdown, every known secret redacted."""
-    body = comment.render(results, config_path=settings.config, run_url=ctx.run_url(), stamp=stamp)
+    body = comment.render(
+        results, config_path=settings.config, run_url=ctx.run_url(), stamp=stamp
+    )
     return redact(body, list(settings.secrets()))
 
 
@@ -197,7 +255,12 @@ def warn(ctx: Context, message: str) -> None:
 
 
 def write(
-    settings: Settings, ctx: Context, summary: str, outputs: dict[str, str], *, stdout: bool = True
+    settings: Settings,
+    ctx: Context,
+    summary: str,
+    outputs: dict[str, str],
+    *,
+    stdout: bool = True,
 ) -> None:
     """The summary to the step summary or --summary-file, else to stdout (unless `stdout` is False:
     stdout carries something else; or stdout is a person's terminal); the outputs to GITHUB_OUTPUT

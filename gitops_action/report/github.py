@@ -9,9 +9,16 @@ from github import Auth, Github, GithubException
 
 from gitops_action.report.comment import COMMENT_LIMIT
 
-ACTIONS_BOT = "github-actions[bot]"  # author of comments written with an Actions GITHUB_TOKEN
+# author of comments written with an Actions GITHUB_TOKEN
+ACTIONS_BOT = "github-actions[bot]"
 
-__all__ = ["ACTIONS_BOT", "COMMENT_LIMIT", "CommentOutcome", "github_client", "upsert_pr_comment"]
+__all__ = [
+    "ACTIONS_BOT",
+    "COMMENT_LIMIT",
+    "CommentOutcome",
+    "github_client",
+    "upsert_pr_comment",
+]
 
 Action = Literal["created", "updated", "unchanged", "forbidden", "failed"]
 
@@ -50,7 +57,9 @@ def upsert_pr_comment(
     ValueError.
     """
     if len(body) > COMMENT_LIMIT:
-        raise ValueError(f"comment body has {len(body)} characters; GitHub accepts at most {COMMENT_LIMIT}")
+        raise ValueError(
+            f"comment body has {len(body)} characters; GitHub accepts at most {COMMENT_LIMIT}"
+        )
     if not marker or marker not in body:
         raise ValueError("comment body must contain its (non-empty) marker")
     where = f"pull request comment on {repository}#{number}"
@@ -59,21 +68,33 @@ def upsert_pr_comment(
         issue = gh.get_repo(repository).get_issue(number)
         author = _own_login(gh)
         ours = next(
-            (c for c in issue.get_comments() if marker in c.body and _login(c.user) == author),
+            (
+                c
+                for c in issue.get_comments()
+                if marker in c.body and _login(c.user) == author
+            ),
             None,
         )
         if ours is None:
             created = issue.create_comment(body)
-            return CommentOutcome("created", created.id, created.html_url, f"created {where}")
+            return CommentOutcome(
+                "created", created.id, created.html_url, f"created {where}"
+            )
         if ours.body == body:
-            return CommentOutcome("unchanged", ours.id, ours.html_url, f"{where} is up to date")
+            return CommentOutcome(
+                "unchanged", ours.id, ours.html_url, f"{where} is up to date"
+            )
         ours.edit(body)
         return CommentOutcome("updated", ours.id, ours.html_url, f"updated {where}")
     except GithubException as exc:
         detail = _detail(exc)
         if exc.status in (403, 404):
             # GitHub answers 404 rather than 403 where the token may not even see the repository.
-            unseen = ": no such pull request, or the token cannot see it" if exc.status == 404 else ""
+            unseen = (
+                ": no such pull request, or the token cannot see it"
+                if exc.status == 404
+                else ""
+            )
             message = (
                 f"GitHub refused the {where} ({exc.status} {detail}{unseen}). To allow it, give the workflow "
                 "`permissions: pull-requests: write`; pull requests from forks get a read-only token, "
@@ -81,7 +102,9 @@ def upsert_pr_comment(
             )
             return _problem("forbidden", message, token)
         return _problem("failed", f"{where} failed: {exc.status} {detail}", token)
-    except OSError as exc:  # requests' errors (connection refused, timeout) are OSErrors
+    except (
+        OSError
+    ) as exc:  # requests' errors (connection refused, timeout) are OSErrors
         return _problem("failed", f"{where} failed: {exc}", token)
     finally:
         gh.close()
@@ -107,7 +130,11 @@ def _detail(exc: GithubException) -> str:
     data = exc.data if isinstance(exc.data, dict) else {}
     parts = [str(data.get("message") or exc.message or "")]
     # 422s carry the reason in errors[].message (e.g. "Body is too long (maximum is 65536 characters)").
-    parts += [str(e["message"]) for e in data.get("errors", []) if isinstance(e, dict) and e.get("message")]
+    parts += [
+        str(e["message"])
+        for e in data.get("errors", [])
+        if isinstance(e, dict) and e.get("message")
+    ]
     return ": ".join(p for p in parts if p)
 
 

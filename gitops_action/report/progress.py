@@ -21,7 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, TextIO
 
-if TYPE_CHECKING:  # the pipeline imports this module: types only, no import cycle at run time
+if (
+    TYPE_CHECKING
+):  # the pipeline imports this module: types only, no import cycle at run time
     from gitops_action.config.targets import Target
     from gitops_action.push.results import TargetResult
 
@@ -42,10 +44,14 @@ def one_line(text: str, limit: int = 300) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def finished_line(done: int, total: int, result: TargetResult, *, whole: bool = False) -> str:
+def finished_line(
+    done: int, total: int, result: TargetResult, *, whole: bool = False
+) -> str:
     """One line; `whole` (outside Actions): the error in full, each of its lines indented below."""
     line = f"[{done}/{total}] {one_line(result.target.id, 120)}: {_status(result)} ({result.seconds:.2f}s)"
-    if result.url and result.status != "dry-run":  # a dry run's digest is what is deployed: not news
+    if (
+        result.url and result.status != "dry-run"
+    ):  # a dry run's digest is what is deployed: not news
         line += f" {result.url}"
     if result.error and whole:
         said = [one_line(x, 100_000) for x in result.error.splitlines()]
@@ -65,7 +71,9 @@ def _status(result: TargetResult) -> str:
     c = diff.counts()
     if not diff.changed:
         return "dry-run: no change"
-    return f"dry-run: {c['added']} added, {c['changed']} changed, {c['removed']} removed"
+    return (
+        f"dry-run: {c['added']} added, {c['changed']} changed, {c['removed']} removed"
+    )
 
 
 @dataclass
@@ -81,8 +89,12 @@ class Progress:
     clock: float = field(default_factory=time.monotonic)
     done: int = 0
     failed: int = 0
-    in_flight: dict[str, float] = field(default_factory=dict)  # target id -> when it started
-    said: dict[str, str] = field(default_factory=dict)  # target id -> the status its line gave
+    in_flight: dict[str, float] = field(
+        default_factory=dict
+    )  # target id -> when it started
+    said: dict[str, str] = field(
+        default_factory=dict
+    )  # target id -> the status its line gave
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _shown: bool = False  # a status line is on the screen
 
@@ -105,15 +117,21 @@ class Progress:
         if result.status == "failed":
             self.failed += 1
         self._clear()
-        self.stream.write(finished_line(self.done, self.total, result, whole=self.whole) + "\n")
+        self.stream.write(
+            finished_line(self.done, self.total, result, whole=self.whole) + "\n"
+        )
         self.stream.flush()
 
     def status_line(self) -> str:
         """`[2/5] 1 failed (12s) in flight: a 3s, b 1s, +2 more`, whole names only, within the width."""
         now = time.monotonic()
         width = self.width or shutil.get_terminal_size().columns
-        width = max(width - 1, 20)  # the last column would wrap the cursor on some terminals
-        head = f"[{self.done}/{self.total}]" + (f" {self.failed} failed" if self.failed else "")
+        width = max(
+            width - 1, 20
+        )  # the last column would wrap the cursor on some terminals
+        head = f"[{self.done}/{self.total}]" + (
+            f" {self.failed} failed" if self.failed else ""
+        )
         head += f" ({now - self.clock:.0f}s)"
         by_start = sorted(self.in_flight.items(), key=lambda kv: kv[1])
         running = [
@@ -149,7 +167,9 @@ class Progress:
             for r in results:
                 counts[r.status] = counts.get(r.status, 0) + 1
             said = ", ".join(f"{n} {status}" for status, n in counts.items())
-            self.stream.write(f"{len(results)} target(s) in {time.monotonic() - self.clock:.0f}s: {said}\n")
+            self.stream.write(
+                f"{len(results)} target(s) in {time.monotonic() - self.clock:.0f}s: {said}\n"
+            )
             self.stream.flush()
 
 

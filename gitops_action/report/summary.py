@@ -20,8 +20,11 @@ from gitops_action.plan.planner import Plan
 from gitops_action.push.results import TargetResult
 from gitops_action.render.cue_errors import CONTROL, plain
 
-SUMMARY_LIMIT = 1024 * 1024 - 4096  # GitHub drops a step summary over 1 MiB; keep a margin
-MAX_ERROR_ANNOTATIONS = 10  # GitHub shows at most 10 error annotations per step, drops the rest
+SUMMARY_LIMIT = (
+    1024 * 1024 - 4096
+)  # GitHub drops a step summary over 1 MiB; keep a margin
+# GitHub shows at most 10 error annotations per step, drops the rest
+MAX_ERROR_ANNOTATIONS = 10
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
 
 
@@ -38,7 +41,13 @@ def html(text: str) -> str:
     """Escape untrusted text for one line inside an HTML block (a <summary>): Markdown is not read
     there, so only HTML's characters are escaped. One line: a blank line would end the block."""
     flat = " ".join(CONTROL.sub("", text).split())
-    for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"), ("@", "&#64;")):
+    for char, entity in (
+        ("&", "&amp;"),
+        ("<", "&lt;"),
+        (">", "&gt;"),
+        ('"', "&quot;"),
+        ("@", "&#64;"),
+    ):
         flat = flat.replace(char, entity)
     return plain(flat)
 
@@ -59,7 +68,11 @@ class Stamp:
     commit_url: str = ""  # the commit on GitHub, when the run knows the repository
 
     def line(self) -> str:
-        sha = f"`{self.sha[:7]}`" if re.fullmatch(r"[0-9a-f]{7,64}", self.sha) else md(self.sha[:12])
+        sha = (
+            f"`{self.sha[:7]}`"
+            if re.fullmatch(r"[0-9a-f]{7,64}", self.sha)
+            else md(self.sha[:12])
+        )
         commit = f"[{sha}]({self.commit_url})" if self.commit_url else sha
         return f"commit {commit} · updated {self.at:%Y-%m-%d %H:%M} UTC"
 
@@ -103,7 +116,10 @@ def meta(*parts: str) -> str:
 def failures_heading(results: Sequence[TargetResult]) -> str:
     failed = sum(1 for r in results if r.status == "failed")
     skipped = sum(1 for r in results if r.status == "skipped")
-    parts = [f"Failed ({failed})" if failed else "", f"Skipped ({skipped})" if skipped else ""]
+    parts = [
+        f"Failed ({failed})" if failed else "",
+        f"Skipped ({skipped})" if skipped else "",
+    ]
     return "### " + " · ".join(p for p in parts if p)
 
 
@@ -117,10 +133,19 @@ def failures(results: Sequence[TargetResult]) -> list[str]:
         text = "\n".join(
             [
                 plain(r.error or r.status),
-                *(plain(f"{a.file}:{a.line}:{a.col}: {a.message}") for a in r.annotations),
+                *(
+                    plain(f"{a.file}:{a.line}:{a.col}: {a.message}")
+                    for a in r.annotations
+                ),
             ]
         )
-        out.append(details(f"<b>{html(r.target.id)}</b> · {r.status}", [fence(text, "text")], opened=True))
+        out.append(
+            details(
+                f"<b>{html(r.target.id)}</b> · {r.status}",
+                [fence(text, "text")],
+                opened=True,
+            )
+        )
     return out
 
 
@@ -140,12 +165,17 @@ def error_notes(results: Sequence[TargetResult]) -> list[ErrorNote]:
     more: list[ErrorNote] = []
     for r in results:
         title = plain(f"{r.target.id}: timoni build failed")
-        notes = [ErrorNote(title, plain(a.message), plain(a.file), a.line, a.col) for a in r.annotations]
+        notes = [
+            ErrorNote(title, plain(a.message), plain(a.file), a.line, a.col)
+            for a in r.annotations
+        ]
         if notes:
             first.append(notes[0])
             more.extend(notes[1:])
         elif r.status == "failed":
-            first.append(ErrorNote(plain(f"{r.target.id} failed"), plain(r.error or "failed")))
+            first.append(
+                ErrorNote(plain(f"{r.target.id} failed"), plain(r.error or "failed"))
+            )
     return first + more
 
 
@@ -184,7 +214,8 @@ def artifacts(results: Sequence[TargetResult]) -> list[dict[str, Any]]:
 
 def outputs(plan: Plan, results: Sequence[TargetResult]) -> dict[str, str]:
     count = {
-        s: sum(1 for r in results if r.status == s) for s in ("pushed", "failed", "unchanged", "skipped")
+        s: sum(1 for r in results if r.status == s)
+        for s in ("pushed", "failed", "unchanged", "skipped")
     }
     changed = any(r.diff is not None and r.diff.changed for r in results)
     return {
@@ -213,7 +244,12 @@ def summary(
 ) -> str:
     counts, others = verdict(results, mode)
     counts = counts if results else "no target affected"
-    lines = [f"## {title} {mode.replace('-', ' ')}: {counts}", "", meta(others, stamp.line()), ""]
+    lines = [
+        f"## {title} {mode.replace('-', ' ')}: {counts}",
+        "",
+        meta(others, stamp.line()),
+        "",
+    ]
     lines += [*_scope(plan, results), ""]
     for w in plan.warnings:
         lines += [f"> [!WARNING]\n> {md(w)}", ""]
@@ -236,8 +272,12 @@ def summary(
                 f"\n{count} errors: GitHub shows {MAX_ERROR_ANNOTATIONS} annotations per step, so the "
                 f"first error of each failed target is annotated first; all {count} are listed here."
             )
-    lines += folded("Full digests", [f"{md(r.target.id)}: `{r.url}`" for r in results if r.digest])
-    why = [f"{md(r.target.id)}: {md('; '.join(r.reasons))}" for r in results if r.reasons]
+    lines += folded(
+        "Full digests", [f"{md(r.target.id)}: `{r.url}`" for r in results if r.digest]
+    )
+    why = [
+        f"{md(r.target.id)}: {md('; '.join(r.reasons))}" for r in results if r.reasons
+    ]
     lines += folded("Why each target was taken", why)
     return "\n".join(lines) + "\n"
 
@@ -260,15 +300,23 @@ def _scope(plan: Plan, results: Sequence[TargetResult]) -> list[str]:
     if rng.base is None and not plan.from_tags:
         lines.append(f"Every target is affected: {md(rng.why_all)}.")
     elif rng.base is None:
-        lines.append(f"The event gives no base ({md(rng.why_all)}): each target planned from its tag.")
+        lines.append(
+            f"The event gives no base ({md(rng.why_all)}): each target planned from its tag."
+        )
     else:
         changed = f"{len(plan.changes)} changed file(s)"
-        lines.append(f"Changes `{rng.base[:12]}`..`{rng.head[:12]}`: {changed}, {affected}.")
+        lines.append(
+            f"Changes `{rng.base[:12]}`..`{rng.head[:12]}`: {changed}, {affected}."
+        )
     if plan.from_tags:
         caught = sum(1 for r in results if r.caught_up)
         lines.append(
             f"Planned from what each tag holds ({plan.from_tags} tag(s) read): {affected}"
-            + (f", {caught} caught up (left behind by an earlier run, marked ↺)." if caught else ".")
+            + (
+                f", {caught} caught up (left behind by an earlier run, marked ↺)."
+                if caught
+                else "."
+            )
         )
     elif rng.base is not None and plan.explicit_base:
         lines.append("Diffed from the `base` input only, not from what each tag holds.")
@@ -293,7 +341,11 @@ def emit_log(results: Sequence[TargetResult]) -> None:
     for r in results:
         gha.start_group(plain(f"{r.target.id}: {r.status}"))
         body = "\n".join(
-            [*(f"reason: {x}" for x in r.reasons), *r.log, *([f"error: {r.error}"] if r.error else [])]
+            [
+                *(f"reason: {x}" for x in r.reasons),
+                *r.log,
+                *([f"error: {r.error}"] if r.error else []),
+            ]
         )
         if body:
             token = f"stop-{uuid.uuid4().hex}"
@@ -308,4 +360,6 @@ def emit_annotations(results: Sequence[TargetResult]) -> None:
         gha.error(n.message, title=n.title, file=n.file, line=n.line, col=n.col)
     for r in results:
         if r.status == "skipped":
-            gha.warning(plain(r.error or "skipped"), title=plain(f"{r.target.id} skipped"))
+            gha.warning(
+                plain(r.error or "skipped"), title=plain(f"{r.target.id} skipped")
+            )

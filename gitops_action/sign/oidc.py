@@ -22,7 +22,8 @@ class Identity:
 
     issuer: str
     subject: str
-    shared: bool = False  # the workflow lives in another repository (a reusable workflow)
+    # the workflow lives in another repository (a reusable workflow)
+    shared: bool = False
 
 
 class OidcError(Exception):
@@ -31,7 +32,10 @@ class OidcError(Exception):
 
 def token_request(environ: Mapping[str, str]) -> urllib.request.Request:
     """The Actions runtime's token request, for audience `sigstore` (what Fulcio expects)."""
-    url, bearer = environ.get("ACTIONS_ID_TOKEN_REQUEST_URL"), environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+    url, bearer = (
+        environ.get("ACTIONS_ID_TOKEN_REQUEST_URL"),
+        environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN"),
+    )
     if not (url and bearer):
         raise OidcError(
             "keyless signing needs a GitHub OIDC token: grant the job `permissions: id-token: write` "
@@ -51,9 +55,17 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
     """The Actions runtime answers the token request itself: a redirect is refused, not followed."""
 
     def redirect_request(
-        self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str, headers: Any, newurl: str
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
     ) -> urllib.request.Request | None:
-        raise urllib.error.HTTPError(req.full_url, code, f"redirect refused ({msg})", headers, fp)
+        raise urllib.error.HTTPError(
+            req.full_url, code, f"redirect refused ({msg})", headers, fp
+        )
 
 
 MAX_ANSWER = 64 * 1024  # a token answer is a few KB of JSON; more is not one
@@ -62,15 +74,23 @@ MAX_ANSWER = 64 * 1024  # a token answer is a few KB of JSON; more is not one
 def oidc_token(environ: Mapping[str, str], timeout: float = 30) -> str:
     request = token_request(environ)
     try:
-        with urllib.request.build_opener(_NoRedirect()).open(request, timeout=timeout) as answer:
+        with urllib.request.build_opener(_NoRedirect()).open(
+            request, timeout=timeout
+        ) as answer:
             body = answer.read(MAX_ANSWER + 1)
             if len(body) > MAX_ANSWER:
-                raise OidcError(f"the GitHub OIDC token answer is larger than {MAX_ANSWER} bytes")
+                raise OidcError(
+                    f"the GitHub OIDC token answer is larger than {MAX_ANSWER} bytes"
+                )
             value = json.loads(body).get("value")
     except urllib.error.HTTPError as exc:
-        raise OidcError(f"the GitHub OIDC token request failed: HTTP {exc.code} {exc.msg}") from exc
+        raise OidcError(
+            f"the GitHub OIDC token request failed: HTTP {exc.code} {exc.msg}"
+        ) from exc
     except (OSError, ValueError, AttributeError) as exc:
-        raise OidcError(f"the GitHub OIDC token request failed: {type(exc).__name__}") from exc
+        raise OidcError(
+            f"the GitHub OIDC token request failed: {type(exc).__name__}"
+        ) from exc
     if not isinstance(value, str) or value.count(".") != 2:
         raise OidcError("the GitHub OIDC token request returned no token")
     return value

@@ -22,16 +22,39 @@ from gitops_action.push.results import TargetResult
 from gitops_action.registry.credentials import pem_parts, redact
 from gitops_action.report import summary as report
 from gitops_action.runner import go_gc
-from gitops_action.sign.oidc import Identity, OidcError, identity, oidc_token, token_claims
+from gitops_action.sign.oidc import (
+    Identity,
+    OidcError,
+    identity,
+    oidc_token,
+    token_claims,
+)
 
 KEY_VAR = "COSIGN_PRIVATE_KEY"
 FULCIO_URL = "https://fulcio.sigstore.dev"
 REKOR_URL = "https://rekor.sigstore.dev"
-SIGNED_STATUSES = ("pushed", "unchanged")  # the digests this run put or left at its tags
+SIGNED_STATUSES = (
+    "pushed",
+    "unchanged",
+)  # the digests this run put or left at its tags
 # Handed to cosign from our environment: finding programs, proxies and private CAs, a private
 # Sigstore's trust root, and the cloud credentials of a non-generic `provider`.
-PASSED = ("PATH", "SSL_CERT_FILE", "SSL_CERT_DIR", "TUF_ROOT", "TUF_MIRROR", "SIGSTORE_ROOT_FILE")
-PASSED_PROXY = ("HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "https_proxy", "http_proxy", "no_proxy")
+PASSED = (
+    "PATH",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "TUF_ROOT",
+    "TUF_MIRROR",
+    "SIGSTORE_ROOT_FILE",
+)
+PASSED_PROXY = (
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "NO_PROXY",
+    "https_proxy",
+    "http_proxy",
+    "no_proxy",
+)
 PASSED_CLOUD = {"aws": ("AWS_",), "azure": ("AZURE_",), "gcp": ("GOOGLE_", "CLOUDSDK_")}
 
 
@@ -40,13 +63,15 @@ class Signer:
     """Everything a cosign call needs. Secrets live in `env` only (cosign's whole environment)."""
 
     env: Mapping[str, str] = field(repr=False)
-    public_key: str = ""  # key mode: the PEM public key (verify, and the Secret Flux needs)
+    # key mode: the PEM public key (verify, and the Secret Flux needs)
+    public_key: str = ""
     public_key_file: Path | None = None
     identity: Identity | None = None  # keyless mode
     fulcio_url: str = FULCIO_URL
     rekor_url: str = REKOR_URL
     timeout: float = 300
-    error: str = ""  # could not be set up: every target that needs a signature fails with it
+    # could not be set up: every target that needs a signature fails with it
+    error: str = ""
     secrets: tuple[str, ...] = field(default=(), repr=False)
     # Digests found carrying a valid signature during this run (a re-run's digest is checked by the
     # pipeline, then again by sign_results: one `cosign verify` is enough).
@@ -77,7 +102,13 @@ def signature_ref(url: str) -> str:
 def sign_args(signer: Signer, url: str) -> list[str]:
     """`cosign sign` for one digest, key or keyless, in the `.sig` format. The key or token is in
     the environment: nothing secret is in these arguments."""
-    args = ["cosign", "sign", "--yes", "--new-bundle-format=false", "--use-signing-config=false"]
+    args = [
+        "cosign",
+        "sign",
+        "--yes",
+        "--new-bundle-format=false",
+        "--use-signing-config=false",
+    ]
     if signer.identity is None:
         # Key mode stays private and offline: Flux verifies a key signature without the log.
         args += [f"--key=env://{KEY_VAR}", "--tlog-upload=false"]
@@ -106,18 +137,34 @@ def public_key_args() -> list[str]:
 
 def go_regexp(literal: str) -> str:
     """An anchored Go regular expression matching exactly `literal` (Go's regexp.QuoteMeta)."""
-    return "^" + "".join("\\" + c if c in "\\.+*?()|[]{}^$" else c for c in literal) + "$"
+    return (
+        "^" + "".join("\\" + c if c in "\\.+*?()|[]{}^$" else c for c in literal) + "$"
+    )
 
 
 def cosign_env(
-    home: Path, docker_config: str, provider: str, environ: Mapping[str, str], secret: Mapping[str, str]
+    home: Path,
+    docker_config: str,
+    provider: str,
+    environ: Mapping[str, str],
+    secret: Mapping[str, str],
 ) -> dict[str, str]:
     """cosign's whole environment: a private HOME, the registry credentials flux uses, what PASSED
     names, and `secret` (key and password, or the OIDC token). Nothing else of ours reaches it."""
     env = {k: environ[k] for k in (*PASSED, *PASSED_PROXY) if k in environ}
     prefixes = PASSED_CLOUD.get(provider, ())
-    env.update({k: v for k, v in environ.items() if prefixes and k.startswith(prefixes)})
-    env.update({"HOME": str(home), "DOCKER_CONFIG": docker_config, "TZ": "UTC", **go_gc(), **secret})
+    env.update(
+        {k: v for k, v in environ.items() if prefixes and k.startswith(prefixes)}
+    )
+    env.update(
+        {
+            "HOME": str(home),
+            "DOCKER_CONFIG": docker_config,
+            "TZ": "UTC",
+            **go_gc(),
+            **secret,
+        }
+    )
     return env
 
 
@@ -129,7 +176,11 @@ def _said(done: runner.Completed, secrets: Sequence[str]) -> str:
     """cosign's last `Error:` line (or last line), with secrets removed."""
     lines = [ln.strip() for ln in done.stderr.splitlines() if ln.strip()]
     errors = [ln for ln in lines if ln.startswith("Error:")]
-    pick = (errors or lines or [f"cosign exited {done.returncode}"])[-1].removeprefix("Error:").strip()
+    pick = (
+        (errors or lines or [f"cosign exited {done.returncode}"])[-1]
+        .removeprefix("Error:")
+        .strip()
+    )
     return redact(pick, list(secrets))
 
 
@@ -141,7 +192,9 @@ def _repository(name: str) -> str:
     """A repository name as cosign writes it into a signature, compared without Docker Hub's aliases."""
     name = name.strip().lower()
     for alias in ("index.docker.io/", "registry-1.docker.io/"):
-        name = "docker.io/" + name.removeprefix(alias) if name.startswith(alias) else name
+        name = (
+            "docker.io/" + name.removeprefix(alias) if name.startswith(alias) else name
+        )
     if name.startswith("docker.io/") and name.count("/") == 1:
         name = name.replace("docker.io/", "docker.io/library/", 1)
     return name
@@ -158,7 +211,9 @@ def made_here(stdout: str, url: str) -> bool:
     except ValueError:
         return False
     for p in payloads if isinstance(payloads, list) else []:
-        identity = (p.get("critical") or {}).get("identity") if isinstance(p, dict) else None
+        identity = (
+            (p.get("critical") or {}).get("identity") if isinstance(p, dict) else None
+        )
         ref = identity.get("docker-reference") if isinstance(identity, dict) else None
         if isinstance(ref, str) and _repository(ref) == want:
             return True
@@ -171,18 +226,26 @@ def verified(signer: Signer, url: str) -> tuple[bool, str]:
     if not done.ok:
         return False, _said(done, signer.secrets)
     if not made_here(done.stdout, url):
-        return False, f"its signatures name another repository than {cosign_ref(url).partition('@')[0]}"
+        return (
+            False,
+            f"its signatures name another repository than {cosign_ref(url).partition('@')[0]}",
+        )
     return True, ""
 
 
 def sign_and_verify(signer: Signer, url: str) -> Signed:
     """Make sure `oci://REPO@sha256:...` carries a valid signature from this key or identity: keep a
     valid one that is there, else sign, then verify. The one entry point for every mode."""
-    return _timed(_sign_and_verify, signer, url, lambda said: f"signing failed for {url}: {said}")
+    return _timed(
+        _sign_and_verify, signer, url, lambda said: f"signing failed for {url}: {said}"
+    )
 
 
 def _timed(
-    step: Callable[[Signer, str], Signed], signer: Signer, url: str, failed: Callable[[str], str]
+    step: Callable[[Signer, str], Signed],
+    signer: Signer,
+    url: str,
+    failed: Callable[[str], str],
 ) -> Signed:
     """`step` with its time; cosign missing or a bug fails this digest only (`failed` says how), its
     message with every secret removed."""
@@ -190,7 +253,10 @@ def _timed(
     try:
         outcome = step(signer, url)
     except Exception as exc:  # the other digests go on
-        outcome = Signed(False, error=failed(redact(f"{type(exc).__name__}: {exc}", list(signer.secrets))))
+        outcome = Signed(
+            False,
+            error=failed(redact(f"{type(exc).__name__}: {exc}", list(signer.secrets))),
+        )
     return replace(outcome, seconds=time.monotonic() - start)
 
 
@@ -198,23 +264,38 @@ def _sign_and_verify(signer: Signer, url: str) -> Signed:
     if signer.error:
         return Signed(False, error=f"signing failed: {signer.error}")
     if "@sha256:" not in url:
-        return Signed(False, error=f"signing failed: {url} is not a digest reference (never a tag)")
+        return Signed(
+            False,
+            error=f"signing failed: {url} is not a digest reference (never a tag)",
+        )
     where = signature_ref(url)
     if url in signer.verified or verified(signer, url)[0]:
-        return Signed(True, where, False, log=(f"{url}: already signed ({where}): not signed again",))
+        return Signed(
+            True,
+            where,
+            False,
+            log=(f"{url}: already signed ({where}): not signed again",),
+        )
     signed = _run(signer, sign_args(signer, url))
     if not signed.ok:
-        return Signed(False, error=f"signing failed for {url}: {_said(signed, signer.secrets)}")
+        return Signed(
+            False, error=f"signing failed for {url}: {_said(signed, signer.secrets)}"
+        )
     ok, why = verified(signer, url)
     if not ok:
-        return Signed(False, error=f"signing failed: the new signature of {url} does not verify: {why}")
+        return Signed(
+            False,
+            error=f"signing failed: the new signature of {url} does not verify: {why}",
+        )
     return Signed(True, where, True, log=(f"{url}: signed and verified ({where})",))
 
 
 def check_signed(signer: Signer, url: str) -> Signed:
     """Whether `oci://REPO@sha256:...` already carries a valid signature from this key or identity.
     Never signs: a promotion moves only what this repository signed, and signs nothing itself."""
-    return _timed(_check_signed, signer, url, lambda said: f"could not be verified ({said})")
+    return _timed(
+        _check_signed, signer, url, lambda said: f"could not be verified ({said})"
+    )
 
 
 def _check_signed(signer: Signer, url: str) -> Signed:
@@ -225,7 +306,9 @@ def _check_signed(signer: Signer, url: str) -> Signed:
     ok, why = (True, "") if url in signer.verified else verified(signer, url)
     if not ok:
         who = "key" if signer.identity is None else "identity"
-        return Signed(False, error=f"carries no valid signature from this {who} ({why})")
+        return Signed(
+            False, error=f"carries no valid signature from this {who} ({why})"
+        )
     signer.verified.add(url)
     where = signature_ref(url)
     return Signed(True, where, False, log=(f"{url}: signature verified ({where})",))
@@ -242,7 +325,9 @@ def verify_only(signer: Signer, url: str) -> Signed:
     """A digest this run did not build: it counts as signed only with a valid signature there."""
     checked = check_signed(signer, url)
     if checked.ok:
-        log = (f"{url}: already signed ({checked.signature}); not built by this run, so not signed by it",)
+        log = (
+            f"{url}: already signed ({checked.signature}); not built by this run, so not signed by it",
+        )
         return replace(checked, log=log)
     why = (
         f"not signed: {url} was neither pushed nor compared with its render by this run, and "
@@ -251,7 +336,9 @@ def verify_only(signer: Signer, url: str) -> Signed:
     return replace(checked, error=why)
 
 
-def sign_results(results: Sequence[TargetResult], signer: Signer, parallel: int = 2) -> list[TargetResult]:
+def sign_results(
+    results: Sequence[TargetResult], signer: Signer, parallel: int = 2
+) -> list[TargetResult]:
     """New results with every pushed or unchanged digest signed (or found signed) and verified.
     A signature is made only for a digest a result built (this run pushed it, or compared its whole
     content with its own render) and for the check records this run wrote; any other digest (the
@@ -259,7 +346,9 @@ def sign_results(results: Sequence[TargetResult], signer: Signer, parallel: int 
     A digest shared by several targets is signed once; one repository is signed one digest at a time
     (concurrent writes to one repository can fail in the registry)."""
     delivered = {u for r in results if r.status in SIGNED_STATUSES and (u := r.url)}
-    built = {u for r in results if r.status in SIGNED_STATUSES and r.built and (u := r.url)}
+    built = {
+        u for r in results if r.status in SIGNED_STATUSES and r.built and (u := r.url)
+    }
     built |= {u for r in results if (u := r.record)}
     urls = sorted(delivered | built)
     by_repo: dict[str, list[str]] = {}
@@ -267,11 +356,19 @@ def sign_results(results: Sequence[TargetResult], signer: Signer, parallel: int 
         by_repo.setdefault(url.partition("@")[0], []).append(url)
 
     def repo_batch(batch: list[str]) -> list[tuple[str, Signed]]:
-        return [(u, sign_and_verify(signer, u) if u in built else verify_only(signer, u)) for u in batch]
+        return [
+            (u, sign_and_verify(signer, u) if u in built else verify_only(signer, u))
+            for u in batch
+        ]
 
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-        done = dict(pair for batch in pool.map(repo_batch, by_repo.values()) for pair in batch)
-    out = [_apply(r, done[r.url]) if r.status in SIGNED_STATUSES and r.url in done else r for r in results]
+        done = dict(
+            pair for batch in pool.map(repo_batch, by_repo.values()) for pair in batch
+        )
+    out = [
+        _apply(r, done[r.url]) if r.status in SIGNED_STATUSES and r.url in done else r
+        for r in results
+    ]
     return [_record(r, done[r.record]) if r.record in done else r for r in out]
 
 
@@ -280,20 +377,32 @@ def _record(result: TargetResult, outcome: Signed) -> TargetResult:
     said = (
         outcome.log
         if outcome.ok
-        else (f"the check record is not signed (the next run renders again): {outcome.error}",)
+        else (
+            f"the check record is not signed (the next run renders again): {outcome.error}",
+        )
     )
-    return replace(result, log=[*result.log, *said], seconds=result.seconds + outcome.seconds)
+    return replace(
+        result, log=[*result.log, *said], seconds=result.seconds + outcome.seconds
+    )
 
 
 def _apply(result: TargetResult, outcome: Signed) -> TargetResult:
     log = [*result.log, *outcome.log]
     seconds = result.seconds + outcome.seconds
     if outcome.ok:
-        return replace(result, signed=True, signature=outcome.signature, log=log, seconds=seconds)
+        return replace(
+            result, signed=True, signature=outcome.signature, log=log, seconds=seconds
+        )
     # The push stays: the target fails because Flux (with `verify`) would refuse its digest.
     error = outcome.error if not result.error else f"{outcome.error}; {result.error}"
     return replace(
-        result, status="failed", signed=False, signature=None, error=error, log=log, seconds=seconds
+        result,
+        status="failed",
+        signed=False,
+        signature=None,
+        error=error,
+        log=log,
+        seconds=seconds,
     )
 
 
@@ -317,8 +426,17 @@ def prepare(request: Request, scratch: Path, environ: Mapping[str, str]) -> Sign
     """A Signer for this run; on failure a Signer whose `error` fails every target to be signed."""
     home = scratch / "cosign-home"
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
-    docker = request.docker_config or environ.get("DOCKER_CONFIG") or str(Path.home() / ".docker")
-    base = Signer({}, fulcio_url=request.fulcio_url, rekor_url=request.rekor_url, timeout=request.timeout)
+    docker = (
+        request.docker_config
+        or environ.get("DOCKER_CONFIG")
+        or str(Path.home() / ".docker")
+    )
+    base = Signer(
+        {},
+        fulcio_url=request.fulcio_url,
+        rekor_url=request.rekor_url,
+        timeout=request.timeout,
+    )
     if request.key:
         secret = {KEY_VAR: request.key, "COSIGN_PASSWORD": request.password}
         signer = replace(
@@ -329,7 +447,9 @@ def prepare(request: Request, scratch: Path, environ: Mapping[str, str]) -> Sign
         try:
             done = _run(signer, public_key_args())
         except ToolMissing as exc:
-            return replace(signer, error=f"{exc} (sign: cosign needs the cosign binary)")
+            return replace(
+                signer, error=f"{exc} (sign: cosign needs the cosign binary)"
+            )
         if not done.ok or "PUBLIC KEY" not in done.stdout:
             return replace(signer, error=_key_error(done, signer.secrets))
         pub = scratch / "cosign.pub"
@@ -341,7 +461,9 @@ def prepare(request: Request, scratch: Path, environ: Mapping[str, str]) -> Sign
         return replace(base, error=str(exc))
     return replace(
         base,
-        env=cosign_env(home, docker, request.provider, environ, {"SIGSTORE_ID_TOKEN": token}),
+        env=cosign_env(
+            home, docker, request.provider, environ, {"SIGSTORE_ID_TOKEN": token}
+        ),
         identity=identity(token_claims(token), environ),
         secrets=(token,),
     )
@@ -397,23 +519,59 @@ def summary_text(signer: Signer, count: int, promoted: bool = False) -> str:
     """The signing section for `count` signed digests (pushes, or promotions: verified, not signed)."""
     head = ["", "### Signatures", ""]
     if signer.error:
-        what = "No `from` digest could be verified, none was promoted" if promoted else "Nothing was signed"
+        what = (
+            "No `from` digest could be verified, none was promoted"
+            if promoted
+            else "Nothing was signed"
+        )
         return "\n".join([*head, f"{what}: {report.md(signer.error)}", ""])
-    how = "with the key below (no transparency log)" if signer.identity is None else "keylessly"
+    how = (
+        "with the key below (no transparency log)"
+        if signer.identity is None
+        else "keylessly"
+    )
     if promoted:
-        text = [*head, f"{count} digest(s) carry a cosign signature made {how}, verified before `to` moved."]
-        text += ["A promotion signs nothing: a `from` digest without a valid signature from this key or"]
+        text = [
+            *head,
+            f"{count} digest(s) carry a cosign signature made {how}, verified before `to` moved.",
+        ]
+        text += [
+            "A promotion signs nothing: a `from` digest without a valid signature from this key or"
+        ]
         text += ["identity is refused, and `to` is not moved.", ""]
     else:
-        text = [*head, f"{count} digest(s) carry a cosign signature made {how}, verified after signing."]
-    text += ["Add this to each `OCIRepository` so Flux refuses anything else:", "", "```yaml"]
+        text = [
+            *head,
+            f"{count} digest(s) carry a cosign signature made {how}, verified after signing.",
+        ]
+    text += [
+        "Add this to each `OCIRepository` so Flux refuses anything else:",
+        "",
+        "```yaml",
+    ]
     text += [verify_block(signer), "```", ""]
     if signer.identity is None:
-        text += ["with the public key in a Secret next to it (the key name must end in `.pub`):", ""]
+        text += [
+            "with the public key in a Secret next to it (the key name must end in `.pub`):",
+            "",
+        ]
         text += ["```sh", "kubectl -n flux-system create secret generic cosign-pub \\"]
-        text += ["  --from-file=cosign.pub=cosign.pub", "```", "", "```", signer.public_key, "```", ""]
-    if signer.identity is not None and (signer.fulcio_url, signer.rekor_url) != (FULCIO_URL, REKOR_URL):
-        text += ["With a private Sigstore, add `trustedRootSecretRef` naming a Secret with its"]
+        text += [
+            "  --from-file=cosign.pub=cosign.pub",
+            "```",
+            "",
+            "```",
+            signer.public_key,
+            "```",
+            "",
+        ]
+    if signer.identity is not None and (signer.fulcio_url, signer.rekor_url) != (
+        FULCIO_URL,
+        REKOR_URL,
+    ):
+        text += [
+            "With a private Sigstore, add `trustedRootSecretRef` naming a Secret with its"
+        ]
         text += ["`trusted_root.json`.", ""]
     if signer.identity is not None and signer.identity.shared:
         text += [

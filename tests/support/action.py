@@ -71,7 +71,9 @@ def run_action(
     output, summary = work / "output.txt", work / "summary.md"
     for f in (output, summary):
         f.write_text("")
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_"))}
+    full = {
+        k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_"))
+    }
     full.update(
         {
             "GITHUB_ACTIONS": "true",
@@ -81,7 +83,10 @@ def run_action(
             "GITHUB_EVENT_PATH": str(event_path),
             "GITHUB_SHA": sha
             or subprocess.run(
-                ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+                ["git", "-C", str(repo), "rev-parse", "HEAD"],
+                capture_output=True,
+                text=True,
+                check=True,
             ).stdout.strip(),
             "GITHUB_REF_NAME": ref_name,
             "GITHUB_REF": f"refs/heads/{ref_name}",
@@ -118,7 +123,11 @@ def run_action(
         check=False,
     )
     run = ActionRun(
-        proc.returncode, proc.stdout, proc.stderr, parse_output_file(output.read_text()), summary.read_text()
+        proc.returncode,
+        proc.stdout,
+        proc.stderr,
+        parse_output_file(output.read_text()),
+        summary.read_text(),
     )
     PRODUCED.append(run)
     return run
@@ -128,7 +137,9 @@ def run_action(
 PRODUCED: list[ActionRun] = []
 
 
-ANNOTATION = re.compile(r"^::(error|warning|notice) (?P<props>[^:]*)::(?P<msg>.*)$", re.M)
+ANNOTATION = re.compile(
+    r"^::(error|warning|notice) (?P<props>[^:]*)::(?P<msg>.*)$", re.M
+)
 
 
 def annotations(stdout: str) -> list[dict[str, str]]:

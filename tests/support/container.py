@@ -42,7 +42,11 @@ UNSHARE = ("unshare", "--mount", "--pid", "--fork", "--propagation", "private")
 
 def buildah(*args: str) -> str:
     done = subprocess.run(
-        [str(IMAGE_SH), "buildah", *args], capture_output=True, text=True, check=False, timeout=600
+        [str(IMAGE_SH), "buildah", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
     )
     if done.returncode != 0:
         raise RuntimeError(f"buildah {' '.join(args)}: {done.stderr.strip()[-2000:]}")
@@ -62,7 +66,10 @@ def image_config(image: str = IMAGE) -> ImageConfig:
     config = json.loads(buildah("inspect", "--type", "image", image))["OCIv1"]["config"]
     env = dict(e.split("=", 1) for e in config.get("Env") or [])
     return ImageConfig(
-        list(config.get("Entrypoint") or []), list(config.get("Cmd") or []), env, config.get("Labels") or {}
+        list(config.get("Entrypoint") or []),
+        list(config.get("Cmd") or []),
+        env,
+        config.get("Labels") or {},
     )
 
 
@@ -99,10 +106,18 @@ class Runner:
         for d in (self.home, self.workflow, self.file_commands):
             d.mkdir(parents=True, exist_ok=True)
         (self.workflow / "event.json").write_text(json.dumps(payload))
-        for name in (self.outputs_file, self.summary_file, "add_path", "set_env", "save_state"):
+        for name in (
+            self.outputs_file,
+            self.summary_file,
+            "add_path",
+            "set_env",
+            "save_state",
+        ):
             (self.file_commands / name).write_text("")
         for path in (self.temp, self.workspace):
-            subprocess.run(["chown", "-R", f"{RUNNER_UID}:{RUNNER_UID}", str(path)], check=True)
+            subprocess.run(
+                ["chown", "-R", f"{RUNNER_UID}:{RUNNER_UID}", str(path)], check=True
+            )
 
     def volumes(self) -> list[tuple[Path, str]]:
         return [
@@ -213,7 +228,9 @@ os.execvpe(spec["argv"][0], spec["argv"], dict(os.environ))
 """
 
 
-def _setup_spec(rootfs: Path, volumes: list[tuple[Path, str]], command: list[str]) -> str:
+def _setup_spec(
+    rootfs: Path, volumes: list[tuple[Path, str]], command: list[str]
+) -> str:
     return json.dumps(
         {
             "rootfs": str(rootfs),
@@ -241,7 +258,9 @@ def container(image: str = IMAGE) -> Iterator[Path]:
 def pid1_of(unshare: subprocess.Popen[bytes]) -> int | None:
     """The host's pid of the container's PID 1 (unshare's forked child)."""
     try:
-        children = Path(f"/proc/{unshare.pid}/task/{unshare.pid}/children").read_text().split()
+        children = (
+            Path(f"/proc/{unshare.pid}/task/{unshare.pid}/children").read_text().split()
+        )
     except OSError:
         return None
     return int(children[0]) if children else None
@@ -305,7 +324,9 @@ def docker_run(
         after = {f"/{top}/{f}" for top in scratch for f in files_under(rootfs / top)}
         leftovers = sorted(after - before)
     summary = (runner.file_commands / runner.summary_file).read_text()
-    outputs = parse_output_file((runner.file_commands / runner.outputs_file).read_text())
+    outputs = parse_output_file(
+        (runner.file_commands / runner.outputs_file).read_text()
+    )
     return ContainerRun(
         proc.returncode,
         stdout.decode(errors="replace"),

@@ -104,19 +104,36 @@ class FaultProxy:
             self.faults.append(fault)
 
     def status(
-        self, code: int, *, first: int | None = None, methods: set[str] | None = None, path: str | None = None
+        self,
+        code: int,
+        *,
+        first: int | None = None,
+        methods: set[str] | None = None,
+        path: str | None = None,
     ) -> None:
         self._set(Fault("status", code=code, first=first), methods, path)
 
     def reset(
-        self, *, first: int | None = None, methods: set[str] | None = None, path: str | None = None
+        self,
+        *,
+        first: int | None = None,
+        methods: set[str] | None = None,
+        path: str | None = None,
     ) -> None:
         self._set(Fault("reset", first=first), methods, path)
 
-    def stall(self, seconds: float, *, methods: set[str] | None = None, path: str | None = None) -> None:
+    def stall(
+        self,
+        seconds: float,
+        *,
+        methods: set[str] | None = None,
+        path: str | None = None,
+    ) -> None:
         self._set(Fault("stall", seconds=seconds), methods, path)
 
-    def drop_after(self, k: int, *, methods: set[str] | None = None, path: str | None = None) -> None:
+    def drop_after(
+        self, k: int, *, methods: set[str] | None = None, path: str | None = None
+    ) -> None:
         self._set(Fault("drop_after", after=k), methods, path)
 
     def trickle(
@@ -210,7 +227,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _reset(self) -> None:
         # SO_LINGER 0: close() sends a TCP RST, the client sees "connection reset by peer".
-        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.setsockopt(
+            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+        )
         self.close_connection = True
         self.connection.close()
 
@@ -234,13 +253,20 @@ class _Handler(BaseHTTPRequestHandler):
             self._forward(method, path, body, trickle=fault.seconds)
             return
         if fault is not None:
-            owner._record(method, path, f"injected {fault.code}", self.headers.get("User-Agent", ""))
+            owner._record(
+                method,
+                path,
+                f"injected {fault.code}",
+                self.headers.get("User-Agent", ""),
+            )
             self._answer(fault.code)
             return
         self._forward(method, path, body)
 
     def _answer(self, code: int) -> None:
-        name, message = ERROR_CODES.get(code, ("UNKNOWN", http.client.responses.get(code, "error")))
+        name, message = ERROR_CODES.get(
+            code, ("UNKNOWN", http.client.responses.get(code, "error"))
+        )
         payload = json.dumps({"errors": [{"code": name, "message": message}]}).encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
@@ -251,17 +277,25 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(payload)
 
-    def _forward(self, method: str, path: str, body: bytes, trickle: float = 0.0) -> None:
+    def _forward(
+        self, method: str, path: str, body: bytes, trickle: float = 0.0
+    ) -> None:
         conn = http.client.HTTPConnection(self.owner.upstream, timeout=60)
         try:
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+            headers = {
+                k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP
+            }
             if body or method in ("PUT", "POST", "PATCH"):
                 headers["Content-Length"] = str(len(body))
             conn.request(method, path, body=body, headers=headers)
             resp = conn.getresponse()
             data = resp.read()
-            outcome = f"trickled {resp.status}" if trickle else f"forwarded {resp.status}"
-            self.owner._record(method, path, outcome, self.headers.get("User-Agent", ""))
+            outcome = (
+                f"trickled {resp.status}" if trickle else f"forwarded {resp.status}"
+            )
+            self.owner._record(
+                method, path, outcome, self.headers.get("User-Agent", "")
+            )
             if self.owner.after:
                 self.owner.after(method, path, body, resp.status)
             self.send_response(resp.status)
@@ -269,7 +303,9 @@ class _Handler(BaseHTTPRequestHandler):
                 if k.lower() not in HOP_BY_HOP:
                     self.send_header(k, v)
             # HEAD: the registry's Content-Length describes the blob, keep it; no body follows.
-            length = resp.getheader("Content-Length") if method == "HEAD" else str(len(data))
+            length = (
+                resp.getheader("Content-Length") if method == "HEAD" else str(len(data))
+            )
             if length is not None:
                 self.send_header("Content-Length", length)
             self.end_headers()

@@ -37,7 +37,8 @@ from referencing.jsonschema import DRAFT4, DRAFT202012
 COMMENT_BODY_LIMIT = 65536  # characters; GitHub answers 422 above it
 ACTIONS_BOT = "github-actions[bot]"
 INTEGRATION_FORBIDDEN = "Resource not accessible by integration"
-_DOC_URI = "urn:github-openapi"  # where the description is registered for $ref resolution
+# where the description is registered for $ref resolution
+_DOC_URI = "urn:github-openapi"
 
 Json = Any
 Response = tuple[int, dict[str, str], Json]
@@ -88,14 +89,20 @@ _FORMATS = jsonschema.FormatChecker(formats=())
 def _date_time(value: object) -> bool:
     if not isinstance(value, str):
         return True
-    if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", value):
+    if not re.fullmatch(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", value
+    ):
         return False
     return bool(datetime.fromisoformat(value))
 
 
 def _is_example_object(node: Any) -> bool:
     fields = ("summary", "description", "value", "externalValue")
-    return isinstance(node, dict) and "value" in node and all(k in fields or k.startswith("x-") for k in node)
+    return (
+        isinstance(node, dict)
+        and "value" in node
+        and all(k in fields or k.startswith("x-") for k in node)
+    )
 
 
 def _escape(segment: str) -> str:
@@ -105,7 +112,11 @@ def _escape(segment: str) -> str:
 def _coerce(value: str, schema: dict[str, Any]) -> Any:
     """A query or path string as the JSON value its schema describes (left as is when it is not one)."""
     types = schema.get("type")
-    kind = next((t for t in types if t != "null"), None) if isinstance(types, list) else types
+    kind = (
+        next((t for t in types if t != "null"), None)
+        if isinstance(types, list)
+        else types
+    )
     if kind == "integer" and re.fullmatch(r"-?\d+", value):
         return int(value)
     if kind == "number":
@@ -125,16 +136,26 @@ class OpenApi:
 
     def __init__(self, path: Path) -> None:
         # The hook rewrites `nullable` bottom-up while parsing: one pass over a 13 MB document.
-        self.doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"), object_hook=_nullable)
+        self.doc: dict[str, Any] = json.loads(
+            path.read_text(encoding="utf-8"), object_hook=_nullable
+        )
         three_oh = str(self.doc["openapi"]).startswith("3.0")
-        spec = DRAFT4 if three_oh else DRAFT202012  # 3.0 schemas are a JSON Schema draft 4/5 dialect
-        self._validator_cls = jsonschema.Draft4Validator if three_oh else jsonschema.Draft202012Validator
-        self._registry: Registry[Any] = Registry().with_resource(_DOC_URI, spec.create_resource(self.doc))
+        spec = (
+            DRAFT4 if three_oh else DRAFT202012
+        )  # 3.0 schemas are a JSON Schema draft 4/5 dialect
+        self._validator_cls = (
+            jsonschema.Draft4Validator if three_oh else jsonschema.Draft202012Validator
+        )
+        self._registry: Registry[Any] = Registry().with_resource(
+            _DOC_URI, spec.create_resource(self.doc)
+        )
         self._validators: dict[str, Any] = {}
         routes = []
         for template in self.doc["paths"]:
             parts = re.split(r"(\{[^}]+\})", template)
-            pattern = "".join(re.escape(p) if i % 2 == 0 else "([^/]+)" for i, p in enumerate(parts))
+            pattern = "".join(
+                re.escape(p) if i % 2 == 0 else "([^/]+)" for i, p in enumerate(parts)
+            )
             names = [p[1:-1] for p in parts[1::2]]
             # OpenAPI: concrete paths win over templated ones (issues/comments before issues/{number}).
             rank = tuple("{" in seg for seg in template.split("/"))
@@ -169,8 +190,17 @@ class OpenApi:
             return None
         return f"{error.message[:300]} (at {error.json_path})"
 
-    def route(self, method: str, path: str) -> tuple[str, str, dict[str, Any], dict[str, str]]:
-        found = next(((t, m, n) for _, t, regex, n in self._routes if (m := regex.fullmatch(path))), None)
+    def route(
+        self, method: str, path: str
+    ) -> tuple[str, str, dict[str, Any], dict[str, str]]:
+        found = next(
+            (
+                (t, m, n)
+                for _, t, regex, n in self._routes
+                if (m := regex.fullmatch(path))
+            ),
+            None,
+        )
         if found is None:
             raise Rejection(404, f"no path in the description matches {path}")
         template, match, names = found
@@ -178,16 +208,26 @@ class OpenApi:
         if operation is None:
             raise Rejection(404, f"{method} is not an operation of {template}")
         pointer = f"/paths/{_escape(template)}/{method.lower()}"
-        raw = {n: urllib.parse.unquote(v) for n, v in zip(names, match.groups(), strict=True)}
+        raw = {
+            n: urllib.parse.unquote(v)
+            for n, v in zip(names, match.groups(), strict=True)
+        }
         return template, pointer, operation, raw
 
-    def parameters(self, template: str, pointer: str, operation: dict[str, Any]) -> Params:
+    def parameters(
+        self, template: str, pointer: str, operation: dict[str, Any]
+    ) -> Params:
         """(in, name) -> JSON pointer of each parameter's schema; operation-level ones override."""
         found: Params = {}
         item_pointer = f"/paths/{_escape(template)}"
-        for owner, owner_pointer in ((self.doc["paths"][template], item_pointer), (operation, pointer)):
+        for owner, owner_pointer in (
+            (self.doc["paths"][template], item_pointer),
+            (operation, pointer),
+        ):
             for i, ref in enumerate(owner.get("parameters", [])):
-                param, param_pointer = self.deref(ref, f"{owner_pointer}/parameters/{i}")
+                param, param_pointer = self.deref(
+                    ref, f"{owner_pointer}/parameters/{i}"
+                )
                 found[(param["in"], param["name"])] = f"{param_pointer}/schema"
         return found
 
@@ -196,7 +236,9 @@ class OpenApi:
         coerced = _coerce(value, self.deref(self.at(schema_pointer), schema_pointer)[0])
         return coerced, self.errors(schema_pointer, coerced)
 
-    def check_request(self, method: str, target: str, content_type: str | None, raw_body: bytes) -> Call:
+    def check_request(
+        self, method: str, target: str, content_type: str | None, raw_body: bytes
+    ) -> Call:
         """Raises Rejection unless the description allows this request."""
         url = urllib.parse.urlsplit(target)
         template, pointer, operation, raw_path = self.route(method, url.path)
@@ -211,7 +253,10 @@ class OpenApi:
         query: dict[str, Any] = {}
         for name, value in urllib.parse.parse_qsl(url.query, keep_blank_values=True):
             if ("query", name) not in params:
-                raise Rejection(400, f"query parameter {name!r} is not a parameter of {method} {template}")
+                raise Rejection(
+                    400,
+                    f"query parameter {name!r} is not a parameter of {method} {template}",
+                )
             query[name], problem = self._parameter(params[("query", name)], value)
             if problem:
                 raise Rejection(400, f"query parameter {name}={value!r}: {problem}")
@@ -221,7 +266,9 @@ class OpenApi:
                 raise Rejection(400, f"required query parameter {name!r} is missing")
 
         body: Json = None
-        request_body, body_pointer = self.deref(operation.get("requestBody"), f"{pointer}/requestBody")
+        request_body, body_pointer = self.deref(
+            operation.get("requestBody"), f"{pointer}/requestBody"
+        )
         if not raw_body:
             if request_body and request_body.get("required"):
                 raise Rejection(400, f"{method} {template} requires a request body")
@@ -236,20 +283,33 @@ class OpenApi:
                 body = json.loads(raw_body)
             except ValueError as exc:
                 raise Rejection(400, f"Problems parsing JSON: {exc}") from None
-            problem = self.errors(f"{body_pointer}/content/{_escape(media)}/schema", body)
+            problem = self.errors(
+                f"{body_pointer}/content/{_escape(media)}/schema", body
+            )
             if problem:
                 raise Rejection(400, f"request body: {problem}")
         return Call(method, template, pointer, operation, path_params, query, body)
 
     def _response(self, call: Call, status: int) -> tuple[dict[str, Any], str] | None:
         responses = call.operation["responses"]
-        key = next((k for k in (str(status), f"{str(status)[0]}XX", "default") if k in responses), None)
+        key = next(
+            (
+                k
+                for k in (str(status), f"{str(status)[0]}XX", "default")
+                if k in responses
+            ),
+            None,
+        )
         if key is None:
             return None
-        response, pointer = self.deref(responses[key], f"{call.pointer}/responses/{key}")
+        response, pointer = self.deref(
+            responses[key], f"{call.pointer}/responses/{key}"
+        )
         if "application/json" not in response.get("content", {}):
             return None
-        return response["content"]["application/json"], f"{pointer}/content/application~1json"
+        return response["content"][
+            "application/json"
+        ], f"{pointer}/content/application~1json"
 
     def check_response(self, call: Call, status: int, body: Json) -> str | None:
         # The description does not list every status GitHub sends (PATCH of a comment documents no
@@ -262,7 +322,9 @@ class OpenApi:
     def example(self, call: Call, status: int) -> Json:
         """A deep copy of the first documented example response of the operation."""
         found = self._response(call, status)
-        assert found is not None and found[0].get("examples"), f"no example for {call.template} {status}"
+        assert found is not None and found[0].get("examples"), (
+            f"no example for {call.template} {status}"
+        )
         node: Any = next(iter(found[0]["examples"].values()))
         # Examples nest: {"$ref"} -> Example Object {"summary", "value"} -> sometimes {"$ref"} again.
         for _ in range(4):
@@ -296,10 +358,20 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         app = self.server.app
         try:
-            status, headers, payload = app.handle(self.command, self.path, self.headers, raw)
-        except Exception as exc:  # a bug in the test server: make the test fail, not hang up
-            app.rejections.append(f"{self.command} {self.path}: test server error {exc!r}")
-            status, headers, payload = 500, {}, {"message": f"test server error: {exc!r}"}
+            status, headers, payload = app.handle(
+                self.command, self.path, self.headers, raw
+            )
+        except (
+            Exception
+        ) as exc:  # a bug in the test server: make the test fail, not hang up
+            app.rejections.append(
+                f"{self.command} {self.path}: test server error {exc!r}"
+            )
+            status, headers, payload = (
+                500,
+                {},
+                {"message": f"test server error: {exc!r}"},
+            )
         data = b"" if payload is None else json.dumps(payload).encode()
         self.send_response(status)
         for name, value in headers.items():
@@ -349,15 +421,36 @@ class GitHubApiServer:
             ("GET", "/repos/{owner}/{repo}"): self._get_repo,
             ("GET", "/repos/{owner}/{repo}/issues/{issue_number}"): self._get_issue,
             ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}"): self._get_pull,
-            ("GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments"): self._list_comments,
-            ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments"): self._create_comment,
-            ("GET", "/repos/{owner}/{repo}/issues/comments/{comment_id}"): self._get_comment,
-            ("PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}"): self._edit_comment,
+            (
+                "GET",
+                "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+            ): self._list_comments,
+            (
+                "POST",
+                "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+            ): self._create_comment,
+            (
+                "GET",
+                "/repos/{owner}/{repo}/issues/comments/{comment_id}",
+            ): self._get_comment,
+            (
+                "PATCH",
+                "/repos/{owner}/{repo}/issues/comments/{comment_id}",
+            ): self._edit_comment,
             ("GET", "/repos/{owner}/{repo}/deployments"): self._list_deployments,
             ("POST", "/repos/{owner}/{repo}/deployments"): self._create_deployment,
-            ("GET", "/repos/{owner}/{repo}/deployments/{deployment_id}"): self._get_deployment,
-            ("GET", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses"): self._list_statuses,
-            ("POST", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses"): self._create_status,
+            (
+                "GET",
+                "/repos/{owner}/{repo}/deployments/{deployment_id}",
+            ): self._get_deployment,
+            (
+                "GET",
+                "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses",
+            ): self._list_statuses,
+            (
+                "POST",
+                "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses",
+            ): self._create_status,
         }
         self.reset()
 
@@ -374,14 +467,18 @@ class GitHubApiServer:
             self.login = ACTIONS_BOT
             self._issue_of: dict[int, int] = {}  # comment id -> issue number
             self.deployments: list[dict[str, Any]] = []  # oldest first
-            self.statuses: dict[int, list[dict[str, Any]]] = {}  # deployment id -> oldest first
+            self.statuses: dict[
+                int, list[dict[str, Any]]
+            ] = {}  # deployment id -> oldest first
             self._next_id = 1001
 
     def start(self) -> GitHubApiServer:
         self._httpd = _HttpServer(("127.0.0.1", 0), _Handler)
         self._httpd.app = self
         self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="github-api", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name="github-api", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -400,57 +497,90 @@ class GitHubApiServer:
 
     # -- test helpers ------------------------------------------------------------------------------
 
-    def add_comment(self, body: str, *, login: str = "octocat", issue_number: int | None = None) -> Json:
+    def add_comment(
+        self, body: str, *, login: str = "octocat", issue_number: int | None = None
+    ) -> Json:
         """Seeds a comment written by someone else (not through the API, not logged)."""
         with self._lock:
-            return self._new_comment(issue_number or min(self.pull_numbers), body, login)
+            return self._new_comment(
+                issue_number or min(self.pull_numbers), body, login
+            )
 
     def comments_on(self, issue_number: int) -> list[dict[str, Any]]:
         return [c for c in self.comments if self._issue_of[c["id"]] == issue_number]
 
     # -- request handling --------------------------------------------------------------------------
 
-    def handle(self, method: str, target: str, headers: Message, raw_body: bytes) -> Response:
+    def handle(
+        self, method: str, target: str, headers: Message, raw_body: bytes
+    ) -> Response:
         with self._lock:
             try:
                 logged_body: Json = json.loads(raw_body) if raw_body else None
             except ValueError:
                 logged_body = raw_body.decode(errors="replace")
-            self.requests.append({"method": method, "path": target, "body": logged_body})
+            self.requests.append(
+                {"method": method, "path": target, "body": logged_body}
+            )
             try:
-                call = self.api.check_request(method, target, headers.get("Content-Type"), raw_body)
+                call = self.api.check_request(
+                    method, target, headers.get("Content-Type"), raw_body
+                )
             except Rejection as rejection:
                 self.rejections.append(f"{method} {target}: {rejection.reason}")
                 return rejection.status, {}, self._error(rejection.reason, "")
-            if headers.get("Authorization") not in (f"token {self.token}", f"Bearer {self.token}"):
+            if headers.get("Authorization") not in (
+                f"token {self.token}",
+                f"Bearer {self.token}",
+            ):
                 return 401, {}, self._error("Bad credentials", "", status=401)
             handler = self._routes.get((method, call.template))
             if handler is None:
-                self.rejections.append(f"{method} {call.template}: documented, not served by the test server")
+                self.rejections.append(
+                    f"{method} {call.template}: documented, not served by the test server"
+                )
                 return 501, {}, self._error("Not implemented by the test server", "")
             if "owner" in call.path_params and (
-                f"{call.path_params['owner']}/{call.path_params['repo']}".lower() != self.repo.lower()
+                f"{call.path_params['owner']}/{call.path_params['repo']}".lower()
+                != self.repo.lower()
             ):
                 status, extra, payload = self._not_found(call)
             else:
                 status, extra, payload = handler(call)
             problem = self.api.check_response(call, status, payload)
             if problem:
-                self.rejections.append(f"{method} {target}: response {status} breaks the schema: {problem}")
+                self.rejections.append(
+                    f"{method} {target}: response {status} breaks the schema: {problem}"
+                )
             # A copy: the handler thread serializes it after the lock is released.
             return status, extra, copy.deepcopy(payload)
 
-    def _error(self, message: str, docs: str, *, status: int | None = None) -> dict[str, Any]:
-        body = {"message": message, "documentation_url": docs or "https://docs.github.com/rest"}
+    def _error(
+        self, message: str, docs: str, *, status: int | None = None
+    ) -> dict[str, Any]:
+        body = {
+            "message": message,
+            "documentation_url": docs or "https://docs.github.com/rest",
+        }
         if status is not None:
             body["status"] = str(status)  # GitHub sends it as a string
         return body
 
     def _not_found(self, call: Call) -> Response:
-        return 404, {}, self._error("Not Found", call.operation["externalDocs"]["url"], status=404)
+        return (
+            404,
+            {},
+            self._error("Not Found", call.operation["externalDocs"]["url"], status=404),
+        )
 
     def _forbidden(self, call: Call) -> Response:
-        return 403, {}, self._error(INTEGRATION_FORBIDDEN, call.operation["externalDocs"]["url"], status=403)
+        return (
+            403,
+            {},
+            self._error(
+                INTEGRATION_FORBIDDEN, call.operation["externalDocs"]["url"], status=403
+            ),
+        )
 
     def _localize(self, value: Json, number: int | None = None) -> Json:
         """Moves an example onto this server and repository (PyGithub follows these URLs)."""
@@ -459,23 +589,36 @@ class GitHubApiServer:
         if isinstance(value, list):
             return [self._localize(v, number) for v in value]
         if isinstance(value, str):
-            value = re.sub(r"https://(?:api\.|uploads\.)?github\.com", self.base_url, value)
+            value = re.sub(
+                r"https://(?:api\.|uploads\.)?github\.com", self.base_url, value
+            )
             value = value.replace("octocat/Hello-World", self.repo)
             if number is not None:
-                value = re.sub(r"/(issues|pulls|pull)/1347\b", rf"/\g<1>/{number}", value)
+                value = re.sub(
+                    r"/(issues|pulls|pull)/1347\b", rf"/\g<1>/{number}", value
+                )
         return value
 
     def _user(self, login: str, example: Json = None) -> dict[str, Any]:
         """A user object for `login`, made from `example` (default: the simple-user of a comment)."""
         if example is None:
-            example = self.api.doc["components"]["examples"]["issue-comment"]["value"]["user"]
+            example = self.api.doc["components"]["examples"]["issue-comment"]["value"][
+                "user"
+            ]
         quoted = urllib.parse.quote(login)
         user: dict[str, Any] = json.loads(
             json.dumps(self._localize(example)).replace("/octocat", "/" + quoted)
         )
         bot = login.endswith("[bot]")
-        user_id = 41898282 if login == ACTIONS_BOT else zlib.crc32(login.encode()) % 10**8
-        user.update(login=login, id=user_id, node_id=f"U_{user_id}", type="Bot" if bot else "User")
+        user_id = (
+            41898282 if login == ACTIONS_BOT else zlib.crc32(login.encode()) % 10**8
+        )
+        user.update(
+            login=login,
+            id=user_id,
+            node_id=f"U_{user_id}",
+            type="Bot" if bot else "User",
+        )
         return user
 
     def _new_comment(self, issue_number: int, body: str, login: str) -> dict[str, Any]:
@@ -501,12 +644,17 @@ class GitHubApiServer:
         return comment
 
     def _find_comment(self, call: Call) -> dict[str, Any] | None:
-        return next((c for c in self.comments if c["id"] == call.path_params["comment_id"]), None)
+        return next(
+            (c for c in self.comments if c["id"] == call.path_params["comment_id"]),
+            None,
+        )
 
     def _too_long(self, call: Call) -> Response | None:
         if len(call.body["body"]) <= COMMENT_BODY_LIMIT:
             return None
-        error = self._error("Validation Failed", call.operation["externalDocs"]["url"], status=422)
+        error = self._error(
+            "Validation Failed", call.operation["externalDocs"]["url"], status=422
+        )
         error["errors"] = [
             {
                 "resource": "IssueComment",
@@ -526,8 +674,15 @@ class GitHubApiServer:
 
     def _get_repo(self, call: Call) -> Response:
         repo = self._localize(self.api.example(call, 200))
-        repo.update(name=self.name, full_name=self.repo, owner=self._user(self.owner), fork=False)
-        repo.setdefault("language", None)  # required by the schema, absent from GitHub's own example
+        repo.update(
+            name=self.name,
+            full_name=self.repo,
+            owner=self._user(self.owner),
+            fork=False,
+        )
+        repo.setdefault(
+            "language", None
+        )  # required by the schema, absent from GitHub's own example
         for fork_only in ("parent", "source", "template_repository"):
             repo.pop(fork_only, None)
         return 200, {}, repo
@@ -543,7 +698,12 @@ class GitHubApiServer:
         issue = self._localize(self.api.example(call, 200), number)
         # A pull request is an issue whose html_url is the pull request page.
         html_url = f"{self.base_url}/{self.repo}/pull/{number}"
-        issue.update(number=number, state="open", html_url=html_url, comments=len(self.comments_on(number)))
+        issue.update(
+            number=number,
+            state="open",
+            html_url=html_url,
+            comments=len(self.comments_on(number)),
+        )
         return 200, {}, issue
 
     def _get_pull(self, call: Call) -> Response:
@@ -562,8 +722,12 @@ class GitHubApiServer:
         items = self.comments_on(number)
         if "since" in call.query:
             since = datetime.fromisoformat(call.query["since"])
-            items = [c for c in items if datetime.fromisoformat(c["updated_at"]) >= since]
-        per_page = min(max(call.query.get("per_page", 30), 1), 100)  # GitHub caps per_page at 100
+            items = [
+                c for c in items if datetime.fromisoformat(c["updated_at"]) >= since
+            ]
+        per_page = min(
+            max(call.query.get("per_page", 30), 1), 100
+        )  # GitHub caps per_page at 100
         page = max(call.query.get("page", 1), 1)
         last = max(1, math.ceil(len(items) / per_page))
 
@@ -574,7 +738,11 @@ class GitHubApiServer:
 
         rels = [("prev", page - 1), ("first", 1)] if page > 1 else []
         rels += [("next", page + 1), ("last", last)] if page < last else []
-        headers = {"Link": ", ".join(f'{link(p)}; rel="{rel}"' for rel, p in rels)} if rels else {}
+        headers = (
+            {"Link": ", ".join(f'{link(p)}; rel="{rel}"' for rel, p in rels)}
+            if rels
+            else {}
+        )
         return 200, headers, items[(page - 1) * per_page : page * per_page]
 
     def _create_comment(self, call: Call) -> Response:
@@ -624,14 +792,22 @@ class GitHubApiServer:
 
         rels = [("prev", page - 1), ("first", 1)] if page > 1 else []
         rels += [("next", page + 1), ("last", last)] if page < last else []
-        headers = {"Link": ", ".join(f'{link(p)}; rel="{rel}"' for rel, p in rels)} if rels else {}
+        headers = (
+            {"Link": ", ".join(f'{link(p)}; rel="{rel}"' for rel, p in rels)}
+            if rels
+            else {}
+        )
         return 200, headers, items[(page - 1) * per_page : page * per_page]
 
     def _list_deployments(self, call: Call) -> Response:
         found = [
             d
             for d in reversed(self.deployments)  # GitHub lists the newest first
-            if all(d[k] == call.query[k] for k in ("sha", "ref", "task", "environment") if k in call.query)
+            if all(
+                d[k] == call.query[k]
+                for k in ("sha", "ref", "task", "environment")
+                if k in call.query
+            )
         ]
         return self._page(call, found, f"/repos/{self.repo}/deployments")
 
@@ -663,7 +839,9 @@ class GitHubApiServer:
             statuses_url=f"{url}/statuses",
             repository_url=f"{self.base_url}/repos/{self.repo}",
             transient_environment=body.get("transient_environment", False),
-            production_environment=body.get("production_environment", environment == "production"),
+            production_environment=body.get(
+                "production_environment", environment == "production"
+            ),
         )
         deployment.pop("performed_via_github_app", None)
         self.deployments.append(deployment)
@@ -671,7 +849,14 @@ class GitHubApiServer:
         return 201, {"Location": url}, deployment
 
     def _find_deployment(self, call: Call) -> dict[str, Any] | None:
-        return next((d for d in self.deployments if d["id"] == call.path_params["deployment_id"]), None)
+        return next(
+            (
+                d
+                for d in self.deployments
+                if d["id"] == call.path_params["deployment_id"]
+            ),
+            None,
+        )
 
     def _get_deployment(self, call: Call) -> Response:
         found = self._find_deployment(call)
@@ -682,7 +867,9 @@ class GitHubApiServer:
         if found is None:
             return self._not_found(call)
         newest_first = list(reversed(self.statuses[found["id"]]))
-        return self._page(call, newest_first, f"/repos/{self.repo}/deployments/{found['id']}/statuses")
+        return self._page(
+            call, newest_first, f"/repos/{self.repo}/deployments/{found['id']}/statuses"
+        )
 
     def _create_status(self, call: Call) -> Response:
         found = self._find_deployment(call)
@@ -694,8 +881,16 @@ class GitHubApiServer:
         if (
             len(body.get("description", "")) > 140
         ):  # GitHub: "description is too long (maximum is 140 characters)"
-            error = self._error("Validation Failed", call.operation["externalDocs"]["url"], status=422)
-            error["errors"] = [{"resource": "DeploymentStatus", "code": "custom", "field": "description"}]
+            error = self._error(
+                "Validation Failed", call.operation["externalDocs"]["url"], status=422
+            )
+            error["errors"] = [
+                {
+                    "resource": "DeploymentStatus",
+                    "code": "custom",
+                    "field": "description",
+                }
+            ]
             return 422, {}, error
         status_id, self._next_id = self._next_id, self._next_id + 1
         now = _now()

@@ -13,7 +13,13 @@ SCHEMAS = ROOT / ".tools" / "k8s-cue"
 MODULE = "modules/k8s-webapp"  # where the tree puts it
 COMMON = "apps/k8s-webapp/common.cue"
 NAMESPACE = "apps"
-KINDS = ("ServiceAccount", "Service", "Deployment", "HorizontalPodAutoscaler", "Ingress")
+KINDS = (
+    "ServiceAccount",
+    "Service",
+    "Deployment",
+    "HorizontalPodAutoscaler",
+    "Ingress",
+)
 
 # Values every instance shares: every kind of the module on, fields of the Kubernetes schemas set.
 COMMON_VALUES = """\
@@ -41,7 +47,9 @@ class MaterialMissing(RuntimeError):
 def schemas() -> Path:
     gen = SCHEMAS / "gen"
     if not (gen / "k8s.io" / "api" / "apps" / "v1").is_dir():
-        raise MaterialMissing(f"{gen} is missing: run tools/test-material.sh (make test does)")
+        raise MaterialMissing(
+            f"{gen} is missing: run tools/test-material.sh (make test does)"
+        )
     return gen
 
 

@@ -24,36 +24,66 @@ HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
 HELM_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 
 
-def _send(registry: Registry, method: str, path: str, body: bytes, content_type: str) -> tuple[int, Any]:
-    url = path if path.startswith("http") else f"{registry.scheme}://{registry.host}{path}"
-    req = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": content_type})
+def _send(
+    registry: Registry, method: str, path: str, body: bytes, content_type: str
+) -> tuple[int, Any]:
+    url = (
+        path
+        if path.startswith("http")
+        else f"{registry.scheme}://{registry.host}{path}"
+    )
+    req = urllib.request.Request(
+        url, data=body, method=method, headers={"Content-Type": content_type}
+    )
     if registry.auth:
-        token = base64.b64encode(f"{registry.auth[0]}:{registry.auth[1]}".encode()).decode()
+        token = base64.b64encode(
+            f"{registry.auth[0]}:{registry.auth[1]}".encode()
+        ).decode()
         req.add_header("Authorization", f"Basic {token}")
     try:
-        with urllib.request.urlopen(req, timeout=10, context=registry._context()) as resp:
+        with urllib.request.urlopen(
+            req, timeout=10, context=registry._context()
+        ) as resp:
             return resp.status, resp.headers
     except urllib.error.HTTPError as err:
-        raise AssertionError(f"{method} {path}: {err.code} {err.read()[:300]!r}") from err
+        raise AssertionError(
+            f"{method} {path}: {err.code} {err.read()[:300]!r}"
+        ) from err
 
 
 def push_blob(registry: Registry, repository: str, data: bytes) -> dict[str, Any]:
     """Upload a blob (POST then PUT with the digest); returns its descriptor without mediaType."""
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    status, headers = _send(registry, "POST", f"/v2/{repository}/blobs/uploads/", b"", "application/json")
+    status, headers = _send(
+        registry, "POST", f"/v2/{repository}/blobs/uploads/", b"", "application/json"
+    )
     assert status == 202, status
     location = headers["Location"]
     if not location.startswith("http"):
         location = f"{registry.scheme}://{registry.host}{location}"
     sep = "&" if "?" in location else "?"
-    status, _ = _send(registry, "PUT", f"{location}{sep}digest={digest}", data, "application/octet-stream")
+    status, _ = _send(
+        registry,
+        "PUT",
+        f"{location}{sep}digest={digest}",
+        data,
+        "application/octet-stream",
+    )
     assert status == 201, status
     return {"digest": digest, "size": len(data)}
 
 
-def push_manifest(registry: Registry, repository: str, tag: str, manifest: dict[str, Any]) -> str:
+def push_manifest(
+    registry: Registry, repository: str, tag: str, manifest: dict[str, Any]
+) -> str:
     body = json.dumps(manifest).encode()
-    status, headers = _send(registry, "PUT", f"/v2/{repository}/manifests/{tag}", body, manifest["mediaType"])
+    status, headers = _send(
+        registry,
+        "PUT",
+        f"/v2/{repository}/manifests/{tag}",
+        body,
+        manifest["mediaType"],
+    )
     assert status == 201, status
     return str(headers["Docker-Content-Digest"])
 
@@ -67,22 +97,35 @@ def _tgz(name: str, content: bytes) -> bytes:
     return gzip.compress(raw.getvalue(), mtime=0)
 
 
-def image_manifest(registry: Registry, repository: str, arch: str = "amd64") -> dict[str, Any]:
+def image_manifest(
+    registry: Registry, repository: str, arch: str = "amd64"
+) -> dict[str, Any]:
     """A one-layer container image's manifest (blobs uploaded, manifest not pushed)."""
     config = json.dumps(
-        {"architecture": arch, "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
+        {
+            "architecture": arch,
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": []},
+        }
     ).encode()
     layer = _tgz("hello.txt", f"an image for {arch}\n".encode())
     return {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": IMAGE_CONFIG, **push_blob(registry, repository, config)},
-        "layers": [{"mediaType": IMAGE_LAYER, **push_blob(registry, repository, layer)}],
+        "config": {
+            "mediaType": IMAGE_CONFIG,
+            **push_blob(registry, repository, config),
+        },
+        "layers": [
+            {"mediaType": IMAGE_LAYER, **push_blob(registry, repository, layer)}
+        ],
     }
 
 
 def push_image(registry: Registry, repository: str, tag: str) -> str:
-    return push_manifest(registry, repository, tag, image_manifest(registry, repository))
+    return push_manifest(
+        registry, repository, tag, image_manifest(registry, repository)
+    )
 
 
 def push_index(registry: Registry, repository: str, tag: str) -> str:
@@ -91,7 +134,9 @@ def push_index(registry: Registry, repository: str, tag: str) -> str:
     for arch in ("amd64", "arm64"):
         manifest = image_manifest(registry, repository, arch)
         body = json.dumps(manifest).encode()
-        digest = push_manifest(registry, repository, "sha256:" + hashlib.sha256(body).hexdigest(), manifest)
+        digest = push_manifest(
+            registry, repository, "sha256:" + hashlib.sha256(body).hexdigest(), manifest
+        )
         entries.append(
             {
                 "mediaType": OCI_MANIFEST,
@@ -101,13 +146,18 @@ def push_index(registry: Registry, repository: str, tag: str) -> str:
             }
         )
     return push_manifest(
-        registry, repository, tag, {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}
+        registry,
+        repository,
+        tag,
+        {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries},
     )
 
 
 def push_helm_chart(registry: Registry, repository: str, tag: str) -> str:
     """What `helm push` stores: a Helm config and one chart layer."""
-    config = json.dumps({"name": "webapp", "version": "1.0.0", "apiVersion": "v2"}).encode()
+    config = json.dumps(
+        {"name": "webapp", "version": "1.0.0", "apiVersion": "v2"}
+    ).encode()
     chart = _tgz("webapp/Chart.yaml", b"apiVersion: v2\nname: webapp\nversion: 1.0.0\n")
     manifest = {
         "schemaVersion": 2,
@@ -121,7 +171,9 @@ def push_helm_chart(registry: Registry, repository: str, tag: str) -> str:
 def push_foreign_flux_layer(registry: Registry, repository: str, tag: str) -> str:
     """A flux content layer under a config media type that is not flux's (another tool's artifact)."""
     config = b"{}"
-    layer = _tgz("manifests.yaml", b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n")
+    layer = _tgz(
+        "manifests.yaml", b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n"
+    )
     manifest = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
@@ -158,7 +210,11 @@ def gzip_bomb(unpacked: int) -> bytes:
 
 
 def push_flux_artifact(
-    registry: Registry, repository: str, tag: str, layer: bytes, annotations: dict[str, str]
+    registry: Registry,
+    repository: str,
+    tag: str,
+    layer: bytes,
+    annotations: dict[str, str],
 ) -> str:
     """A Flux artifact as `flux push artifact` lays it out, around any layer bytes."""
     manifest = {

@@ -33,14 +33,18 @@ class TokenServer:
                 pass
 
             def do_GET(self) -> None:
-                owner.seen.append(Seen(self.path, {k.lower(): v for k, v in self.headers.items()}))
+                owner.seen.append(
+                    Seen(self.path, {k.lower(): v for k, v in self.headers.items()})
+                )
                 if owner.redirect_to:
                     self.send_response(302)
                     self.send_header("Location", owner.redirect_to)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                body = json.dumps({"value": "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.c2ln"}).encode()
+                body = json.dumps(
+                    {"value": "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.c2ln"}
+                ).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -54,7 +58,10 @@ class TokenServer:
         return self
 
     def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         if self._server:
             self._server.shutdown()

@@ -29,7 +29,9 @@ class MissingMaterial(RuntimeError):
 @cache
 def _examples() -> dict[str, list[Payload]]:
     if not INDEX.is_file():
-        raise MissingMaterial(f"{INDEX} is missing: run tools/test-material.sh (make test does)")
+        raise MissingMaterial(
+            f"{INDEX} is missing: run tools/test-material.sh (make test does)"
+        )
     return {d["name"]: d["examples"] for d in json.loads(INDEX.read_text("utf-8"))}
 
 
@@ -42,7 +44,9 @@ def example(event: str, where: Callable[[Payload], bool] = lambda _: True) -> Pa
     for e in _examples().get(event, []):
         if where(e):
             return copy.deepcopy(e)
-    raise LookupError(f"@octokit/webhooks-examples has no {event} example matching the filter")
+    raise LookupError(
+        f"@octokit/webhooks-examples has no {event} example matching the filter"
+    )
 
 
 def push(
@@ -56,7 +60,14 @@ def push(
 ) -> Payload:
     """A branch push (the real example pushes refs/heads/master)."""
     p = example("push", lambda e: e["ref"].startswith("refs/heads/"))
-    p.update(ref=ref, before=before, after=after, forced=forced, created=created, deleted=deleted)
+    p.update(
+        ref=ref,
+        before=before,
+        after=after,
+        forced=forced,
+        created=created,
+        deleted=deleted,
+    )
     p["compare"] = f"{p['repository']['html_url']}/compare/{before[:12]}...{after[:12]}"
     if deleted:
         p["head_commit"] = None
@@ -67,7 +78,12 @@ def push(
 
 
 def pull_request(
-    *, base_sha: str, head_sha: str, number: int = 2, fork: bool = False, action: str = "synchronize"
+    *,
+    base_sha: str,
+    head_sha: str,
+    number: int = 2,
+    fork: bool = False,
+    action: str = "synchronize",
 ) -> Payload:
     """A pull request event; with `fork`, the head lives in another user's fork."""
     p = example("pull_request", lambda e: e.get("action") == action)
@@ -89,11 +105,15 @@ def pull_request(
     return p
 
 
-def pull_request_target(*, base_sha: str, head_sha: str, number: int = 2, fork: bool = True) -> Payload:
+def pull_request_target(
+    *, base_sha: str, head_sha: str, number: int = 2, fork: bool = True
+) -> Payload:
     """A pull_request_target event. GitHub sends it the pull_request webhook's payload (the package
     has no example of its own, because it is no webhook of its own): the real pull_request example,
     from a fork by default, the case the event exists for."""
-    return pull_request(base_sha=base_sha, head_sha=head_sha, number=number, fork=fork, action="opened")
+    return pull_request(
+        base_sha=base_sha, head_sha=head_sha, number=number, fork=fork, action="opened"
+    )
 
 
 def merge_group(*, base_sha: str, head_sha: str) -> Payload:
@@ -116,7 +136,10 @@ def schedule(cron: str = "30 5 * * 1") -> Payload:
     `{"schedule": CRON}` plus the repository, organization and sender objects, taken here from the
     real workflow_dispatch example."""
     base = example("workflow_dispatch")
-    return {"schedule": cron, **{k: base[k] for k in ("repository", "organization", "sender") if k in base}}
+    return {
+        "schedule": cron,
+        **{k: base[k] for k in ("repository", "organization", "sender") if k in base},
+    }
 
 
 def write(payload: Payload, path: Path) -> Path:

@@ -36,24 +36,34 @@ class Registry:
         return "https" if self.ca_file else "http"
 
     def _context(self) -> ssl.SSLContext | None:
-        return ssl.create_default_context(cafile=str(self.ca_file)) if self.ca_file else None
+        return (
+            ssl.create_default_context(cafile=str(self.ca_file))
+            if self.ca_file
+            else None
+        )
 
     def request(
         self, path: str, *, method: str = "GET", accept: str = OCI_MANIFEST
     ) -> tuple[int, dict[str, str], bytes]:
         req = urllib.request.Request(
-            f"{self.scheme}://{self.host}{path}", method=method, headers={"Accept": accept}
+            f"{self.scheme}://{self.host}{path}",
+            method=method,
+            headers={"Accept": accept},
         )
         if self.auth:
             token = base64.b64encode(f"{self.auth[0]}:{self.auth[1]}".encode()).decode()
             req.add_header("Authorization", f"Basic {token}")
         try:
-            with urllib.request.urlopen(req, timeout=10, context=self._context()) as resp:
+            with urllib.request.urlopen(
+                req, timeout=10, context=self._context()
+            ) as resp:
                 return resp.status, dict(resp.headers), resp.read()
         except urllib.error.HTTPError as err:
             return err.code, dict(err.headers), err.read()
 
-    def manifest(self, repository: str, reference: str) -> tuple[str, dict[str, object]] | None:
+    def manifest(
+        self, repository: str, reference: str
+    ) -> tuple[str, dict[str, object]] | None:
         """(digest, manifest) at repository:reference over the registry's HTTP API, or None."""
         status, headers, body = self.request(f"/v2/{repository}/manifests/{reference}")
         if status == 404:
@@ -75,7 +85,9 @@ class Registry:
         return body
 
     def tags(self, repository: str) -> list[str]:
-        status, _, body = self.request(f"/v2/{repository}/tags/list", accept="application/json")
+        status, _, body = self.request(
+            f"/v2/{repository}/tags/list", accept="application/json"
+        )
         if status == 404:
             return []
         return list(json.loads(body).get("tags") or [])
@@ -115,7 +127,9 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def start_registry(directory: Path, *, auth: tuple[str, str] | None = None, tls: bool = False) -> Registry:
+def start_registry(
+    directory: Path, *, auth: tuple[str, str] | None = None, tls: bool = False
+) -> Registry:
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     lines = [
@@ -132,13 +146,19 @@ def start_registry(directory: Path, *, auth: tuple[str, str] | None = None, tls:
     lines[-1] += "}"
     if auth:
         htpasswd = directory / "htpasswd"
-        subprocess.run(["htpasswd", "-Bbc", str(htpasswd), auth[0], auth[1]], check=True, capture_output=True)
+        subprocess.run(
+            ["htpasswd", "-Bbc", str(htpasswd), auth[0], auth[1]],
+            check=True,
+            capture_output=True,
+        )
         lines.append(f"auth: {{htpasswd: {{realm: test-registry, path: {htpasswd}}}}}")
     config = directory / "config.yml"
     config.write_text("\n".join(lines) + "\n")
     log = directory / "registry.log"
     proc = subprocess.Popen(
-        ["docker-registry", "serve", str(config)], stdout=log.open("wb"), stderr=subprocess.STDOUT
+        ["docker-registry", "serve", str(config)],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
     )
     reg = Registry(f"127.0.0.1:{port}", proc, directory, auth, ca, log)
     deadline = time.monotonic() + 20
@@ -153,4 +173,6 @@ def start_registry(directory: Path, *, auth: tuple[str, str] | None = None, tls:
             pass
         time.sleep(0.1)
     reg.stop()
-    raise RuntimeError(f"docker-registry did not answer /v2/ within 20s: {log.read_text()[-2000:]}")
+    raise RuntimeError(
+        f"docker-registry did not answer /v2/ within 20s: {log.read_text()[-2000:]}"
+    )

@@ -53,7 +53,16 @@ class GitRepo:
     def shallow_clone(self, dest: Path) -> GitRepo:
         """`git clone --depth 1 file://...`, as actions/checkout leaves a runner's workspace."""
         subprocess.run(
-            ["git", "clone", "-q", "--depth", "1", "--no-local", f"file://{self.path}", str(dest)],
+            [
+                "git",
+                "clone",
+                "-q",
+                "--depth",
+                "1",
+                "--no-local",
+                f"file://{self.path}",
+                str(dest),
+            ],
             check=True,
             capture_output=True,
         )

@@ -41,7 +41,8 @@ def alerts(rendered: str) -> str:
 
 @dataclass
 class Details:
-    summary: str | None = None  # the visible text of its <summary>, None when it has none
+    # the visible text of its <summary>, None when it has none
+    summary: str | None = None
     first_child: str = ""  # the first element inside it
 
 
@@ -97,14 +98,29 @@ class _Reader(HTMLParser):
             self.link = (a.get("href") or "", [])
         if tag not in self.VOID:
             self.stack.append(tag)
-        if tag in ("p", "li", "br", "tr", "summary", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote"):
+        if tag in (
+            "p",
+            "li",
+            "br",
+            "tr",
+            "summary",
+            "h1",
+            "h2",
+            "h3",
+            "h4",
+            "h5",
+            "h6",
+            "blockquote",
+        ):
             self.buf.append("\n")
 
     def handle_endtag(self, tag: str) -> None:
         if tag in self.VOID:
             return
         if not self.stack or self.stack[-1] != tag:
-            self.page.unclosed.append(f"</{tag}> closes <{self.stack[-1] if self.stack else ''}>")
+            self.page.unclosed.append(
+                f"</{tag}> closes <{self.stack[-1] if self.stack else ''}>"
+            )
         else:
             self.stack.pop()
         if tag == "details" and self.open_details:
@@ -121,7 +137,19 @@ class _Reader(HTMLParser):
         elif tag == "a" and self.link is not None:
             self.page.links.append((self.link[0], "".join(self.link[1])))
             self.link = None
-        if tag in ("p", "li", "td", "th", "summary", "h1", "h2", "h3", "h4", "h5", "h6"):
+        if tag in (
+            "p",
+            "li",
+            "td",
+            "th",
+            "summary",
+            "h1",
+            "h2",
+            "h3",
+            "h4",
+            "h5",
+            "h6",
+        ):
             self.buf.append("\n" if tag != "td" and tag != "th" else " | ")
 
     def handle_data(self, data: str) -> None:
@@ -184,7 +212,13 @@ blockquote { color: #59636e; border-left: .25em solid #d1d9e0; padding: 0 1em; }
 """
 
 
-_DIFF_KINDS = (("@@", "d-hunk"), ("+++", "d-file"), ("---", "d-file"), ("+", "d-add"), ("-", "d-del"))
+_DIFF_KINDS = (
+    ("@@", "d-hunk"),
+    ("+++", "d-file"),
+    ("---", "d-file"),
+    ("+", "d-add"),
+    ("-", "d-del"),
+)
 
 
 def _diff_colours(rendered: str) -> str:
@@ -198,7 +232,9 @@ def _diff_colours(rendered: str) -> str:
             lines.append(f'<span class="{kind}">{line}</span>' if kind else line)
         return m[1] + "\n".join(lines) + "</code></pre>"
 
-    return re.sub(r'(<pre lang="diff"><code>)(.*?)</code></pre>', colour, rendered, flags=re.S)
+    return re.sub(
+        r'(<pre lang="diff"><code>)(.*?)</code></pre>', colour, rendered, flags=re.S
+    )
 
 
 # The frame around each page, as GitHub draws it: a bot's comment, a step's job summary.

@@ -27,7 +27,9 @@ STAMP = report.stamp(
 )
 
 
-def target(tid: str, *, kind: str = "instance", tags: tuple[str, ...] = ("staging",)) -> Target:
+def target(
+    tid: str, *, kind: str = "instance", tags: tuple[str, ...] = ("staging",)
+) -> Target:
     return Target(
         id=tid,
         kind=kind,  # type: ignore[arg-type]
@@ -48,7 +50,12 @@ def annotation(file: str, line: int, col: int, message: str) -> results.Annotati
     return results.Annotation(file, line, col, message)
 
 
-def plan(results: list[results.TargetResult], *, warnings: tuple[str, ...] = (), total: int = 5) -> Plan:
+def plan(
+    results: list[results.TargetResult],
+    *,
+    warnings: tuple[str, ...] = (),
+    total: int = 5,
+) -> Plan:
     targets = tuple(r.target for r in results)
     return Plan(
         config=Config(
@@ -61,7 +68,10 @@ def plan(results: list[results.TargetResult], *, warnings: tuple[str, ...] = (),
         targets=tuple(PlannedTarget(t, "planned", ("x",)) for t in targets),
         total=total,
         warnings=warnings,
-        changes=(Change("M", "apps/webapp/values.cue"), Change("A", "apps/new/values.cue")),
+        changes=(
+            Change("M", "apps/webapp/values.cue"),
+            Change("A", "apps/new/values.cue"),
+        ),
     )
 
 
@@ -113,23 +123,45 @@ CUE_ERROR = (
 
 def dry_results() -> list[results.TargetResult]:
     return [
-        result("webapp-staging", "dry-run", diff=stream_diff(DEPLOYED, RENDERED), seconds=1.5),
-        result("search", "dry-run", diff=stream_diff("", NEW_TARGET), new_target=True, seconds=0.8),
+        result(
+            "webapp-staging",
+            "dry-run",
+            diff=stream_diff(DEPLOYED, RENDERED),
+            seconds=1.5,
+        ),
+        result(
+            "search",
+            "dry-run",
+            diff=stream_diff("", NEW_TARGET),
+            new_target=True,
+            seconds=0.8,
+        ),
         result("legacy", "removed", reasons=("apps/legacy/values.cue deleted",)),
         result(
             "billing",
             "failed",
             error=CUE_ERROR,
-            annotations=[annotation("apps/billing/values.cue", 3, 8, "values.port: conflicting values")],
+            annotations=[
+                annotation(
+                    "apps/billing/values.cue", 3, 8, "values.port: conflicting values"
+                )
+            ],
             seconds=0.4,
         ),
-        result("webapp-production", "dry-run", diff=stream_diff(DEPLOYED, DEPLOYED), seconds=1.1),
+        result(
+            "webapp-production",
+            "dry-run",
+            diff=stream_diff(DEPLOYED, DEPLOYED),
+            seconds=1.1,
+        ),
     ]
 
 
 def comment_markdown() -> str:
     """The pull request comment of the sample dry run."""
-    return comment.render(dry_results(), config_path=".timoni-flux.yaml", run_url=RUN_URL, stamp=STAMP)
+    return comment.render(
+        dry_results(), config_path=".timoni-flux.yaml", run_url=RUN_URL, stamp=STAMP
+    )
 
 
 def summary_markdown() -> str:

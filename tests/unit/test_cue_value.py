@@ -35,7 +35,9 @@ PLATFORM = """bundle: {
 
 
 def urls(instances: str) -> list[tuple[str, str]]:
-    return cue_value.bundle_module_urls(f'bundle: {{\n\tname: "b"\n\tinstances: {{\n{instances}\n\t}}\n}}\n')
+    return cue_value.bundle_module_urls(
+        f'bundle: {{\n\tname: "b"\n\tinstances: {{\n{instances}\n\t}}\n}}\n'
+    )
 
 
 def test_the_urls_of_timoni_s_printed_value() -> None:
@@ -51,12 +53,17 @@ def test_the_urls_of_timoni_s_printed_value() -> None:
         (r'"file://a\"b\\c\u00e9\t"', 'file://a"b\\c\u00e9\t'),
         ('#"file://a\\b"c"#', 'file://a\\b"c'),
         ('"""\n\t\t\t\tfile://multi\n\t\t\t\t"""', "file://multi"),
-        ('#"""\n\t\t\t\tfile://x\n\t\t\t\t"""\n\t\t\t\ty\n\t\t\t\t"""#', 'file://x\n"""\ny'),
+        (
+            '#"""\n\t\t\t\tfile://x\n\t\t\t\t"""\n\t\t\t\ty\n\t\t\t\t"""#',
+            'file://x\n"""\ny',
+        ),
         (r'"file://\U0001F600"', "file://\U0001f600"),
     ],
 )
 def test_strings_in_every_form_cue_writes(literal: str, value: str) -> None:
-    assert urls(f"\t\ta: {{\n\t\t\tmodule: {{\n\t\t\t\turl: {literal}\n\t\t\t}}\n\t\t}}") == [("a", value)]
+    assert urls(
+        f"\t\ta: {{\n\t\t\tmodule: {{\n\t\t\t\turl: {literal}\n\t\t\t}}\n\t\t}}"
+    ) == [("a", value)]
 
 
 def test_a_label_chain_is_a_struct() -> None:
@@ -76,7 +83,9 @@ def test_a_label_chain_is_a_struct() -> None:
         "\t\ta: module: {}",
     ],
 )
-def test_anything_but_plain_structs_and_strings_on_the_way_is_an_error(instances: str) -> None:
+def test_anything_but_plain_structs_and_strings_on_the_way_is_an_error(
+    instances: str,
+) -> None:
     with pytest.raises(cue_value.CueValueError):
         urls(instances)
 

@@ -13,9 +13,15 @@ from gitops_action import defaults
 from gitops_action.inputs import settings
 from gitops_action.registry.flux import Flux
 
-ACTION: dict[str, Any] = yaml.safe_load((Path(__file__).resolve().parents[2] / "action.yml").read_text())
+ACTION: dict[str, Any] = yaml.safe_load(
+    (Path(__file__).resolve().parents[2] / "action.yml").read_text()
+)
 INPUTS: dict[str, dict[str, Any]] = ACTION["inputs"]
-HOME = {"config": defaults.CONFIG, "revision": defaults.REVISION, "timeout": defaults.TIMEOUT}
+HOME = {
+    "config": defaults.CONFIG,
+    "revision": defaults.REVISION,
+    "timeout": defaults.TIMEOUT,
+}
 HOME |= {"mode": defaults.MODE, "provider": defaults.PROVIDER}
 
 
@@ -34,10 +40,13 @@ def test_settings_inputs_and_flags_default_alike(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", sorted(n for n, i in INPUTS.items() if "${{" not in str(i.get("default", "")))
+    "name",
+    sorted(n for n, i in INPUTS.items() if "${{" not in str(i.get("default", ""))),
 )
 def test_every_default_in_action_yml_means_not_given(name: str) -> None:
-    given = settings.from_inputs({f"INPUT_{name.upper()}": str(INPUTS[name].get("default", ""))})
+    given = settings.from_inputs(
+        {f"INPUT_{name.upper()}": str(INPUTS[name].get("default", ""))}
+    )
     assert given == settings.from_inputs({})
 
 
@@ -46,7 +55,18 @@ def test_flux_calls_default_to_the_same_timeout() -> None:
 
 
 def test_every_flag_reaches_its_setting() -> None:
-    argv = ["dry-run", "--config", "c.yaml", "--repo", "/r", "--all", "--base", "b", "--head", "h"]
+    argv = [
+        "dry-run",
+        "--config",
+        "c.yaml",
+        "--repo",
+        "/r",
+        "--all",
+        "--base",
+        "b",
+        "--head",
+        "h",
+    ]
     argv += [
         "--targets",
         "a, b",
@@ -80,13 +100,21 @@ def test_every_flag_reaches_its_setting() -> None:
         summary_file="s.md",
         output_file="o.json",
     )
-    assert settings.from_args(["plan"], {"REGISTRY_PASSWORD": "p"}).registry_password == ""
+    assert (
+        settings.from_args(["plan"], {"REGISTRY_PASSWORD": "p"}).registry_password == ""
+    )
     assert not settings.from_args(["push", "--no-skip-unchanged"], {}).skip_unchanged
     for mode in ("promote", "flux-config"):  # the flags of one command only
-        more = ["--from", "a", "--to", "b", "--force"] if mode == "promote" else ["--output-dir", "d"]
+        more = (
+            ["--from", "a", "--to", "b", "--force"]
+            if mode == "promote"
+            else ["--output-dir", "d"]
+        )
         more += ["--tag", "t"] if mode == "flux-config" else []
         got = settings.from_args([mode, *more], {})
         assert (got.from_tag, got.to_tag, got.force) == (
             ("a", "b", True) if mode == "promote" else ("", "", False)
         )
-        assert (got.output_dir, got.flux_tag) == (("d", "t") if mode == "flux-config" else ("", ""))
+        assert (got.output_dir, got.flux_tag) == (
+            ("d", "t") if mode == "flux-config" else ("", "")
+        )

@@ -26,10 +26,17 @@ NO_OUTPUTS = {
 
 
 def files(tmp_path: Path) -> tuple[str, ...]:
-    return ("--summary-file", str(tmp_path / "summary.md"), "--output-file", str(tmp_path / "out.json"))
+    return (
+        "--summary-file",
+        str(tmp_path / "summary.md"),
+        "--output-file",
+        str(tmp_path / "out.json"),
+    )
 
 
-def test_git_missing_from_path_is_a_setup_error(example_repo: GitRepo, tmp_path: Path) -> None:
+def test_git_missing_from_path_is_a_setup_error(
+    example_repo: GitRepo, tmp_path: Path
+) -> None:
     """A program to install, not a bug (first hour 4.11: it said "internal error")."""
     empty = tmp_path / "empty-bin"
     empty.mkdir()
@@ -39,28 +46,43 @@ def test_git_missing_from_path_is_a_setup_error(example_repo: GitRepo, tmp_path:
     assert proc.stderr == f"error: {said}\n"
     summary = (tmp_path / "summary.md").read_text()
     escaped = said.replace("(", "\\(").replace(")", "\\)")  # the summary is Markdown
-    assert summary == f"## timoni-flux-push\n\nThe run stopped: a program it needs is missing: {escaped}\n"
+    assert (
+        summary
+        == f"## timoni-flux-push\n\nThe run stopped: a program it needs is missing: {escaped}\n"
+    )
     assert json.loads((tmp_path / "out.json").read_text()) == NO_OUTPUTS
 
 
-def test_an_export_that_fails_is_an_internal_error(example_repo: GitRepo, tmp_path: Path) -> None:
+def test_an_export_that_fails_is_an_internal_error(
+    example_repo: GitRepo, tmp_path: Path
+) -> None:
     """A dirty work tree makes the run export HEAD; a blob git cannot read makes the export fail."""
     example_repo.write("docs/notes.txt", "no target reads this file\n")
     example_repo.commit_all("notes")
     blob = example_repo.git("rev-parse", "HEAD:docs/notes.txt")
     (example_repo.path / ".git/objects" / blob[:2] / blob[2:]).unlink()
     (example_repo.path / "untracked.txt").write_text("dirty\n")
-    proc = run_cli(example_repo, "push", "--registry", "oci://127.0.0.1:9/never", *files(tmp_path))
+    proc = run_cli(
+        example_repo, "push", "--registry", "oci://127.0.0.1:9/never", *files(tmp_path)
+    )
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
-    assert "\nerror: internal error: git archive --format=tar " in proc.stderr, proc.stderr
+    assert "\nerror: internal error: git archive --format=tar " in proc.stderr, (
+        proc.stderr
+    )
     summary = (tmp_path / "summary.md").read_text()
-    assert summary.startswith("## timoni-flux-push\n\nThe run stopped on an internal error: git archive")
+    assert summary.startswith(
+        "## timoni-flux-push\n\nThe run stopped on an internal error: git archive"
+    )
     assert json.loads((tmp_path / "out.json").read_text()) == NO_OUTPUTS
 
 
-def test_a_usage_error_exits_2_and_says_nothing_was_built(example_repo: GitRepo, tmp_path: Path) -> None:
-    proc = run_cli(example_repo, "plan", "--targets", "no-such-target", *files(tmp_path))
+def test_a_usage_error_exits_2_and_says_nothing_was_built(
+    example_repo: GitRepo, tmp_path: Path
+) -> None:
+    proc = run_cli(
+        example_repo, "plan", "--targets", "no-such-target", *files(tmp_path)
+    )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr == "error: `targets` names unknown target(s): no-such-target\n"
     summary = (tmp_path / "summary.md").read_text()
@@ -93,10 +115,18 @@ def test_each_kind_of_error_has_its_exit_code(
     monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
     out = tmp_path / "out.json"
     settings = Settings(summary_file=str(tmp_path / "s.md"), output_file=str(out))
-    assert app.main(settings, {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}) == code
+    assert (
+        app.main(
+            settings,
+            {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")},
+        )
+        == code
+    )
     assert json.loads(out.read_text()) == NO_OUTPUTS
     err = capsys.readouterr().err
-    bug = code == 1 and not isinstance(exc, errors.ToolMissing)  # a missing program is no bug
+    bug = code == 1 and not isinstance(
+        exc, errors.ToolMissing
+    )  # a missing program is no bug
     assert err.startswith("error: internal error: " if bug else "error: ")
     assert err.startswith("error: internal error: ") is bug
     assert ("KeyError: 'a bug'" in err) is isinstance(exc, KeyError)
@@ -108,7 +138,10 @@ def _a_bug() -> int:
 
 @pytest.mark.parametrize("in_actions", [True, False])
 def test_an_internal_error_shows_its_traceback_folded(
-    in_actions: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    in_actions: bool,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Issue 20. Before: `IndexError: tuple index out of range` and no traceback anywhere. Now the
     Actions log holds it in a collapsed group (inside stop-commands), a terminal gets it on stderr;
@@ -118,7 +151,9 @@ def test_an_internal_error_shows_its_traceback_folded(
     if in_actions:
         env["GITHUB_ACTIONS"] = "true"
     summary = tmp_path / "s.md"
-    settings = Settings(summary_file=str(summary), output_file=str(tmp_path / "out.json"))
+    settings = Settings(
+        summary_file=str(summary), output_file=str(tmp_path / "out.json")
+    )
     assert app.main(settings, env) == 1
     out, err = capsys.readouterr()
     shown = out if in_actions else err
@@ -126,10 +161,19 @@ def test_an_internal_error_shows_its_traceback_folded(
     assert "in _a_bug" in shown and "return ()[0]" in shown
     if in_actions:
         group = out.index("::group ::timoni-flux-push: internal error (traceback)")
-        assert out.index("::stop-commands ::", group) < out.index("Traceback") < out.index("::endgroup::")
-        assert "::error title=timoni-flux-push%3A internal error::IndexError: tuple index out of range" in out
+        assert (
+            out.index("::stop-commands ::", group)
+            < out.index("Traceback")
+            < out.index("::endgroup::")
+        )
+        assert (
+            "::error title=timoni-flux-push%3A internal error::IndexError: tuple index out of range"
+            in out
+        )
     else:
-        assert err.startswith("error: internal error: IndexError: tuple index out of range\n")
+        assert err.startswith(
+            "error: internal error: IndexError: tuple index out of range\n"
+        )
     said = summary.read_text()
     assert "IndexError: tuple index out of range" in said and "Traceback" not in said
 
@@ -139,9 +183,16 @@ def test_a_bug_in_one_target_puts_its_traceback_in_that_targets_log() -> None:
     from gitops_action.push import pipeline
 
     log: list[str] = []
-    outcome, _ = pipeline._guarded(lambda: pipeline.Outcome("pushed", digest=str(_a_bug())), log)
+    outcome, _ = pipeline._guarded(
+        lambda: pipeline.Outcome("pushed", digest=str(_a_bug())), log
+    )
     assert outcome.status == "failed"
-    assert outcome.error == "internal error: IndexError: tuple index out of range (traceback in the log)"
+    assert (
+        outcome.error
+        == "internal error: IndexError: tuple index out of range (traceback in the log)"
+    )
     (entry,) = log
-    assert entry.startswith("internal error, traceback:\nTraceback (most recent call last):")
+    assert entry.startswith(
+        "internal error, traceback:\nTraceback (most recent call last):"
+    )
     assert "in _a_bug" in entry

@@ -18,12 +18,18 @@ from gitops_action.report.summary import fence, html, md
         ("[x](javascript:alert(1))", "\\[x\\]\\(javascript:alert\\(1\\)\\)"),
         # HTML becomes entities: a backslash does not stop it inside <details><summary> (issue 12).
         ("<img src=x onerror=alert(1)>", "&lt;img src=x onerror=alert\\(1\\)&gt;"),
-        ("**bold** _it_ `code` ~~s~~", "\\*\\*bold\\*\\* \\_it\\_ \\`code\\` \\~\\~s\\~\\~"),
+        (
+            "**bold** _it_ `code` ~~s~~",
+            "\\*\\*bold\\*\\* \\_it\\_ \\`code\\` \\~\\~s\\~\\~",
+        ),
         ("# heading + list ! {x}", "\\# heading \\+ list \\! \\{x\\}"),
         ("back\\slash", "back\\\\slash"),
         ("@octocat please", "&#64;octocat please"),  # no mention, no notification
         ("&lt;tag&gt;", "&amp;lt;tag&amp;gt;"),  # an entity shows as written
-        ("two\nlines\r\n\tand tabs", "two lines and tabs"),  # one line: a table row stays one row
+        (
+            "two\nlines\r\n\tand tabs",
+            "two lines and tabs",
+        ),  # one line: a table row stays one row
     ],
 )
 def test_md_escapes_everything_markdown_would_act_on(text: str, escaped: str) -> None:
@@ -44,12 +50,20 @@ def test_md_leaves_no_markup_character_unescaped() -> None:
         ("plain words", "plain words"),
         # Inside <summary> no Markdown is read: Markdown characters stay as they are, no backslash.
         ("**bold** a|b (x) ~y~ [z] \\ `c`", "**bold** a|b (x) ~y~ [z] \\ `c`"),
-        ("<img src=x onerror=alert(1)></summary>", "&lt;img src=x onerror=alert(1)&gt;&lt;/summary&gt;"),
+        (
+            "<img src=x onerror=alert(1)></summary>",
+            "&lt;img src=x onerror=alert(1)&gt;&lt;/summary&gt;",
+        ),
         ('say "hi" & @octocat', "say &quot;hi&quot; &amp; &#64;octocat"),
-        ("two\n\nlines\r\n\tand tabs", "two lines and tabs"),  # a blank line would end the HTML block
+        (
+            "two\n\nlines\r\n\tand tabs",
+            "two lines and tabs",
+        ),  # a blank line would end the HTML block
     ],
 )
-def test_html_escapes_what_html_reads_and_keeps_one_line(text: str, escaped: str) -> None:
+def test_html_escapes_what_html_reads_and_keeps_one_line(
+    text: str, escaped: str
+) -> None:
     assert html(text) == escaped
 
 

@@ -57,32 +57,54 @@ def test_every_section_has_a_title(page: gfm.Page) -> None:
         assert "**" not in d.summary and "\\" not in d.summary
 
 
-def test_diffs_are_diff_blocks_added_objects_with_plus_removed_with_minus(page: gfm.Page) -> None:
+def test_diffs_are_diff_blocks_added_objects_with_plus_removed_with_minus(
+    page: gfm.Page,
+) -> None:
     diffs = [c for c in page.code if c.lang == "diff"]
     assert {c.lang for c in page.code} <= {"diff", "text"}
     everything = "\n".join(c.text for c in diffs)
-    for line in ("-  replicas: '1'", "+  replicas: '2'", "+kind: Service", "+  - port: 80"):
+    for line in (
+        "-  replicas: '1'",
+        "+  replicas: '2'",
+        "+kind: Service",
+        "+  - port: 80",
+    ):
         assert line in everything.splitlines()
-    added = next(c.text for c in diffs if "name: search" in c.text)  # the new target's ConfigMap
+    added = next(
+        c.text for c in diffs if "name: search" in c.text
+    )  # the new target's ConfigMap
     assert all(ln.startswith(("+", "@@")) for ln in added.splitlines()), added
-    gone = next(c.text for c in diffs if "name: webapp-legacy" in c.text)  # removed from a target
+    gone = next(
+        c.text for c in diffs if "name: webapp-legacy" in c.text
+    )  # removed from a target
     assert all(ln.startswith(("-", "@@")) for ln in gone.splitlines()), gone
     assert "s3cret" not in everything and "password: <hidden> (changed)" in everything
 
 
 def test_a_failure_is_shown_in_its_own_section_as_written(page: gfm.Page) -> None:
     assert any(h.startswith("Failed") for h in page.headings), page.headings
-    errors = [c.text for c in page.code if "conflicting values 443 and string" in c.text]
+    errors = [
+        c.text for c in page.code if "conflicting values 443 and string" in c.text
+    ]
     assert errors, "the error, as timoni wrote it, in a code block"
     assert "values.port ~ <int> & @someone [see **docs**]" in errors[0]
     assert "apps/billing/values.cue:3:8" in errors[0]
 
 
 def test_the_verdict_comes_first_and_names_the_commit(page: gfm.Page) -> None:
-    assert page.headings[0].endswith(": 1 changed, 1 added, 1 removed, 1 failed"), page.headings[0]
-    first = [ln for ln in page.text.split("\n") if ln.strip()][1]  # the line under the verdict
-    assert first.startswith("1 unchanged · commit c0ffee1 · updated 2026-12-06 19:55 UTC"), first
-    assert ("https://github.com/octo-org/gitops/commit/" + HEAD, "c0ffee1") in page.links
+    assert page.headings[0].endswith(": 1 changed, 1 added, 1 removed, 1 failed"), (
+        page.headings[0]
+    )
+    first = [ln for ln in page.text.split("\n") if ln.strip()][
+        1
+    ]  # the line under the verdict
+    assert first.startswith(
+        "1 unchanged · commit c0ffee1 · updated 2026-12-06 19:55 UTC"
+    ), first
+    assert (
+        "https://github.com/octo-org/gitops/commit/" + HEAD,
+        "c0ffee1",
+    ) in page.links
 
 
 def test_a_complete_comment_does_not_send_the_reader_to_the_summary() -> None:
@@ -97,13 +119,21 @@ def test_docs_show_what_the_renderer_makes_now(name: str) -> None:
     """docs/<name>.html (screenshotted into docs/<name>.png by tools/screenshots.py, shown in the
     README) is exactly today's rendering: after a change to the Markdown, run the tool again."""
     kept = (DOCS / f"{name}.html").read_text("utf-8")
-    assert kept == gfm.page(name, RENDERED[name]()), "run: .venv/bin/python tools/screenshots.py"
+    assert kept == gfm.page(name, RENDERED[name]()), (
+        "run: .venv/bin/python tools/screenshots.py"
+    )
 
 
 def valid(body: str) -> gfm.Page:
     page = gfm.read(gfm.to_html(body))
-    assert "**" not in page.text and "```" not in page.text and not ESCAPE.search(page.text)
-    assert page.unclosed == [] and all(d.summary and d.first_child == "summary" for d in page.details)
+    assert (
+        "**" not in page.text
+        and "```" not in page.text
+        and not ESCAPE.search(page.text)
+    )
+    assert page.unclosed == [] and all(
+        d.summary and d.first_child == "summary" for d in page.details
+    )
     return page
 
 
@@ -112,9 +142,16 @@ def test_a_comment_too_large_folds_whole_targets_and_still_renders() -> None:
         f"---\nkind: ConfigMap\nmetadata: {{name: c{i}, namespace: bulk}}\ndata: {{salt: a}}\n"
         for i in range(400)
     )
-    bulk = result("bulk", "dry-run", diff=stream_diff(old, old.replace("salt: a", "salt: " + "b" * 200)))
+    bulk = result(
+        "bulk",
+        "dry-run",
+        diff=stream_diff(old, old.replace("salt: a", "salt: " + "b" * 200)),
+    )
     body = comment.render(
-        [bulk, *dry_results()], config_path=".timoni-flux.yaml", run_url=RUN_URL, stamp=STAMP
+        [bulk, *dry_results()],
+        config_path=".timoni-flux.yaml",
+        run_url=RUN_URL,
+        stamp=STAMP,
     )
     assert len(body) <= comment.COMMENT_LIMIT
     page = valid(body)
@@ -122,15 +159,25 @@ def test_a_comment_too_large_folds_whole_targets_and_still_renders() -> None:
         "bulk · changed: 0 added, 400 changed, 0 removed object(s): diff too large for this comment, "
         "see the job summary"
     ) in page.text
-    assert any("+  replicas: '2'" in c.text for c in page.code)  # the small target keeps its diff
+    assert any(
+        "+  replicas: '2'" in c.text for c in page.code
+    )  # the small target keeps its diff
     assert any(h.startswith("Failed") for h in page.headings)
-    assert (RUN_URL, "Full diff in the job summary") in page.links  # a diff is not here: the run has it
+    assert (
+        RUN_URL,
+        "Full diff in the job summary",
+    ) in page.links  # a diff is not here: the run has it
 
 
 def test_more_targets_than_one_line_each_fits_still_renders() -> None:
     diff = stream_diff("", NEW_TARGET)
-    many = [result(f"target-{i:04}", "dry-run", diff=diff, new_target=True) for i in range(900)]
-    body = comment.render(many, config_path=".timoni-flux.yaml", run_url=RUN_URL, stamp=STAMP)
+    many = [
+        result(f"target-{i:04}", "dry-run", diff=diff, new_target=True)
+        for i in range(900)
+    ]
+    body = comment.render(
+        many, config_path=".timoni-flux.yaml", run_url=RUN_URL, stamp=STAMP
+    )
     assert len(body) <= comment.COMMENT_LIMIT
     page = valid(body)
     assert "more target(s), listed in the job summary" in page.text
@@ -150,6 +197,11 @@ def test_a_push_summary_with_a_hostile_target_id_renders() -> None:
     assert "<script" not in rendered
     page = gfm.read(rendered)
     assert page.headings[0] == "timoni-flux-push push: 1 pushed, 0 removed, 1 failed"
-    assert "billing|<script>alert(1)</script>" in page.text  # shown as text, in the table
-    assert [d.summary for d in page.details][:2] == [f"{hostile} · failed", "platform · skipped"]
+    assert (
+        "billing|<script>alert(1)</script>" in page.text
+    )  # shown as text, in the table
+    assert [d.summary for d in page.details][:2] == [
+        f"{hostile} · failed",
+        "platform · skipped",
+    ]
     assert page.unclosed == [] and "\\" not in page.text

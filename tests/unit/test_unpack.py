@@ -34,7 +34,11 @@ def tree(root: Path) -> dict[str, str]:
     out = {}
     for p in sorted(root.rglob("*")):
         rel = p.relative_to(root).as_posix()
-        out[rel] = f"-> {p.readlink()}" if p.is_symlink() else ("dir" if p.is_dir() else p.read_text())
+        out[rel] = (
+            f"-> {p.readlink()}"
+            if p.is_symlink()
+            else ("dir" if p.is_dir() else p.read_text())
+        )
     return out
 
 
@@ -47,18 +51,35 @@ def dest(tmp_path: Path) -> Path:
 
 def test_files_directories_and_inner_links_are_unpacked(dest: Path) -> None:
     unpack(
-        archive(("dir", "a", ""), ("file", "a/x.cue", "x"), ("sym", "a/y.cue", "x.cue"), ("sym", "b", "a")),
+        archive(
+            ("dir", "a", ""),
+            ("file", "a/x.cue", "x"),
+            ("sym", "a/y.cue", "x.cue"),
+            ("sym", "b", "a"),
+        ),
         dest,
     )
-    assert tree(dest) == {"a": "dir", "a/x.cue": "x", "a/y.cue": "-> x.cue", "b": "-> a"}
+    assert tree(dest) == {
+        "a": "dir",
+        "a/x.cue": "x",
+        "a/y.cue": "-> x.cue",
+        "b": "-> a",
+    }
     assert (dest / "b/y.cue").read_text() == "x"
 
 
-@pytest.mark.parametrize("name", ["../evil.cue", "a/../../evil.cue", "/tmp/evil.cue", ".."])
-def test_a_member_that_leaves_the_destination_is_an_error(dest: Path, name: str) -> None:
+@pytest.mark.parametrize(
+    "name", ["../evil.cue", "a/../../evil.cue", "/tmp/evil.cue", ".."]
+)
+def test_a_member_that_leaves_the_destination_is_an_error(
+    dest: Path, name: str
+) -> None:
     with pytest.raises(GitError, match="leaves the destination"):
         unpack(archive(("file", "ok.cue", "ok"), ("file", name, "evil")), dest)
-    assert not (dest.parent / "evil.cue").exists() and not (dest.parent.parent / "evil.cue").exists()
+    assert (
+        not (dest.parent / "evil.cue").exists()
+        and not (dest.parent.parent / "evil.cue").exists()
+    )
 
 
 def test_links_out_of_the_destination_are_left_out(dest: Path) -> None:
@@ -69,9 +90,17 @@ def test_links_out_of_the_destination_are_left_out(dest: Path) -> None:
             ("sym", "abs.yaml", "/etc/passwd"),
             ("sym", "up.yaml", "../outside.yaml"),
             ("sym", "dot", "."),  # inside
-            ("sym", "via-dot.yaml", "dot/../outside.yaml"),  # inside by its text, outside in fact
+            (
+                "sym",
+                "via-dot.yaml",
+                "dot/../outside.yaml",
+            ),  # inside by its text, outside in fact
             ("sym", "out", ".."),
-            ("sym", "out/planted", "x"),  # would be written through the link that points out
+            (
+                "sym",
+                "out/planted",
+                "x",
+            ),  # would be written through the link that points out
         ),
         dest,
     )
