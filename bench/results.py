@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class Goal:
-    kind: str  # "ratio": action / bare; "extra": action - bare, seconds; "seconds": the action's own
+    # "ratio": action / bare; "extra": action - bare, seconds; "seconds": the action's own
+    kind: str
     limit: float
 
 

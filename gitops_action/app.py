@@ -53,10 +53,8 @@ __all__ = ["Context", "docker_config", "main", "signer_for"]
 
 def main(settings: Settings, env: Mapping[str, str]) -> int:
     ctx = Context.from_env(env)
-    for stream in (
-        sys.stdout,
-        sys.stderr,
-    ):  # the log stays valid UTF-8 whatever the file names
+    # the log stays valid UTF-8 whatever the file names
+    for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, io.TextIOWrapper):
             stream.reconfigure(errors="backslashreplace")
     for secret in settings.secrets():
@@ -66,9 +64,8 @@ def main(settings: Settings, env: Mapping[str, str]) -> int:
     restore = _remove_on_signal(scratch)
     try:
         return _main(settings, ctx, scratch)
-    except (
-        Exception
-    ) as exc:  # the one place a run-level error is caught (see errors.py)
+    # the one place a run-level error is caught (see errors.py)
+    except Exception as exc:
         return stopped(settings, ctx, exc)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -87,9 +84,8 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
         and settings.mode == "auto"
         and ctx.event_name == "repository_dispatch"
     )
-    if (
-        settings.mode == "deployment-status" or flux_event
-    ):  # Flux's event: no checkout needed
+    # Flux's event: no checkout needed
+    if settings.mode == "deployment-status" or flux_event:
         from gitops_action.cluster import dispatch
 
         return dispatch.run(settings, ctx)
@@ -113,9 +109,8 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     )
     at_head = head_ref == "HEAD" or repo.resolve("HEAD") == head
     edited = _uncommitted(repo, head) if at_head else ""
-    if (
-        edited
-    ):  # the log and the summary: the run reads the commit, not the files on disk
+    # the log and the summary: the run reads the commit, not the files on disk
+    if edited:
         warn(ctx, edited)
         plan = replace(plan, warnings=(*plan.warnings, edited))
     revision = _revision(settings.revision, ctx, repo, head)
@@ -155,9 +150,8 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
         results, extra = _sign(
             settings, ctx, results, signer, flux.env, scratch, opts.parallel
         )
-    if (
-        settings.deployments and opts.mode == "push"
-    ):  # after signing: a deployment of what is final
+    # after signing: a deployment of what is final
+    if settings.deployments and opts.mode == "push":
         from gitops_action.cluster import deployments
 
         try:
@@ -249,9 +243,8 @@ def _plan(
             ),
             _vouches(signer),
         )
-    for w in (
-        plan.warnings
-    ):  # the configuration's, and catchup's when tags could not be read
+    # the configuration's, and catchup's when tags could not be read
+    for w in plan.warnings:
         warn(ctx, w)
     return plan, flux, reader, signer
 
@@ -394,9 +387,8 @@ def signer_for(
     )
     signer = signing.prepare(request, scratch / "signing", os.environ)
     if ctx.in_actions:
-        for (
-            secret
-        ) in signer.secrets:  # the OIDC token (key and password are masked already)
+        # the OIDC token (key and password are masked already)
+        for secret in signer.secrets:
             gha.add_mask(secret)
     return signer
 

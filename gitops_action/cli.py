@@ -16,9 +16,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from gitops_action import (
-        app,
-    )  # after the flags: --help, --version and a usage error answer at once
+    # after the flags: --help, --version and a usage error answer at once
+    from gitops_action import app
 
     return app.main(settings, os.environ)
 

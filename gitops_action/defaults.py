@@ -4,7 +4,8 @@ them here; tests/unit/test_defaults.py holds action.yml's `default:` values to t
 from __future__ import annotations
 
 CONFIG = ".timoni-flux.yaml"
-REVISION = "{ref_name}@sha1:{sha}"  # flux push --revision, as Flux's source-controller reads it
+# flux push --revision, as Flux's source-controller reads it
+REVISION = "{ref_name}@sha1:{sha}"
 TIMEOUT = "5m"  # each flux and timoni call (a Go duration)
 MODE = "auto"
 PROVIDER = "generic"

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from gitops_action.errors import ToolMissing
 
-TRACE = "TIMONI_FLUX_PUSH_TRACE"  # a file: one line per program run (bench/bench_pipeline.py reads it)
+# a file: one line per program run (bench/bench_pipeline.py reads it)
+TRACE = "TIMONI_FLUX_PUSH_TRACE"
 
 
 def trace(args: Sequence[str], start: float, end: float) -> None:

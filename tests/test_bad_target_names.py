@@ -173,9 +173,8 @@ def test_flux_config_fails_the_bad_name_alone(
         text = (example_repo.path / "sync/staging-report.yaml").read_text()
     else:
         text = run.stdout
-    stream = "\n".join(
-        ln for ln in text.splitlines() if not ln.startswith("::")
-    )  # not the annotations
+    # not the annotations
+    stream = "\n".join(ln for ln in text.splitlines() if not ln.startswith("::"))
     names = [d["metadata"]["name"] for d in yaml.safe_load_all(stream) if d]
     assert "staging-report" in names
     assert "Q3 Report" in run.summary and "cannot be an instance" in run.summary
@@ -192,9 +191,8 @@ def test_promote_fails_the_bad_name_alone(
 ) -> None:
     """Promote reads no configuration it cannot use either: the others are promoted."""
     base = add_reports(example_repo)
-    config = (
-        example_repo.path / CONFIG
-    )  # the reports' clusters follow `qa`: a tag promote may move
+    # the reports' clusters follow `qa`: a tag promote may move
+    config = example_repo.path / CONFIG
     config.write_text(
         config.read_text().replace(ENTRY, ENTRY + "    flux: {source: {tag: qa}}\n")
     )
@@ -248,9 +246,8 @@ def test_deployments_skip_the_bad_name(
         run.outputs["pushed"] == str(len(run.by_name()) - 1)
         and "### Deployments" in run.summary
     )
-    assert (
-        "no registry credentials for :" not in said
-    )  # no empty host from the bad target
+    # no empty host from the bad target
+    assert "no registry credentials for :" not in said
 
 
 def test_no_empty_host_in_the_credentials_warning(

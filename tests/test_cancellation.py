@@ -40,9 +40,8 @@ def test_signal_removes_the_docker_config(
     private_tmp = tmp_path / "tmp"
     private_tmp.mkdir()
     with fault_proxy(registry.host) as proxy:
-        proxy.stall(
-            60
-        )  # every registry request hangs: the run is mid-way when the signal comes
+        # every registry request hangs: the run is mid-way when the signal comes
+        proxy.stall(60)
         env = {
             k: v
             for k, v in os.environ.items()

@@ -149,9 +149,8 @@ def test_a_commit_that_never_had_a_run_is_delivered(
     commit whose change no run delivered. Run in a depth-1 clone, as actions/checkout leaves it."""
     c1 = example_repo.head()
     assert push(example_repo, tmp_path / "run1", prefix, "0" * 40).returncode == 0
-    bump(
-        example_repo, "apps/webapp/common.cue"
-    )  # c2: both webapp instances; its run never started
+    # c2: both webapp instances; its run never started
+    bump(example_repo, "apps/webapp/common.cue")
     c2 = example_repo.head()
     bump(example_repo, "clusters/production/billing.cue")  # c3
     clone = example_repo.shallow_clone(tmp_path / "clone")
@@ -302,9 +301,8 @@ def test_a_render_that_did_not_change_is_not_rendered_on_every_later_run(
     assert statuses(second) == dict.fromkeys(
         ("webapp-staging", "webapp-production", "platform-staging"), "unchanged"
     )
-    assert (
-        held(registry, prefix, "webapp-staging") == c1
-    )  # skip-unchanged left the tag alone
+    # skip-unchanged left the tag alone
+    assert held(registry, prefix, "webapp-staging") == c1
     # A third run, for a commit that touches only billing, renders only billing.
     bump(example_repo, "clusters/staging/billing.cue")
     third = push(example_repo, tmp_path / "run3", prefix, c2)

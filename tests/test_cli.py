@@ -18,9 +18,8 @@ from gitops_action.inputs import settings
 
 pytestmark = pytest.mark.unit
 
-FLAG = re.compile(
-    r"^\s+(?:-\w, )?(--[a-z][a-z-]*)", re.M
-)  # a flag at the start of a help line
+# a flag at the start of a help line
+FLAG = re.compile(r"^\s+(?:-\w, )?(--[a-z][a-z-]*)", re.M)
 
 
 def cli(*args: str, path: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -140,7 +140,8 @@ CASES = [
         "bundels:",
         "unknown key 'bundels': did you mean `bundles`?",
     ),
-    Broken(  # issue 20: before, only "'namespace' is a required property" on the entry's line
+    # issue 20: before, only "'namespace' is a required property" on the entry's line
+    Broken(
         "required-key-typo",
         "  - name: webapp-production\n    namespace: apps",
         "  - name: webapp-production\n    namesppace: apps",
@@ -402,9 +403,8 @@ def test_error_annotation_in_actions_points_at_the_file_and_line(
         "INPUT_MODE": "plan",
         "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
     }
-    proc = run_cli(
-        gitops, "plan", env=env
-    )  # the CLI in an Actions job: the error is an annotation
+    # the CLI in an Actions job: the error is an annotation
+    proc = run_cli(gitops, "plan", env=env)
     assert proc.returncode == 2
     line = line_of(text, case.marker)
     assert (
@@ -493,15 +493,12 @@ instances:
         ("teams/red/shared",),
         "red",
     )
-    assert (
-        shop.artifact == "oci://r.example.com/x/shop"
-    )  # the registry's trailing / is dropped
-    assert (
-        by_id["red-extra"].files[-1] == "teams/red/apps/shop/extra/values.cue"
-    )  # ** spans directories
-    qa = by_id[
-        "qa/app"
-    ]  # a repeated placeholder captures the same segment twice (envs/qa/prod: no match)
+    # the registry's trailing / is dropped
+    assert shop.artifact == "oci://r.example.com/x/shop"
+    # ** spans directories
+    assert by_id["red-extra"].files[-1] == "teams/red/apps/shop/extra/values.cue"
+    # a repeated placeholder captures the same segment twice (envs/qa/prod: no match)
+    qa = by_id["qa/app"]
     assert (qa.name, qa.local_module, qa.module, qa.version, qa.artifact) == (
         "app",
         None,

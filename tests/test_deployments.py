@@ -174,10 +174,8 @@ def test_push_records_deployments_and_flux_events_set_their_status(
         example_repo, tmp_path / "again", api, event_for(staging, "staging")
     )
     assert again.returncode == 0 and "already" in again.summary
-    assert api.statuses_of(staging["id"]) == [
-        "in_progress",
-        "success",
-    ]  # the next interval's event
+    # the next interval's event
+    assert api.statuses_of(staging["id"]) == ["in_progress", "success"]
 
     production = by_target["production/billing"]
     failed = event_for(
@@ -256,9 +254,8 @@ def test_forged_dispatch_payloads_change_nothing_and_say_so(
         assert said in shown and "nothing changed" in shown, (case, run.summary)
         assert any(a["level"] == "error" for a in annotations(run.stdout)), case
     assert api.statuses_of(d["id"]) == []
-    assert [r["method"] for r in api.requests] == [
-        "POST"
-    ]  # the seed: no call for any forged payload
+    # the seed: no call for any forged payload
+    assert [r["method"] for r in api.requests] == ["POST"]
 
 
 def test_an_event_that_ends_nothing_changes_nothing(
@@ -305,9 +302,8 @@ def test_missing_permissions_are_said_clearly(
         api,
         targets="webapp-staging,webapp-production",
     )
-    assert pushed.returncode == 0, (
-        pushed.stdout + pushed.stderr
-    )  # the push itself succeeded
+    # the push itself succeeded
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
     assert {a["status"] for a in pushed.artifacts()} == {"pushed"}
     warned = [
         a["message"] for a in annotations(pushed.stdout) if a["level"] == "warning"

@@ -65,9 +65,8 @@ def test_git_refuses_the_foreign_workspace_without_the_action(
         env={**os.environ, "HOME": str(home)},
         check=False,
     )
-    assert (
-        out.returncode != 0 and "dubious ownership" in out.stderr
-    )  # the trap the action must handle
+    # the trap the action must handle
+    assert out.returncode != 0 and "dubious ownership" in out.stderr
 
 
 def test_push_in_the_docker_environment(

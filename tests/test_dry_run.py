@@ -288,9 +288,8 @@ def test_hostile_values_render_harmlessly(
             'message: "hello from staging"', f"message: {hostile!r}"
         )
     )
-    example_repo.write(
-        "apps/webapp/`odd` <name>.yaml", "values: {}\n"
-    )  # an untrusted file name too
+    # an untrusted file name too
+    example_repo.write("apps/webapp/`odd` <name>.yaml", "values: {}\n")
     example_repo.commit_all("hostile message")
     run = dry_run(example_repo, tmp_path / "pr", prefix, api, base)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -300,9 +299,8 @@ def test_hostile_values_render_harmlessly(
     body = api.comments[0]["body"]
     assert "owned" in body  # it is shown...
     prose = outside_fences(body)
-    assert (
-        "owned" not in prose and "javascript:" not in prose
-    )  # ...but only inside a code block
+    # ...but only inside a code block
+    assert "owned" not in prose and "javascript:" not in prose
     assert prose.count("<details>") == prose.count("</details>")
     assert "````diff" in body  # a fence longer than the hostile ``` run
     assert api.rejections == []

@@ -516,9 +516,8 @@ def test_the_command_line_warns_about_uncommitted_edits(
     assert (
         f"warning: {said}" in proc.stderr and "apps/webapp/staging.yaml" in proc.stderr
     ), proc.stderr
-    assert "stash" not in proc.stderr, (
-        proc.stderr
-    )  # first hour: stashing builds nothing
+    # first hour: stashing builds nothing
+    assert "stash" not in proc.stderr, proc.stderr
     assert said in summary.read_text()
     staging.write_text(staging.read_text().replace("replicas: 5", "replicas: 1"))
     clean = run_cli(
@@ -619,10 +618,8 @@ def test_a_matched_file_that_cannot_be_an_instance_on_a_plain_push(
         example_repo.path,
         tmp_path / "run",
         inputs={"registry": prefix},
-        payload={
-            "before": "0" * 40,
-            "created": True,
-        },  # a new branch: planned from the tags
+        # a new branch: planned from the tags
+        payload={"before": "0" * 40, "created": True},
     )
     assert "IndexError" not in run.stdout + run.stderr, run.stdout
     assert run.returncode == 1, run.stdout + run.stderr

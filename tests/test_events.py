@@ -35,9 +35,8 @@ def commit_range(
     repo: GitRepo, event: str, payload: dict[str, object], head: str, **kw: object
 ) -> CommitRange:
     path = payloads.write(payload, repo.path.parent / f"{event}-event.json")
-    loaded = events.load_payload(
-        str(path)
-    )  # the way the action reads GITHUB_EVENT_PATH
+    # the way the action reads GITHUB_EVENT_PATH
+    loaded = events.load_payload(str(path))
     return events.commit_range(
         Repo(repo.path), event=event, payload=loaded, head=head, **kw
     )  # type: ignore[arg-type]
@@ -165,9 +164,8 @@ def test_pull_request_compares_base_sha_with_github_sha(
 ) -> None:
     repo, (first, second, third) = source
     payload = payloads.pull_request(base_sha=first, head_sha=second, number=7)
-    rng = commit_range(
-        repo, "pull_request", payload, third
-    )  # head: GITHUB_SHA (the merge commit)
+    # head: GITHUB_SHA (the merge commit)
+    rng = commit_range(repo, "pull_request", payload, third)
     assert (rng.base, rng.head, rng.why_all) == (first, third, "")
     assert (rng.is_pull_request, rng.pr_number, rng.fork) == (True, 7, False)
 

@@ -216,9 +216,8 @@ def test_each_environment_reports_back_to_the_repository(example_repo: GitRepo) 
                 "secretRef": {"name": "github-token"},
             }
             assert alert["spec"]["providerRef"] == {"name": f"{prefix}-{env}"}
-            assert (
-                alert["spec"]["eventSeverity"] == "info"
-            )  # the Ready event too, not errors only
+            # the Ready event too, not errors only
+            assert alert["spec"]["eventSeverity"] == "info"
             assert alert["spec"]["eventSources"] == [
                 {"kind": "Kustomization", "name": n} for n in names
             ]

@@ -44,9 +44,8 @@ def test_a_newer_commit_fetched_at_depth_one_is_still_seen_as_newer(
     (old,) = commits(origin, 1)
     shallow = clone(origin, tmp_path / "clone", 1)
     (new,) = commits(origin, 1)
-    shallow.git(
-        "fetch", "-q", "--depth=1", "origin", new
-    )  # as planning fetches what a tag holds
+    # as planning fetches what a tag holds
+    shallow.git("fetch", "-q", "--depth=1", "origin", new)
     assert history.newer_commit(Repo(shallow.path), new, old) == new
 
 

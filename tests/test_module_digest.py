@@ -80,9 +80,8 @@ def test_a_module_pinned_by_digest_renders_and_a_wrong_digest_fails_its_target(
         )
         error = str(got[name]["error"])
         assert f"module {module} is not at digest {WRONG}" in error, error
-    assert f"got {digest}" in str(
-        got["wrong"]["error"]
-    )  # what the version holds instead
+    # what the version holds instead
+    assert f"got {digest}" in str(got["wrong"]["error"])
     assert "manifest unknown" in str(got["wrong-alone"]["error"]).lower()
 
 

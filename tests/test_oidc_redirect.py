@@ -18,9 +18,8 @@ def test_the_token_request_does_not_follow_a_redirect_with_the_bearer(
     example_repo: GitRepo, prefix: str, tmp_path: Path
 ) -> None:
     with TokenServer() as elsewhere, TokenServer() as runtime:
-        elsewhere.url = elsewhere.url.replace(
-            "127.0.0.1", "localhost"
-        )  # another host name
+        # another host name
+        elsewhere.url = elsewhere.url.replace("127.0.0.1", "localhost")
         runtime.redirect_to = f"{elsewhere.url}/collect"
         run = run_action(
             example_repo.path,

@@ -243,9 +243,8 @@ PUSH_CASES: list[tuple[str, Callable[[GitRepo], object], dict[str, str]]] = [
             remove("apps/webapp/production.yaml"),
             config_edit("production.yaml]", "production.yaml]  # gone"),
         ),
-        planned(
-            "webapp-production"
-        ),  # common.cue is still there: planned, failing with a clear error
+        # common.cue is still there: planned, failing with a clear error
+        planned("webapp-production"),
     ),
     ("unrelated-file", append("README.md", "docs\n"), {}),
 ]
@@ -665,25 +664,23 @@ def test_plan_mode_writes_outputs_and_builds_nothing(
         by_name["production/billing"].pop("revision")
         == f"main@sha1:{example_repo.head()}"
     )
-    assert (
-        by_name["production/billing"]
-        == {
-            "name": "production/billing",
-            "kind": "instance",
-            "artifact": f"{prefix}/production/billing",
-            "tags": ["production"],
-            "digest": None,
-            "url": None,
-            "status": "planned",
-            "error": None,
-            # Issue 11: a dispatch plans from what each tag holds (here: nothing yet), not "every target".
-            "reasons": ["new target: production holds nothing yet"],
-            "base": None,
-            "caught_up": False,
-            "signed": False,  # issue 13: every entry says whether a verified signature is on its digest
-            "signature": None,
-        }
-    )
+    assert by_name["production/billing"] == {
+        "name": "production/billing",
+        "kind": "instance",
+        "artifact": f"{prefix}/production/billing",
+        "tags": ["production"],
+        "digest": None,
+        "url": None,
+        "status": "planned",
+        "error": None,
+        # Issue 11: a dispatch plans from what each tag holds (here: nothing yet), not "every target".
+        "reasons": ["new target: production holds nothing yet"],
+        "base": None,
+        "caught_up": False,
+        # issue 13: every entry says whether a verified signature is on its digest
+        "signed": False,
+        "signature": None,
+    }
     assert by_name["platform-staging"]["kind"] == "bundle"
     assert by_name["webapp-production"]["tags"] == ["production", "stable"]
     assert (run.outputs["pushed"], run.outputs["failed"]) == ("0", "0")
@@ -872,17 +869,15 @@ def test_git_reads_odd_names_directories_and_missing_files(tmp_path: Path) -> No
         "absent.cue",
         'quote"d.cue',
     ]
-    assert (
-        git.read_files(first, wanted)
-        == {
-            "dir": None,  # a tree, not a file: its content is skipped, not taken for the next answer
-            "line\nbreak.cue": b"content 1\n",
-            "absent\nfile.cue": None,
-            "a b/ü.cue": b"content 0\n",
-            "absent.cue": None,
-            'quote"d.cue': b"content 3\n",
-        }
-    )
+    assert git.read_files(first, wanted) == {
+        # a tree, not a file: its content is skipped, not taken for the next answer
+        "dir": None,
+        "line\nbreak.cue": b"content 1\n",
+        "absent\nfile.cue": None,
+        "a b/ü.cue": b"content 0\n",
+        "absent.cue": None,
+        'quote"d.cue': b"content 3\n",
+    }
     assert git.read_files(first, ["dir", "tab\there.yaml", "absent.cue"]) == {
         "dir": None,
         "tab\there.yaml": b"content 2\n",

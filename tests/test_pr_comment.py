@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from conftest import PR
-from support.github_api import (
-    GitHubApiServer,
-)  # tests/ is on sys.path (see conftest.py)
+
+# tests/ is on sys.path (see conftest.py)
+from support.github_api import GitHubApiServer
 
 from gitops_action.report.github import (
     ACTIONS_BOT,

@@ -262,9 +262,8 @@ def test_off_a_terminal_each_target_has_one_plain_line(
             rf"\[\d/5\] {re.escape(name)}: pushed \(\d+\.\d\ds\) oci://\S+@sha256:\w+",
             said[0],
         )
-    assert out.stdout.startswith(
-        "## "
-    )  # the Markdown summary: stdout is not a terminal
+    # the Markdown summary: stdout is not a terminal
+    assert out.stdout.startswith("## ")
 
 
 def test_plan_on_a_terminal_lists_each_target_once_with_its_reasons(
@@ -281,9 +280,7 @@ def test_plan_on_a_terminal_lists_each_target_once_with_its_reasons(
         ]
         assert len(at) == 1, (name, lines)
         assert lines[at[0]] == f"{name}: planned"
-        assert lines[at[0] + 1].startswith(
-            "  new target: "
-        )  # why: its tag holds nothing yet
-    assert not any(line.startswith(("#", "|", "<")) for line in lines), (
-        lines
-    )  # no Markdown
+        # why: its tag holds nothing yet
+        assert lines[at[0] + 1].startswith("  new target: ")
+    # no Markdown
+    assert not any(line.startswith(("#", "|", "<")) for line in lines), lines

@@ -112,9 +112,8 @@ def test_broken_values_file_fails_only_its_target(
     staging = example_repo.path / "apps/webapp/staging.yaml"
     staging.write_text(staging.read_text().replace("replicas: 1", 'replicas: "three"'))
     common = example_repo.path / "apps/webapp/common.cue"
-    common.write_text(
-        common.read_text() + "\n"
-    )  # also touches production: it must still be pushed
+    # also touches production: it must still be pushed
+    common.write_text(common.read_text() + "\n")
     example_repo.commit_all("break staging")
     run = push(example_repo, tmp_path / "run2", prefix, before=sha1)
     assert run.returncode == 1

@@ -85,9 +85,8 @@ def test_tls_registry_with_login_reads_agree_with_flux_pull(
     flux_pulls: Callable[[], int],
 ) -> None:
     assert auth_registry.auth is not None and auth_registry.ca_file is not None
-    monkeypatch.setenv(
-        "SSL_CERT_FILE", str(auth_registry.ca_file)
-    )  # flux and the reader trust the test CA
+    # flux and the reader trust the test CA
+    monkeypatch.setenv("SSL_CERT_FILE", str(auth_registry.ca_file))
     env = Credentials(*auth_registry.auth).docker_config({auth_registry.host}, tmp_path)
     flux = Flux(env=env, timeout="30s")
     url = f"oci://{auth_registry.host}/reads/tls:v1"
@@ -110,9 +109,8 @@ def test_a_refused_login_is_reported_by_flux(
     reader = Reader(Flux(env=env, timeout="10s"), timeout=10)
     read = reader.pull(f"oci://{auth_registry.host}/reads/tls:v1", tmp_path / "out")
     assert not read.call.ok and read.call.failure == "auth", read.call.error
-    assert (
-        flux_pulls() == 1
-    )  # flux may know credentials the reader does not: its answer counts
+    # flux may know credentials the reader does not: its answer counts
+    assert flux_pulls() == 1
     assert "Wr0ng-Pa55word-Never-Printed" not in read.call.error
 
 

@@ -299,7 +299,8 @@ def test_transient_faults_are_retried_and_the_targets_pushed(
         through(proxy, prefix, registry),
         timeout=FAST,
         targets=",".join(TRANSIENT),
-        all="true",  # no planning reads: the faults are for the render-push sequence's own requests
+        # no planning reads: the faults are for the render-push sequence's own requests
+        all="true",
     )
     assert run.returncode == 0, log_of(run)
     assert statuses(run) == dict.fromkeys(TRANSIENT, "pushed")
@@ -359,14 +360,12 @@ def test_refused_credentials_fail_fast_and_clearly(
             f"the registry asked for credentials while {doing} "
         ), art["error"]
         assert "(set registry-username and registry-password)" in art["error"]
-    assert (
-        "retrying" not in run.stdout
-    )  # 401/403 are never retried: no retry storm against a registry
+    # 401/403 are never retried: no retry storm against a registry
+    assert "retrying" not in run.stdout
     assert seconds < 20, seconds
     refused = [e for e in proxy.log if e.outcome in ("injected 401", "injected 403")]
-    assert 5 <= len(refused) <= 5 * 4, (
-        refused
-    )  # a few per target, not attempts x retries
+    # a few per target, not attempts x retries
+    assert 5 <= len(refused) <= 5 * 4, refused
     assert everywhere(intact(registry, prefix, known), old)
 
 
@@ -420,23 +419,19 @@ def test_registry_lost_mid_push_leaves_every_tag_whole_then_a_rerun_converges(
     outcomes = {
         t: [e for e in proxy.log if e.path.startswith(repo[t][1:])] for t in ALL
     }
-    assert [e.outcome for e in outcomes["webapp-staging"]].count(
-        "stalled"
-    ) == 4  # Options.attempts
+    # Options.attempts
+    assert [e.outcome for e in outcomes["webapp-staging"]].count("stalled") == 4
     lost = outcomes["production/billing"]
     assert sum(e.outcome.startswith("forwarded") for e in lost) == 4, lost
     assert any(
         e.outcome == "reset" and e.method in ("HEAD", "POST", "PATCH", "PUT")
         for e in lost
     ), lost
-    assert seconds < 60, (
-        seconds
-    )  # bounded: 4 attempts of 2s each and 1+2+4s of backoff, in parallel
+    # bounded: 4 attempts of 2s each and 1+2+4s of backoff, in parallel
+    assert seconds < 60, seconds
     held = intact(registry, prefix, known)  # not one tag is broken ...
-    assert held == {
-        **dict.fromkeys(TAG_OWNER, old),
-        ("webapp", "production"): new,
-    }  # ... or moved, but one
+    # ... or moved, but one
+    assert held == {**dict.fromkeys(TAG_OWNER, old), ("webapp", "production"): new}
 
     # The same run again, the registry healthy: everything converges on the new commit.
     proxy.clear()
@@ -529,10 +524,8 @@ def test_invalid_yaml_stops_with_file_and_line(
     )
     error = stopped(push(example_repo, tmp_path / "run", prefix))
     assert error["file"] == CONFIG and "invalid YAML" in error["message"]
-    assert line <= int(error["line"]) <= line + 2, (
-        line,
-        error,
-    )  # the unclosed `[` or just after it
+    # the unclosed `[` or just after it
+    assert line <= int(error["line"]) <= line + 2, (line, error)
 
 
 def test_schema_violation_names_key_path_and_line(
@@ -736,9 +729,8 @@ def test_cue_syntax_error_in_a_values_file_points_at_it(
             "expected operand, found '}' (and 1 more errors)"
         ), art["error"]
     assert ("apps/webapp/common.cue", "1") in error_notes(run), run.stdout
-    assert 'repository: "ghcr.io/stefanprodan/podinfo"' not in log_of(
-        run
-    )  # the echo was replaced
+    # the echo was replaced
+    assert 'repository: "ghcr.io/stefanprodan/podinfo"' not in log_of(run)
 
 
 def test_cue_type_error_in_a_values_file_points_at_the_line(
@@ -937,9 +929,8 @@ def test_fifty_megabyte_manifest_is_pushed_whole(
     found = registry.manifest(repository, "latest")
     assert found is not None and found[0] == run.by_name()["big"]["digest"]
     content = layer_content(registry, repository, found[1])
-    assert (
-        hashlib.sha256(content).digest() == hashlib.sha256(expected).digest()
-    )  # all 50 MB, byte for byte
+    # all 50 MB, byte for byte
+    assert hashlib.sha256(content).digest() == hashlib.sha256(expected).digest()
     # None of it lands in the log, the summary or the outputs.
     assert "0123456789abcdef0123456789abcdef" not in log_of(
         run
@@ -1106,9 +1097,8 @@ def test_an_older_run_takes_a_last_look_before_pushing(
         if method == "GET" and path == tag:
             old_reads.append(path)
             if len(old_reads) == 2:
-                newer_done.wait(
-                    60
-                )  # the older run's second look waits for the newer run to end
+                # the older run's second look waits for the newer run to end
+                newer_done.wait(60)
 
     def old_after(method: str, path: str, body: bytes, status: int) -> None:
         if method == "GET" and path == tag:
@@ -1144,9 +1134,8 @@ def test_an_older_run_takes_a_last_look_before_pushing(
             newer_then_release,
         )
     assert statuses(newer) == {"big": "pushed"}
-    assert (
-        len(old_reads) == 2
-    )  # the first read found nothing newer: only the last look did
+    # the first read found nothing newer: only the last look did
+    assert len(old_reads) == 2
     assert older.returncode == 0 and statuses(older) == {"big": "skipped"}, log_of(
         older
     )
@@ -1182,7 +1171,8 @@ def test_an_older_run_pushing_last_is_repaired_by_the_newer_run(
 
     def old_before(method: str, path: str, body: bytes) -> None:
         if method != "GET" and path.startswith(repository):
-            old_pushing.set()  # its last look at the tag is behind it: it saw no newer commit
+            # its last look at the tag is behind it: it saw no newer commit
+            old_pushing.set()
         if method == "PUT" and path == tag:
             new_pushed.wait(60)
 
@@ -1194,9 +1184,8 @@ def test_an_older_run_pushing_last_is_repaired_by_the_newer_run(
         if method == "PUT" and path == tag:
             old_pushing.wait(60)
         elif method == "GET" and path == tag and new_pushed.is_set():
-            old_pushed.wait(
-                60
-            )  # the newer run re-reads the tag only once the older one has pushed
+            # the newer run re-reads the tag only once the older one has pushed
+            old_pushed.wait(60)
 
     def new_after(method: str, path: str, body: bytes, status: int) -> None:
         if method == "PUT" and path == tag:
@@ -1261,7 +1250,8 @@ def test_the_limit_an_older_push_landing_after_the_newer_run_ended(
 
     def old_before(method: str, path: str, body: bytes) -> None:
         if method != "GET" and path.startswith(repository):
-            old_pushing.set()  # its last look at the tag is behind it: it saw no newer commit
+            # its last look at the tag is behind it: it saw no newer commit
+            old_pushing.set()
         if method == "PUT" and path == tag:
             newer_done.wait(60)
 
@@ -1298,9 +1288,8 @@ def test_the_limit_an_older_push_landing_after_the_newer_run_ended(
         "webapp-staging": "pushed"
     }
     assert staging_of(registry, prefix)[1] == sha1  # moved back: the documented limit
-    assert intact(registry, prefix, known) == {
-        ("webapp", "staging"): sha1
-    }  # ... but never broken
+    # ... but never broken
+    assert intact(registry, prefix, known) == {("webapp", "staging"): sha1}
     # The next run for the newer commit (a re-run, or the next push) puts it right.
     again = push(
         example_repo,

@@ -44,9 +44,8 @@ def test_a_short_sha_revision_never_moves_a_tag_back(
     assert found is not None
     notes = found[1]["annotations"]
     assert isinstance(notes, dict)
-    assert (
-        notes["org.opencontainers.image.revision"] == f"main-{sha2[:7]}"
-    )  # no full SHA in it
+    # no full SHA in it
+    assert notes["org.opencontainers.image.revision"] == f"main-{sha2[:7]}"
     assert notes[catchup.COMMIT] == sha2
 
     # The run for the older commit finishes last (its checkout at sha1): it must not move the tag back.

@@ -233,12 +233,10 @@ def test_signing_inputs() -> None:
     )
     assert (s.fulcio_url, s.rekor_url) == (signing.FULCIO_URL, signing.REKOR_URL)
     assert "pw-Secret-1" in s.secrets() and KEY.strip() in s.secrets()
-    assert (
-        "OCwicCI6MX0sInNhbHQiOiJ0ZXN0LW9ubHkifX0=" in s.secrets()
-    )  # each line of the key
-    assert not [
-        x for x in s.secrets() if x.startswith("-----") and "\n" not in x
-    ]  # no lone header
+    # each line of the key
+    assert "OCwicCI6MX0sInNhbHQiOiJ0ZXN0LW9ubHkifX0=" in s.secrets()
+    # no lone header
+    assert not [x for x in s.secrets() if x.startswith("-----") and "\n" not in x]
     assert "pw-Secret-1" not in repr(s) and "eyJrZGYi" not in repr(s)
     # A key's short last line is not masked on its own: it would blank those characters everywhere.
     short = from_inputs(

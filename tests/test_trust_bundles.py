@@ -90,10 +90,8 @@ def test_a_hidden_bundle_url_to_an_embedding_module_is_refused_in_a_pr_dry_run(
     registry = f"oci://{auth_registry.host}/trust-bundles-pr-{form}"
     base = example_repo.head()
     plant(example_repo, URLS[form], "/proc/self/environ")
-    for other in (
-        "apps/webapp/staging.yaml",
-        "bundles/staging.cue",
-    ):  # two other targets in the PR
+    # two other targets in the PR
+    for other in ("apps/webapp/staging.yaml", "bundles/staging.cue"):
         example_repo.write(other, (example_repo.path / other).read_text() + "\n")
     head = example_repo.commit_all(f"a bundle naming an embedding module ({form})")
     env = {"SSL_CERT_FILE": str(auth_registry.ca_file), "GITHUB_API_URL": api.base_url,
@@ -111,9 +109,8 @@ def test_a_hidden_bundle_url_to_an_embedding_module_is_refused_in_a_pr_dry_run(
     )
     assert pr.returncode == 1, pr.stdout + pr.stderr
     assert_refused(pr, "/proc/self/environ")
-    assert (
-        pr.by_name()["webapp-staging"]["status"] == "dry-run"
-    )  # the other targets still ran
+    # the other targets still ran
+    assert pr.by_name()["webapp-staging"]["status"] == "dry-run"
     assert (
         len(comments) == 1
         and "modules/leaky/templates/env.txt resolves outside" in comments[0]
@@ -147,10 +144,8 @@ def test_a_hidden_bundle_url_to_an_embedding_module_is_not_pushed(
     assert_refused(run, source)
     path = prefix.split("/", 3)[3]
     assert registry.tags(f"{path}/leak") == []  # nothing of it reached the registry
-    assert run.by_name()["webapp-staging"]["status"] in (
-        "pushed",
-        "unchanged",
-    )  # (a shared prefix)
+    # (a shared prefix)
+    assert run.by_name()["webapp-staging"]["status"] in ("pushed", "unchanged")
 
 
 @pytest.mark.parametrize("form", ["absolute", "relative", "json"])
@@ -186,10 +181,8 @@ def test_a_computed_bundle_url_outside_the_repository_is_refused(
         f'; named by bundles/leak.cue: instance leak, module url "file://{where}"'
     ), by_name["leak"]["error"]
     assert registry.tags(f"{prefix.split('/', 3)[3]}/leak") == []
-    assert by_name["platform-staging"]["status"] in (
-        "pushed",
-        "unchanged",
-    )  # (the cases share a prefix)
+    # (the cases share a prefix)
+    assert by_name["platform-staging"]["status"] in ("pushed", "unchanged")
 
 
 TRICKY = r'''bundle: {

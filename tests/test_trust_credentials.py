@@ -124,9 +124,8 @@ def test_a_target_on_another_host_gets_no_credentials(
     )
     by_name = run.by_name()
     assert by_name["elsewhere"]["status"] == "failed", run.stdout
-    assert by_name["webapp-staging"]["status"] == "pushed", (
-        run.stdout + run.stderr
-    )  # its own host: logged in
+    # its own host: logged in
+    assert by_name["webapp-staging"]["status"] == "pushed", run.stdout + run.stderr
     assert hostile_basic.seen, "flux never asked the other host"
     assert hostile_basic.authorizations() == []  # no login, in no form
     assert f"no registry credentials for {hostile_basic.host}" in run.stdout
@@ -144,9 +143,8 @@ def test_the_reader_sends_no_credentials_to_a_realm_flux_refuses(
     assert not pulled.call.ok
     assert flux_pulls() == 1  # refused here, then left to flux: flux refuses it too
     assert "private or link-local" in pulled.call.error, pulled.call.error
-    assert [
-        w for w, _, _ in hostile_realm.seen if w == "realm"
-    ] == []  # nobody asked the realm
+    # nobody asked the realm
+    assert [w for w, _, _ in hostile_realm.seen if w == "realm"] == []
     assert basic_auth(USER, PASSWORD) not in " ".join(hostile_realm.authorizations())
 
 
@@ -154,9 +152,8 @@ def test_the_realm_rules_are_flux_s() -> None:
     registry = "registry.example.com"
     assert realm_refused("https://auth.example.com/token", registry, "https") == ""
     assert realm_refused(f"https://{registry}/token", registry, "https") == ""
-    assert (
-        realm_refused("http://127.0.0.1:5000/token", "127.0.0.1:5000", "http") == ""
-    )  # itself
+    # itself
+    assert realm_refused("http://127.0.0.1:5000/token", "127.0.0.1:5000", "http") == ""
     assert "private or link-local" in realm_refused(
         "https://169.254.169.254/latest", registry, "https"
     )
@@ -169,13 +166,11 @@ def test_the_realm_rules_are_flux_s() -> None:
     assert "private or link-local" in realm_refused(
         "http://127.0.0.1:5001/t", "127.0.0.1:5000", "http"
     )
-    assert realm_refused(
-        "http://auth.example.com/token", registry, "https"
-    )  # plain HTTP, TLS registry
+    # plain HTTP, TLS registry
+    assert realm_refused("http://auth.example.com/token", registry, "https")
     assert realm_refused("file:///etc/passwd", registry, "https")
-    assert not may_carry_credentials(
-        "http://10.1.2.3:5000/v2/"
-    )  # plain HTTP off this machine
+    # plain HTTP off this machine
+    assert not may_carry_credentials("http://10.1.2.3:5000/v2/")
     assert may_carry_credentials("http://127.0.0.1:5000/v2/")
     assert may_carry_credentials("https://10.1.2.3:5000/v2/")
 
@@ -252,10 +247,8 @@ def test_a_pull_request_that_names_another_registry_gets_no_credentials(
         "registry-password": PASSWORD,
         "comment": "false",
     }
-    for name, more in (
-        ("pr", {}),
-        ("pr-all", {"all": "true"}),
-    ):  # `all`: the plan reads no base
+    # `all`: the plan reads no base
+    for name, more in (("pr", {}), ("pr-all", {"all": "true"})):
         run = run_action(
             example_repo.path,
             tmp_path / name,

@@ -84,9 +84,8 @@ def test_a_module_embedding_proc_self_environ_is_refused_in_a_pr_dry_run(
     assert deploy.returncode == 0, deploy.stdout + deploy.stderr
     base = example_repo.head()
     embed_environ(example_repo, "/proc/self/environ")
-    billing = (
-        example_repo.path / "clusters/staging/billing.cue"
-    )  # an unrelated change in the same PR
+    # an unrelated change in the same PR
+    billing = example_repo.path / "clusters/staging/billing.cue"
     billing.write_text(
         billing.read_text().replace('"billing-staging"', '"billing-staging-2"')
     )
@@ -100,19 +99,15 @@ def test_a_module_embedding_proc_self_environ_is_refused_in_a_pr_dry_run(
     assert PASSWORD not in seen and TOKEN not in seen and "INPUT_" not in pr.summary
     assert pr.returncode == 1, pr.stdout + pr.stderr
     by_name = pr.by_name()
-    for name in (
-        "webapp-staging",
-        "webapp-production",
-        "platform-staging",
-    ):  # all use modules/webapp
+    # all use modules/webapp
+    for name in ("webapp-staging", "webapp-production", "platform-staging"):
         assert by_name[name]["status"] == "failed"
         assert by_name[name]["error"].startswith(
             "modules/webapp/templates/env.txt resolves outside the repository (symlink): refusing to read it"
         ), by_name[name]["error"]
         assert "/environ)" in by_name[name]["error"]
-    assert (
-        by_name["staging/billing"]["status"] == "dry-run"
-    )  # the other targets still ran
+    # the other targets still ran
+    assert by_name["staging/billing"]["status"] == "dry-run"
     assert (
         len(comments) == 1
         and "modules/webapp/templates/env.txt resolves outside" in comments[0]
@@ -135,14 +130,11 @@ def test_a_module_embedding_an_environment_is_not_pushed(
     assert by_name["webapp-staging"]["error"].startswith(
         "modules/webapp/templates/env.txt resolves outside the repository (symlink): refusing to read it"
     )
-    assert by_name["staging/billing"]["status"] in (
-        "pushed",
-        "unchanged",
-    )  # (both cases share a prefix)
+    # (both cases share a prefix)
+    assert by_name["staging/billing"]["status"] in ("pushed", "unchanged")
     path = prefix.split("/", 3)[3]
-    assert (
-        registry.tags(f"{path}/webapp") == []
-    )  # nothing of the webapp reached the registry
+    # nothing of the webapp reached the registry
+    assert registry.tags(f"{path}/webapp") == []
     assert any(a["level"] == "error" for a in annotations(run.stdout))
 
 

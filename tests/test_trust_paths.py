@@ -28,9 +28,8 @@ def test_a_bundle_module_outside_the_repository_is_refused(
     """`file://../..` from bundles/ names the repository's parent: timoni would render it."""
     outside = example_repo.path.parent / "modules/webapp"
     outside.parent.mkdir(parents=True)
-    (example_repo.path / "modules/webapp").rename(
-        outside
-    )  # a module that lives next to the repository
+    # a module that lives next to the repository
+    (example_repo.path / "modules/webapp").rename(outside)
     (example_repo.path / "modules/webapp").mkdir()
     for f in outside.rglob("*"):
         if f.is_file():
@@ -59,10 +58,8 @@ def test_a_bundle_module_outside_the_repository_is_refused(
 @pytest.mark.parametrize(
     ("link", "to"),
     [
-        (
-            "modules/webapp/templates/extra.cue",
-            "/etc/hostname",
-        ),  # a file deep in the module
+        # a file deep in the module
+        ("modules/webapp/templates/extra.cue", "/etc/hostname"),
         ("modules/webapp/cue.mod/pkg", "/usr/lib"),  # a directory of the module
         ("modules/credentials/templates/loop.cue", "loop.cue"),  # a loop never resolves
     ],
@@ -87,10 +84,8 @@ def test_a_symlink_anywhere_under_a_module_is_refused(
             f"{link} resolves outside the repository (symlink): refusing to read it ("
         ), error
     others = {a["status"] for a in run.artifacts() if a["name"] not in failed}
-    assert others and others <= {
-        "pushed",
-        "unchanged",
-    }  # (the cases share a registry prefix)
+    # (the cases share a registry prefix)
+    assert others and others <= {"pushed", "unchanged"}
 
 
 def test_a_values_file_linked_outside_is_refused(

@@ -303,9 +303,8 @@ def test_a_secret_folded_across_lines_of_a_long_value_is_hidden(
     assert deploy.returncode == 0, deploy.stdout + deploy.stderr
     base = example_repo.head()
     staging = example_repo.path / "apps/webapp/staging.yaml"
-    folded = (
-        "a" * 9980 + " " + secret
-    )  # PyYAML (width 10 000) folds it inside the secret
+    # PyYAML (width 10 000) folds it inside the secret
+    folded = "a" * 9980 + " " + secret
     staging.write_text(
         staging.read_text().replace('"hello from staging"', json.dumps(folded))
     )

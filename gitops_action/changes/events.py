@@ -82,9 +82,8 @@ def reviewed_head(
     if found is None:
         fetched = repo.fetch(sha)
         found = repo.resolve(sha) if fetched.ok else None
-    if (
-        found is None
-    ):  # a server that refuses a fetch by SHA still serves the pull request's ref
+    # a server that refuses a fetch by SHA still serves the pull request's ref
+    if found is None:
         repo.fetch(f"refs/pull/{number}/head")
         found = repo.resolve(sha)
     if found is None:
@@ -173,9 +172,8 @@ def _with_base(repo: Repo, base: str, what: str, result: Any) -> CommitRange:
             out: CommitRange = result(None, reason + ": every target is affected")
             return out
     out = result(sha)
-    if (
-        out.head == sha
-    ):  # e.g. a re-run, or `base` set to the head: say why the plan is empty
+    # e.g. a re-run, or `base` set to the head: say why the plan is empty
+    if out.head == sha:
         out = result(
             sha, nothing=f"{what} {sha[:12]} is the head commit itself: nothing changed"
         )

@@ -196,9 +196,8 @@ class Repo:
         result: dict[str, bytes | None] = {}
         pos = 0
         for path, req in zip(wanted, requests, strict=True):
-            if out.startswith(
-                req + b" ", pos
-            ):  # "<request> missing" (or "ambiguous"): echoed as given
+            # "<request> missing" (or "ambiguous"): echoed as given
+            if out.startswith(req + b" ", pos):
                 pos = out.index(b"\n", pos + len(req)) + 1
                 result[path] = None
                 continue
@@ -244,10 +243,8 @@ class Repo:
         for entry in entries:
             if len(entry) > 3:
                 out.append(os.fsdecode(entry[3:]))
-                if entry[:1] in (
-                    b"R",
-                    b"C",
-                ):  # a rename or copy: the original path follows
+                # a rename or copy: the original path follows
+                if entry[:1] in (b"R", b"C"):
                     next(entries, None)
         return out
 
@@ -348,25 +345,22 @@ def unpack(archive: bytes, dest: Path) -> None:
                 raise GitError(f"archive member {m.name!r} leaves the destination")
             if m.isfile() or m.isdir():
                 tar.extract(m, root, filter="data")
-        links = [
-            m for m in members if m.issym()
-        ]  # git archive writes no hard links or devices
+        # git archive writes no hard links or devices
+        links = [m for m in members if m.issym()]
     made: list[Path] = []
     for m in links:
         path = root / posixpath.normpath(m.name)
         if m.linkname.startswith("/") or path.exists() or path.is_symlink():
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
-        if not _inside(
-            path.parent, root
-        ):  # under another link that points out: not through it
+        # under another link that points out: not through it
+        if not _inside(path.parent, root):
             continue
         path.symlink_to(m.linkname)
         made.append(path)
     while bad := [p for p in made if not _inside(p, root)]:
-        for (
-            p
-        ) in bad:  # removing one link can change where another one points: check again
+        # removing one link can change where another one points: check again
+        for p in bad:
             p.unlink()
             made.remove(p)
 

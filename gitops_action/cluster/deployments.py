@@ -133,8 +133,10 @@ def _create(
     made = repo.create_deployment(
         ref=head,
         task=TASK,
-        auto_merge=False,  # the commit is pushed already: never merge the default branch into it
-        required_contexts=[],  # nor wait for its checks: the artifact is in the registry
+        # the commit is pushed already: never merge the default branch into it
+        auto_merge=False,
+        # nor wait for its checks: the artifact is in the registry
+        required_contexts=[],
         payload=payload(r, sync),
         environment=sync.environment,
         description=f"{r.target.id} {r.digest}"[:140],
@@ -224,9 +226,8 @@ def _dispatch_yaml(ctx: Context, config: Config, done: Sequence[Recorded]) -> st
     deployed = {d.environment for d in done if d.deployment_id}
     envs: dict[tuple[str, str], list[str]] = {}
     for t in config.targets:
-        if (
-            t.problem
-        ):  # a matched file that cannot be a target: no tag, no Kustomization
+        # a matched file that cannot be a target: no tag, no Kustomization
+        if t.problem:
             continue
         sync = sync_of(t, config)
         if sync.environment in deployed:

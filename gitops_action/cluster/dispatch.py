@@ -63,9 +63,8 @@ class FluxEvent:
     environment: str  # the tag its OCIRepository follows
     digest: str
     revision: str  # originRevision: the revision this action pushed
-    state: (
-        State | None
-    )  # None: an event that ends nothing (a dependency wait, an apply log)
+    # None: an event that ends nothing (a dependency wait, an apply log)
+    state: State | None
     message: str
 
 
@@ -121,7 +120,8 @@ def parse(event: Mapping[str, Any], repository: str) -> FluxEvent:
         )
     state: State | None = "failure" if severity == "error" else None
     if severity == "info" and meta.get("commit_status") == "update":
-        state = "success"  # kustomize-controller: the Ready event of a finished reconciliation
+        # kustomize-controller: the Ready event of a finished reconciliation
+        state = "success"
     message = body.get("message")
     return FluxEvent(
         kind["name"],

@@ -23,7 +23,8 @@ from gitops_action.config.targets import (
     Target,
 )
 
-SOURCE_API = "source.toolkit.fluxcd.io/v1"  # the only version Flux 2.9 serves (v1beta2 went in 1.8)
+# the only version Flux 2.9 serves (v1beta2 went in 1.8)
+SOURCE_API = "source.toolkit.fluxcd.io/v1"
 KUSTOMIZE_API = "kustomize.toolkit.fluxcd.io/v1"
 # flux-oci-sync's defaults (artifact interval 1m; sync interval 60m, retry 5m, timeout 3m, path ./,
 # prune and wait on), in the Go durations Flux reads.
@@ -132,9 +133,8 @@ def generate(
     """One SyncConfig per target, in configuration order. ConfigError when a name is not a valid
     Kubernetes name or two targets would write the same objects."""
     out: list[SyncConfig] = []
-    seen: dict[
-        str, Target
-    ] = {}  # by name alone: it is also the file name in --output-dir
+    # by name alone: it is also the file name in --output-dir
+    seen: dict[str, Target] = {}
     for t in targets:
         s = settings_for(t, config.flux, tag)
         _check_names(s, t, config.path)
@@ -219,9 +219,8 @@ def write_files(
 
 def write_once(path: Path, text: str) -> Path:
     """Write `text` unless the file holds it already; never through a symlink."""
-    if (
-        path.is_symlink()
-    ):  # the repository's content: never write through a link it planted
+    # the repository's content: never write through a link it planted
+    if path.is_symlink():
         path.unlink()
     if not (path.is_file() and path.read_text("utf-8") == text):
         path.write_text(text, "utf-8")

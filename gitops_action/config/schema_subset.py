@@ -52,9 +52,8 @@ class SchemaError:
     path: tuple[str | int, ...]  # where in the document
     schema: dict[str, Any]
     instance: Any
-    context: list[SchemaError] = field(
-        default_factory=list
-    )  # oneOf: every branch's errors
+    # oneOf: every branch's errors
+    context: list[SchemaError] = field(default_factory=list)
     branch: int = -1  # in a oneOf context: which branch this error came from
 
 

@@ -37,9 +37,8 @@ __all__ = [  # what the planner and the tests use from here
 DEFAULT_TAGS = ("latest",)
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
-REPOSITORY_RE = re.compile(
-    rf"{_COMPONENT}(?:/{_COMPONENT})*"
-)  # the OCI distribution spec's name grammar
+# the OCI distribution spec's name grammar
+REPOSITORY_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 
 Parts = tuple[str | int, ...]  # a key path: ("instances", 0, "values", 1)
 
@@ -67,9 +66,8 @@ class Target:
     name: str  # timoni instance name, or the bundle's name
     artifact: str  # oci://repository, no tag
     tags: tuple[str, ...]
-    files: tuple[
-        str, ...
-    ]  # values files (instances) or bundle files, repo-relative, in order
+    # values files (instances) or bundle files, repo-relative, in order
+    files: tuple[str, ...]
     namespace: str = ""
     module: str = ""  # repo-relative directory, or oci://...
     version: str = ""
@@ -311,9 +309,8 @@ def _paths(
     out = []
     for i, template in enumerate(raw.get(key, [])):
         path = doc.relpath(doc.fill(template, values, *base, key, i), *base, key, i)
-        if (
-            "," in path
-        ):  # timoni reads `-f a,b` as two files: this one would never be read
+        # timoni reads `-f a,b` as two files: this one would never be read
+        if "," in path:
             raise doc.error(
                 f"{path!r}: timoni splits -f on commas; rename the file", *base, key, i
             )

@@ -34,9 +34,8 @@ def _node_lines(node: yaml.Node, path: tuple[str | int, ...], lines: Lines) -> N
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             sub = (*path, str(key_node.value))
-            if (
-                sub in lines
-            ):  # YAML keeps the last of two equal keys: silently dropping the first
+            # YAML keeps the last of two equal keys: silently dropping the first
+            if sub in lines:
                 raise _DuplicateKey(sub, key_node.start_mark.line + 1)
             _node_lines(value_node, sub, lines)
             lines[sub] = key_node.start_mark.line + 1

@@ -55,9 +55,8 @@ class Settings:
     summary_file: str = ""
     output_file: str = ""
     sign: str = "none"  # none | cosign
-    cosign_key: str = field(
-        default="", repr=False
-    )  # PEM private key; empty with `cosign`: keyless
+    # PEM private key; empty with `cosign`: keyless
+    cosign_key: str = field(default="", repr=False)
     cosign_password: str = field(default="", repr=False)
     fulcio_url: str = "https://fulcio.sigstore.dev"
     rekor_url: str = "https://rekor.sigstore.dev"
@@ -191,9 +190,8 @@ def _check_signing(s: Settings) -> None:
         )
     if s.cosign_password and not s.cosign_key:
         raise SettingsError("input `cosign-password` is set but `cosign-key` is empty")
-    if (
-        s.cosign_key and "-----BEGIN " not in s.cosign_key
-    ):  # never echo it: it is a secret
+    # never echo it: it is a secret
+    if s.cosign_key and "-----BEGIN " not in s.cosign_key:
         raise SettingsError(
             "input `cosign-key`: expected a PEM private key (`cosign generate-key-pair`)"
         )
@@ -295,13 +293,8 @@ def parser() -> argparse.ArgumentParser:
     build, signs = _build_flags(), _sign_flags()
     sub = p.add_subparsers(dest="mode", title="commands", metavar="COMMAND")
     parents = {
-        "plan": [
-            repo,
-            select,
-            reads,
-            signs,
-            output,
-        ],  # signs: records and tags count only when signed
+        # signs: records and tags count only when signed
+        "plan": [repo, select, reads, signs, output],
         "push": [repo, select, reads, build, signs, output],
         "dry-run": [repo, select, reads, build, output],
         "promote": [repo, reads, build, signs, output],
@@ -676,9 +669,8 @@ def from_args(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
             f"`{a.mode}`: unrecognized arguments: {said} (values are not printed)"
         )
     given = vars(a)
-    as_given = {
-        k: v for k, v in given.items() if k in _FIELDS
-    }  # flags named like their field
+    # flags named like their field
+    as_given = {k: v for k, v in given.items() if k in _FIELDS}
     sign = given.get("sign", "none")
     return _check(
         Settings(

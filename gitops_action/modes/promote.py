@@ -139,9 +139,8 @@ def _guarded(target: Target, req: Request, work: Path) -> Promotion:
     start = time.monotonic()
     try:
         promote(target, req, work, result)
-    except (
-        Exception
-    ) as exc:  # a bug fails this target only; its traceback: the target's log
+    # a bug fails this target only; its traceback: the target's log
+    except Exception as exc:
         result.status, result.error = "failed", internal_error(exc, result.log)
     result.seconds = time.monotonic() - start
     return result

@@ -103,7 +103,8 @@ def run_flux_config(settings: Settings, ctx: Context) -> int:
             f"- {md(n)}: `{md(str(p))}`" for n, p in zip(names, paths, strict=True)
         ]
     else:
-        token = f"stop-{uuid.uuid4().hex}"  # the configuration's text: no workflow commands in it
+        # the configuration's text: no workflow commands in it
+        token = f"stop-{uuid.uuid4().hex}"
         if ctx.in_actions:
             gha.begin_stop_commands(token)
         sys.stdout.write(stream)
@@ -432,9 +433,8 @@ def finish_promote(
             _log_group(r, said)
         else:
             print(said, file=sys.stderr)
-            for (
-                x
-            ) in r.log:  # a bug's traceback (errors.internal_error): no log groups here
+            # a bug's traceback (errors.internal_error): no log groups here
+            for x in r.log:
                 if x.startswith(INTERNAL_TRACEBACK):
                     print(f"{r.target.id}: {x}", file=sys.stderr)
     count = {

@@ -35,7 +35,8 @@ from gitops_action.plan.history import (
 )
 from gitops_action.registry.oci import Pulled
 
-CHECKED = "timoni-flux-push.checked"  # on a marker: the digest a later commit's render equalled
+# on a marker: the digest a later commit's render equalled
+CHECKED = "timoni-flux-push.checked"
 MARKER_SUFFIX = ".tfp-checked"
 __all__ = ["COMMIT", "catch_up", "commit_at", "commit_of", "marker_tag"]
 
@@ -303,9 +304,8 @@ def extend(
         if t.id in removed:  # the event deleted its files: reported as removed, below
             continue
         event = by_event.get(t.id)
-        if (
-            t.problem
-        ):  # no tag to read (e.g. no valid name): it fails on its own, in every run
+        # no tag to read (e.g. no valid name): it fails on its own, in every run
+        if t.problem:
             if not plan.only or t.id in plan.only:
                 out.append(event or planner.planned_target(t, [t.problem], plan))
             continue
@@ -316,13 +316,11 @@ def extend(
                 out.append(event)
             continue
         decided += 1
-        pulled = (
-            h.pulled
-        )  # the pipeline reads the tag no second time (a missing tag included)
+        # the pipeline reads the tag no second time (a missing tag included)
+        pulled = h.pulled
         if pulled.call.ok and since.get(h.commit, Since("unknown")).relation == "ahead":
-            if (
-                event is not None
-            ):  # the event (or "every target") took it: say why it is not pushed
+            # the event (or "every target") took it: say why it is not pushed
+            if event is not None:
                 newer = f"{t.artifact}:{h.tag} already holds {pulled.revision}, a descendant of this commit"
                 error = f"{newer}: not moving it back"
                 out.append(
@@ -332,9 +330,8 @@ def extend(
                 )
             continue
         reasons = tag_reasons(t, h, since, plan)
-        keep = (
-            event is not None and not plan.every
-        )  # the event's own diff, when it had one
+        # the event's own diff, when it had one
+        keep = event is not None and not plan.every
         if not reasons and not keep:
             continue
         if keep and event is not None:
@@ -349,9 +346,8 @@ def extend(
                 )
             )
             continue
-        caught_up = (
-            not plan.every
-        )  # the event's diff did not take it: an earlier run left it behind
+        # the event's diff did not take it: an earlier run left it behind
+        caught_up = not plan.every
         if caught_up:
             reasons = [*reasons, LEFT_BEHIND]
         fresh = planner.planned_target(t, reasons, plan)

@@ -16,7 +16,8 @@ from gitops_action.errors import GitError
 from gitops_action.plan import planner
 from gitops_action.registry.oci import Pulled
 
-COMMIT = "timoni-flux-push.commit"  # the full commit a push was built from, whatever the revision
+# the full commit a push was built from, whatever the revision
+COMMIT = "timoni-flux-push.commit"
 DEEPEN_MARGIN = 3600  # seconds before the oldest commit: committer clocks are not exact
 _SHA = re.compile(r"[0-9a-f]{40}")
 
@@ -44,9 +45,8 @@ class Since:
     config: Config | None = None
     config_problem: str = ""
     problem: str = ""  # relation "unknown": why the commit could not be had
-    change_map: Mapping[str, str] = field(
-        default_factory=dict, repr=False
-    )  # path -> A/M/D/T
+    # path -> A/M/D/T
+    change_map: Mapping[str, str] = field(default_factory=dict, repr=False)
     changed_dirs: frozenset[str] = field(default=frozenset(), repr=False)
 
 
@@ -68,9 +68,8 @@ def relate(
     problems: dict[str, str] = {}
     if missing:
         fetched = repo.fetch_commits(missing)
-        if (
-            not fetched.ok and len(missing) > 1
-        ):  # one lost commit fails the lot: ask one by one
+        # one lost commit fails the lot: ask one by one
+        if not fetched.ok and len(missing) > 1:
             # (one after another: fetches into one shallow clone at once collide on shallow.lock)
             tries = {c: repo.fetch_commits([c]) for c in missing}
             problems = {c: _last_line(r.stderr) for c, r in tries.items() if not r.ok}

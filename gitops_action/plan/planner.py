@@ -31,15 +31,13 @@ VERBS = {"A": "added", "M": "modified", "D": "deleted", "T": "changed type"}
 @dataclass(frozen=True)
 class PlannedTarget:
     target: Target
-    status: Literal[
-        "planned", "removed", "skipped"
-    ]  # skipped: its tag holds a newer commit
+    # skipped: its tag holds a newer commit
+    status: Literal["planned", "removed", "skipped"]
     reasons: tuple[str, ...]
     # a problem found while planning; the target fails without being built
     error: str = ""
-    held: Pulled | None = field(
-        default=None, repr=False
-    )  # what the first tag held when planning
+    # what the first tag held when planning
+    held: Pulled | None = field(default=None, repr=False)
     base: str = ""  # the commit its tag holds, when planned from the tags
     # taken from its tag although the event's diff did not take it
     caught_up: bool = False
@@ -57,9 +55,8 @@ class Plan:
     changes: tuple[Change, ...] = field(default=(), repr=False)
     # why the event takes every target (no base, or no configuration at base)
     every: str = ""
-    modules: Mapping[str, tuple[str, ...]] = field(
-        default_factory=dict, repr=False
-    )  # local, by id
+    # local, by id
+    modules: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     head_files: frozenset[str] = field(default=frozenset(), repr=False)
     only: tuple[str, ...] = ()  # the `targets` input
     from_tags: int = 0  # targets decided by what their tags hold (catchup.py)
@@ -161,9 +158,8 @@ def plan(
         out = _restricted(
             out, only, {t.id for t in head_config.targets} | set(base_targets)
         )
-    if (
-        commit_range.nothing
-    ):  # e.g. a deleted branch: no target, so no matrix entry either
+    # e.g. a deleted branch: no target, so no matrix entry either
+    if commit_range.nothing:
         out = []
     return Plan(
         head_config,

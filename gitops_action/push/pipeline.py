@@ -86,7 +86,8 @@ class Outcome:
     diff: manifests.StreamDiff | None = None
     new_target: bool = False
     settling: Settling | None = None
-    built: bool = False  # this run pushed the digest, or compared its whole content with its render
+    # this run pushed the digest, or compared its whole content with its render
+    built: bool = False
     # the check record this run wrote (oci://REPO@DIGEST), to be signed
     record: str = ""
 
@@ -133,9 +134,8 @@ def run(
                 try:
                     verified[i] = _after(result, _settled(pending, opts), secrets)
                     tell(Event("finished", planned.target, verified[i]))
-                except (
-                    Exception
-                ) as exc:  # a bug must not cost the run its results; traceback: its log
+                # a bug must not cost the run its results; traceback: its log
+                except Exception as exc:
                     verified[i] = replace(
                         result, status="failed", error=internal_error(exc, result.log)
                     )
@@ -328,9 +328,8 @@ def render(
         work.log.append(said)
     if not rendered.ok:
         return _render_failure(planned, said, rendered.error, opts), current
-    work.log.extend(
-        reads
-    )  # a failed render is what the user needs to hear about, not the read
+    # a failed render is what the user needs to hear about, not the read
+    work.log.extend(reads)
     return rendered.path, current
 
 

@@ -32,9 +32,8 @@ class TargetResult:
     seconds: float = 0.0
     reasons: tuple[str, ...] = ()
     annotations: list[Annotation] = field(default_factory=list)
-    log: list[str] = field(
-        default_factory=list
-    )  # what timoni and flux said, for the log group
+    # what timoni and flux said, for the log group
+    log: list[str] = field(default_factory=list)
     diff: manifests.StreamDiff | None = None
     new_target: bool = False  # dry-run: nothing deployed at the tag yet
     base: str = ""  # the commit the tag held when planning (planned from the tags)

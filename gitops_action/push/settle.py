@@ -24,11 +24,8 @@ if TYPE_CHECKING:
     from gitops_action.push.pipeline import Options
 
 REPAIRS = 2  # pushes again after finding the tag overwritten by an older commit's run
-SETTLE = (
-    2.0,
-    0.1,
-    15.0,
-)  # wait before re-reading: factor x Settling.seconds, at least, at most
+# wait before re-reading: factor x Settling.seconds, at least, at most
+SETTLE = (2.0, 0.1, 15.0)
 
 
 @dataclass(frozen=True)
@@ -40,14 +37,14 @@ class Settling:
     digest: str
     rendered: Path
     work: Path
-    seconds: float  # from the last look at the tag to the end of the push (a racing run's window)
+    # from the last look at the tag to the end of the push (a racing run's window)
+    seconds: float
 
 
 @dataclass(frozen=True)
 class Settled:
-    digest: (
-        str  # what the tag holds now from this run ("" when the run could not keep it)
-    )
+    # what the tag holds now from this run ("" when the run could not keep it)
+    digest: str
     error: str = ""  # the target fails with this
 
 
@@ -92,9 +89,8 @@ def verify(pending: Settling, opts: Options, log: list[str]) -> Settled:
             )
             return Settled("")
         if not opts.repo.is_ancestor(sha, opts.head):
-            return Settled(
-                digest
-            )  # another line of history (e.g. a forced push): not ours to judge
+            # another line of history (e.g. a forced push): not ours to judge
+            return Settled(digest)
         if attempt == REPAIRS:
             break
         log.append(

@@ -39,9 +39,8 @@ class Timer:
         def timed() -> None:
             start = time.time()
             job()
-            runner.trace(
-                ["settle", "wait"], asked, wall_due
-            )  # for the benchmark's breakdown
+            # for the benchmark's breakdown
+            runner.trace(["settle", "wait"], asked, wall_due)
             runner.trace(["settle", "verify"], start, time.time())
 
         with self._cond:

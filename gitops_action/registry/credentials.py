@@ -124,7 +124,8 @@ def redact(text: str, secrets: list[str]) -> str:
     return text
 
 
-MIN_FORM = 6  # an encoded form shorter than this would blank ordinary text; the raw secret always goes
+# an encoded form shorter than this would blank ordinary text; the raw secret always goes
+MIN_FORM = 6
 
 
 @functools.lru_cache(maxsize=256)

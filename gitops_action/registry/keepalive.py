@@ -82,7 +82,8 @@ class Connections:
             if response.will_close or len(body) > self.limit or not response.isclosed():
                 _drop(pool, key)
             if 300 <= response.status < 400:
-                return None  # a redirect: urllib's path follows it (or not) by its own rules
+                # a redirect: urllib's path follows it (or not) by its own rules
+                return None
             return Reply(
                 response.status, {k.lower(): v for k, v in response.getheaders()}, body
             )
@@ -140,9 +141,8 @@ class Deadline:
 
 
 def _shut(sock: socket.socket) -> None:
-    with contextlib.suppress(
-        OSError
-    ):  # the plain socket's shutdown, also under TLS: reads return
+    # the plain socket's shutdown, also under TLS: reads return
+    with contextlib.suppress(OSError):
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 

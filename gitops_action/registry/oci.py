@@ -38,9 +38,8 @@ class Pulled:
     revision: str = ""
     digest: str = ""
     directory: Path | None = None
-    annotations: Mapping[str, str] = field(
-        default_factory=dict
-    )  # the manifest's (HTTP reads only)
+    # the manifest's (HTTP reads only)
+    annotations: Mapping[str, str] = field(default_factory=dict)
     # what the tag holds when it is not a Flux artifact (HTTP reads only)
     foreign: str = ""
     # Every member of the layer, extracted or not (HTTP reads with content): a regular file by its

@@ -54,9 +54,8 @@ from gitops_action.registry.transport import (
 )
 
 REVISION = "org.opencontainers.image.revision"
-MAX_LAYER = (
-    64 * MiB
-)  # a layer's compressed size; its unpacked size is capped in oci.extract
+# a layer's compressed size; its unpacked size is capped in oci.extract
+MAX_LAYER = 64 * MiB
 
 
 class Refused(Exception):
@@ -114,9 +113,8 @@ class Reader:
             pulled = self._pull(Reference.parse(url), out_dir, content, start)
         except FluxOnly as why:
             by_flux = self._by_flux(url, out_dir)
-            if (
-                why.layout and by_flux.call.ok
-            ):  # not the whole artifact: never "the same content"
+            # not the whole artifact: never "the same content"
+            if why.layout and by_flux.call.ok:
                 return replace(by_flux, entries=(f"({why.layout})",))
             return by_flux
         except Refused as exc:

@@ -95,9 +95,8 @@ class Transport:
                 )
                 if direct:
                     handlers.append(urllib.request.ProxyHandler({}))
-                handlers.append(
-                    GuardedHTTPHandler()
-                )  # connections under the request's deadline
+                # connections under the request's deadline
+                handlers.append(GuardedHTTPHandler())
                 if scheme == "https":
                     handlers.append(GuardedHTTPSHandler(ssl.create_default_context()))
                 self._openers[key] = urllib.request.build_opener(*handlers)
@@ -117,9 +116,8 @@ class Transport:
         answers: past it, its connections are shut down and it is a TimeoutError."""
         with deadline(self.timeout) as due:
             answer = self._within(url, accept, authorization, follow, limit, sink)
-        if (
-            due.expired
-        ):  # whatever came: a shut-down read can look like a short, complete answer
+        # whatever came: a shut-down read can look like a short, complete answer
+        if due.expired:
             return TimeoutError(f"timed out: no whole answer within {self.timeout:g}s")
         return answer
 
@@ -132,9 +130,8 @@ class Transport:
         limit: int,
         sink: Sink | None,
     ) -> Answer | OSError | HTTPException:
-        if (
-            accept == MANIFEST_TYPES and follow
-        ):  # the hot path: every tag is read at least once
+        # the hot path: every tag is read at least once
+        if accept == MANIFEST_TYPES and follow:
             if self._kept is None:
                 self._kept = Connections(self.timeout, MAX_MANIFEST)
             kept = self._kept.get(
@@ -148,9 +145,8 @@ class Transport:
         request = urllib.request.Request(
             url, headers={"Accept": accept, "User-Agent": USER_AGENT}
         )
-        if (
-            authorization
-        ):  # not sent on to a redirect (a blob in cloud storage has its own signature)
+        # not sent on to a redirect (a blob in cloud storage has its own signature)
+        if authorization:
             request.add_unredirected_header("Authorization", authorization)
         parts = urllib.parse.urlsplit(url)
         opener = self._opener(parts.scheme, parts.netloc, follow)
@@ -167,10 +163,8 @@ class Transport:
         except urllib.error.URLError as exc:
             reason = exc.reason
             return reason if isinstance(reason, OSError) else OSError(str(reason))
-        except (
-            OSError,
-            HTTPException,
-        ) as exc:  # resets, timeouts while reading the body
+        # resets, timeouts while reading the body
+        except (OSError, HTTPException) as exc:
             return exc
 
 

@@ -24,27 +24,23 @@ from pathlib import Path
 
 from gitops_action.config.targets import Target
 
-MAX_FILES = 100_000  # a module is a few hundred files; a walk beyond this is refused, not finished
+# a module is a few hundred files; a walk beyond this is refused, not finished
+MAX_FILES = 100_000
 MAX_REPOSITORY_FILES = 1_000_000  # the whole repository, for bundles
 FILE = "file://"
 
 
 def _inside(real_root: Path, path: Path) -> bool:
-    root, full = (
-        str(real_root),
-        str(path),
-    )  # strings: pathlib's parents are slow for a walk of many files
+    # strings: pathlib's parents are slow for a walk of many files
+    root, full = str(real_root), str(path)
     return full == root or full.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def _resolve(path: Path) -> Path:
     try:
         return path.resolve()
-    except (
-        OSError,
-        RuntimeError,
-        ValueError,
-    ):  # a symlink loop, a NUL in a computed URL
+    # a symlink loop, a NUL in a computed URL
+    except (OSError, RuntimeError, ValueError):
         return Path("/")  # never inside a repository
 
 

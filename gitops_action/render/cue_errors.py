@@ -78,9 +78,8 @@ UNNAMED = "a values file"
 def _echoed(text: str, files: Sequence[str], repo_root: Path) -> str:
     """Which values file timoni echoed: the one with the same words in the same order (keys and
     values, comments aside); else the only YAML file without the top-level `values:` key."""
-    said = WORD.findall(
-        re.sub(r"//[^\n]*", "", text)
-    )  # the YAML's comments, as CUE comments
+    # the YAML's comments, as CUE comments
+    said = WORD.findall(re.sub(r"//[^\n]*", "", text))
     lacking = []
     for f in files:
         try:
@@ -213,16 +212,14 @@ def locate(
     for m in re.finditer(r"<(?P<file>[^<>\n]+)>\s*failed: (?P<msg>.+)", stderr):
         if m.group("file") in files:
             msg = m.group("msg").strip()
-            if (
-                msg == "field not found: values"
-            ):  # timoni reads a values file's `values:` key only
+            # timoni reads a values file's `values:` key only
+            if msg == "field not found: values":
                 msg += (
                     " (a values file holds its values under a top-level `values:` key)"
                 )
             found.append(Located(m.group("file"), 1, 1, f"{m.group('file')}: {msg}"))
-    for m in FILE_POS.finditer(
-        stderr
-    ):  # positions in a message's text (e.g. a YAML syntax error)
+    # positions in a message's text (e.g. a YAML syntax error)
+    for m in FILE_POS.finditer(stderr):
         rel = (
             _relative(m.group("file"), files, repo_root)
             if m.group("file") != "./values.cue"

@@ -89,7 +89,8 @@ def canonical(obj: dict[str, Any]) -> str:
 class ObjectChange:
     key: Key
     change: str  # added, removed, changed
-    diff: str  # unified diff, Secret values hidden; an added or removed object is all + or - lines
+    # unified diff, Secret values hidden; an added or removed object is all + or - lines
+    diff: str
 
 
 @dataclass(frozen=True)

@@ -196,9 +196,8 @@ def first_error(stderr: str) -> str:
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
     for i, ln in enumerate(lines):
         if "error" in ln.lower() or "✗" in ln:
-            if ln.endswith(":") and i + 1 < len(
-                lines
-            ):  # `ERR build failed:`: the cause is next
+            # `ERR build failed:`: the cause is next
+            if ln.endswith(":") and i + 1 < len(lines):
                 ln = f"{ln} {lines[i + 1]}"
             return ln.lstrip("✗ ").strip()
     return lines[0] if lines else "timoni failed without a message"

@@ -86,16 +86,14 @@ def fit(sections: list[tuple[TargetResult, str]], budget: int, where: str) -> li
         if total <= budget:
             break
         short = _folded(sections[i][0], where)
-        if len(short) < len(
-            out[i]
-        ):  # a one-line section is already as short as it gets
+        # a one-line section is already as short as it gets
+        if len(short) < len(out[i]):
             total -= len(out[i]) - len(short)
             out[i] = short
     if total <= budget:
         return out
-    while (
-        out
-    ):  # even one line per target is too much: drop lines until a line saying so fits
+    # even one line per target is too much: drop lines until a line saying so fits
+    while out:
         total -= len(out.pop()) + len(SEP)
         note = f"- ... and {len(sections) - len(out)} more target(s), listed in the job summary"
         if total + len(note) + len(SEP) <= budget:
@@ -158,9 +156,8 @@ def render(
     )
     budget = COMMENT_LIMIT - MARGIN - len(head) - len(tail) - 2 * len(SEP)
     body = _body(shown, budget, "this comment")
-    if body == _body(
-        shown, COMMENT_LIMIT * 1024, "this comment"
-    ):  # every diff is here already
+    # every diff is here already
+    if body == _body(shown, COMMENT_LIMIT * 1024, "this comment"):
         return SEP.join([head, body]) + "\n"
     return SEP.join([head, body, tail]) + "\n"
 

@@ -81,16 +81,14 @@ def finish(
                     + (f" {r.url}" if r.url else "")
                     + (f" ({r.error})" if r.error else "")
                 )
-                reasons = (
-                    r.reasons if r.status == "planned" else ()
-                )  # plan's answer: why each target
+                # plan's answer: why each target
+                reasons = r.reasons if r.status == "planned" else ()
                 print(
                     "".join([line, *(f"\n  {one_line(x)}" for x in reasons)]),
                     file=sys.stderr,
                 )
-            for (
-                x
-            ) in r.log:  # a bug's traceback (errors.internal_error): no log groups here
+            # a bug's traceback (errors.internal_error): no log groups here
+            for x in r.log:
                 if x.startswith(INTERNAL_TRACEBACK):
                     print(f"{r.target.id}: {x}", file=sys.stderr)
     stamp = report.stamp(
@@ -109,14 +107,12 @@ def finish(
     # The dry-run diff shows rendered content: redacted here, where it becomes text.
     text = redact(text + diffs, secrets)
     outputs = {k: redact(v, secrets) for k, v in outputs.items()}
-    if _terminal(
-        settings, ctx
-    ):  # the summary stays off a terminal (write): the diffs are news
+    # the summary stays off a terminal (write): the diffs are news
+    if _terminal(settings, ctx):
         sys.stdout.write(redact(diffs, secrets))
     write(settings, ctx, text, outputs)
-    if (
-        mode == "dry-run" and settings.comment_file
-    ):  # any CI, or a look before opening the PR
+    # any CI, or a look before opening the PR
+    if mode == "dry-run" and settings.comment_file:
         Path(settings.comment_file).write_text(
             _comment_body(settings, ctx, results, stamp), "utf-8"
         )
@@ -157,14 +153,14 @@ def stopped(settings: Settings, ctx: Context, exc: Exception) -> int:
             file=where.file or None,
             line=where.line,
         )
-    else:  # in Actions the escaped annotation says it; a plain print could carry workflow commands
+    # in Actions the escaped annotation says it; a plain print could carry workflow commands
+    else:
         print(
             f"error: {msg}" if usage or setup else f"error: internal error: {msg}",
             file=sys.stderr,
         )
-    if not isinstance(
-        exc, ActionError
-    ):  # a bug: its one line alone tells nobody where it happened
+    # a bug: its one line alone tells nobody where it happened
+    if not isinstance(exc, ActionError):
         _traceback(ctx, exc, list(settings.secrets()))
     said = (
         "Nothing was built"
@@ -174,9 +170,8 @@ def stopped(settings: Settings, ctx: Context, exc: Exception) -> int:
         else "The run stopped on an internal error"
     )
     text = f"## timoni-flux-push\n\n{said}: {report.md(msg)}\n"
-    write(
-        settings, ctx, text, dict(NO_ARTIFACTS), stdout=not _terminal(settings, ctx)
-    )  # said on stderr
+    # said on stderr
+    write(settings, ctx, text, dict(NO_ARTIFACTS), stdout=not _terminal(settings, ctx))
     return 2 if usage else 1
 
 
@@ -210,9 +205,8 @@ def _comment(
     if not settings.github_token:
         warn(ctx, "no github-token: the pull request comment was not written")
         return
-    from gitops_action.report.github import (
-        upsert_pr_comment,
-    )  # PyGithub loads slowly: only on pull requests
+    # PyGithub loads slowly: only on pull requests
+    from gitops_action.report.github import upsert_pr_comment
 
     secrets = list(settings.secrets())
     body = _comment_body(settings, ctx, results, stamp)

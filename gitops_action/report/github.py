@@ -102,9 +102,8 @@ def upsert_pr_comment(
             )
             return _problem("forbidden", message, token)
         return _problem("failed", f"{where} failed: {exc.status} {detail}", token)
-    except (
-        OSError
-    ) as exc:  # requests' errors (connection refused, timeout) are OSErrors
+    # requests' errors (connection refused, timeout) are OSErrors
+    except OSError as exc:
         return _problem("failed", f"{where} failed: {exc}", token)
     finally:
         gh.close()

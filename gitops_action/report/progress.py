@@ -21,9 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, TextIO
 
-if (
-    TYPE_CHECKING
-):  # the pipeline imports this module: types only, no import cycle at run time
+# the pipeline imports this module: types only, no import cycle at run time
+if TYPE_CHECKING:
     from gitops_action.config.targets import Target
     from gitops_action.push.results import TargetResult
 
@@ -49,9 +48,8 @@ def finished_line(
 ) -> str:
     """One line; `whole` (outside Actions): the error in full, each of its lines indented below."""
     line = f"[{done}/{total}] {one_line(result.target.id, 120)}: {_status(result)} ({result.seconds:.2f}s)"
-    if (
-        result.url and result.status != "dry-run"
-    ):  # a dry run's digest is what is deployed: not news
+    # a dry run's digest is what is deployed: not news
+    if result.url and result.status != "dry-run":
         line += f" {result.url}"
     if result.error and whole:
         said = [one_line(x, 100_000) for x in result.error.splitlines()]
@@ -89,12 +87,10 @@ class Progress:
     clock: float = field(default_factory=time.monotonic)
     done: int = 0
     failed: int = 0
-    in_flight: dict[str, float] = field(
-        default_factory=dict
-    )  # target id -> when it started
-    said: dict[str, str] = field(
-        default_factory=dict
-    )  # target id -> the status its line gave
+    # target id -> when it started
+    in_flight: dict[str, float] = field(default_factory=dict)
+    # target id -> the status its line gave
+    said: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _shown: bool = False  # a status line is on the screen
 
@@ -126,9 +122,8 @@ class Progress:
         """`[2/5] 1 failed (12s) in flight: a 3s, b 1s, +2 more`, whole names only, within the width."""
         now = time.monotonic()
         width = self.width or shutil.get_terminal_size().columns
-        width = max(
-            width - 1, 20
-        )  # the last column would wrap the cursor on some terminals
+        # the last column would wrap the cursor on some terminals
+        width = max(width - 1, 20)
         head = f"[{self.done}/{self.total}]" + (
             f" {self.failed} failed" if self.failed else ""
         )

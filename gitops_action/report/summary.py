@@ -20,9 +20,8 @@ from gitops_action.plan.planner import Plan
 from gitops_action.push.results import TargetResult
 from gitops_action.render.cue_errors import CONTROL, plain
 
-SUMMARY_LIMIT = (
-    1024 * 1024 - 4096
-)  # GitHub drops a step summary over 1 MiB; keep a margin
+# GitHub drops a step summary over 1 MiB; keep a margin
+SUMMARY_LIMIT = 1024 * 1024 - 4096
 # GitHub shows at most 10 error annotations per step, drops the rest
 MAX_ERROR_ANNOTATIONS = 10
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")

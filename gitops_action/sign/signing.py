@@ -33,10 +33,8 @@ from gitops_action.sign.oidc import (
 KEY_VAR = "COSIGN_PRIVATE_KEY"
 FULCIO_URL = "https://fulcio.sigstore.dev"
 REKOR_URL = "https://rekor.sigstore.dev"
-SIGNED_STATUSES = (
-    "pushed",
-    "unchanged",
-)  # the digests this run put or left at its tags
+# the digests this run put or left at its tags
+SIGNED_STATUSES = ("pushed", "unchanged")
 # Handed to cosign from our environment: finding programs, proxies and private CAs, a private
 # Sigstore's trust root, and the cloud credentials of a non-generic `provider`.
 PASSED = (

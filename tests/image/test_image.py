@@ -49,7 +49,8 @@ ALL = {
 PASSWORD = "Image-Registry-Pa55word"
 TOKEN = "ghs_test-token"  # the one the GitHub API test server accepts
 COSIGN_PASSWORD = "Image-Cosign-Pa55"
-TRACE = "/github/workflow/trace.txt"  # the action's program trace (a workflow `env:` passes it)
+# the action's program trace (a workflow `env:` passes it)
+TRACE = "/github/workflow/trace.txt"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -241,9 +242,8 @@ def test_a_signed_push_through_the_image(
     head = example_repo.head()
     for a in arts:
         found = registry.manifest(repo_path(a["artifact"], registry), a["tags"][0])
-        assert found is not None and found[0] == a["digest"], (
-            a
-        )  # read back over the registry's API
+        # read back over the registry's API
+        assert found is not None and found[0] == a["digest"], a
         assert a["revision"] == f"main@sha1:{head}" and a["signed"] is True
         verified = subprocess.run(
             [
@@ -263,9 +263,8 @@ def test_a_signed_push_through_the_image(
         assert verified.returncode == 0, verified.stderr
     assert "| webapp-staging |" in run.summary and "signed" in run.summary
     assert run.outputs["pushed"] == "5" and run.outputs["failed"] == "0"
-    assert (
-        sorted(p.name for p in example_repo.path.iterdir()) == before
-    )  # nothing in the workspace
+    # nothing in the workspace
+    assert sorted(p.name for p in example_repo.path.iterdir()) == before
     untouched(run)
     no_secret(
         run, PASSWORD, COSIGN_PASSWORD, *key_pair["key"].read_text().splitlines()[1:-1]
@@ -423,9 +422,8 @@ def test_a_configuration_error_through_the_image(
         example_repo, tmp_path / "r", {"registry": "oci://127.0.0.1:1/x", "all": "true"}
     )
     assert run.returncode == 2, run.stdout + run.stderr
-    assert ".timoni-flux.yaml:4: instances\\[0\\].modul" in run.summary, (
-        run.summary
-    )  # the file, line and key
+    # the file, line and key
+    assert ".timoni-flux.yaml:4: instances\\[0\\].modul" in run.summary, run.summary
     assert re.search(r"^::error ", run.stdout, re.M)
     untouched(run)
 
@@ -472,9 +470,8 @@ def test_an_embed_of_proc_1_environ_is_refused_in_the_image(
     assert by_name["webapp-staging"]["error"].startswith(
         "modules/webapp/templates/env.txt resolves outside the repository (symlink): refusing to read it"
     )
-    assert (
-        by_name["staging/billing"]["status"] == "pushed"
-    )  # the other targets still ran
+    # the other targets still ran
+    assert by_name["staging/billing"]["status"] == "pushed"
     assert registry.tags(f"{repo_path(prefix, registry)}/webapp") == []
     no_secret(run, PASSWORD, "actions-runtime-token-do-not-leak")
     untouched(run)

@@ -164,7 +164,8 @@ def github_env(
         "RUNNER_ARCH": "X64",
         "RUNNER_NAME": "GitHub Actions 2",
         "RUNNER_ENVIRONMENT": "github-hosted",
-        "RUNNER_TEMP": "/home/runner/work/_temp",  # the host's path: the runner does not map it
+        # the host's path: the runner does not map it
+        "RUNNER_TEMP": "/home/runner/work/_temp",
         "RUNNER_TOOL_CACHE": "/opt/hostedtoolcache",
         "RUNNER_WORKSPACE": "/home/runner/work/gitops",
         "ACTIONS_RUNTIME_URL": "https://pipelines.actions.githubusercontent.com/abc/",

@@ -140,9 +140,8 @@ class OpenApi:
             path.read_text(encoding="utf-8"), object_hook=_nullable
         )
         three_oh = str(self.doc["openapi"]).startswith("3.0")
-        spec = (
-            DRAFT4 if three_oh else DRAFT202012
-        )  # 3.0 schemas are a JSON Schema draft 4/5 dialect
+        # 3.0 schemas are a JSON Schema draft 4/5 dialect
+        spec = DRAFT4 if three_oh else DRAFT202012
         self._validator_cls = (
             jsonschema.Draft4Validator if three_oh else jsonschema.Draft202012Validator
         )
@@ -361,9 +360,8 @@ class _Handler(BaseHTTPRequestHandler):
             status, headers, payload = app.handle(
                 self.command, self.path, self.headers, raw
             )
-        except (
-            Exception
-        ) as exc:  # a bug in the test server: make the test fail, not hang up
+        # a bug in the test server: make the test fail, not hang up
+        except Exception as exc:
             app.rejections.append(
                 f"{self.command} {self.path}: test server error {exc!r}"
             )
@@ -467,9 +465,8 @@ class GitHubApiServer:
             self.login = ACTIONS_BOT
             self._issue_of: dict[int, int] = {}  # comment id -> issue number
             self.deployments: list[dict[str, Any]] = []  # oldest first
-            self.statuses: dict[
-                int, list[dict[str, Any]]
-            ] = {}  # deployment id -> oldest first
+            # deployment id -> oldest first
+            self.statuses: dict[int, list[dict[str, Any]]] = {}
             self._next_id = 1001
 
     def start(self) -> GitHubApiServer:
@@ -680,9 +677,8 @@ class GitHubApiServer:
             owner=self._user(self.owner),
             fork=False,
         )
-        repo.setdefault(
-            "language", None
-        )  # required by the schema, absent from GitHub's own example
+        # required by the schema, absent from GitHub's own example
+        repo.setdefault("language", None)
         for fork_only in ("parent", "source", "template_repository"):
             repo.pop(fork_only, None)
         return 200, {}, repo
@@ -725,9 +721,8 @@ class GitHubApiServer:
             items = [
                 c for c in items if datetime.fromisoformat(c["updated_at"]) >= since
             ]
-        per_page = min(
-            max(call.query.get("per_page", 30), 1), 100
-        )  # GitHub caps per_page at 100
+        # GitHub caps per_page at 100
+        per_page = min(max(call.query.get("per_page", 30), 1), 100)
         page = max(call.query.get("page", 1), 1)
         last = max(1, math.ceil(len(items) / per_page))
 

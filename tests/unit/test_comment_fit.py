@@ -15,9 +15,8 @@ def sections(*sizes: int) -> list[tuple[object, str]]:
 
 
 def total(lines: list[str]) -> int:
-    return sum(
-        len(s) + len(comment.SEP) for s in lines
-    )  # sections are joined by a blank line
+    # sections are joined by a blank line
+    return sum(len(s) + len(comment.SEP) for s in lines)
 
 
 def test_what_fits_is_left_alone() -> None:
@@ -62,9 +61,10 @@ def test_too_many_targets_for_one_line_each_drop_lines_and_say_so() -> None:
         == f"- ... and {40 - (len(out) - 1)} more target(s), listed in the job summary"
     )
     assert all(s.startswith("- **t") and "section too large" in s for s in out[:-1])
+    # the first ones
     assert [s.split("**")[1] for s in out[:-1]] == [
         f"t{i}" for i in range(len(out) - 1)
-    ]  # the first ones
+    ]
 
 
 def test_nothing_fits() -> None:

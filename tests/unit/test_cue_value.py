@@ -73,12 +73,14 @@ def test_a_label_chain_is_a_struct() -> None:
 @pytest.mark.parametrize(
     "instances",
     [
-        '\t\ta: module: url: *"file://x" | string',  # a default: timoni resolves it from elsewhere
+        # a default: timoni resolves it from elsewhere
+        '\t\ta: module: url: *"file://x" | string',
         '\t\ta: module: url: "file://x" + y',
         "\t\ta: module: url: 'file://x'",  # bytes
         '\t\ta: module: url: "file://x"\n\t\ta: module: url: "file://y"',  # twice
         '\t\ta: {module: url: "file://x"} | {module: url: "file://y"}',
-        '\t\tclose({a: module: url: "file://x"})',  # an embedding: fields this reader cannot see
+        # an embedding: fields this reader cannot see
+        '\t\tclose({a: module: url: "file://x"})',
         '\t\ta: module: {url: "file://x", [string]: _}',
         "\t\ta: module: {}",
     ],

@@ -86,7 +86,8 @@ def test_a_usage_error_exits_2_and_says_nothing_was_built(
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr == "error: `targets` names unknown target(s): no-such-target\n"
     summary = (tmp_path / "summary.md").read_text()
-    said = "\\`targets\\` names unknown target\\(s\\): no-such-target"  # escaped for markdown
+    # escaped for markdown
+    said = "\\`targets\\` names unknown target\\(s\\): no-such-target"
     assert summary == f"## timoni-flux-push\n\nNothing was built: {said}\n"
 
 
@@ -124,9 +125,8 @@ def test_each_kind_of_error_has_its_exit_code(
     )
     assert json.loads(out.read_text()) == NO_OUTPUTS
     err = capsys.readouterr().err
-    bug = code == 1 and not isinstance(
-        exc, errors.ToolMissing
-    )  # a missing program is no bug
+    # a missing program is no bug
+    bug = code == 1 and not isinstance(exc, errors.ToolMissing)
     assert err.startswith("error: internal error: " if bug else "error: ")
     assert err.startswith("error: internal error: ") is bug
     assert ("KeyError: 'a bug'" in err) is isinstance(exc, KeyError)

@@ -102,9 +102,8 @@ def test_secret_values_never_leave_the_module() -> None:
     for value in ("YWRtaW4=", "b2xkLXBhc3M=", "bmV3LXBhc3M=", "plain-old"):
         assert value not in change.diff
     assert f"+  pass: {HIDDEN} (changed)" in change.diff.splitlines()
-    assert (
-        f"   user: {HIDDEN}" in change.diff.splitlines()
-    )  # the same value: hidden, not said to change
+    # the same value: hidden, not said to change
+    assert f"   user: {HIDDEN}" in change.diff.splitlines()
     (added,) = manifests.diff({}, new).changes
     assert "bmV3LXBhc3M=" not in added.diff and f"pass: {HIDDEN}\n" in added.diff
 

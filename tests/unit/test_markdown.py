@@ -26,10 +26,8 @@ from gitops_action.report.summary import fence, html, md
         ("back\\slash", "back\\\\slash"),
         ("@octocat please", "&#64;octocat please"),  # no mention, no notification
         ("&lt;tag&gt;", "&amp;lt;tag&amp;gt;"),  # an entity shows as written
-        (
-            "two\nlines\r\n\tand tabs",
-            "two lines and tabs",
-        ),  # one line: a table row stays one row
+        # one line: a table row stays one row
+        ("two\nlines\r\n\tand tabs", "two lines and tabs"),
     ],
 )
 def test_md_escapes_everything_markdown_would_act_on(text: str, escaped: str) -> None:
@@ -55,10 +53,8 @@ def test_md_leaves_no_markup_character_unescaped() -> None:
             "&lt;img src=x onerror=alert(1)&gt;&lt;/summary&gt;",
         ),
         ('say "hi" & @octocat', "say &quot;hi&quot; &amp; &#64;octocat"),
-        (
-            "two\n\nlines\r\n\tand tabs",
-            "two lines and tabs",
-        ),  # a blank line would end the HTML block
+        # a blank line would end the HTML block
+        ("two\n\nlines\r\n\tand tabs", "two lines and tabs"),
     ],
 )
 def test_html_escapes_what_html_reads_and_keeps_one_line(

@@ -70,13 +70,11 @@ def test_diffs_are_diff_blocks_added_objects_with_plus_removed_with_minus(
         "+  - port: 80",
     ):
         assert line in everything.splitlines()
-    added = next(
-        c.text for c in diffs if "name: search" in c.text
-    )  # the new target's ConfigMap
+    # the new target's ConfigMap
+    added = next(c.text for c in diffs if "name: search" in c.text)
     assert all(ln.startswith(("+", "@@")) for ln in added.splitlines()), added
-    gone = next(
-        c.text for c in diffs if "name: webapp-legacy" in c.text
-    )  # removed from a target
+    # removed from a target
+    gone = next(c.text for c in diffs if "name: webapp-legacy" in c.text)
     assert all(ln.startswith(("-", "@@")) for ln in gone.splitlines()), gone
     assert "s3cret" not in everything and "password: <hidden> (changed)" in everything
 
@@ -95,9 +93,8 @@ def test_the_verdict_comes_first_and_names_the_commit(page: gfm.Page) -> None:
     assert page.headings[0].endswith(": 1 changed, 1 added, 1 removed, 1 failed"), (
         page.headings[0]
     )
-    first = [ln for ln in page.text.split("\n") if ln.strip()][
-        1
-    ]  # the line under the verdict
+    # the line under the verdict
+    first = [ln for ln in page.text.split("\n") if ln.strip()][1]
     assert first.startswith(
         "1 unchanged · commit c0ffee1 · updated 2026-12-06 19:55 UTC"
     ), first
@@ -159,14 +156,11 @@ def test_a_comment_too_large_folds_whole_targets_and_still_renders() -> None:
         "bulk · changed: 0 added, 400 changed, 0 removed object(s): diff too large for this comment, "
         "see the job summary"
     ) in page.text
-    assert any(
-        "+  replicas: '2'" in c.text for c in page.code
-    )  # the small target keeps its diff
+    # the small target keeps its diff
+    assert any("+  replicas: '2'" in c.text for c in page.code)
     assert any(h.startswith("Failed") for h in page.headings)
-    assert (
-        RUN_URL,
-        "Full diff in the job summary",
-    ) in page.links  # a diff is not here: the run has it
+    # a diff is not here: the run has it
+    assert (RUN_URL, "Full diff in the job summary") in page.links
 
 
 def test_more_targets_than_one_line_each_fits_still_renders() -> None:
@@ -197,9 +191,8 @@ def test_a_push_summary_with_a_hostile_target_id_renders() -> None:
     assert "<script" not in rendered
     page = gfm.read(rendered)
     assert page.headings[0] == "timoni-flux-push push: 1 pushed, 0 removed, 1 failed"
-    assert (
-        "billing|<script>alert(1)</script>" in page.text
-    )  # shown as text, in the table
+    # shown as text, in the table
+    assert "billing|<script>alert(1)</script>" in page.text
     assert [d.summary for d in page.details][:2] == [
         f"{hostile} · failed",
         "platform · skipped",

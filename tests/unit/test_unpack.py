@@ -90,17 +90,11 @@ def test_links_out_of_the_destination_are_left_out(dest: Path) -> None:
             ("sym", "abs.yaml", "/etc/passwd"),
             ("sym", "up.yaml", "../outside.yaml"),
             ("sym", "dot", "."),  # inside
-            (
-                "sym",
-                "via-dot.yaml",
-                "dot/../outside.yaml",
-            ),  # inside by its text, outside in fact
+            # inside by its text, outside in fact
+            ("sym", "via-dot.yaml", "dot/../outside.yaml"),
             ("sym", "out", ".."),
-            (
-                "sym",
-                "out/planted",
-                "x",
-            ),  # would be written through the link that points out
+            # would be written through the link that points out
+            ("sym", "out/planted", "x"),
         ),
         dest,
     )
