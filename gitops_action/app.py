@@ -9,7 +9,6 @@ caught once, in `main` (errors.py).
 from __future__ import annotations
 
 import io
-import os
 import shutil
 import signal
 import sys
@@ -26,6 +25,13 @@ import github_action_utils as gha
 from gitops_action.changes import events
 from gitops_action.changes.events import CommitRange
 from gitops_action.changes.gitrepo import Repo, check_revision
+from gitops_action.clients import (
+    docker_config,
+    login_registry,
+    registry_at,
+    registry_clients,
+    signer_for,
+)
 from gitops_action.errors import UsageError
 from gitops_action.inputs.context import Context
 from gitops_action.inputs.settings import Settings, duration_seconds, parallelism
@@ -34,12 +40,9 @@ from gitops_action.plan.planner import Plan, load_text, plan_repository
 from gitops_action.push import pipeline
 from gitops_action.push.results import Annotation, TargetResult, exit_code
 from gitops_action.registry.credentials import (
-    Credentials,
-    credentials_host,
     registry_host,
 )
 from gitops_action.registry.flux import Flux
-from gitops_action.registry.login import login_registry, registry_at
 from gitops_action.registry.reader import Reader
 from gitops_action.render import timoni
 from gitops_action.report import progress
@@ -48,7 +51,7 @@ from gitops_action.report.finish import finish, stopped, warn
 if TYPE_CHECKING:
     from gitops_action.sign import signing
 
-__all__ = ["Context", "docker_config", "main", "signer_for"]
+__all__ = ["Context", "main"]
 
 
 def main(settings: Settings, env: Mapping[str, str]) -> int:
@@ -223,8 +226,7 @@ def _plan(
     )
     if settings.base:
         plan = replace(plan, explicit_base=True)
-    flux = _flux(settings, ctx, repo, rng, plan, scratch)
-    reader = Reader(flux, timeout=duration_seconds(settings.timeout))
+    flux, reader = _clients(settings, ctx, repo, rng, plan, scratch)
     signer = (
         _signer_once(settings, ctx, flux.env.get("DOCKER_CONFIG", ""), scratch)
         if signs
@@ -306,14 +308,14 @@ def _plans_from_tags(settings: Settings, rng: CommitRange) -> bool:
     return not (settings.base or settings.all or rng.is_pull_request or rng.nothing)
 
 
-def _flux(
+def _clients(
     settings: Settings,
     ctx: Context,
     repo: Repo,
     rng: CommitRange,
     plan: Plan,
     scratch: Path,
-) -> Flux:
+) -> tuple[Flux, Reader]:
     # On pull_request_target the code under review is the pull request's: never with credentials.
     fork = (
         rng.is_pull_request and rng.fork
@@ -325,72 +327,13 @@ def _flux(
         settings, ctx, plan.config.registry, base_registry, rng.is_pull_request
     )
     env = docker_config(settings, ctx, registry, _hosts(plan), scratch, fork=fork)
-    # flux stops itself at --timeout; the process limit is a backstop a little later.
-    return Flux(
-        env=env,
-        timeout=settings.timeout,
-        provider=settings.provider,
-        process_timeout=duration_seconds(settings.timeout) + 30,
-    )
+    return registry_clients(settings, env)
 
 
 def _hosts(plan: Plan) -> set[str]:
     return {
         registry_host(p.target.artifact) for p in plan.targets if not p.target.problem
     }
-
-
-def docker_config(
-    settings: Settings,
-    ctx: Context,
-    registry: str,
-    hosts: set[str],
-    scratch: Path,
-    *,
-    fork: bool,
-) -> dict[str, str]:
-    """The private docker config of flux and timoni: always one of the run's own (never the machine's),
-    holding the inputs' login for the host of the `registry` input (else the configuration's `registry`)
-    alone. A pull request's dry run from a fork gets no login; otherwise it serves only to read."""
-    host = credentials_host(settings.registry, registry)
-    use_creds = bool(settings.registry_username) and not fork
-    if use_creds and not host:
-        warn(
-            ctx,
-            "registry-username is set but no `registry` names its host: no credentials are used",
-        )
-    others = sorted(hosts - {host})
-    if use_creds and host and others:
-        warn(
-            ctx,
-            f"no registry credentials for {', '.join(others)}: they are for {host} only",
-        )
-    username = settings.registry_username if use_creds and host else ""
-    login = Credentials(username, settings.registry_password if username else "")
-    return login.docker_config({host} if username else set(), scratch)
-
-
-def signer_for(
-    settings: Settings, ctx: Context, docker: str, scratch: Path
-) -> signing.Signer:
-    """The run's cosign signer (key or keyless), its secrets masked in the log."""
-    from gitops_action.sign import signing  # only runs that sign pay for its import
-
-    request = signing.Request(
-        key=settings.cosign_key,
-        password=settings.cosign_password,
-        fulcio_url=settings.fulcio_url,
-        rekor_url=settings.rekor_url,
-        provider=settings.provider,
-        docker_config=docker,
-        timeout=duration_seconds(settings.timeout),
-    )
-    signer = signing.prepare(request, scratch / "signing", os.environ)
-    if ctx.in_actions:
-        # the OIDC token (key and password are masked already)
-        for secret in signer.secrets:
-            gha.add_mask(secret)
-    return signer
 
 
 def _sign(

@@ -44,7 +44,7 @@ def _bad_input(message: str) -> int:
     """An input no run can use: the annotation, the summary and the outputs still say so (exit 2)."""
     import github_action_utils as gha
 
-    from gitops_action.report.summary import md
+    from gitops_action.text import md
 
     gha.error(message, title="timoni-flux-push: bad input")
     summary = os.environ.get("GITHUB_STEP_SUMMARY", "")

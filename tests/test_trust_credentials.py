@@ -22,10 +22,11 @@ from conftest import GitRepo
 from support.action import run_action
 from support.registry import Registry, free_port
 
-from gitops_action.registry.credentials import Credentials, basic_auth
+from gitops_action.registry.credentials import Credentials
 from gitops_action.registry.flux import Flux
 from gitops_action.registry.hosts import may_carry_credentials, realm_refused
 from gitops_action.registry.reader import Reader
+from gitops_action.secrets import basic_auth
 
 USER, PASSWORD = "ci-user", "s3cr3t-Registry-Pa55"  # the auth_registry's login
 

@@ -26,10 +26,10 @@ from gitops_action.config.targets import Config, ConfigError, Target
 from gitops_action.inputs.context import Context
 from gitops_action.inputs.settings import Settings
 from gitops_action.push.results import TargetResult
-from gitops_action.registry.credentials import redact
 from gitops_action.report.finish import warn
 from gitops_action.report.github import github_client
-from gitops_action.report.summary import details, fence, md
+from gitops_action.secrets import redact
+from gitops_action.text import details, fence, md
 
 TOOL = "timoni-flux-push"  # the payload's `tool`: a deployment this action recorded
 TASK = "deploy"

@@ -36,9 +36,8 @@ from gitops_action.cluster import deployments
 from gitops_action.cluster.deployments import Api, State
 from gitops_action.inputs.context import Context
 from gitops_action.inputs.settings import Settings
-from gitops_action.render.cue_errors import plain
 from gitops_action.report.finish import NO_ARTIFACTS, write
-from gitops_action.report.summary import md
+from gitops_action.text import md, plain
 
 EVENT = "repository_dispatch"
 EVENT_TYPE = re.compile(

@@ -15,13 +15,8 @@ from typing import Any
 
 import yaml
 
-from gitops_action.config.targets import (
-    TAG_RE,
-    Config,
-    ConfigError,
-    FluxSettings,
-    Target,
-)
+from gitops_action.config.model import Config, FluxSettings, Target
+from gitops_action.config.targets import TAG_RE, ConfigError
 
 # the only version Flux 2.9 serves (v1beta2 went in 1.8)
 SOURCE_API = "source.toolkit.fluxcd.io/v1"

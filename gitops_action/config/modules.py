@@ -11,7 +11,7 @@ from gitops_action.config.globs import PLACEHOLDER
 from gitops_action.errors import ConfigError
 
 if TYPE_CHECKING:
-    from gitops_action.config.targets import Target
+    from gitops_action.config.model import Target
 
 MODULE_FILE = "cue.mod/module.cue"
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from gitops_action.config.globs import PLACEHOLDER, compile_match, glob_regex
+from gitops_action.config.model import Config, Target, flatten
 from gitops_action.config.modules import checked_modules
 from gitops_action.config.validate import inlined_schema, schema, validate
 from gitops_action.config.yaml_lines import Lines, key_path, line_for, parse_yaml
@@ -41,65 +42,6 @@ _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 REPOSITORY_RE = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
 
 Parts = tuple[str | int, ...]  # a key path: ("instances", 0, "values", 1)
-
-# A `flux:` block flattened to sorted (dotted key, value) pairs, e.g. ("source.interval", "1m"):
-# hashable, so targets stay usable as dictionary keys.
-FluxSettings = tuple[tuple[str, str | bool], ...]
-
-
-def flatten(block: dict[str, Any] | None, prefix: str = "") -> FluxSettings:
-    out: list[tuple[str, str | bool]] = []
-    for key, value in (block or {}).items():
-        if isinstance(value, dict):
-            out.extend(flatten(value, f"{prefix}{key}."))
-        else:
-            out.append((f"{prefix}{key}", value))
-    return tuple(sorted(out))
-
-
-@dataclass(frozen=True)
-class Target:
-    """One thing that is rendered and pushed: a module instance or a bundle."""
-
-    id: str
-    kind: Literal["instance", "bundle"]
-    name: str  # timoni instance name, or the bundle's name
-    artifact: str  # oci://repository, no tag
-    tags: tuple[str, ...]
-    # values files (instances) or bundle files, repo-relative, in order
-    files: tuple[str, ...]
-    namespace: str = ""
-    module: str = ""  # repo-relative directory, or oci://...
-    version: str = ""
-    watch: tuple[str, ...] = ()
-    digest: str = ""  # oci:// modules: timoni build --digest
-    # Its own `flux:` settings (flux_config.py), flattened: they shape the cluster's sync
-    # configuration, not the artifact, so a change to them is no reason to render again.
-    flux: FluxSettings = field(default=(), compare=False)
-    # Where the target comes from, for messages; not part of its identity.
-    key: str = field(default="", compare=False)
-    line: int | None = field(default=None, compare=False)
-    # A file a `match` picked up that cannot be an instance: this target fails, not the whole run.
-    problem: str = field(default="", compare=False)
-
-    @property
-    def local_module(self) -> str | None:
-        return (
-            None if not self.module or self.module.startswith("oci://") else self.module
-        )
-
-
-@dataclass(frozen=True)
-class Config:
-    path: str
-    registry: str
-    source: str
-    targets: tuple[Target, ...]
-    warnings: tuple[str, ...] = ()
-    flux: FluxSettings = ()  # the top-level `flux:` defaults
-
-    def by_id(self) -> dict[str, Target]:
-        return {t.id: t for t in self.targets}
 
 
 def _safe_relpath(value: str, file: str, key: str, line: int | None) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from gitops_action import defaults
 from gitops_action.errors import SettingsError
-from gitops_action.registry.credentials import basic_auth, pem_parts
+from gitops_action.secrets import basic_auth, pem_parts
 
 MODES = (
     "auto",

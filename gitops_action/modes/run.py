@@ -14,23 +14,26 @@ from typing import Any
 
 import github_action_utils as gha
 
-from gitops_action.app import docker_config, signer_for
 from gitops_action.changes.gitrepo import Repo
+from gitops_action.clients import (
+    docker_config,
+    login_registry,
+    registry_clients,
+    signer_for,
+)
 from gitops_action.cluster import flux_config, notifications
 from gitops_action.config.targets import Config, ConfigError, Target
 from gitops_action.errors import INTERNAL_TRACEBACK, UsageError
 from gitops_action.inputs.context import Context
-from gitops_action.inputs.settings import Settings, duration_seconds, parallelism
+from gitops_action.inputs.settings import Settings, parallelism
 from gitops_action.modes import promote
 from gitops_action.plan.planner import load_text
-from gitops_action.registry.credentials import redact, registry_host
-from gitops_action.registry.flux import Flux
-from gitops_action.registry.login import login_registry
-from gitops_action.registry.reader import Reader
-from gitops_action.render.cue_errors import plain
+from gitops_action.registry.credentials import registry_host
 from gitops_action.report.finish import NO_ARTIFACTS, warn, write
-from gitops_action.report.summary import fence, folded, md, short
+from gitops_action.report.summary import short
+from gitops_action.secrets import redact
 from gitops_action.sign import signing
+from gitops_action.text import fence, folded, md, plain
 
 
 def load_config(
@@ -320,12 +323,7 @@ def promotions(
     check: Callable[[str], signing.Signed] | None = None,
 ) -> list[promote.Promotion]:
     """Promote every target asked for; with `check` (signing on) only a `from` digest it accepts."""
-    flux = Flux(
-        env=env,
-        timeout=settings.timeout,
-        provider=settings.provider,
-        process_timeout=duration_seconds(settings.timeout) + 30,
-    )
+    flux, reader = registry_clients(settings, env)
     req = promote.Request(
         from_tag=settings.from_tag,
         to_tag=settings.to_tag,
@@ -333,7 +331,7 @@ def promotions(
         repo=repo,
         head=head,
         flux=flux,
-        reader=Reader(flux, timeout=duration_seconds(settings.timeout)),
+        reader=reader,
         scratch=scratch / "promote",
         missing_ok=not settings.targets,
         parallel=parallelism(settings.parallel),

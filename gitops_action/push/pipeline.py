@@ -20,59 +20,21 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
 
-from gitops_action.changes.gitrepo import Repo
 from gitops_action.config.targets import Target
 from gitops_action.errors import internal_error
 from gitops_action.plan.catchup import CHECKED, commit_at
-from gitops_action.plan.history import Ancestry
 from gitops_action.plan.planner import Plan, PlannedTarget
 from gitops_action.push import settle, settling, writes
-from gitops_action.push.results import Annotation, Status, TargetResult
+from gitops_action.push.options import Options
+from gitops_action.push.results import Annotation, Event, Status, TargetResult
 from gitops_action.push.settle import Settling
-from gitops_action.push.writes import RepositoryLocks, render_inputs, with_retries
-from gitops_action.registry.credentials import redact
-from gitops_action.registry.flux import Flux
+from gitops_action.push.writes import render_inputs, with_retries
 from gitops_action.registry.oci import Pulled
-from gitops_action.registry.reader import Reader
 from gitops_action.render import containment, cue_errors, manifests, timoni
-from gitops_action.report.progress import Event
+from gitops_action.secrets import redact
 
 __all__ = ["Options", "render_inputs", "run"]
-
-Mode = Literal["push", "dry-run"]
-
-
-@dataclass(frozen=True)
-class Options:
-    mode: Mode
-    repo: Repo  # history: ancestry checks, fetching
-    root: Path  # the files at head (the work tree, or an export of head)
-    head: str
-    revision: str
-    source: str
-    flux: Flux
-    reader: Reader
-    scratch: Path
-    parallel: int = 2
-    skip_unchanged: bool = True
-    render_timeout: float = 300
-    runtime_from_env: bool = False
-    attempts: int = 4
-    backoff: float = 1.0
-    secrets: tuple[str, ...] = ()
-    config_path: str = ""
-    ancestry: Ancestry = field(default_factory=Ancestry, compare=False, repr=False)
-    timoni_identity: str = ""  # timoni.identity(): part of render_inputs
-    writing: RepositoryLocks = field(
-        default_factory=RepositoryLocks, compare=False, repr=False
-    )
-    # With signing: does oci://REPO@DIGEST carry a valid signature from the run's key or identity?
-    # The tag's annotations are anyone's word; only such a digest may skip the render.
-    vouched: Callable[[str], bool] | None = field(
-        default=None, compare=False, repr=False
-    )
 
 
 @dataclass(frozen=True)

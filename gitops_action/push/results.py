@@ -53,5 +53,16 @@ class TargetResult:
         return f"{self.target.artifact}@{self.digest}" if self.digest else None
 
 
+# A target starts or finishes: what the pipeline tells whoever shows progress (report/progress.py).
+Phase = Literal["started", "finished"]
+
+
+@dataclass(frozen=True)
+class Event:
+    phase: Phase
+    target: Target
+    result: TargetResult | None = None  # set when finished
+
+
 def exit_code(results: Sequence[TargetResult]) -> int:
     return 1 if any(r.status == "failed" for r in results) else 0

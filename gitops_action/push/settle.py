@@ -21,7 +21,7 @@ from gitops_action.plan.catchup import commit_at
 from gitops_action.push import writes
 
 if TYPE_CHECKING:
-    from gitops_action.push.pipeline import Options
+    from gitops_action.push.options import Options
 
 REPAIRS = 2  # pushes again after finding the tag overwritten by an older commit's run
 # wait before re-reading: factor x Settling.seconds, at least, at most

@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import re
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,26 +18,12 @@ from gitops_action.registry.oci import Call, Pulled, Pushed
 from gitops_action.render import timoni
 
 if TYPE_CHECKING:
-    from gitops_action.push.pipeline import Options
+    from gitops_action.push.options import Options
     from gitops_action.registry.flux import Flux
 
 RENDER_INPUTS = "timoni-flux-push.render-inputs"
 _TIMED_OUT = re.compile(r"deadline exceeded|timed? ?out|Client\.Timeout", re.I)
 T = TypeVar("T", Pushed, Pulled, Call)
-
-
-class RepositoryLocks:
-    """One lock per OCI repository: targets that share a repository (different tags) write to it one
-    at a time. Concurrent uploads of the same blob to one repository (the flux config blob is the same
-    for every push) can fail in the registry: `DIGEST_INVALID`, `MANIFEST_BLOB_UNKNOWN`."""
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._locks: dict[str, threading.Lock] = {}
-
-    def __call__(self, artifact: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(artifact, threading.Lock())
 
 
 def _call_of(result: Pushed | Pulled | Call) -> Call:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from http.client import HTTPException
 from pathlib import Path
 
-from gitops_action.registry.credentials import basic_auth, docker_login
+from gitops_action.registry.credentials import docker_login
 from gitops_action.registry.flux import Flux
 from gitops_action.registry.hosts import (
     may_be_plain_http,
@@ -52,6 +52,7 @@ from gitops_action.registry.transport import (
 from gitops_action.registry.transport import (
     USER_AGENT as USER_AGENT,  # what the tests look for in a registry log
 )
+from gitops_action.secrets import basic_auth
 
 REVISION = "org.opencontainers.image.revision"
 # a layer's compressed size; its unpacked size is capped in oci.extract

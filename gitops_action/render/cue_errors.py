@@ -18,6 +18,8 @@ from pathlib import Path
 
 import yaml
 
+from gitops_action.text import plain
+
 FIELD_ERROR = re.compile(
     r"^(?P<path>(?:values|bundle|timoni\.instance\.config)(?:\.[\w\-\"#$]+)+):\s+(?P<msg>.+)$",
     re.M,
@@ -30,12 +32,9 @@ FILE_POS = re.compile(
     r"(?P<file>[^\s:\"'()]+\.(?:cue|ya?ml|json)):(?P<line>\d+)(?::(?P<col>\d+))?"
 )
 LOG_PREFIX = re.compile(r"^\d{1,2}:\d{2}(?:AM|PM)\s+ERR\s+", re.M)
+
+
 # Terminal escapes (colour, cursor moves) and other control characters: never in a message.
-CONTROL = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]?|[\x00-\x08\x0b-\x1f\x7f-\x9f]"
-)
-
-
 @dataclass(frozen=True)
 class Located:
     file: str  # repo-relative
@@ -97,12 +96,6 @@ def _echoed(text: str, files: Sequence[str], repo_root: Path) -> str:
         if not (isinstance(data, dict) and "values" in data):
             lacking.append(f)
     return lacking[0] if len(lacking) == 1 else UNNAMED
-
-
-def plain(text: str) -> str:
-    """Text without terminal escapes or control characters (tabs and newlines stay), and valid
-    UTF-8: a file name's undecodable bytes (kept as surrogates) are written as \\udcXX."""
-    return CONTROL.sub("", text).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 # A key named like a credential (password, apiKey, client_secret, token, ...), then a string value:

@@ -18,16 +18,13 @@ from gitops_action.push.results import TargetResult
 from gitops_action.render.manifests import label
 from gitops_action.report.summary import (
     Stamp,
-    details,
     failures,
     failures_heading,
-    fence,
-    html,
     kind,
-    md,
     meta,
     verdict,
 )
+from gitops_action.text import details, fence, html, md
 
 # characters; GitHub refuses longer bodies with 422 "Body is too long"
 COMMENT_LIMIT = 65_536

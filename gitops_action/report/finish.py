@@ -26,11 +26,11 @@ from gitops_action.inputs.context import Context
 from gitops_action.inputs.settings import Settings
 from gitops_action.plan.planner import Plan
 from gitops_action.push.results import TargetResult
-from gitops_action.registry.credentials import redact
-from gitops_action.render.cue_errors import plain
 from gitops_action.report import comment
 from gitops_action.report import summary as report
 from gitops_action.report.progress import one_line
+from gitops_action.secrets import redact
+from gitops_action.text import md, plain
 
 NO_ARTIFACTS = {
     "artifacts": "[]",
@@ -169,7 +169,7 @@ def stopped(settings: Settings, ctx: Context, exc: Exception) -> int:
         if setup
         else "The run stopped on an internal error"
     )
-    text = f"## timoni-flux-push\n\n{said}: {report.md(msg)}\n"
+    text = f"## timoni-flux-push\n\n{said}: {md(msg)}\n"
     # said on stderr
     write(settings, ctx, text, dict(NO_ARTIFACTS), stdout=not _terminal(settings, ctx))
     return 2 if usage else 1

@@ -19,22 +19,14 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, TextIO
+from typing import TYPE_CHECKING, TextIO
 
-# the pipeline imports this module: types only, no import cycle at run time
+from gitops_action.push.results import Event, TargetResult
+
 if TYPE_CHECKING:
-    from gitops_action.config.targets import Target
-    from gitops_action.push.results import TargetResult
+    pass
 
-Phase = Literal["started", "finished"]
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
-
-
-@dataclass(frozen=True)
-class Event:
-    phase: Phase
-    target: Target
-    result: TargetResult | None = None  # set when finished
 
 
 def one_line(text: str, limit: int = 300) -> str:

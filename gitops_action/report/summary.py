@@ -18,44 +18,12 @@ import github_action_utils as gha
 
 from gitops_action.plan.planner import Plan
 from gitops_action.push.results import TargetResult
-from gitops_action.render.cue_errors import CONTROL, plain
+from gitops_action.text import details, fence, folded, html, md, plain
 
 # GitHub drops a step summary over 1 MiB; keep a margin
 SUMMARY_LIMIT = 1024 * 1024 - 4096
 # GitHub shows at most 10 error annotations per step, drops the rest
 MAX_ERROR_ANNOTATIONS = 10
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
-
-
-def md(text: str) -> str:
-    """Escape untrusted text for one markdown line (a table cell, a list item, a paragraph). `<`, `>`
-    and `&` become entities. Never inside an HTML block (<summary>): there a backslash shows as text."""
-    flat = " ".join(CONTROL.sub("", text).split())
-    flat = flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    # Undecodable bytes of a file name (surrogates) are shown as \udcXX, after the escaping.
-    return plain(_MD_SPECIAL.sub(r"\\\1", flat).replace("@", "&#64;"))
-
-
-def html(text: str) -> str:
-    """Escape untrusted text for one line inside an HTML block (a <summary>): Markdown is not read
-    there, so only HTML's characters are escaped. One line: a blank line would end the block."""
-    flat = " ".join(CONTROL.sub("", text).split())
-    for char, entity in (
-        ("&", "&amp;"),
-        ("<", "&lt;"),
-        (">", "&gt;"),
-        ('"', "&quot;"),
-        ("@", "&#64;"),
-    ):
-        flat = flat.replace(char, entity)
-    return plain(flat)
-
-
-def details(title: str, body: Sequence[str], *, opened: bool = False) -> str:
-    """A collapsible section GitHub renders: `title` is HTML (escape with `html`), `body` Markdown.
-    The blank lines end the HTML block before the Markdown and after </details>."""
-    tag = "<details open>" if opened else "<details>"
-    return "\n".join([f"{tag}<summary>{title}</summary>", "", *body, "", "</details>"])
 
 
 @dataclass(frozen=True)
@@ -178,13 +146,6 @@ def error_notes(results: Sequence[TargetResult]) -> list[ErrorNote]:
     return first + more
 
 
-def fence(text: str, lang: str = "") -> str:
-    """A code block no content can close early: the fence is longer than any backtick run inside."""
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
-    ticks = "`" * max(3, longest + 1)
-    return f"{ticks}{lang}\n{text.rstrip()}\n{ticks}"
-
-
 def artifacts(results: Sequence[TargetResult]) -> list[dict[str, Any]]:
     out = []
     for r in results:
@@ -279,14 +240,6 @@ def summary(
     ]
     lines += folded("Why each target was taken", why)
     return "\n".join(lines) + "\n"
-
-
-def folded(title: str, items: Sequence[str]) -> list[str]:
-    """A markdown list folded under a <details> title (nothing when the list is empty); `title` is
-    HTML (plain words), `items` markdown already."""
-    if not items:
-        return []
-    return ["", *details(title, [f"- {x}" for x in items]).split("\n")]
 
 
 def _scope(plan: Plan, results: Sequence[TargetResult]) -> list[str]:

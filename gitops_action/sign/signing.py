@@ -19,9 +19,8 @@ from pathlib import Path
 from gitops_action import runner
 from gitops_action.errors import ToolMissing
 from gitops_action.push.results import TargetResult
-from gitops_action.registry.credentials import pem_parts, redact
-from gitops_action.report import summary as report
 from gitops_action.runner import go_gc
+from gitops_action.secrets import pem_parts, redact
 from gitops_action.sign.oidc import (
     Identity,
     OidcError,
@@ -29,6 +28,7 @@ from gitops_action.sign.oidc import (
     oidc_token,
     token_claims,
 )
+from gitops_action.text import md
 
 KEY_VAR = "COSIGN_PRIVATE_KEY"
 FULCIO_URL = "https://fulcio.sigstore.dev"
@@ -522,7 +522,7 @@ def summary_text(signer: Signer, count: int, promoted: bool = False) -> str:
             if promoted
             else "Nothing was signed"
         )
-        return "\n".join([*head, f"{what}: {report.md(signer.error)}", ""])
+        return "\n".join([*head, f"{what}: {md(signer.error)}", ""])
     how = (
         "with the key below (no transparency log)"
         if signer.identity is None

@@ -1,4 +1,4 @@
-"""report.md, report.html and report.fence: untrusted text (file names, CUE errors, manifests) in
+"""text.md, text.html and text.fence: untrusted text (file names, CUE errors, manifests) in
 markdown, in an HTML block and in a code block."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from gitops_action.report.summary import fence, html, md
+from gitops_action.text import fence, html, md
 
 
 @pytest.mark.parametrize(
