@@ -25,7 +25,7 @@ from gitops_action.config.targets import Target
 from gitops_action.errors import internal_error
 from gitops_action.plan.catchup import CHECKED, commit_at
 from gitops_action.plan.planner import Plan, PlannedTarget
-from gitops_action.push import settle, settling, writes
+from gitops_action.push import settle, timer, writes
 from gitops_action.push.options import Options
 from gitops_action.push.results import Annotation, Event, Status, TargetResult
 from gitops_action.push.settle import Settling
@@ -73,7 +73,7 @@ def run(
     """Every planned target to its result. `on_progress` hears of each target as it starts and as
     it finishes (a pushed one once its tag is verified), from the worker threads: see progress.py.
     Each pushed tag is verified once its own settle wait is over (settle.py), while the other targets
-    render and push: the wait overlaps their work instead of idling at the end (settling.py)."""
+    render and push: the wait overlaps their work instead of idling at the end (timer.py)."""
     cache = opts.scratch / "timoni-cache"
     cache.mkdir(parents=True, exist_ok=True)
     containment.forget()
@@ -81,7 +81,7 @@ def run(
     secrets = list(opts.secrets)
     verified: dict[int, TargetResult] = {}
 
-    with settling.Timer(max(1, opts.parallel)) as timer:
+    with timer.Timer(max(1, opts.parallel)) as later:
 
         def one(i: int, planned: PlannedTarget) -> TargetResult:
             tell(Event("started", planned.target))
@@ -102,7 +102,7 @@ def run(
                         result, status="failed", error=internal_error(exc, result.log)
                     )
 
-            timer.at(time.monotonic() + settle.wait(pending.seconds), verify)
+            later.at(time.monotonic() + settle.wait(pending.seconds), verify)
             return result
 
         with ThreadPoolExecutor(max_workers=max(1, opts.parallel)) as pool:

@@ -4,7 +4,7 @@ overwrote it, then give the target its other tags.
 A run for an older commit that took its last look at the tag before our push may push after it
 (OCI has no conditional tag update). Its span from reading the tag to the end of its push takes
 about as long as ours, so the run waits twice that (per target, alongside
-the other targets' work: settling.py) before re-reading;
+the other targets' work: timer.py) before re-reading;
 when the tag then holds an ancestor of our commit, it pushes again. The repair is the same push
 (`writes.push`): same content, commit and annotations, so the same digest.
 """
