@@ -76,25 +76,33 @@ def main(settings: Settings, env: Mapping[str, str]) -> int:
 
 
 def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
+    """The mode's run: the modes that render nothing, Flux's event, or a build."""
     if settings.mode in ("promote", "flux-config"):  # the modes that render nothing
         from gitops_action.modes import run as modes
 
         if settings.mode == "promote":
             return modes.run_promote(settings, ctx, scratch)
         return modes.run_flux_config(settings, ctx)
-    flux_event = (
+    if _flux_event(settings, ctx):  # no checkout needed
+        from gitops_action.cluster import dispatch
+
+        return dispatch.run(settings, ctx)
+    return _build(settings, ctx, scratch)
+
+
+def _flux_event(settings: Settings, ctx: Context) -> bool:
+    """Whether the run answers Flux's event (deployment-status mode, or auto on the dispatch)."""
+    dispatched = (
         settings.deployments
         and settings.mode == "auto"
         and ctx.event_name == "repository_dispatch"
     )
-    # Flux's event: no checkout needed
-    if settings.mode == "deployment-status" or flux_event:
-        from gitops_action.cluster import dispatch
+    return settings.mode == "deployment-status" or dispatched
 
-        return dispatch.run(settings, ctx)
-    repo = Repo(settings.workspace.resolve())
-    repo.prefetch()  # git answers needed after planning, asked while it plans
-    head_ref, head, rng = _commit_range(settings, ctx, repo)
+
+def _build_mode(settings: Settings, ctx: Context, rng: CommitRange) -> str:
+    """The mode a build runs in: `auto` is a dry run on a pull request, else a push; a push on the
+    untrusted event is a usage error."""
     mode = settings.mode
     if mode == "auto":
         mode = "dry-run" if rng.is_pull_request else "push"
@@ -102,6 +110,15 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
         raise UsageError(
             f"mode `push` on {ctx.event_name} would deliver a pull request nobody merged: use dry-run"
         )
+    return mode
+
+
+def _build(settings: Settings, ctx: Context, scratch: Path) -> int:
+    """event -> changes -> plan -> render and push -> sign -> report."""
+    repo = Repo(settings.workspace.resolve())
+    repo.prefetch()  # git answers needed after planning, asked while it plans
+    head_ref, head, rng = _commit_range(settings, ctx, repo)
+    mode = _build_mode(settings, ctx, rng)
     source = _source(ctx, repo)
     # A dry run signs nothing; a plan verifies the check records its plan from the tags reads.
     signs = settings.sign == "cosign" and (
@@ -155,18 +172,30 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
         )
     # after signing: a deployment of what is final
     if settings.deployments and opts.mode == "push":
-        from gitops_action.cluster import deployments
-
-        try:
-            extra += deployments.record_run(settings, ctx, plan.config, results, head)
-        except Exception as exc:  # a bug here must not cost the run its push results
-            warn(
-                ctx,
-                f"deployments: not recorded: internal error: {type(exc).__name__}: {exc}",
-            )
+        extra += _record_deployments(settings, ctx, plan, results, head)
     listed = {r.target.id for r in results if shown.said.get(r.target.id) == r.status}
     finish(settings, ctx, plan, results, mode, extra, listed=listed)
     return exit_code(results)
+
+
+def _record_deployments(
+    settings: Settings,
+    ctx: Context,
+    plan: Plan,
+    results: list[TargetResult],
+    head: str,
+) -> str:
+    """The run's GitHub deployments (the summary's part about them); a bug here is a warning."""
+    from gitops_action.cluster import deployments
+
+    try:
+        return deployments.record_run(settings, ctx, plan.config, results, head)
+    except Exception as exc:  # a bug here must not cost the run its push results
+        warn(
+            ctx,
+            f"deployments: not recorded: internal error: {type(exc).__name__}: {exc}",
+        )
+        return ""
 
 
 def _commit_range(

@@ -1148,6 +1148,18 @@ def test_an_older_run_takes_a_last_look_before_pushing(
     assert found == f"main@sha1:{sha2}"
 
 
+def set_after_put(
+    tag: str, done: threading.Event
+) -> Callable[[str, str, bytes, int], None]:
+    """A proxy `after` hook: sets `done` once a PUT of `tag` is answered."""
+
+    def after(method: str, path: str, body: bytes, status: int) -> None:
+        if method == "PUT" and path == tag:
+            done.set()
+
+    return after
+
+
 def test_an_older_run_pushing_last_is_repaired_by_the_newer_run(
     example_repo: GitRepo,
     registry: Registry,
@@ -1176,9 +1188,7 @@ def test_an_older_run_pushing_last_is_repaired_by_the_newer_run(
         if method == "PUT" and path == tag:
             new_pushed.wait(60)
 
-    def old_after(method: str, path: str, body: bytes, status: int) -> None:
-        if method == "PUT" and path == tag:
-            old_pushed.set()
+    old_after = set_after_put(tag, old_pushed)
 
     def new_before(method: str, path: str, body: bytes) -> None:
         if method == "PUT" and path == tag:
@@ -1187,9 +1197,7 @@ def test_an_older_run_pushing_last_is_repaired_by_the_newer_run(
             # the newer run re-reads the tag only once the older one has pushed
             old_pushed.wait(60)
 
-    def new_after(method: str, path: str, body: bytes, status: int) -> None:
-        if method == "PUT" and path == tag:
-            new_pushed.set()
+    new_after = set_after_put(tag, new_pushed)
 
     with fault_proxy(registry.host) as other:
         proxy.before, proxy.after, other.before, other.after = (

@@ -104,17 +104,9 @@ def commit_range(
 ) -> CommitRange:
     """Decide base..head. May fetch a base commit missing from a shallow clone."""
     is_pr = event in ("pull_request", "pull_request_target")
-    pr_number: int | None = None
-    fork = False
-    pr_base = ""
-    if is_pr:
-        pr_number = int(_field(payload, "pull_request.number", event))
-        pr = payload["pull_request"]
-        pr_base = str((pr.get("base") or {}).get("sha") or "").lower()
-        head_repo = (pr.get("head") or {}).get("repo") or {}
-        base_repo = (pr.get("base") or {}).get("repo") or {}
-        # A fork PR's head lives in another repository (or in a deleted one: repo is null).
-        fork = head_repo.get("full_name") != base_repo.get("full_name") or not head_repo
+    pr_number, fork, pr_base = (
+        _pull_request(payload, event) if is_pr else (None, False, "")
+    )
 
     def result(base: str | None, why_all: str = "", nothing: str = "") -> CommitRange:
         return CommitRange(
@@ -126,20 +118,7 @@ def commit_range(
     if base_override:
         return _with_base(repo, base_override, "the `base` input", result)
     if event == "push":
-        if payload.get("deleted"):
-            return result(None, nothing="the push deleted the branch: nothing to build")
-        before = str(_field(payload, "before", event))
-        if before == ZERO_SHA or payload.get("created"):
-            return result(
-                None, "a new branch: there is no previous commit to compare with"
-            )
-        return _with_base(
-            repo,
-            before,
-            "the push's `before` commit"
-            + (" (forced push)" if payload.get("forced") else ""),
-            result,
-        )
+        return _push_range(repo, payload, event, result)
     if is_pr:
         return _with_base(
             repo,
@@ -157,6 +136,41 @@ def commit_range(
     if event:
         return result(None, f"a {event} event carries no base commit")
     return result(None, "no base commit was given")
+
+
+def _pull_request(payload: dict[str, Any], event: str) -> tuple[int, bool, str]:
+    """A pull request event's number, whether it comes from a fork, and its base commit."""
+    pr_number = int(_field(payload, "pull_request.number", event))
+    pr = payload["pull_request"]
+    pr_base = str((pr.get("base") or {}).get("sha") or "").lower()
+    head_repo = (pr.get("head") or {}).get("repo") or {}
+    base_repo = (pr.get("base") or {}).get("repo") or {}
+    # A fork PR's head lives in another repository (or in a deleted one: repo is null).
+    fork = head_repo.get("full_name") != base_repo.get("full_name") or not head_repo
+    return pr_number, fork, pr_base
+
+
+def _push_range(
+    repo: Repo, payload: dict[str, Any], event: str, result: Any
+) -> CommitRange:
+    """A push event's range: from its `before` commit; nothing for a deleted branch, every target
+    for a new one."""
+    if payload.get("deleted"):
+        out: CommitRange = result(
+            None, nothing="the push deleted the branch: nothing to build"
+        )
+        return out
+    before = str(_field(payload, "before", event))
+    if before == ZERO_SHA or payload.get("created"):
+        out = result(None, "a new branch: there is no previous commit to compare with")
+        return out
+    return _with_base(
+        repo,
+        before,
+        "the push's `before` commit"
+        + (" (forced push)" if payload.get("forced") else ""),
+        result,
+    )
 
 
 def _with_base(repo: Repo, base: str, what: str, result: Any) -> CommitRange:

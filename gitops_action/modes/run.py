@@ -235,18 +235,9 @@ def _followed(
     `{registry}/{name}` layout). Refused too: a `to` tag another target pushes (its render, not the
     one at `from`): that target's cluster would run the `from` render until its next push silently
     puts its own back. A usage error when the targets were named, or when every target is refused."""
-    used: dict[str, set[str]] = {}
-    for t in config.targets:
-        if t.problem:  # no valid name, so no tag: it fails on its own in `promotions`
-            continue
-        follows = str(flux_config.settings_for(t, config.flux)["source.tag"])
-        used.setdefault(t.artifact, set()).update((*t.tags, follows))
+    used = _tags_used(config)
     to, src = settings.to_tag, settings.from_tag
-    # A target pushing both `from` and `to` puts one render at both: promoting changes nothing it owns.
-    owners: dict[str, list[str]] = {}
-    for t in config.targets:
-        if not t.problem and to in t.tags and src not in t.tags:
-            owners.setdefault(t.artifact, []).append(t.id)
+    owners = _to_owners(config, to, src)
     unused = [
         t for t in targets if not t.problem and to not in used.get(t.artifact, set())
     ]
@@ -268,22 +259,15 @@ def _followed(
         f"cluster should get the promotion), with one target pushing {src!r}"
     )
     if settings.targets or len(unused) + len(owned) == len(targets):
-        said = []
-        if unused:
-            written = "; ".join(dict.fromkeys(would(t) for t in unused))
-            said.append(
-                f"`to` tag {to!r} is used by no target of the repository it would be written to: promote "
-                f"would have written {written}, a tag no target pushes and no flux-config object follows. "
-                f"Name a tag of a target's `tags` or `flux: source: tag`{_LAYOUT_FIX}"
+        raise UsageError(
+            _refused(
+                to,
+                src,
+                [would(t) for t in unused],
+                [pushed_by(t) for t in owned],
+                own_fix,
             )
-        if owned:
-            names = "; ".join(dict.fromkeys(pushed_by(t) for t in owned))
-            said.append(
-                f"`to` tag {to!r} belongs to another target: {names}; promoting {src!r} there would "
-                "run another target's render until that target's next push puts its own back. "
-                + own_fix
-            )
-        raise UsageError(". ".join(said) + "; nothing was promoted")
+        )
     skipped = [
         promote.Promotion(
             t, "skipped", src, to, error=f"not promoted: it would write {would(t)}"
@@ -296,6 +280,49 @@ def _followed(
         for t in owned
     ]
     return [t for t in targets if t not in unused and t not in owned], skipped
+
+
+def _tags_used(config: Config) -> dict[str, set[str]]:
+    """Per OCI repository, the tags its targets push or their clusters follow (flux-config)."""
+    used: dict[str, set[str]] = {}
+    for t in config.targets:
+        if t.problem:  # no valid name, so no tag: it fails on its own in `promotions`
+            continue
+        follows = str(flux_config.settings_for(t, config.flux)["source.tag"])
+        used.setdefault(t.artifact, set()).update((*t.tags, follows))
+    return used
+
+
+def _to_owners(config: Config, to: str, src: str) -> dict[str, list[str]]:
+    """Per OCI repository, the targets that push `to` (their own render) and not `from`."""
+    # A target pushing both `from` and `to` puts one render at both: promoting changes nothing it owns.
+    owners: dict[str, list[str]] = {}
+    for t in config.targets:
+        if not t.problem and to in t.tags and src not in t.tags:
+            owners.setdefault(t.artifact, []).append(t.id)
+    return owners
+
+
+def _refused(
+    to: str, src: str, unused: list[str], owned: list[str], own_fix: str
+) -> str:
+    """The usage error's text: the `to` tags nobody uses, and those another target pushes."""
+    said = []
+    if unused:
+        written = "; ".join(dict.fromkeys(unused))
+        said.append(
+            f"`to` tag {to!r} is used by no target of the repository it would be written to: promote "
+            f"would have written {written}, a tag no target pushes and no flux-config object follows. "
+            f"Name a tag of a target's `tags` or `flux: source: tag`{_LAYOUT_FIX}"
+        )
+    if owned:
+        names = "; ".join(dict.fromkeys(owned))
+        said.append(
+            f"`to` tag {to!r} belongs to another target: {names}; promoting {src!r} there would "
+            "run another target's render until that target's next push puts its own back. "
+            + own_fix
+        )
+    return ". ".join(said) + "; nothing was promoted"
 
 
 # What to do when each environment has its own OCI repository (the `{registry}/{name}` layout).

@@ -316,50 +316,9 @@ def extend(
                 out.append(event)
             continue
         decided += 1
-        # the pipeline reads the tag no second time (a missing tag included)
-        pulled = h.pulled
-        if pulled.call.ok and since.get(h.commit, Since("unknown")).relation == "ahead":
-            # the event (or "every target") took it: say why it is not pushed
-            if event is not None:
-                newer = f"{t.artifact}:{h.tag} already holds {pulled.revision}, a descendant of this commit"
-                error = f"{newer}: not moving it back"
-                out.append(
-                    replace(
-                        event, status="skipped", error=error, held=pulled, base=h.commit
-                    )
-                )
-            continue
-        reasons = tag_reasons(t, h, since, plan)
-        # the event's own diff, when it had one
-        keep = event is not None and not plan.every
-        if not reasons and not keep:
-            continue
-        if keep and event is not None:
-            merged = tuple(dict.fromkeys([*event.reasons, *reasons]))
-            out.append(
-                replace(
-                    event,
-                    reasons=merged,
-                    held=pulled,
-                    base=h.commit,
-                    stale_tags=h.stale,
-                )
-            )
-            continue
-        # the event's diff did not take it: an earlier run left it behind
-        caught_up = not plan.every
-        if caught_up:
-            reasons = [*reasons, LEFT_BEHIND]
-        fresh = planner.planned_target(t, reasons, plan)
-        out.append(
-            replace(
-                fresh,
-                held=pulled,
-                base=h.commit,
-                caught_up=caught_up,
-                stale_tags=h.stale,
-            )
-        )
+        planned = _decided_by_tag(t, h, event, since, plan)
+        if planned is not None:
+            out.append(planned)
     out += [p for p in plan.targets if p.status == "removed"]
     warnings = (
         (*plan.warnings, unread_warning(unread, plan.every))
@@ -372,6 +331,43 @@ def extend(
         from_tags=decided,
         unread=len(unread),
         warnings=warnings,
+    )
+
+
+def _decided_by_tag(
+    t: Target,
+    h: Held,
+    event: planner.PlannedTarget | None,
+    since: Mapping[str, Since],
+    plan: planner.Plan,
+) -> planner.PlannedTarget | None:
+    """A target whose tag answered: skipped when its tag is ahead and the event took it, planned
+    when the tags or the event's diff say so (None: nothing to do)."""
+    # the pipeline reads the tag no second time (a missing tag included)
+    pulled = h.pulled
+    if pulled.call.ok and since.get(h.commit, Since("unknown")).relation == "ahead":
+        # the event (or "every target") took it: say why it is not pushed
+        if event is None:
+            return None
+        newer = f"{t.artifact}:{h.tag} already holds {pulled.revision}, a descendant of this commit"
+        error = f"{newer}: not moving it back"
+        return replace(event, status="skipped", error=error, held=pulled, base=h.commit)
+    reasons = tag_reasons(t, h, since, plan)
+    # the event's own diff, when it had one
+    if event is not None and not plan.every:
+        merged = tuple(dict.fromkeys([*event.reasons, *reasons]))
+        return replace(
+            event, reasons=merged, held=pulled, base=h.commit, stale_tags=h.stale
+        )
+    if not reasons:
+        return None
+    # the event's diff did not take it: an earlier run left it behind
+    caught_up = not plan.every
+    if caught_up:
+        reasons = [*reasons, LEFT_BEHIND]
+    fresh = planner.planned_target(t, reasons, plan)
+    return replace(
+        fresh, held=pulled, base=h.commit, caught_up=caught_up, stale_tags=h.stale
     )
 
 

@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gitops_action.registry.oci import FluxOnly
 from gitops_action.secrets import basic_auth
@@ -64,13 +65,37 @@ def _auth_key(key: str) -> str:
 def docker_login(host: str, env: Mapping[str, str]) -> tuple[str, str] | None:
     """(user, password) for `host` from the docker config flux would read, None for anonymous.
     Raises FluxOnly where the credentials sit somewhere only flux's keychain reaches."""
+    config = _docker_config(env)
+    if config is None:
+        return None
+    helpers = config.get("credHelpers") or {}
+    if isinstance(helpers, dict) and any(_auth_key(k) == host for k in helpers):
+        raise FluxOnly(f"a credential helper serves {host}")
+    auths = config.get("auths") or {}
+    if not isinstance(auths, dict):
+        raise FluxOnly(f"unexpected docker config {_docker_config_path(env)}")
+    entry = next((v for k, v in auths.items() if _auth_key(k) == host), None)
+    if not isinstance(entry, dict) or not entry:
+        if config.get("credsStore"):
+            raise FluxOnly("a credential store may hold the login")
+        return None
+    return _entry_login(host, entry)
+
+
+def _docker_config_path(env: Mapping[str, str]) -> Path:
+    """The docker config flux would read: $DOCKER_CONFIG's, else $HOME/.docker's."""
     directory = env.get("DOCKER_CONFIG") or os.environ.get("DOCKER_CONFIG")
     home = env.get("HOME") or os.environ.get("HOME", "")
-    path = (
+    return (
         Path(directory) / "config.json"
         if directory
         else Path(home) / ".docker" / "config.json"
     )
+
+
+def _docker_config(env: Mapping[str, str]) -> dict[str, Any] | None:
+    """The docker config flux would read, parsed; None when there is none (and no podman file)."""
+    path = _docker_config_path(env)
     if not path.is_file():
         if os.environ.get("REGISTRY_AUTH_FILE") or os.environ.get("XDG_RUNTIME_DIR"):
             raise FluxOnly("no docker config: flux may use a podman auth file")
@@ -81,17 +106,11 @@ def docker_login(host: str, env: Mapping[str, str]) -> tuple[str, str] | None:
         raise FluxOnly(f"unreadable docker config {path}") from exc
     if not isinstance(config, dict):
         raise FluxOnly(f"unexpected docker config {path}")
-    helpers = config.get("credHelpers") or {}
-    if isinstance(helpers, dict) and any(_auth_key(k) == host for k in helpers):
-        raise FluxOnly(f"a credential helper serves {host}")
-    auths = config.get("auths") or {}
-    if not isinstance(auths, dict):
-        raise FluxOnly(f"unexpected docker config {path}")
-    entry = next((v for k, v in auths.items() if _auth_key(k) == host), None)
-    if not isinstance(entry, dict) or not entry:
-        if config.get("credsStore"):
-            raise FluxOnly("a credential store may hold the login")
-        return None
+    return config
+
+
+def _entry_login(host: str, entry: dict[str, Any]) -> tuple[str, str] | None:
+    """(user, password) from one `auths` entry: its `auth` (base64) or its username/password."""
     if entry.get("identitytoken") or entry.get("registrytoken"):
         raise FluxOnly(f"a token login for {host}")
     if entry.get("auth"):

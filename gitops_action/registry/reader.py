@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from http.client import HTTPException
 from pathlib import Path
+from typing import Any
 
 from gitops_action.registry.credentials import docker_login
 from gitops_action.registry.flux import Flux
@@ -84,6 +85,33 @@ class Reference:
         return cls(host, repository, tag)
 
 
+def _parsed(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise FluxOnly("not an image manifest") from exc
+
+
+def _flux_layer(manifest: Any) -> tuple[Mapping[str, object], dict[str, str]]:
+    """A Flux artifact's one layer and its annotations; FluxOnly for any other layout."""
+    try:
+        layers = manifest["layers"]
+        annotations = manifest.get("annotations") or {}
+    except (KeyError, TypeError) as exc:
+        raise FluxOnly("not an image manifest") from exc
+    if not (
+        isinstance(layers, list) and len(layers) == 1 and isinstance(layers[0], dict)
+    ):
+        count = len(layers) if isinstance(layers, list) else 0
+        raise FluxOnly("not one layer", layout=f"{count} layers")
+    if layers[0].get("mediaType") != FLUX_LAYER or not isinstance(annotations, dict):
+        raise FluxOnly(
+            "not a flux artifact",
+            layout=f"a layer of type {layers[0].get('mediaType')}",
+        )
+    return layers[0], {str(k): str(v) for k, v in annotations.items()}
+
+
 _CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
 
 
@@ -130,57 +158,36 @@ class Reader:
     def _pull(
         self, ref: Reference, out_dir: Path, content: bool, start: float
     ) -> Pulled:
+        got = self._manifest(ref)
+        if isinstance(got, Call):
+            return Pulled(got)
+        manifest = _parsed(got.body)
+        digest = "sha256:" + hashlib.sha256(got.body).hexdigest()
+        held = foreign(manifest, got.headers.get("content-type", ""))
+        if held:  # not ours to read, and above all not ours to overwrite
+            return Pulled(self._ok(start), digest=digest, foreign=held)
+        layer, notes = _flux_layer(manifest)
+        revision = notes.get(REVISION, "")
+        if not content:
+            return Pulled(self._ok(start), revision, digest, annotations=notes)
+        entries = self._layer(ref, layer, out_dir)
+        if isinstance(entries, Call):
+            return Pulled(self._failed(entries.failure, entries.error, start))
+        return Pulled(
+            self._ok(start), revision, digest, out_dir, notes, entries=entries
+        )
+
+    def _manifest(self, ref: Reference) -> Answer | Call:
+        """The tag's manifest, at most MAX_MANIFEST bytes (a larger one is left to flux)."""
         try:
             got = self._get(
                 ref, f"manifests/{ref.tag}", accept=MANIFEST_TYPES, limit=MAX_MANIFEST
             )
         except TooLarge as exc:
             raise FluxOnly("manifest too large") from exc
-        if isinstance(got, Call):
-            return Pulled(got)
-        if len(got.body) > MAX_MANIFEST:
+        if isinstance(got, Answer) and len(got.body) > MAX_MANIFEST:
             raise FluxOnly("manifest too large")
-        try:
-            manifest = json.loads(got.body)
-        except ValueError as exc:
-            raise FluxOnly("not an image manifest") from exc
-        held = foreign(manifest, got.headers.get("content-type", ""))
-        if held:  # not ours to read, and above all not ours to overwrite
-            return Pulled(
-                self._ok(start),
-                digest="sha256:" + hashlib.sha256(got.body).hexdigest(),
-                foreign=held,
-            )
-        try:
-            layers = manifest["layers"]
-            annotations = manifest.get("annotations") or {}
-        except (KeyError, TypeError) as exc:
-            raise FluxOnly("not an image manifest") from exc
-        if not (
-            isinstance(layers, list)
-            and len(layers) == 1
-            and isinstance(layers[0], dict)
-        ):
-            count = len(layers) if isinstance(layers, list) else 0
-            raise FluxOnly("not one layer", layout=f"{count} layers")
-        if layers[0].get("mediaType") != FLUX_LAYER or not isinstance(
-            annotations, dict
-        ):
-            raise FluxOnly(
-                "not a flux artifact",
-                layout=f"a layer of type {layers[0].get('mediaType')}",
-            )
-        digest = "sha256:" + hashlib.sha256(got.body).hexdigest()
-        notes = {str(k): str(v) for k, v in annotations.items()}
-        revision = notes.get(REVISION, "")
-        if not content:
-            return Pulled(self._ok(start), revision, digest, annotations=notes)
-        entries = self._layer(ref, layers[0], out_dir)
-        if isinstance(entries, Call):
-            return Pulled(self._failed(entries.failure, entries.error, start))
-        return Pulled(
-            self._ok(start), revision, digest, out_dir, notes, entries=entries
-        )
+        return got
 
     def _layer(
         self, ref: Reference, layer: Mapping[str, object], out_dir: Path

@@ -242,19 +242,28 @@ class OpenApi:
         url = urllib.parse.urlsplit(target)
         template, pointer, operation, raw_path = self.route(method, url.path)
         params = self.parameters(template, pointer, operation)
+        path_params = self._path_params(params, raw_path)
+        query = self._query(params, url.query, f"{method} {template}")
+        body = self._body(
+            operation, pointer, content_type, raw_body, f"{method} {template}"
+        )
+        return Call(method, template, pointer, operation, path_params, query, body)
 
+    def _path_params(self, params: Params, raw_path: dict[str, str]) -> dict[str, Any]:
         path_params = {}
         for name, value in raw_path.items():
             path_params[name], problem = self._parameter(params[("path", name)], value)
             if problem:
                 raise Rejection(404, f"path parameter {name}={value!r}: {problem}")
+        return path_params
 
+    def _query(self, params: Params, raw_query: str, operation: str) -> dict[str, Any]:
         query: dict[str, Any] = {}
-        for name, value in urllib.parse.parse_qsl(url.query, keep_blank_values=True):
+        for name, value in urllib.parse.parse_qsl(raw_query, keep_blank_values=True):
             if ("query", name) not in params:
                 raise Rejection(
                     400,
-                    f"query parameter {name!r} is not a parameter of {method} {template}",
+                    f"query parameter {name!r} is not a parameter of {operation}",
                 )
             query[name], problem = self._parameter(params[("query", name)], value)
             if problem:
@@ -263,31 +272,38 @@ class OpenApi:
             required = self.at(schema_pointer.removesuffix("/schema")).get("required")
             if where == "query" and required and name not in query:
                 raise Rejection(400, f"required query parameter {name!r} is missing")
+        return query
 
-        body: Json = None
+    def _body(
+        self,
+        operation: dict[str, Any],
+        pointer: str,
+        content_type: str | None,
+        raw_body: bytes,
+        said: str,
+    ) -> Json:
+        """The request's JSON body, checked against the operation's `requestBody`."""
         request_body, body_pointer = self.deref(
             operation.get("requestBody"), f"{pointer}/requestBody"
         )
         if not raw_body:
             if request_body and request_body.get("required"):
-                raise Rejection(400, f"{method} {template} requires a request body")
-        elif not request_body:
-            raise Rejection(400, f"{method} {template} takes no request body")
-        else:
-            media = (content_type or "").split(";")[0].strip()
-            if media not in request_body["content"]:
-                allowed = sorted(request_body["content"])
-                raise Rejection(400, f"content type {media!r} is not one of {allowed}")
-            try:
-                body = json.loads(raw_body)
-            except ValueError as exc:
-                raise Rejection(400, f"Problems parsing JSON: {exc}") from None
-            problem = self.errors(
-                f"{body_pointer}/content/{_escape(media)}/schema", body
-            )
-            if problem:
-                raise Rejection(400, f"request body: {problem}")
-        return Call(method, template, pointer, operation, path_params, query, body)
+                raise Rejection(400, f"{said} requires a request body")
+            return None
+        if not request_body:
+            raise Rejection(400, f"{said} takes no request body")
+        media = (content_type or "").split(";")[0].strip()
+        if media not in request_body["content"]:
+            allowed = sorted(request_body["content"])
+            raise Rejection(400, f"content type {media!r} is not one of {allowed}")
+        try:
+            body: Json = json.loads(raw_body)
+        except ValueError as exc:
+            raise Rejection(400, f"Problems parsing JSON: {exc}") from None
+        problem = self.errors(f"{body_pointer}/content/{_escape(media)}/schema", body)
+        if problem:
+            raise Rejection(400, f"request body: {problem}")
+        return body
 
     def _response(self, call: Call, status: int) -> tuple[dict[str, Any], str] | None:
         responses = call.operation["responses"]
