@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Literal
 
 from gitops_action.changes.gitrepo import Repo
 from gitops_action.config.targets import Target
@@ -27,8 +27,9 @@ from gitops_action.errors import internal_error
 from gitops_action.plan.catchup import commit_at
 from gitops_action.push.writes import registry_error
 from gitops_action.registry.flux import Flux
-from gitops_action.registry.oci import Call, Pulled
+from gitops_action.registry.oci import Pulled
 from gitops_action.registry.reader import Reader
+from gitops_action.registry.retry import Retry
 
 if TYPE_CHECKING:
     from gitops_action.sign.signing import Signed  # only runs that sign import signing
@@ -77,27 +78,8 @@ class Request:
     # With signing on: whether `oci://REPO@DIGEST` carries a valid signature (signing.check_signed).
     check: Callable[[str], Signed] | None = None
     parallel: int = 2
-    attempts: int = 4
-    backoff: float = 1.0
-
-
-T = TypeVar("T", Pulled, Call)
-
-
-def _retried(action: Callable[[], T], req: Request, log: list[str], what: str) -> T:
-    """Transient registry failures are tried again with backoff (as the pipeline does)."""
-    delay = req.backoff
-    for attempt in range(1, req.attempts + 1):
-        result = action()
-        call = result if isinstance(result, Call) else result.call
-        if call.ok or call.failure != "transient" or attempt == req.attempts:
-            return result
-        log.append(
-            f"{what}: transient failure (attempt {attempt}/{req.attempts}), retrying: {call.error}"
-        )
-        time.sleep(delay)
-        delay *= 2
-    raise AssertionError("unreachable")
+    # transient registry failures (registry/retry.py)
+    retry: Retry = field(default_factory=Retry)
 
 
 def run(targets: Sequence[Target], req: Request) -> list[Promotion]:
@@ -172,9 +154,8 @@ def promote(t: Target, req: Request, work: Path, result: Promotion) -> None:
     dst_url = f"{t.artifact}:{req.to_tag}"
 
     def read(url: str, name: str) -> Pulled:
-        return _retried(
+        return req.retry.run(
             lambda: req.reader.pull(url, work / name, content=False),
-            req,
             result.log,
             "read",
         )
@@ -190,7 +171,7 @@ def promote(t: Target, req: Request, work: Path, result: Promotion) -> None:
         if result.status == "unchanged":
             _take(result, signed)
         return
-    tagged = _retried(lambda: req.flux.tag(ref, [req.to_tag]), req, result.log, "tag")
+    tagged = req.retry.run(lambda: req.flux.tag(ref, [req.to_tag]), result.log, "tag")
     if not tagged.ok:
         result.error = registry_error("tagging", ref, tagged, req.flux)
         return

@@ -14,6 +14,7 @@ from gitops_action.changes.gitrepo import Repo
 from gitops_action.plan.history import Ancestry
 from gitops_action.registry.flux import Flux
 from gitops_action.registry.reader import Reader
+from gitops_action.registry.retry import Retry
 
 
 class RepositoryLocks:
@@ -48,8 +49,8 @@ class Options:
     skip_unchanged: bool = True
     render_timeout: float = 300
     runtime_from_env: bool = False
-    attempts: int = 4
-    backoff: float = 1.0
+    # transient registry failures (registry/retry.py)
+    retry: Retry = field(default_factory=Retry)
     secrets: tuple[str, ...] = ()
     config_path: str = ""
     ancestry: Ancestry = field(default_factory=Ancestry, compare=False, repr=False)

@@ -29,7 +29,7 @@ from gitops_action.push import settle, timer, writes
 from gitops_action.push.options import Options
 from gitops_action.push.results import Annotation, Event, Status, TargetResult
 from gitops_action.push.settle import Settling
-from gitops_action.push.writes import render_inputs, with_retries
+from gitops_action.push.writes import render_inputs
 from gitops_action.registry.oci import Pulled
 from gitops_action.render import containment, cue_errors, manifests, timoni
 from gitops_action.secrets import redact
@@ -235,9 +235,8 @@ def settled_early(planned: PlannedTarget, opts: Options) -> Outcome | None:
 
 
 def read_tag(url: str, opts: Options, work: Work, *, content: bool) -> Pulled:
-    return with_retries(
+    return opts.retry.run(
         lambda: opts.reader.pull(url, work.dir / "deployed", content=content),
-        opts,
         work.log,
         "pull",
     )

@@ -7,14 +7,12 @@ import hashlib
 import json
 import os
 import re
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from gitops_action.config.targets import Target
 from gitops_action.plan import catchup
-from gitops_action.registry.oci import Call, Pulled, Pushed
+from gitops_action.registry.oci import Call, Pushed
 from gitops_action.render import timoni
 
 if TYPE_CHECKING:
@@ -23,31 +21,6 @@ if TYPE_CHECKING:
 
 RENDER_INPUTS = "timoni-flux-push.render-inputs"
 _TIMED_OUT = re.compile(r"deadline exceeded|timed? ?out|Client\.Timeout", re.I)
-T = TypeVar("T", Pushed, Pulled, Call)
-
-
-def _call_of(result: Pushed | Pulled | Call) -> Call:
-    return result if isinstance(result, Call) else result.call
-
-
-def with_retries(
-    action: Callable[[], T], opts: Options, log: list[str], what: str
-) -> T:
-    """Retry transient registry failures (5xx, resets, timeouts) with exponential backoff;
-    never 401/403, a missing tag or bad input."""
-    delay = opts.backoff
-    for attempt in range(1, opts.attempts + 1):
-        result = action()
-        call = _call_of(result)
-        if call.ok or call.failure != "transient" or attempt == opts.attempts:
-            return result
-        log.append(
-            f"{what}: transient failure (attempt {attempt}/{opts.attempts}), "
-            f"retrying in {delay:.0f}s: {call.error}"
-        )
-        time.sleep(delay)
-        delay *= 2
-    raise AssertionError("unreachable")
 
 
 def render_inputs(t: Target, opts: Options) -> str:
@@ -88,11 +61,10 @@ def push(t: Target, url: str, path: Path, opts: Options, log: list[str]) -> Push
     The same content, commit and annotations give the same digest (flux --reproducible)."""
     notes = push_annotations(t, opts)
     with opts.writing(t.artifact):
-        return with_retries(
+        return opts.retry.run(
             lambda: opts.flux.push(
                 url, path, source=opts.source, revision=opts.revision, annotations=notes
             ),
-            opts,
             log,
             "push",
         )
@@ -102,7 +74,7 @@ def tag_others(t: Target, digest: str, opts: Options, log: list[str]) -> str:
     """Point the target's other tags at `digest`; the error, or "" when done."""
     ref = f"{t.artifact}@{digest}"
     with opts.writing(t.artifact):
-        tagged = with_retries(lambda: opts.flux.tag(ref, t.tags[1:]), opts, log, "tag")
+        tagged = opts.retry.run(lambda: opts.flux.tag(ref, t.tags[1:]), log, "tag")
     return "" if tagged.ok else registry_error("tagging", ref, tagged, opts.flux)
 
 
@@ -131,7 +103,7 @@ def mark_checked(
     url = f"{t.artifact}:{catchup.marker_tag(t.tags[0])}"
     notes = {catchup.COMMIT: opts.head, catchup.CHECKED: digest}
     with opts.writing(t.artifact):
-        marked = with_retries(
+        marked = opts.retry.run(
             lambda: opts.flux.push(
                 url,
                 record,
@@ -139,7 +111,6 @@ def mark_checked(
                 revision=opts.revision,
                 annotations=notes,
             ),
-            opts,
             log,
             "record",
         )
