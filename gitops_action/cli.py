@@ -6,7 +6,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from gitops_action.errors import SettingsError
+from gitops_action.errors import EXIT_USAGE, SettingsError
 from gitops_action.inputs.settings import from_args, from_inputs
 
 
@@ -15,7 +15,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = from_args(sys.argv[1:] if argv is None else argv, os.environ)
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     # after the flags: --help, --version and a usage error answer at once
     from gitops_action import app
 
@@ -60,4 +60,4 @@ def _bad_input(message: str) -> int:
         }
         for name, value in {**outputs, "unchanged": "0", "changed": "false"}.items():
             gha.set_output(name, value)
-    return 2
+    return EXIT_USAGE

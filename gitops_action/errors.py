@@ -8,9 +8,27 @@ One target's failure is never an exception: it is that target's result (see pipe
 
 from __future__ import annotations
 
+import time
 import traceback
+from collections.abc import Callable
+from typing import TypeVar
 
 INTERNAL_TRACEBACK = "internal error, traceback:"  # the log entry of a target's bug
+T = TypeVar("T")
+
+# The exit codes of every mode (app.py says when each is given).
+EXIT_OK = 0
+EXIT_FAILED = (
+    1  # a target failed (after every other one ran), or the run stopped on a bug
+)
+EXIT_USAGE = 2  # a configuration or usage error: nothing built, pushed or moved
+
+
+def exit_code(*, failed: bool = False, usage: bool = False) -> int:
+    """The one exit-code rule, every mode's: a usage error first, then any failure, else 0."""
+    if usage:
+        return EXIT_USAGE
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 class ActionError(Exception):
@@ -61,3 +79,17 @@ def internal_error(exc: BaseException, log: list[str]) -> str:
         f"{INTERNAL_TRACEBACK}\n" + "".join(traceback.format_exception(exc)).rstrip()
     )
     return f"internal error: {type(exc).__name__}: {exc} (traceback in the log)"
+
+
+def guarded(
+    step: Callable[[], T], failed: Callable[[str], T], log: list[str]
+) -> tuple[T, float]:
+    """The one per-target guard: `step`'s value and its seconds. A bug in it fails that target only
+    (`failed` of its `internal_error` message, the traceback in the target's `log`), never the
+    other targets' run; its time counts."""
+    start = time.monotonic()
+    try:
+        out = step()
+    except Exception as exc:  # a bug must not cost the other targets their run
+        out = failed(internal_error(exc, log))
+    return out, time.monotonic() - start

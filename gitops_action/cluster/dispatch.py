@@ -34,6 +34,7 @@ from github.Repository import Repository
 from gitops_action.changes.events import load_payload
 from gitops_action.cluster import deployments
 from gitops_action.cluster.deployments import Api, State
+from gitops_action.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from gitops_action.inputs.context import Context
 from gitops_action.inputs.settings import Settings
 from gitops_action.report.finish import NO_ARTIFACTS, write
@@ -188,19 +189,19 @@ def apply(api: Api, ev: FluxEvent, log_url: str) -> Outcome:
     where = f"Kustomization {ev.namespace}/{ev.name} in {ev.environment} ({ev.digest[:19]}…, {ev.revision})"
     if ev.state is None:
         text = f"{where}: an event that ends no deployment ({ev.message!r}): nothing changed"
-        return Outcome(0, text, quiet=True)
+        return Outcome(EXIT_OK, text, quiet=True)
     try:
         with deployments.client(api) as repo:
             d = find(repo, ev)
             if d is None:
                 return Outcome(
-                    0,
+                    EXIT_OK,
                     f"no deployment recorded by timoni-flux-push matches {where}: nothing changed",
                 )
             now = next(iter(d.get_statuses()), None)
             if now is not None and now.state == ev.state:
                 return Outcome(
-                    0,
+                    EXIT_OK,
                     f"deployment {d.id} ({where}) is {ev.state} already",
                     d.id,
                     ev.state,
@@ -210,11 +211,12 @@ def apply(api: Api, ev: FluxEvent, log_url: str) -> Outcome:
             )
     except GithubException as exc:
         return Outcome(
-            1, deployments.refusal("set the deployment status", exc, api.token)
+            EXIT_FAILED,
+            deployments.refusal("set the deployment status", exc, api.token),
         )
     except OSError as exc:
-        return Outcome(1, f"could not reach GitHub: {exc}")
-    return Outcome(0, f"deployment {d.id} ({where}): {ev.state}", d.id, ev.state)
+        return Outcome(EXIT_FAILED, f"could not reach GitHub: {exc}")
+    return Outcome(EXIT_OK, f"deployment {d.id} ({where}): {ev.state}", d.id, ev.state)
 
 
 def run(settings: Settings, ctx: Context) -> int:
@@ -224,13 +226,15 @@ def run(settings: Settings, ctx: Context) -> int:
             settings,
             ctx,
             Outcome(
-                2,
+                EXIT_USAGE,
                 f"mode deployment-status runs on {EVENT} events, not {ctx.event_name or 'none'}",
             ),
         )
     if not settings.github_token:
         return _done(
-            settings, ctx, Outcome(2, "mode deployment-status needs `github-token`")
+            settings,
+            ctx,
+            Outcome(EXIT_USAGE, "mode deployment-status needs `github-token`"),
         )
     try:
         ev = parse(load_payload(ctx.event_path), ctx.repository)
@@ -238,7 +242,7 @@ def run(settings: Settings, ctx: Context) -> int:
         return _done(
             settings,
             ctx,
-            Outcome(2, f"refused the {EVENT} payload: {exc}; nothing changed"),
+            Outcome(EXIT_USAGE, f"refused the {EVENT} payload: {exc}; nothing changed"),
         )
     api = Api(ctx.api_url, settings.github_token, ctx.repository)
     return _done(settings, ctx, apply(api, ev, ctx.run_url()))

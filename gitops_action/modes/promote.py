@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING, Literal
 
 from gitops_action.changes.gitrepo import Repo
 from gitops_action.config.targets import Target
-from gitops_action.errors import internal_error
+from gitops_action.errors import guarded
 from gitops_action.plan.catchup import commit_at
 from gitops_action.push.writes import registry_error
 from gitops_action.registry.flux import Flux
@@ -117,14 +116,15 @@ def run(targets: Sequence[Target], req: Request) -> list[Promotion]:
 
 
 def _guarded(target: Target, req: Request, work: Path) -> Promotion:
+    """One target's promotion; a bug fails this target only (errors.guarded)."""
     result = Promotion(target, "failed", req.from_tag, req.to_tag)
-    start = time.monotonic()
-    try:
-        promote(target, req, work, result)
-    # a bug fails this target only; its traceback: the target's log
-    except Exception as exc:
-        result.status, result.error = "failed", internal_error(exc, result.log)
-    result.seconds = time.monotonic() - start
+
+    def failed(error: str) -> None:
+        result.status, result.error = "failed", error
+
+    _, result.seconds = guarded(
+        lambda: promote(target, req, work, result), failed, result.log
+    )
     return result
 
 

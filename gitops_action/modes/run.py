@@ -23,14 +23,14 @@ from gitops_action.clients import (
 )
 from gitops_action.cluster import flux_config, notifications
 from gitops_action.config.targets import Config, ConfigError, Target
-from gitops_action.errors import INTERNAL_TRACEBACK, UsageError
+from gitops_action.errors import INTERNAL_TRACEBACK, UsageError, exit_code
 from gitops_action.inputs.context import Context
 from gitops_action.inputs.settings import Settings, parallelism
 from gitops_action.modes import promote
 from gitops_action.plan.planner import load_text
 from gitops_action.registry.credentials import registry_host
 from gitops_action.report.finish import NO_ARTIFACTS, warn, write
-from gitops_action.report.summary import short
+from gitops_action.report.summary import artifact_entry, short
 from gitops_action.secrets import redact
 from gitops_action.sign import signing
 from gitops_action.text import fence, folded, md, plain
@@ -125,7 +125,7 @@ def run_flux_config(settings: Settings, ctx: Context) -> int:
         outputs,
         stdout=bool(settings.output_dir),
     )
-    return 1 if broken else 0
+    return exit_code(failed=bool(broken))
 
 
 def _broken(ctx: Context, broken: Sequence[Target], config_path: str) -> list[str]:
@@ -221,8 +221,7 @@ def run_promote(settings: Settings, ctx: Context, scratch: Path) -> int:
             gha.error(said, title="timoni-flux-push: promote")
         else:
             print(f"error: {said}", file=sys.stderr)
-        return 2
-    return 1 if any(r.status == "failed" for r in results) else 0
+    return exit_code(failed=any(r.status == "failed" for r in results), usage=hopeless)
 
 
 def _followed(
@@ -374,25 +373,25 @@ def promotions(
 
 def artifacts(results: Sequence[promote.Promotion]) -> list[dict[str, Any]]:
     return [
-        {
-            "name": r.target.id,
-            "kind": r.target.kind,
-            "artifact": r.target.artifact,
-            "tags": [r.to_tag],
-            "digest": r.digest,
-            "url": r.url,
-            "revision": r.revision,
-            "status": r.status,
-            "error": " ".join(r.error.split()) if r.error else None,
-            "from": r.from_tag,
-            "previous": {
-                "digest": r.previous_digest,
-                "revision": r.previous_revision or None,
+        artifact_entry(
+            r.target,
+            tags=[r.to_tag],
+            digest=r.digest,
+            url=r.url,
+            revision=r.revision,
+            status=r.status,
+            error=r.error,
+            signed=r.signed,
+            signature=r.signature,
+            more={
+                "from": r.from_tag,
+                "previous": {
+                    "digest": r.previous_digest,
+                    "revision": r.previous_revision or None,
+                },
+                "rollback": r.rollback,
             },
-            "rollback": r.rollback,
-            "signed": r.signed,
-            "signature": r.signature,
-        }
+        )
         for r in results
     ]
 

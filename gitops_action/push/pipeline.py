@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gitops_action.config.targets import Target
-from gitops_action.errors import internal_error
+from gitops_action.errors import guarded, internal_error
 from gitops_action.plan.catchup import CHECKED, commit_at
 from gitops_action.plan.planner import Plan, PlannedTarget
 from gitops_action.push import settle, timer, writes
@@ -137,24 +137,19 @@ def process(
 
 def _guarded(step: Callable[[], Outcome], log: list[str]) -> tuple[Outcome, float]:
     """A bug fails that target only, its traceback in the target's log; its time counts."""
-    start = time.monotonic()
-    try:
-        outcome = step()
-    except Exception as exc:  # a bug must not cost the other targets their run
-        outcome = _failed(internal_error(exc, log))
-    return outcome, time.monotonic() - start
+    return guarded(step, _failed, log)
 
 
 def _settled(
     pending: Settling, opts: Options
 ) -> tuple[settle.Settled, list[str], float]:
     log: list[str] = []
-    start = time.monotonic()
-    try:
-        done = settle.settle(pending, opts, log)
-    except Exception as exc:  # as in _guarded
-        done = settle.Settled("", internal_error(exc, log))
-    return done, log, time.monotonic() - start
+    done, seconds = guarded(
+        lambda: settle.settle(pending, opts, log),
+        lambda error: settle.Settled("", error),
+        log,
+    )
+    return done, log, seconds
 
 
 def _after(

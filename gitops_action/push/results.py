@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -62,7 +61,3 @@ class Event:
     phase: Phase
     target: Target
     result: TargetResult | None = None  # set when finished
-
-
-def exit_code(results: Sequence[TargetResult]) -> int:
-    return 1 if any(r.status == "failed" for r in results) else 0

@@ -21,6 +21,7 @@ from gitops_action.errors import (
     ActionError,
     ToolMissing,
     UsageError,
+    exit_code,
 )
 from gitops_action.inputs.context import Context
 from gitops_action.inputs.settings import Settings
@@ -172,7 +173,7 @@ def stopped(settings: Settings, ctx: Context, exc: Exception) -> int:
     text = f"## timoni-flux-push\n\n{said}: {md(msg)}\n"
     # said on stderr
     write(settings, ctx, text, dict(NO_ARTIFACTS), stdout=not _terminal(settings, ctx))
-    return 2 if usage else 1
+    return exit_code(failed=True, usage=usage)
 
 
 def _traceback(ctx: Context, exc: BaseException, secrets: list[str]) -> None:

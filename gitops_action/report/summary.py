@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import github_action_utils as gha
 
+from gitops_action.config.targets import Target
 from gitops_action.plan.planner import Plan
 from gitops_action.push.results import TargetResult
 from gitops_action.text import details, fence, folded, html, md, plain
@@ -146,25 +147,56 @@ def error_notes(results: Sequence[TargetResult]) -> list[ErrorNote]:
     return first + more
 
 
+def artifact_entry(
+    target: Target,
+    *,
+    tags: list[str],
+    digest: str | None,
+    url: str | None,
+    revision: str,
+    status: str,
+    error: str | None,
+    signed: bool,
+    signature: str | None,
+    more: Mapping[str, Any],
+) -> dict[str, Any]:
+    """One entry of the `artifacts` output, a push run's and a promotion's alike: what a mode adds
+    (`more`) comes after the error, before the signature fields."""
+    return {
+        "name": target.id,
+        "kind": target.kind,
+        "artifact": target.artifact,
+        "tags": tags,
+        "digest": digest,
+        "url": url,
+        "revision": revision,
+        "status": status,
+        "error": " ".join(error.split()) if error else None,
+        **more,
+        "signed": signed,
+        "signature": signature,
+    }
+
+
 def artifacts(results: Sequence[TargetResult]) -> list[dict[str, Any]]:
     out = []
     for r in results:
-        item: dict[str, Any] = {
-            "name": r.target.id,
-            "kind": r.target.kind,
-            "artifact": r.target.artifact,
-            "tags": list(r.target.tags),
-            "digest": r.digest,
-            "url": r.url,
-            "revision": r.revision,
-            "status": r.status,
-            "error": " ".join(plain(r.error).split()) if r.error else None,
-            "reasons": list(r.reasons),
-            "base": r.base or None,
-            "caught_up": r.caught_up,
-            "signed": r.signed,
-            "signature": r.signature,
-        }
+        item = artifact_entry(
+            r.target,
+            tags=list(r.target.tags),
+            digest=r.digest,
+            url=r.url,
+            revision=r.revision,
+            status=r.status,
+            error=plain(r.error) if r.error else None,
+            signed=r.signed,
+            signature=r.signature,
+            more={
+                "reasons": list(r.reasons),
+                "base": r.base or None,
+                "caught_up": r.caught_up,
+            },
+        )
         if r.diff is not None:
             item["changed"] = r.diff.changed
             item["changes"] = r.diff.counts()
