@@ -34,7 +34,7 @@ from gitops_action.clients import (
 )
 from gitops_action.errors import UsageError, exit_code
 from gitops_action.inputs.context import Context
-from gitops_action.inputs.settings import Settings, duration_seconds, parallelism
+from gitops_action.inputs.settings import Settings, parallelism
 from gitops_action.plan import catchup
 from gitops_action.plan.planner import Plan, load_text, plan_repository
 from gitops_action.push import pipeline
@@ -150,7 +150,7 @@ def _build(settings: Settings, ctx: Context, scratch: Path) -> int:
         source=plan.config.source or source,
         flux=flux,
         reader=reader,
-        render_timeout=duration_seconds(settings.timeout),
+        render_timeout=settings.timeout_seconds,
         scratch=scratch / "work",
         timoni_identity=timoni.identity(),
         parallel=parallelism(settings.parallel),

@@ -16,7 +16,7 @@ from gitops_action.changes import events
 from gitops_action.changes.gitrepo import Repo
 from gitops_action.errors import UsageError
 from gitops_action.inputs.context import Context
-from gitops_action.inputs.settings import Settings, duration_seconds
+from gitops_action.inputs.settings import Settings
 from gitops_action.plan.planner import load_text
 from gitops_action.registry.credentials import Credentials, credentials_host
 from gitops_action.registry.flux import Flux
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 def registry_clients(settings: Settings, env: Mapping[str, str]) -> tuple[Flux, Reader]:
     """flux and the registry reader over the docker config `env` points to, with the run's
     timeout: flux stops itself at --timeout; its process limit is a backstop a little later."""
-    timeout = duration_seconds(settings.timeout)
+    timeout = settings.timeout_seconds
     flux = Flux(
         env=dict(env),
         timeout=settings.timeout,
@@ -83,7 +83,7 @@ def signer_for(
         rekor_url=settings.rekor_url,
         provider=settings.provider,
         docker_config=docker,
-        timeout=duration_seconds(settings.timeout),
+        timeout=settings.timeout_seconds,
     )
     signer = signing.prepare(request, scratch / "signing", os.environ)
     if ctx.in_actions:

@@ -9,3 +9,7 @@ REVISION = "{ref_name}@sha1:{sha}"
 TIMEOUT = "5m"  # each flux and timoni call (a Go duration)
 MODE = "auto"
 PROVIDER = "generic"
+SIGN = "none"
+# the public Sigstore (keyless signing and verifying)
+FULCIO_URL = "https://fulcio.sigstore.dev"
+REKOR_URL = "https://rekor.sigstore.dev"

@@ -8,6 +8,7 @@ import posixpath
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 
 from gitops_action import defaults
@@ -54,12 +55,12 @@ class Settings:
     workspace: Path = Path(".")
     summary_file: str = ""
     output_file: str = ""
-    sign: str = "none"  # none | cosign
+    sign: str = defaults.SIGN  # none | cosign
     # PEM private key; empty with `cosign`: keyless
     cosign_key: str = field(default="", repr=False)
     cosign_password: str = field(default="", repr=False)
-    fulcio_url: str = "https://fulcio.sigstore.dev"
-    rekor_url: str = "https://rekor.sigstore.dev"
+    fulcio_url: str = defaults.FULCIO_URL
+    rekor_url: str = defaults.REKOR_URL
     # mode promote: point tag `to_tag` at the digest of `from_tag`; `force` allows a rollback
     from_tag: str = ""
     to_tag: str = ""
@@ -70,6 +71,11 @@ class Settings:
     flux_tag: str = ""
     # a push records a GitHub Deployment per pushed target (deployments.py)
     deployments: bool = False
+
+    @cached_property
+    def timeout_seconds(self) -> float:
+        """`timeout` in seconds, parsed once (flux takes the string itself: its own `--timeout`)."""
+        return duration_seconds(self.timeout)
 
     def secrets(self) -> tuple[str, ...]:
         """Every value that must never be shown: the inputs, the docker config's `auth` value, and a
@@ -133,7 +139,7 @@ REVISION_FIELDS = ("ref_name", "sha", "short_sha")
 
 def _check_impossible(s: Settings) -> None:
     """Inputs no run could honour: said before anything starts, not as a failure of every target."""
-    if duration_seconds(s.timeout) <= 0:
+    if s.timeout_seconds <= 0:
         raise SettingsError(
             f"input `timeout`: {s.timeout!r} leaves no time for any call: give e.g. 90s or 5m"
         )
@@ -249,11 +255,11 @@ def from_inputs(env: Mapping[str, str]) -> Settings:
                 "allow-pull-request-target", get("allow-pull-request-target", "false")
             ),
             workspace=Path(env.get("GITHUB_WORKSPACE") or "."),
-            sign=get("sign") or "none",
+            sign=get("sign") or defaults.SIGN,
             cosign_key=env.get("INPUT_COSIGN-KEY", "").strip(),
             cosign_password=env.get("INPUT_COSIGN-PASSWORD", ""),
-            fulcio_url=get("fulcio-url") or "https://fulcio.sigstore.dev",
-            rekor_url=get("rekor-url") or "https://rekor.sigstore.dev",
+            fulcio_url=get("fulcio-url") or defaults.FULCIO_URL,
+            rekor_url=get("rekor-url") or defaults.REKOR_URL,
             from_tag=get("from"),
             to_tag=get("to"),
             force=_bool("force", get("force", "false")),
@@ -413,7 +419,7 @@ def _sign_flags() -> argparse.ArgumentParser:
     g = p.add_argument_group("signing")
     g.add_argument(
         "--sign",
-        default="none",
+        default=defaults.SIGN,
         choices=SIGN_MODES,
         help="cosign: sign every pushed digest with the PEM key in the COSIGN_KEY environment variable "
         "(password: COSIGN_PASSWORD; never a command-line argument); without COSIGN_KEY, keyless "
@@ -422,13 +428,13 @@ def _sign_flags() -> argparse.ArgumentParser:
     g.add_argument(
         "--fulcio-url",
         metavar="URL",
-        default="https://fulcio.sigstore.dev",
+        default=defaults.FULCIO_URL,
         help="Fulcio for keyless signing",
     )
     g.add_argument(
         "--rekor-url",
         metavar="URL",
-        default="https://rekor.sigstore.dev",
+        default=defaults.REKOR_URL,
         help="Rekor for keyless signing and verifying",
     )
     return p
@@ -521,7 +527,7 @@ def _command_flags(name: str, c: argparse.ArgumentParser) -> None:
         )
         c.add_argument(
             "--sign",
-            default="none",
+            default=defaults.SIGN,
             choices=SIGN_MODES,
             help="cosign: the Flux objects verify the signature (the key's Secret `cosign-pub` when "
             "COSIGN_KEY is set, else the keyless identity of this workflow)",

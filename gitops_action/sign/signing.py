@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gitops_action import runner
+from gitops_action.defaults import FULCIO_URL, REKOR_URL
 from gitops_action.errors import ToolMissing
 from gitops_action.push.results import TargetResult
 from gitops_action.runner import go_gc
@@ -31,8 +32,6 @@ from gitops_action.sign.oidc import (
 from gitops_action.text import md
 
 KEY_VAR = "COSIGN_PRIVATE_KEY"
-FULCIO_URL = "https://fulcio.sigstore.dev"
-REKOR_URL = "https://rekor.sigstore.dev"
 # the digests this run put or left at its tags
 SIGNED_STATUSES = ("pushed", "unchanged")
 # Handed to cosign from our environment: finding programs, proxies and private CAs, a private

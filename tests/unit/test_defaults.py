@@ -23,6 +23,8 @@ HOME = {
     "timeout": defaults.TIMEOUT,
 }
 HOME |= {"mode": defaults.MODE, "provider": defaults.PROVIDER}
+HOME |= {"fulcio-url": defaults.FULCIO_URL, "rekor-url": defaults.REKOR_URL}
+HOME |= {"sign": defaults.SIGN}
 
 
 @pytest.mark.parametrize("name", sorted(HOME))
