@@ -32,13 +32,13 @@ from gitops_action.clients import (
     registry_clients,
     signer_for,
 )
-from gitops_action.errors import UsageError, exit_code
+from gitops_action.errors import EXIT_OK, UsageError
 from gitops_action.inputs.context import Context
 from gitops_action.inputs.settings import Settings, parallelism
 from gitops_action.plan import catchup
 from gitops_action.plan.planner import Plan, load_text, plan_repository
 from gitops_action.push import pipeline
-from gitops_action.push.results import Annotation, TargetResult
+from gitops_action.push.results import Annotation, TargetResult, exit_code
 from gitops_action.registry.credentials import (
     registry_host,
 )
@@ -138,7 +138,7 @@ def _build(settings: Settings, ctx: Context, scratch: Path) -> int:
         # A target without a valid name is `failed` here, yet stays in the matrix and the exit is 0:
         # its own matrix job fails, while a failing plan job would stop every other target's job.
         finish(settings, ctx, plan, _planned(plan, revision, settings.config), mode)
-        return exit_code()
+        return EXIT_OK
     opts = pipeline.Options(
         mode="dry-run" if mode == "dry-run" else "push",
         repo=repo,
@@ -175,7 +175,7 @@ def _build(settings: Settings, ctx: Context, scratch: Path) -> int:
         extra += _record_deployments(settings, ctx, plan, results, head)
     listed = {r.target.id for r in results if shown.said.get(r.target.id) == r.status}
     finish(settings, ctx, plan, results, mode, extra, listed=listed)
-    return exit_code(failed=any(r.status == "failed" for r in results))
+    return exit_code(results)
 
 
 def _record_deployments(

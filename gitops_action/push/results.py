@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from gitops_action import errors
 from gitops_action.config.targets import Target
 from gitops_action.render import manifests
 
@@ -61,3 +63,8 @@ class Event:
     phase: Phase
     target: Target
     result: TargetResult | None = None  # set when finished
+
+
+def exit_code(results: Sequence[TargetResult]) -> int:
+    """A push, dry run or plan: 1 when a target failed (errors.exit_code, every mode's rule)."""
+    return errors.exit_code(failed=any(r.status == "failed" for r in results))
