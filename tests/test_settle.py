@@ -1,4 +1,4 @@
-"""settle.verify puts back a tag an older commit's run overwrote, with the very push it made first:
+"""settle.reread puts back a tag an older commit's run overwrote, with the very push it made first:
 same content, commit and annotations, so the same digest (a repair that dropped the render-inputs
 annotation used to give another digest for the same content). Real timoni, flux, git and registry."""
 
@@ -81,7 +81,7 @@ def test_a_repaired_tag_gets_the_first_push_s_digest(
     pending = settle.Settling(
         target, url, first[0], rendered.path, tmp_path / "work", 0.05
     )
-    done = settle.verify(pending, opts, log)
+    done = settle.reread(pending, opts, log)
 
     assert done == settle.Settled(first[0]), log
     assert any("an older commit: pushing again" in line for line in log), log

@@ -71,8 +71,8 @@ def run(
     plan: Plan, opts: Options, on_progress: Callable[[Event], None] | None = None
 ) -> list[TargetResult]:
     """Every planned target to its result. `on_progress` hears of each target as it starts and as
-    it finishes (a pushed one once its tag is verified), from the worker threads: see progress.py.
-    Each pushed tag is verified once its own settle wait is over (settle.py), while the other targets
+    it finishes (a pushed one once its tag is re-read), from the worker threads: see progress.py.
+    Each pushed tag is re-read once its own settle wait is over (settle.py), while the other targets
     render and push: the wait overlaps their work instead of idling at the end (timer.py)."""
     cache = opts.scratch / "timoni-cache"
     cache.mkdir(parents=True, exist_ok=True)
@@ -350,7 +350,7 @@ def deliver(
                 outcome = replace(outcome, record=record)
             return outcome
     # A run for a newer commit may have pushed while this one rendered. From here to the end of the
-    # push is the window settle.verify covers from the newer run's side.
+    # push is the window settle.reread covers from the newer run's side.
     last_look = time.monotonic()
     last = opts.reader.pull(url, work.dir / "last-look", content=False)
     if last.foreign:

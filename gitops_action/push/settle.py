@@ -30,7 +30,7 @@ SETTLE = (2.0, 0.1, 15.0)
 
 @dataclass(frozen=True)
 class Settling:
-    """A push whose tag is verified once the run's pushes are done."""
+    """A push whose tag is re-read once its settle wait is over."""
 
     target: Target
     url: str
@@ -56,28 +56,28 @@ def wait(seconds: float) -> float:
 
 
 def settle(pending: Settling, opts: Options, log: list[str]) -> Settled:
-    """Verify the pushed tag (repairing it), then point the other tags at the digest it holds."""
-    verified = verify(pending, opts, log)
-    if verified.error or not verified.digest or len(pending.target.tags) < 2:
-        return verified
-    error = writes.tag_others(pending.target, verified.digest, opts, log)
-    return Settled(verified.digest, error)
+    """Re-read the pushed tag (repairing it), then point the other tags at the digest it holds."""
+    kept = reread(pending, opts, log)
+    if kept.error or not kept.digest or len(pending.target.tags) < 2:
+        return kept
+    error = writes.tag_others(pending.target, kept.digest, opts, log)
+    return Settled(kept.digest, error)
 
 
-def verify(pending: Settling, opts: Options, log: list[str]) -> Settled:
-    """Settled(digest) to keep, Settled("") when the tag now holds a newer commit (whose run tags
-    it), or an error when it could not be put back."""
+def reread(pending: Settling, opts: Options, log: list[str]) -> Settled:
+    """The tag read back after the push: Settled(digest) to keep, Settled("") when the tag now
+    holds a newer commit (whose run tags it), or an error when it could not be put back."""
     factor, least, most = SETTLE
     digest, took = pending.digest, pending.seconds
     for attempt in range(REPAIRS + 1):
         if attempt:
             time.sleep(min(max(factor * took, least), most))
         seen = opts.reader.pull(
-            pending.url, pending.work / f"verify{attempt}", content=False
+            pending.url, pending.work / f"reread{attempt}", content=False
         )
         if not seen.call.ok:
             log.append(
-                f"verify: could not re-read {pending.url} after pushing: {seen.call.error}"
+                f"re-read: could not re-read {pending.url} after pushing: {seen.call.error}"
             )
             return Settled(digest)
         sha = commit_at(seen)
@@ -85,7 +85,7 @@ def verify(pending: Settling, opts: Options, log: list[str]) -> Settled:
             return Settled(digest)
         if opts.ancestry.newer(opts.repo, seen, opts.head):
             log.append(
-                f"verify: {pending.url} now holds {seen.revision}, a newer commit: leaving the tags to it"
+                f"re-read: {pending.url} now holds {seen.revision}, a newer commit: leaving the tags to it"
             )
             return Settled("")
         if not opts.repo.is_ancestor(sha, opts.head):
@@ -94,7 +94,7 @@ def verify(pending: Settling, opts: Options, log: list[str]) -> Settled:
         if attempt == REPAIRS:
             break
         log.append(
-            f"verify: {pending.url} was overwritten by {seen.revision}, an older commit: pushing again"
+            f"re-read: {pending.url} was overwritten by {seen.revision}, an older commit: pushing again"
         )
         again = writes.push(pending.target, pending.url, pending.rendered, opts, log)
         if not again.call.ok:
@@ -105,7 +105,7 @@ def verify(pending: Settling, opts: Options, log: list[str]) -> Settled:
                 ),
             )
         if again.digest != digest:
-            log.append(f"verify: the push again gave {again.digest}, not {digest}")
+            log.append(f"re-read: the push again gave {again.digest}, not {digest}")
         digest, took = again.digest, again.call.seconds
     why = f"{pending.url} kept being overwritten by runs for older commits ({REPAIRS} pushes again)"
     return Settled("", why)

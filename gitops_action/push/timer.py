@@ -1,5 +1,5 @@
-"""Run jobs at a due time, while other work goes on: each pushed target's verification (the settle
-re-read, settle.py) happens once its own wait is over, alongside the renders and pushes of
+"""Run jobs at a due time, while other work goes on: each pushed target's settle re-read
+(settle.py) happens once its own wait is over, alongside the renders and pushes of
 the targets still running, instead of after one wait at the end of the run that leaves the cores
 idle. Used as a context manager: leaving it waits for every job it was given."""
 
