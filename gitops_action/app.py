@@ -46,7 +46,7 @@ from gitops_action.registry.flux import Flux
 from gitops_action.registry.reader import Reader
 from gitops_action.render import timoni
 from gitops_action.report import progress
-from gitops_action.report.finish import finish, stopped, warn
+from gitops_action.report.finish import Reporting, finish, stopped, warn
 
 if TYPE_CHECKING:
     from gitops_action.sign import signing
@@ -69,7 +69,7 @@ def main(settings: Settings, env: Mapping[str, str]) -> int:
         return _main(settings, ctx, scratch)
     # the one place a run-level error is caught (see errors.py)
     except Exception as exc:
-        return stopped(settings, ctx, exc)
+        return stopped(Reporting.of(settings), ctx, exc)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         restore()  # after the removal: a signal in between still finds our handler
@@ -86,7 +86,7 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
     if _flux_event(settings, ctx):  # no checkout needed
         from gitops_action.cluster import dispatch
 
-        return dispatch.run(settings, ctx)
+        return dispatch.run(ctx, settings.github_token, Reporting.of(settings))
     return _build(settings, ctx, scratch)
 
 
@@ -137,7 +137,8 @@ def _build(settings: Settings, ctx: Context, scratch: Path) -> int:
     if rng.nothing or mode == "plan":
         # A target without a valid name is `failed` here, yet stays in the matrix and the exit is 0:
         # its own matrix job fails, while a failing plan job would stop every other target's job.
-        finish(settings, ctx, plan, _planned(plan, revision, settings.config), mode)
+        planned = _planned(plan, revision, settings.config)
+        finish(Reporting.of(settings), ctx, plan, planned, mode)
         return EXIT_OK
     opts = pipeline.Options(
         mode="dry-run" if mode == "dry-run" else "push",
@@ -174,7 +175,7 @@ def _build(settings: Settings, ctx: Context, scratch: Path) -> int:
     if settings.deployments and opts.mode == "push":
         extra += _record_deployments(settings, ctx, plan, results, head)
     listed = {r.target.id for r in results if shown.said.get(r.target.id) == r.status}
-    finish(settings, ctx, plan, results, mode, extra, listed=listed)
+    finish(Reporting.of(settings), ctx, plan, results, mode, extra, listed=listed)
     return exit_code(results)
 
 
@@ -189,7 +190,9 @@ def _record_deployments(
     from gitops_action.cluster import deployments
 
     try:
-        return deployments.record_run(settings, ctx, plan.config, results, head)
+        return deployments.record_run(
+            settings.github_token, ctx, plan.config, results, head
+        )
     except Exception as exc:  # a bug here must not cost the run its push results
         warn(
             ctx,

@@ -24,7 +24,6 @@ from gitops_action.cluster import notifications
 from gitops_action.cluster.flux_config import settings_for
 from gitops_action.config.targets import Config, ConfigError, Target
 from gitops_action.inputs.context import Context
-from gitops_action.inputs.settings import Settings
 from gitops_action.push.results import TargetResult
 from gitops_action.report.finish import warn
 from gitops_action.report.github import github_client
@@ -170,7 +169,7 @@ def environment_url(server_url: str, repository: str, environment: str) -> str:
 
 
 def record_run(
-    settings: Settings,
+    github_token: str,
     ctx: Context,
     config: Config,
     results: Sequence[TargetResult],
@@ -180,13 +179,13 @@ def record_run(
     githubdispatch configuration that reports back to them)."""
     if not any(r.status == "pushed" for r in results):
         return ""
-    if not (settings.github_token and ctx.repository):
+    if not (github_token and ctx.repository):
         warn(
             ctx,
             "deployments: true needs `github-token` and a GitHub repository: no deployment was recorded",
         )
         return ""
-    api = Api(ctx.api_url, settings.github_token, ctx.repository)
+    api = Api(ctx.api_url, github_token, ctx.repository)
     done = record(api, config, results, head, ctx.run_url())
     for d in done:
         if d.error:

@@ -36,8 +36,7 @@ from gitops_action.cluster import deployments
 from gitops_action.cluster.deployments import Api, State
 from gitops_action.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from gitops_action.inputs.context import Context
-from gitops_action.inputs.settings import Settings
-from gitops_action.report.finish import NO_ARTIFACTS, write
+from gitops_action.report.finish import NO_ARTIFACTS, Reporting, write
 from gitops_action.text import md, plain
 
 EVENT = "repository_dispatch"
@@ -219,20 +218,20 @@ def apply(api: Api, ev: FluxEvent, log_url: str) -> Outcome:
     return Outcome(EXIT_OK, f"deployment {d.id} ({where}): {ev.state}", d.id, ev.state)
 
 
-def run(settings: Settings, ctx: Context) -> int:
+def run(ctx: Context, github_token: str, to: Reporting) -> int:
     """mode deployment-status: one repository_dispatch event → at most one deployment status."""
     if ctx.event_name != EVENT:
         return _done(
-            settings,
+            to,
             ctx,
             Outcome(
                 EXIT_USAGE,
                 f"mode deployment-status runs on {EVENT} events, not {ctx.event_name or 'none'}",
             ),
         )
-    if not settings.github_token:
+    if not github_token:
         return _done(
-            settings,
+            to,
             ctx,
             Outcome(EXIT_USAGE, "mode deployment-status needs `github-token`"),
         )
@@ -240,15 +239,15 @@ def run(settings: Settings, ctx: Context) -> int:
         ev = parse(load_payload(ctx.event_path), ctx.repository)
     except Refused as exc:
         return _done(
-            settings,
+            to,
             ctx,
             Outcome(EXIT_USAGE, f"refused the {EVENT} payload: {exc}; nothing changed"),
         )
-    api = Api(ctx.api_url, settings.github_token, ctx.repository)
-    return _done(settings, ctx, apply(api, ev, ctx.run_url()))
+    api = Api(ctx.api_url, github_token, ctx.repository)
+    return _done(to, ctx, apply(api, ev, ctx.run_url()))
 
 
-def _done(settings: Settings, ctx: Context, out: Outcome) -> int:
+def _done(to: Reporting, ctx: Context, out: Outcome) -> int:
     text = plain(out.text)
     if ctx.in_actions:
         if out.code:
@@ -265,5 +264,5 @@ def _done(settings: Settings, ctx: Context, out: Outcome) -> int:
         "deployment-id": str(out.deployment_id or ""),
         "deployment-state": out.state,
     }
-    write(settings, ctx, summary, outputs)
+    write(to, ctx, summary, outputs)
     return out.code

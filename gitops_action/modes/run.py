@@ -29,7 +29,7 @@ from gitops_action.inputs.settings import Settings, parallelism
 from gitops_action.modes import promote
 from gitops_action.plan.planner import load_text
 from gitops_action.registry.credentials import registry_host
-from gitops_action.report.finish import NO_ARTIFACTS, warn, write
+from gitops_action.report.finish import NO_ARTIFACTS, Reporting, warn, write
 from gitops_action.report.summary import artifact_entry, short
 from gitops_action.secrets import redact
 from gitops_action.sign import signing
@@ -119,7 +119,7 @@ def run_flux_config(settings: Settings, ctx: Context) -> int:
     # Without --output-dir stdout carries the YAML stream: the summary goes nowhere else then.
     outputs = _no_artifacts(failed=str(len(broken)))
     write(
-        settings,
+        Reporting.of(settings),
         ctx,
         "\n".join(lines) + "\n",
         outputs,
@@ -472,7 +472,7 @@ def finish_promote(
         promoted=str(count["promoted"]),
     )
     summary = promote_summary(results, settings.from_tag, settings.to_tag) + extra
-    write(settings, ctx, summary, outputs)
+    write(Reporting.of(settings), ctx, summary, outputs)
 
 
 def _log_group(r: promote.Promotion, said: str) -> None:

@@ -9,7 +9,7 @@ import sys
 import traceback
 import uuid
 from collections.abc import Collection
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,6 +32,33 @@ from gitops_action.report import summary as report
 from gitops_action.report.progress import one_line
 from gitops_action.secrets import redact
 from gitops_action.text import md, plain
+
+
+@dataclass(frozen=True)
+class Reporting:
+    """What the end of a run takes from the inputs: where the summary, the outputs and the dry run's
+    comment go, and the secrets nothing it writes may show."""
+
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+    summary_file: str = ""
+    output_file: str = ""
+    comment_file: str = ""  # dry run: the PR comment's Markdown also goes here
+    comment: bool = True  # dry run on a pull request: write the PR comment
+    github_token: str = field(default="", repr=False)
+    config_path: str = ""  # the PR comment's marker names it
+
+    @classmethod
+    def of(cls, settings: Settings) -> Reporting:
+        return cls(
+            secrets=settings.secrets(),
+            summary_file=settings.summary_file,
+            output_file=settings.output_file,
+            comment_file=settings.comment_file,
+            comment=settings.comment,
+            github_token=settings.github_token,
+            config_path=settings.config,
+        )
+
 
 NO_ARTIFACTS = {
     "artifacts": "[]",
@@ -59,7 +86,7 @@ def scrub(results: list[TargetResult], secrets: list[str]) -> list[TargetResult]
 
 
 def finish(
-    settings: Settings,
+    to: Reporting,
     ctx: Context,
     plan: Plan,
     results: list[TargetResult],
@@ -69,7 +96,7 @@ def finish(
     listed: Collection[str] = (),
 ) -> None:
     """`listed`: the targets the progress lines named already, as they stand (not said again)."""
-    secrets = list(settings.secrets())
+    secrets = list(to.secrets)
     results = scrub(results, secrets)
     if ctx.in_actions:
         report.emit_log(results)
@@ -109,36 +136,36 @@ def finish(
     text = redact(text + diffs, secrets)
     outputs = {k: redact(v, secrets) for k, v in outputs.items()}
     # the summary stays off a terminal (write): the diffs are news
-    if _terminal(settings, ctx):
+    if _terminal(to, ctx):
         sys.stdout.write(redact(diffs, secrets))
-    write(settings, ctx, text, outputs)
+    write(to, ctx, text, outputs)
     # any CI, or a look before opening the PR
-    if mode == "dry-run" and settings.comment_file:
-        Path(settings.comment_file).write_text(
-            _comment_body(settings, ctx, results, stamp), "utf-8"
+    if mode == "dry-run" and to.comment_file:
+        Path(to.comment_file).write_text(
+            _comment_body(to, ctx, results, stamp), "utf-8"
         )
     if (
         mode == "dry-run"
         and plan.range.is_pull_request
-        and settings.comment
+        and to.comment
         and plan.range.pr_number
     ):
-        _comment(settings, ctx, plan.range, results, stamp)
+        _comment(to, ctx, plan.range, results, stamp)
 
 
-def _terminal(settings: Settings, ctx: Context) -> bool:
+def _terminal(to: Reporting, ctx: Context) -> bool:
     """The summary would go to a person's terminal (no summary file): they read the lines instead."""
-    path = settings.summary_file or os.environ.get("GITHUB_STEP_SUMMARY", "")
+    path = to.summary_file or os.environ.get("GITHUB_STEP_SUMMARY", "")
     return not ctx.in_actions and not path and sys.stdout.isatty()
 
 
-def stopped(settings: Settings, ctx: Context, exc: Exception) -> int:
+def stopped(to: Reporting, ctx: Context, exc: Exception) -> int:
     """Report an error that stopped the run: exit 2 for usage and configuration errors (nothing was
     built), 1 for anything else (an internal error). The summary and outputs are written either way."""
     usage = isinstance(exc, UsageError)
     setup = isinstance(exc, ToolMissing)  # a program to install: no bug, no traceback
     text = str(exc) if isinstance(exc, ActionError) else f"{type(exc).__name__}: {exc}"
-    msg = plain(redact(text, list(settings.secrets())))
+    msg = plain(redact(text, list(to.secrets)))
     where = exc if isinstance(exc, ActionError) else ActionError()
     if ctx.in_actions:
         kind = (
@@ -162,7 +189,7 @@ def stopped(settings: Settings, ctx: Context, exc: Exception) -> int:
         )
     # a bug: its one line alone tells nobody where it happened
     if not isinstance(exc, ActionError):
-        _traceback(ctx, exc, list(settings.secrets()))
+        _traceback(ctx, exc, list(to.secrets))
     said = (
         "Nothing was built"
         if usage
@@ -172,7 +199,7 @@ def stopped(settings: Settings, ctx: Context, exc: Exception) -> int:
     )
     text = f"## timoni-flux-push\n\n{said}: {md(msg)}\n"
     # said on stderr
-    write(settings, ctx, text, dict(NO_ARTIFACTS), stdout=not _terminal(settings, ctx))
+    write(to, ctx, text, dict(NO_ARTIFACTS), stdout=not _terminal(to, ctx))
     return exit_code(failed=True, usage=usage)
 
 
@@ -197,26 +224,26 @@ def log_block(text: str) -> None:
 
 
 def _comment(
-    settings: Settings,
+    to: Reporting,
     ctx: Context,
     rng: CommitRange,
     results: list[TargetResult],
     stamp: report.Stamp,
 ) -> None:
-    if not settings.github_token:
+    if not to.github_token:
         warn(ctx, "no github-token: the pull request comment was not written")
         return
     # PyGithub loads slowly: only on pull requests
     from gitops_action.report.github import upsert_pr_comment
 
-    secrets = list(settings.secrets())
-    body = _comment_body(settings, ctx, results, stamp)
+    secrets = list(to.secrets)
+    body = _comment_body(to, ctx, results, stamp)
     outcome = upsert_pr_comment(
         api_url=ctx.api_url,
-        token=settings.github_token,
+        token=to.github_token,
         repository=ctx.repository,
         number=rng.pr_number or 0,
-        marker=comment.marker(settings.config),
+        marker=comment.marker(to.config_path),
         body=body,
     )
     if outcome.action in ("forbidden", "failed"):
@@ -226,13 +253,13 @@ def _comment(
 
 
 def _comment_body(
-    settings: Settings, ctx: Context, results: list[TargetResult], stamp: report.Stamp
+    to: Reporting, ctx: Context, results: list[TargetResult], stamp: report.Stamp
 ) -> str:
     """The pull request comment's Markdown, every known secret redacted."""
     body = comment.render(
-        results, config_path=settings.config, run_url=ctx.run_url(), stamp=stamp
+        results, config_path=to.config_path, run_url=ctx.run_url(), stamp=stamp
     )
-    return redact(body, list(settings.secrets()))
+    return redact(body, list(to.secrets))
 
 
 def say(ctx: Context, message: str) -> None:
@@ -250,7 +277,7 @@ def warn(ctx: Context, message: str) -> None:
 
 
 def write(
-    settings: Settings,
+    to: Reporting,
     ctx: Context,
     summary: str,
     outputs: dict[str, str],
@@ -260,12 +287,12 @@ def write(
     """The summary to the step summary or --summary-file, else to stdout (unless `stdout` is False:
     stdout carries something else; or stdout is a person's terminal); the outputs to GITHUB_OUTPUT
     and --output-file."""
-    summary_path = settings.summary_file or os.environ.get("GITHUB_STEP_SUMMARY", "")
+    summary_path = to.summary_file or os.environ.get("GITHUB_STEP_SUMMARY", "")
     if summary_path:
         # A file name that is not UTF-8 (kept by surrogateescape) is written as \udcXX, never a crash.
         with open(summary_path, "a", encoding="utf-8", errors="backslashreplace") as fh:
             fh.write(summary)
-    elif stdout and _terminal(settings, ctx):
+    elif stdout and _terminal(to, ctx):
         # stderr named every target (and said any error): the Markdown would list them again
         print("the Markdown summary: add --summary-file FILE", file=sys.stderr)
     elif stdout:
@@ -273,5 +300,5 @@ def write(
     if os.environ.get("GITHUB_OUTPUT"):
         for k, v in outputs.items():
             gha.set_output(k, v)
-    if settings.output_file:
-        Path(settings.output_file).write_text(json.dumps(outputs, indent=2), "utf-8")
+    if to.output_file:
+        Path(to.output_file).write_text(json.dumps(outputs, indent=2), "utf-8")
