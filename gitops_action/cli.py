@@ -52,12 +52,8 @@ def _bad_input(message: str) -> int:
         with open(summary, "a", encoding="utf-8", errors="backslashreplace") as fh:
             fh.write(f"## timoni-flux-push\n\nNothing was built: {md(message)}\n")
     if os.environ.get("GITHUB_OUTPUT"):
-        outputs = {
-            "artifacts": "[]",
-            "matrix": '{"include": []}',
-            "pushed": "0",
-            "failed": "0",
-        }
-        for name, value in {**outputs, "unchanged": "0", "changed": "false"}.items():
+        from gitops_action.report.finish import NO_ARTIFACTS
+
+        for name, value in NO_ARTIFACTS.items():
             gha.set_output(name, value)
     return EXIT_USAGE

@@ -91,7 +91,7 @@ def run(targets: Sequence[Target], req: Request) -> list[Promotion]:
     with ThreadPoolExecutor(max_workers=max(1, req.parallel)) as pool:
         done = list(
             pool.map(
-                lambda it: _guarded(it[1], req, req.scratch / f"p{it[0]}"),
+                lambda it: _promoted(it[1], req, req.scratch / f"p{it[0]}"),
                 enumerate(leaders),
             )
         )
@@ -115,7 +115,7 @@ def run(targets: Sequence[Target], req: Request) -> list[Promotion]:
     return out
 
 
-def _guarded(target: Target, req: Request, work: Path) -> Promotion:
+def _promoted(target: Target, req: Request, work: Path) -> Promotion:
     """One target's promotion; a bug fails this target only (errors.guarded)."""
     result = Promotion(target, "failed", req.from_tag, req.to_tag)
 
