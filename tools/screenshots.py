@@ -16,10 +16,10 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests" / "unit"), str(ROOT)]
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
-import gfm  # noqa: E402
-from samples import comment_markdown, summary_markdown  # noqa: E402
+from support import gfm  # noqa: E402
+from support.samples import comment_markdown, summary_markdown  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 WIDTH = 940

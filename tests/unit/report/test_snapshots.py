@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
-from samples import (
+from support.samples import (
     DIGEST,
     STAMP,
     annotation,
