@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Regenerate docs/comment.html and docs/summary.html (the sample dry run's PR comment and job summary,
 rendered by cmark-gfm as GitHub does) and their screenshots docs/comment.png and docs/summary.png,
-taken with headless Chromium. tests/unit/test_rendered.py holds the HTML to what the code renders now;
+taken with headless Chromium. tests/unit/report/test_rendered.py holds the HTML to what the code renders now;
 run this after changing the Markdown:
 
     .venv/bin/python tools/screenshots.py   # needs /usr/bin/chromium (apt-get install -y chromium)
