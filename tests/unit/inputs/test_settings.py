@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from gitops_action.errors import SettingsError
 from gitops_action.inputs.settings import (
     Settings,
-    SettingsError,
     duration_seconds,
     from_inputs,
     parallelism,
