@@ -25,7 +25,8 @@ test-material:
 test: tools venv test-material
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# The tests that need neither timoni, flux nor the registry (marked `unit`, or under tests/unit/).
+# The tests that need neither timoni, flux nor the registry: tests/unit/ (it mirrors gitops_action/),
+# and those marked `unit` in tests/e2e/ (the end-to-end tests, named by behaviour).
 unit: venv
 	$(PY) -m pytest -m unit $(PYTEST_ARGS)
 
