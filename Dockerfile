@@ -14,7 +14,7 @@ ARG TARGETOS=linux
 ARG TARGETARCH=amd64
 
 # The versions come from tools/versions.env (install.sh reads it). These ARGs repeat them so the
-# image's labels and tests/test_packaging.py can see them; the RUN below fails the build if the two
+# image's labels and tests/e2e/test_packaging.py can see them; the RUN below fails the build if the two
 # ever disagree (a --build-arg cannot change what install.sh builds).
 ARG TIMONI_VERSION=0.31.0
 ARG FLUX_VERSION=2.9.4

@@ -25,8 +25,10 @@ test-material:
 test: tools venv test-material
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# The tests that need neither timoni, flux nor the registry (marked `unit`, or under tests/unit/).
-unit: venv
+# The tests that need neither timoni, flux nor the registry: tests/unit/ (it mirrors gitops_action/),
+# and those marked `unit` in tests/e2e/ (the end-to-end tests, named by behaviour). Some read test
+# material (GitHub's webhook examples) and `--version` looks for the tools: both installed first.
+unit: tools venv test-material
 	$(PY) -m pytest -m unit $(PYTEST_ARGS)
 
 lint: tools venv

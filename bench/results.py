@@ -1,4 +1,4 @@
-"""The benchmark's arithmetic, apart from the runs (unit-tested in tests/test_bench_results.py):
+"""The benchmark's arithmetic, apart from the runs (unit-tested in tests/unit/bench/test_results.py):
 medians, ratios against the bare pipeline, verdicts, and where one action run's time went, from
 the trace the action writes with $TIMONI_FLUX_PUSH_TRACE (gitops_action/runner.py)."""
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Regenerate docs/comment.html and docs/summary.html (the sample dry run's PR comment and job summary,
 rendered by cmark-gfm as GitHub does) and their screenshots docs/comment.png and docs/summary.png,
-taken with headless Chromium. tests/unit/test_rendered.py holds the HTML to what the code renders now;
+taken with headless Chromium. tests/unit/report/test_rendered.py holds the HTML to what the code renders now;
 run this after changing the Markdown:
 
     .venv/bin/python tools/screenshots.py   # needs /usr/bin/chromium (apt-get install -y chromium)
@@ -16,10 +16,10 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests" / "unit"), str(ROOT)]
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
-import gfm  # noqa: E402
-from samples import comment_markdown, summary_markdown  # noqa: E402
+from support import gfm  # noqa: E402
+from support.samples import comment_markdown, summary_markdown  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 WIDTH = 940

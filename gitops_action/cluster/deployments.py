@@ -3,7 +3,7 @@ as a deployment in the environment its tag names, `in_progress`; Flux's `githubd
 then sends a `repository_dispatch` event per Kustomization event, and `mode: deployment-status`
 (dispatch.py reads the event) sets the matching deployment to `success` or `failure`.
 
-PyGithub over the REST API, as pr_comment.py. A refusal (403: the workflow's token lacks
+PyGithub over the REST API, as report/github.py. A refusal (403: the workflow's token lacks
 `deployments: write`) comes back as a message, never as an exception or with the token in it.
 """
 

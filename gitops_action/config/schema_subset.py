@@ -2,8 +2,9 @@
 
 `jsonschema` took about a third of the action's start-up (its import alone, ~30 ms, paid by every
 run). This checks the subset of draft 2020-12 that `schema/config.schema.json` uses, with
-jsonschema's messages; `tests/test_schema_check.py` holds it to jsonschema's verdicts on a corpus of
-broken configurations and fails if the schema starts using a keyword not handled here.
+jsonschema's messages; `tests/unit/config/test_schema_subset.py` holds it to jsonschema's verdicts
+on a corpus of broken configurations and fails if the schema starts using a keyword not handled
+here.
 """
 
 from __future__ import annotations

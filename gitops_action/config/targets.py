@@ -2,7 +2,7 @@
 
 Loading is pure: it takes the file's text and the list of files in the repository at one commit,
 so the planner can expand the configuration at the base and at the head commit alike. The YAML
-with its lines is `config_yaml`, the schema check `config_schema`, the path patterns `globs`; this
+with its lines is `yaml_lines`, the schema check `validate`, the path patterns `globs`; this
 module expands entries into `Target`s and checks what the schema cannot (paths stay inside the
 repository, placeholders are known, OCI names and tags are valid, no two targets collide).
 """
@@ -113,7 +113,7 @@ def load(
 ) -> Config:
     """Parse, validate and expand the configuration. `repo_files` lists the repository's files at
     the commit the configuration belongs to (needed to expand `match` patterns). `check_modules`:
-    the configuration being built (not an older one), its local modules checked (config_modules)."""
+    the configuration being built (not an older one), its local modules checked (config/modules.py)."""
     data, lines = parse_yaml(text, file)
     if data is None:
         raise ConfigError(

@@ -3,7 +3,7 @@
 The comment opens with the verdict (how many targets changed, were added, removed or failed), the
 commit it is for and when it was written; then one collapsible section per target with a `diff`
 block per object; removed and failed targets in sections of their own. Every HTML block has blank
-lines around it, and text inside HTML is escaped as HTML (`report.html`), never as Markdown: GitHub
+lines around it, and text inside HTML is escaped as HTML (`text.html`), never as Markdown: GitHub
 does not read Markdown there.
 
 Sizes are kept by folding whole targets into one line, largest first, never by cutting a diff, so

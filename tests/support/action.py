@@ -133,7 +133,7 @@ def run_action(
     return run
 
 
-# Every run of the session, for the suite-wide secrets scan (tests/test_secrets_scan.py).
+# Every run of the session, for the suite-wide secrets scan (tests/e2e/test_secrets_scan.py).
 PRODUCED: list[ActionRun] = []
 
 

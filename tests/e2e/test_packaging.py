@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile"
 ACTION_YML = ROOT / "action.yml"
 WORKFLOWS = ROOT / ".github" / "workflows"

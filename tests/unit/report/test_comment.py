@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from samples import result
+from support.samples import result
 
 from gitops_action.report import comment
 

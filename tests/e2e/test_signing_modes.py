@@ -32,7 +32,7 @@ def test_a_promoted_digest_is_signed_and_verifies(
 ) -> None:
     setup(example_repo)
     env = {"COSIGN_KEY": keys["key"].read_text(), "COSIGN_PASSWORD": PASSWORD}
-    # Signed by the push: a promotion signs nothing, it checks (tests/test_trust_promote.py).
+    # Signed by the push: a promotion signs nothing, it checks (tests/e2e/test_trust_promote.py).
     pushed = run_cli(
         example_repo, "push", "--all", "--registry", prefix, "--sign", "cosign", env=env
     )

@@ -17,7 +17,7 @@ from gitops_action.changes import events
 from gitops_action.changes.events import CommitRange, EventError
 from gitops_action.changes.gitrepo import ZERO_SHA, Repo
 
-VERSIONS = Path(__file__).resolve().parent.parent / "tools" / "versions.env"
+VERSIONS = Path(__file__).resolve().parents[3] / "tools" / "versions.env"
 
 
 @pytest.fixture

@@ -24,8 +24,7 @@ from support.repos import GitRepo
 
 from gitops_action import cli
 from gitops_action.changes.events import CommitRange
-from gitops_action.changes.gitrepo import ZERO_SHA, Change, Repo
-from gitops_action.config.targets import Config, Target
+from gitops_action.changes.gitrepo import ZERO_SHA, Repo
 from gitops_action.plan import planner
 
 CONFIG = ".timoni-flux.yaml"
@@ -243,8 +242,9 @@ PUSH_CASES: list[tuple[str, Callable[[GitRepo], object], dict[str, str]]] = [
             remove("apps/webapp/production.yaml"),
             config_edit("production.yaml]", "production.yaml]  # gone"),
         ),
-        # common.cue is still there: planned, failing with a clear error
-        planned("webapp-production"),
+        planned(
+            "webapp-production"
+        ),  # common.cue is still there: planned, failing with a clear error
     ),
     ("unrelated-file", append("README.md", "docs\n"), {}),
 ]
@@ -757,139 +757,3 @@ def test_the_planning_steps_give_the_whole_plan(example_repo: GitRepo) -> None:
         == [p.target.id for p in whole.targets]
         == ["platform-staging"]
     )
-
-
-@pytest.mark.unit
-def test_plan_is_pure() -> None:
-    def target(tid: str, files: tuple[str, ...], module: str = "modules/m") -> Target:
-        return Target(
-            id=tid,
-            kind="instance",
-            name=tid,
-            artifact=f"oci://r/{tid}",
-            tags=("t",),
-            files=files,
-            namespace="ns",
-            module=module,
-        )
-
-    a = target("a", ("apps/a.cue",))
-    b = target("b", ("apps/b.cue",), module="oci://example.com/m")
-    cfg = Config(path=CONFIG, registry="oci://r", source="s", targets=(a, b))
-    rng = CommitRange(head="h" * 40, base="b" * 40)
-    files = {"apps/a.cue", "apps/b.cue", "modules/m/cue.mod/module.cue"}
-    result = planner.plan(
-        head_config=cfg,
-        base_config=cfg,
-        base_problem="",
-        commit_range=rng,
-        changes=[Change("M", "modules/m/x.cue"), Change("A", "modules/mx/y.cue")],
-        head_files=files,
-        bundle_texts={},
-    )
-    assert [(p.target.id, p.reasons) for p in result.targets] == [
-        ("a", ("module modules/m changed (modules/m/x.cue)",))
-    ]
-    nothing = CommitRange(head="h" * 40, base=None, nothing="deleted")
-    result = planner.plan(
-        head_config=cfg,
-        base_config=None,
-        base_problem="",
-        commit_range=nothing,
-        changes=[],
-        head_files=files,
-        bundle_texts={},
-    )
-    assert (result.targets, result.matrix()) == ((), {"include": []})
-
-
-@pytest.mark.unit
-def test_bundle_modules_are_read_from_file_urls() -> None:
-    text = 'a: module: url: "file://../modules/webapp"\nb: module: url: "oci://x/y"\nc: module: url: "file://./m"\n'
-    assert planner.bundle_modules("bundles/p.cue", text) == [
-        "modules/webapp",
-        "bundles/m",
-    ]
-    assert planner.bundle_modules("p.cue", 'm: url: "file://../outside"') == []
-
-
-@pytest.mark.unit
-@pytest.mark.parametrize(
-    "url",
-    [
-        '"file://\\(_dir)"',
-        '"fi" + "le://../modules/webapp"',
-        '"""\n\t\tfile://../modules/webapp\n\t\t"""',
-        "_u",
-    ],
-    ids=["interpolated", "concatenated", "multi-line", "reference"],
-)
-def test_a_computed_bundle_url_makes_any_change_affect_the_bundle(url: str) -> None:
-    """A module URL the text cannot tell could name any directory: a change of the module it names
-    must not be planned away (issue 19: the containment check reads timoni's evaluation instead)."""
-    text = f'_u: "file://../modules/webapp"\nbundle: instances: a: module: url: {url}\n'
-    modules = planner.bundle_modules("bundles/p.cue", text)
-    assert modules == [planner.WHOLE_REPOSITORY]
-    t = Target(
-        id="platform",
-        kind="bundle",
-        name="platform",
-        artifact="oci://r/p",
-        tags=("t",),
-        files=("bundles/p.cue",),
-    )
-    change = "modules/webapp/templates/config.cue"
-    reasons = planner.affected_reasons(
-        t, {change: "M"}, planner.dirs_of([change]), modules
-    )
-    assert reasons and change in reasons[0]
-    assert planner.affected_reasons(t, {}, set(), modules) == []
-
-
-@pytest.mark.unit
-def test_git_reads_odd_names_directories_and_missing_files(tmp_path: Path) -> None:
-    repo = GitRepo.init(tmp_path / "odd")
-    names = [
-        "a b/ü.cue",
-        "line\nbreak.cue",
-        "tab\there.yaml",
-        'quote"d.cue',
-        "dir/inner.cue",
-    ]
-    for i, name in enumerate(names):
-        repo.write(name, f"content {i}\n")
-    first = repo.commit_all("odd")
-    git = Repo(repo.path)
-    assert sorted(git.list_files(first)) == sorted(names)
-    wanted = [
-        "dir",
-        "line\nbreak.cue",
-        "absent\nfile.cue",
-        "a b/ü.cue",
-        "absent.cue",
-        'quote"d.cue',
-    ]
-    assert git.read_files(first, wanted) == {
-        # a tree, not a file: its content is skipped, not taken for the next answer
-        "dir": None,
-        "line\nbreak.cue": b"content 1\n",
-        "absent\nfile.cue": None,
-        "a b/ü.cue": b"content 0\n",
-        "absent.cue": None,
-        'quote"d.cue': b"content 3\n",
-    }
-    assert git.read_files(first, ["dir", "tab\there.yaml", "absent.cue"]) == {
-        "dir": None,
-        "tab\there.yaml": b"content 2\n",
-        "absent.cue": None,
-    }
-    repo.git("mv", "line\nbreak.cue", "line\nbroken.cue")
-    (repo.path / "a b/ü.cue").write_text("changed\n")
-    repo.git("rm", "-q", "tab\there.yaml")
-    second = repo.commit_all("rename, modify, delete")
-    assert sorted(git.diff(first, second), key=lambda c: c.path) == [
-        Change("M", "a b/ü.cue"),
-        Change("D", "line\nbreak.cue"),
-        Change("A", "line\nbroken.cue"),
-        Change("D", "tab\there.yaml"),
-    ]

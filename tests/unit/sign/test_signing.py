@@ -1,5 +1,5 @@
 """Issue 13: how cosign is called, key and keyless, without running it (keyless needs Fulcio and
-Rekor, which this machine cannot reach). The end-to-end key tests are in tests/test_signing.py."""
+Rekor, which this machine cannot reach). The end-to-end key tests are in tests/e2e/test_signing.py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""gitrepo.unpack: `git archive` output is unpacked with tarfile; nothing lands or points outside."""
+"""changes.gitrepo: `git archive` output is unpacked with tarfile (nothing lands or points outside);
+reads of odd file names; Repo.prefetch, git answers a run needs after planning, asked while it
+plans, are the answers git gives (each used once: a later question asks git again)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from pathlib import Path
 import pytest
 from support.repos import GitRepo
 
-from gitops_action.changes.gitrepo import GitError, Repo, unpack
+from gitops_action.changes.gitrepo import Change, GitError, Repo, unpack
 
 
 def archive(*members: tuple[str, str, str]) -> bytes:
@@ -123,3 +125,72 @@ def test_export_of_a_commit_with_a_link_out(tmp_path: Path) -> None:
         "run.sh": "#!/bin/sh\n",
     }
     assert (out / "run.sh").stat().st_mode & 0o100
+
+
+def test_git_reads_odd_names_directories_and_missing_files(tmp_path: Path) -> None:
+    repo = GitRepo.init(tmp_path / "odd")
+    names = [
+        "a b/ü.cue",
+        "line\nbreak.cue",
+        "tab\there.yaml",
+        'quote"d.cue',
+        "dir/inner.cue",
+    ]
+    for i, name in enumerate(names):
+        repo.write(name, f"content {i}\n")
+    first = repo.commit_all("odd")
+    git = Repo(repo.path)
+    assert sorted(git.list_files(first)) == sorted(names)
+    wanted = [
+        "dir",
+        "line\nbreak.cue",
+        "absent\nfile.cue",
+        "a b/ü.cue",
+        "absent.cue",
+        'quote"d.cue',
+    ]
+    assert git.read_files(first, wanted) == {
+        # a tree, not a file: its content is skipped, not taken for the next answer
+        "dir": None,
+        "line\nbreak.cue": b"content 1\n",
+        "absent\nfile.cue": None,
+        "a b/ü.cue": b"content 0\n",
+        "absent.cue": None,
+        'quote"d.cue': b"content 3\n",
+    }
+    assert git.read_files(first, ["dir", "tab\there.yaml", "absent.cue"]) == {
+        "dir": None,
+        "tab\there.yaml": b"content 2\n",
+        "absent.cue": None,
+    }
+    repo.git("mv", "line\nbreak.cue", "line\nbroken.cue")
+    (repo.path / "a b/ü.cue").write_text("changed\n")
+    repo.git("rm", "-q", "tab\there.yaml")
+    second = repo.commit_all("rename, modify, delete")
+    assert sorted(git.diff(first, second), key=lambda c: c.path) == [
+        Change("M", "a b/ü.cue"),
+        Change("D", "line\nbreak.cue"),
+        Change("A", "line\nbroken.cue"),
+        Change("D", "tab\there.yaml"),
+    ]
+
+
+def test_prefetched_answers_are_gits_and_used_once(example_repo: GitRepo) -> None:
+    example_repo.git("remote", "add", "origin", "https://example.com/org/gitops.git")
+    example_repo.git("checkout", "-q", "-b", "release")
+    repo = Repo(example_repo.path)
+    repo.prefetch()
+    assert repo.is_clean() is True
+    assert repo.remote_url() == "https://example.com/org/gitops.git"
+    assert repo.current_branch() == "release"
+    (example_repo.path / "untracked.cue").write_text("x: 1\n")
+    assert repo.is_clean() is False  # asked again, not the early answer
+    repo.prefetch()
+    assert repo.is_clean() is False
+
+
+def test_a_prefetch_nobody_uses_is_harmless(example_repo: GitRepo) -> None:
+    repo = Repo(example_repo.path)
+    repo.prefetch()
+    assert repo == Repo(example_repo.path)  # the cache is not part of the identity
+    assert hash(repo) == hash(Repo(example_repo.path))

@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import gfm
 import pytest
-from samples import (
+from support import gfm
+from support.samples import (
     DIGEST,
     HEAD,
     NEW_TARGET,
@@ -28,7 +28,7 @@ from samples import (
 from gitops_action.report import comment
 from gitops_action.report import summary as report
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+DOCS = Path(__file__).resolve().parents[3] / "docs"
 RENDERED = {"comment": comment_markdown, "summary": summary_markdown}
 # A backslash escape that cmark-gfm would have consumed outside HTML: seen as text, it is a bug.
 ESCAPE = re.compile(r"\\[!-/:-@\[-`{-~]")

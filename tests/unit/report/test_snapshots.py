@@ -1,7 +1,7 @@
 """The job summary and the pull-request comment, byte for byte, against files in snapshots/.
 
 A change to the markdown shows here as a diff a reviewer reads. Regenerate only deliberately:
-`UPDATE_SNAPSHOTS=1 make unit`, then read `git diff tests/unit/snapshots`.
+`UPDATE_SNAPSHOTS=1 make unit`, then read `git diff tests/unit/report/snapshots`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
-from samples import (
+from support.samples import (
     DIGEST,
     STAMP,
     annotation,

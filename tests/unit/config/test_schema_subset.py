@@ -20,7 +20,7 @@ from gitops_action.config import targets as config
 
 pytestmark = pytest.mark.unit  # no timoni, flux or registry: `make unit` runs these
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = yaml.safe_load((ROOT / "examples/gitops/.timoni-flux.yaml").read_text())
 BUNDLE = {
     "name": "platform",

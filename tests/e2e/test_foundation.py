@@ -13,7 +13,7 @@ from pathlib import Path
 from conftest import TOOLS, GitRepo
 from support.registry import Registry
 
-TOOLS_VERSIONS = Path(__file__).resolve().parent.parent / "tools" / "versions.env"
+TOOLS_VERSIONS = Path(__file__).resolve().parents[2] / "tools" / "versions.env"
 
 
 def pinned() -> dict[str, str]:
