@@ -1,4 +1,6 @@
-"""Keeps one pull request comment up to date: find ours by its marker, edit it in place, or create it."""
+"""GitHub's REST API (PyGithub): the run's client (the deployments use it too), and the one pull
+request comment kept up to date: find ours by its marker, edit it in place, or create it. What the
+comment says is comment.py's."""
 
 from __future__ import annotations
 
