@@ -196,3 +196,30 @@ def test_a_bug_in_one_target_puts_its_traceback_in_that_targets_log() -> None:
         "internal error, traceback:\nTraceback (most recent call last):"
     )
     assert "in _a_bug" in entry
+
+
+@pytest.mark.parametrize(
+    ("failed", "usage", "code"),
+    [(False, False, 0), (True, False, 1), (False, True, 2), (True, True, 2)],
+)
+def test_one_exit_code_rule_for_every_mode(
+    failed: bool, usage: bool, code: int
+) -> None:
+    """errors.exit_code: a usage error wins over a failure, a failure over success."""
+    assert errors.exit_code(failed=failed, usage=usage) == code
+
+
+def test_the_guard_gives_the_steps_value_or_its_bug_as_a_failure() -> None:
+    """errors.guarded, the one per-target guard (push, settle, promote): the step's value and its
+    time; a bug becomes `failed`'s value of its message, its traceback in the log."""
+    log: list[str] = []
+    value, seconds = errors.guarded(lambda: "done", lambda error: error, log)
+    assert (value, log) == ("done", []) and seconds >= 0
+    said, _ = errors.guarded(
+        lambda: str(_a_bug()), lambda error: f"failed: {error}", log
+    )
+    assert said == (
+        "failed: internal error: IndexError: tuple index out of range (traceback in the log)"
+    )
+    (entry,) = log
+    assert entry.startswith(errors.INTERNAL_TRACEBACK) and "in _a_bug" in entry
