@@ -17,7 +17,6 @@ import socket
 import ssl
 import threading
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.client import HTTPException
@@ -242,6 +241,8 @@ def _proxy(scheme: str, netloc: str) -> str:
     ip = address(netloc)
     if ip is not None and ip.is_loopback:
         return ""
+    import urllib.request  # only for a host that may be proxied: not a local registry's run
+
     proxy = urllib.request.getproxies().get(scheme, "")
     if not proxy or urllib.request.proxy_bypass(netloc):
         return ""
