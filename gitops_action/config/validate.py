@@ -1,17 +1,36 @@
-"""The configuration against its JSON Schema (`schema/config.schema.json`, checked by
-`schema_check`): the first error, the one the user meant, with its key path and line."""
+"""The configuration against its JSON Schema (`schema/config.schema.json`, draft 2020-12, checked by
+`jsonschema`): the first error, the one the user meant, with its key path and line."""
 
 from __future__ import annotations
 
 import difflib
 import json
+import re
+from collections.abc import Iterator
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gitops_action.config import schema_subset as schema_check
 from gitops_action.config.yaml_lines import Lines, key_path, line_for
 from gitops_action.errors import ConfigError
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
+    from jsonschema.protocols import Validator
+
+# In one place of the document, which failed keyword is reported first: a required key before an
+# unknown one (an unknown key next to a missing one is most often that key misspelt).
+_ORDER = (
+    "type",
+    "const",
+    "required",
+    "additionalProperties",
+    "minItems",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "oneOf",
+)
 
 
 @cache
@@ -51,10 +70,50 @@ def inlined_schema() -> dict[str, Any]:
     return dict(_inline_refs(schema(), schema()))
 
 
+@cache
+def _regex(pattern: str) -> re.Pattern[str]:
+    """The schema's (ECMA-262) regex in Python: its `$` is the end of the text, while Python's `$`
+    also matches before a final newline (`"webapp\\n"` would pass `^[a-z0-9-]+$`)."""
+    out, i, in_class = [], 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        in_class = (in_class and c != "]") or c == "["
+        out.append(r"\Z" if c == "$" and not in_class else c)
+        i += 1
+    return re.compile("".join(out))
+
+
+def _pattern(
+    validator: Validator, pattern: str, instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
+    """jsonschema's `pattern` keyword (same message), `$` read as ECMA-262 reads it."""
+    from jsonschema.exceptions import ValidationError
+
+    if validator.is_type(instance, "string") and not _regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@cache
+def validator() -> Validator:
+    """The draft 2020-12 validator of the inlined schema, built once. jsonschema is imported here,
+    when a configuration is first validated, not by every import of the package."""
+    from jsonschema import Draft202012Validator, validators
+
+    # types-jsonschema leaves `extend` untyped; it returns a validator class like Draft202012Validator.
+    checker: type[Validator] = validators.extend(  # type: ignore[no-untyped-call]
+        Draft202012Validator, {"pattern": _pattern}
+    )
+    return checker(inlined_schema())
+
+
 def validate(data: Any, lines: Lines, file: str) -> None:
     errors = sorted(
-        schema_check.iter_errors(inlined_schema(), data),
-        key=lambda e: (list(map(str, e.path)), e.message),
+        validator().iter_errors(data),
+        key=lambda e: (list(map(str, e.absolute_path)), e.message),
     )
     if not errors:
         return
@@ -63,25 +122,39 @@ def validate(data: Any, lines: Lines, file: str) -> None:
     if err.validator == "oneOf" and err.context:
         # An instance is either explicit or a `match` pattern: report the errors of the one it meant.
         meant = 1 if isinstance(err.instance, dict) and "match" in err.instance else 0
-        branch = [e for e in err.context if e.branch == meant]
-        # jsonschema's best_match: the error closest to the top of the document, the first one on a tie.
-        best = min(branch, key=lambda e: len(e.path)) if branch else err
-    path = list(best.path)
+        branch = [e for e in err.context if e.relative_schema_path[0] == meant]
+        best = _closest(branch) if branch else err
+    path = list(best.absolute_path)
     message = best.message
-    if best.validator == "pattern" and isinstance(best.schema.get("description"), str):
-        # "'x' does not match '\\{name\\}'" alone says little: add what the field must be.
-        message += f" ({best.schema['description']})"
+    if best.validator == "pattern" and isinstance(best.schema, dict):
+        description = best.schema.get("description")
+        if isinstance(description, str):
+            # "'x' does not match '\\{name\\}'" alone says little: add what the field must be.
+            message += f" ({description})"
     if best.validator in ("additionalProperties", "required"):
         path, message = _typo(best, path, message)
     raise ConfigError(file, key_path(path), message, line_for(lines, path))
 
 
+def _closest(branch: list[ValidationError]) -> ValidationError:
+    """Like jsonschema's best_match, the error closest to the top of the document; on a tie, the
+    first place in document order, and there the first keyword in `_ORDER`."""
+    top = min(len(e.absolute_path) for e in branch)
+    first = next(e for e in branch if len(e.absolute_path) == top).absolute_path
+    return min(
+        (e for e in branch if e.absolute_path == first),
+        key=lambda e: (
+            _ORDER.index(e.validator) if e.validator in _ORDER else len(_ORDER)
+        ),
+    )
+
+
 def _typo(
-    err: schema_check.SchemaError, path: list[str | int], message: str
+    err: ValidationError, path: list[str | int], message: str
 ) -> tuple[list[str | int], str]:
     """An unknown key, or a required key missing next to one: most often a typo. Point at the unknown
     key's line and name the key it is closest to (`namesppace:` -> did you mean `namespace`?)."""
-    if not isinstance(err.instance, dict):
+    if not isinstance(err.instance, dict) or not isinstance(err.schema, dict):
         return path, message
     allowed = sorted(err.schema.get("properties", {}))
     extra = sorted(k for k in err.instance if k not in allowed)

@@ -171,8 +171,8 @@ def test_a_trickling_registry_is_cut_off_at_the_deadline(
 def test_a_trickled_layer_is_cut_off_at_the_deadline(
     registry: Registry, proxy: FaultProxy, tmp_path: Path
 ) -> None:
-    """The layer (read through urllib, not a kept-alive connection) trickled: the read stops at the
-    reader's timeout, a transient failure like any timeout."""
+    """The layer (streamed to a file) trickled: the read stops at the reader's timeout, a transient
+    failure like any timeout."""
     repository = "bounded/trickled-layer"
     layer = gzip_bomb(1024 * 1024)  # ~1 KB: about twenty minutes at a byte a second
     push_flux_artifact(
