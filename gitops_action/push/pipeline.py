@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from gitops_action import runner
 from gitops_action.changes.gitrepo import Repo
 from gitops_action.config.targets import Target
 from gitops_action.errors import internal_error
@@ -121,6 +122,9 @@ def run(
     with settling.Timer(max(1, opts.parallel)) as timer:
 
         def one(i: int, planned: PlannedTarget) -> TargetResult:
+            runner.label(
+                f"t{i}"
+            )  # the trace's lines from this thread are about this target
             tell(Event("started", planned.target))
             result, pending = process(
                 planned, opts, Work(opts.scratch / f"t{i}", cache)
@@ -130,6 +134,7 @@ def run(
                 return result
 
             def verify() -> None:
+                runner.label(f"t{i}")
                 try:
                     verified[i] = _after(result, _settled(pending, opts), secrets)
                     tell(Event("finished", planned.target, verified[i]))
@@ -273,12 +278,13 @@ def settled_early(planned: PlannedTarget, opts: Options) -> Outcome | None:
 
 
 def read_tag(url: str, opts: Options, work: Work, *, content: bool) -> Pulled:
-    return with_retries(
-        lambda: opts.reader.pull(url, work.dir / "deployed", content=content),
-        opts,
-        work.log,
-        "pull",
-    )
+    with runner.span("step", "read" if not content else "read-content"):
+        return with_retries(
+            lambda: opts.reader.pull(url, work.dir / "deployed", content=content),
+            opts,
+            work.log,
+            "pull",
+        )
 
 
 def rerun(t: Target, current: Pulled, opts: Options) -> bool:
@@ -397,13 +403,15 @@ def deliver(
     # A run for a newer commit may have pushed while this one rendered. From here to the end of the
     # push is the window settle.verify covers from the newer run's side.
     last_look = time.monotonic()
-    last = opts.reader.pull(url, work.dir / "last-look", content=False)
+    with runner.span("step", "last-look"):
+        last = opts.reader.pull(url, work.dir / "last-look", content=False)
     if last.foreign:
         return _failed(writes.not_ours(url, last.foreign))
     if last.call.ok and opts.ancestry.newer(opts.repo, last, opts.head):
         why = f"{url} now holds {last.revision}, a descendant of this commit: not moving it back"
         return Outcome("skipped", digest=last.digest or None, error=why)
-    pushed = writes.push(t, url, rendered, opts, work.log)
+    with runner.span("step", "push"):
+        pushed = writes.push(t, url, rendered, opts, work.log)
     if not pushed.call.ok:
         return _failed(writes.registry_error("pushing", url, pushed.call, opts.flux))
     pending = Settling(
