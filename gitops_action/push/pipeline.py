@@ -15,6 +15,7 @@ One target's failure never stops another; each result says what happened and why
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -312,9 +313,12 @@ def render(
     with ThreadPoolExecutor(max_workers=1) as side:
         reading = (
             side.submit(
-                lambda: read_tag(
-                    url, opts, Work(work.dir, work.cache, reads), content=True
-                )
+                alongside,
+                planned,
+                current,
+                url,
+                opts,
+                Work(work.dir, work.cache, reads),
             )
             if compare and current.call.ok and not current.directory
             else None
@@ -338,6 +342,33 @@ def render(
         reads
     )  # a failed render is what the user needs to hear about, not the read
     return rendered.path, current
+
+
+def alongside(
+    planned: PlannedTarget, current: Pulled, url: str, opts: Options, work: Work
+) -> Pulled:
+    """While timoni renders: the tag's content, and (push) whether the commit it holds is newer
+    than this one, asked now so that `deliver` finds the answer at once.
+
+    The content: when this target's own read took `current` just before the render, the layer its
+    manifest names, by digest (one request: the manifest is not asked for again); when `current`
+    is the plan's read (catch-up, long before), the tag read again in full."""
+    runner.label(work.dir.name)
+    if planned.held is None:
+        with runner.span("step", "read-content"):
+            got = with_retries(
+                lambda: opts.reader.content(url, current, work.dir / "deployed"),
+                opts,
+                work.log,
+                "pull",
+            )
+    else:
+        got = read_tag(url, opts, work, content=True)
+    if opts.mode == "push" and got.call.ok:
+        # A failure here is not this step's to report: deliver asks again and says what went wrong.
+        with contextlib.suppress(Exception):
+            opts.ancestry.newer(opts.repo, got, opts.head)
+    return got
 
 
 def _render_failure(
