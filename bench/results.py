@@ -215,7 +215,20 @@ def phases(
         return [("start-up and the rest (nothing rendered)", started, ended)]
     first = min(renders)
     last = max(pushes) if pushes else max(s.end for s in programs)
-    out = [("start-up: process start to the first render", started, first)]
+    planned = [s for s in spans if s.what.startswith("phase plan") and s.end <= first]
+    if planned:
+        plan = planned[0]
+        out = [
+            ("start-up: interpreter, imports, settings", started, plan.start),
+            ("start-up: plan (git, configuration)", plan.start, plan.end),
+            (
+                "start-up: plan to the first render (login, checks, read)",
+                plan.end,
+                first,
+            ),
+        ]
+    else:
+        out = [("start-up: process start to the first render", started, first)]
     names = {0: "no program running", 1: "1 program running"}
     for lo, hi, n in _running(programs, first, last):
         out.append(

@@ -146,3 +146,17 @@ def test_a_run_is_cut_into_phases_by_the_programs_running() -> None:
         "settle verify": 1,
     }
     assert set(r.step_idle(spans, busy, 2)) >= {"timoni", "flux", "step read"}
+
+
+def test_start_up_is_split_at_the_plan_when_the_trace_has_it() -> None:
+    spans = r.parse_trace(
+        "0.10 0.14 phase plan\n0.11 0.12 git diff\n0.2 0.3 timoni build t0\n"
+        "0.3 0.35 flux push t0\n"
+    )
+    cut = r.phases(spans, 0.0, 0.4)
+    assert cut[:3] == [
+        ("start-up: interpreter, imports, settings", 0.0, 0.10),
+        ("start-up: plan (git, configuration)", 0.10, 0.14),
+        ("start-up: plan to the first render (login, checks, read)", 0.14, 0.2),
+    ]
+    assert cut[-1] == ("after the last push: report, exit", 0.35, 0.4)

@@ -219,7 +219,8 @@ def _after(
 
 
 def _steps(planned: PlannedTarget, opts: Options, work: Work) -> Outcome:
-    early = settled_early(planned, opts)
+    with runner.span("step", "checks"):
+        early = settled_early(planned, opts)
     if early is not None:
         return early
     t = planned.target
