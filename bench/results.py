@@ -242,7 +242,7 @@ def phases(
         s for s in spans if s.what.startswith("settle verify") and s.end >= last
     ]
     if verifies:
-        begin = max(last, min(s.start for s in verifies))
+        begin = max(last, max(s.start for s in verifies))  # the run's last re-read
         out.append(("after the last push: settle wait", last, begin))
         out.append(("after the last push: verify, report, exit", begin, ended))
     else:
