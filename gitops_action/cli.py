@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from gitops_action.errors import SettingsError
 from gitops_action.inputs.settings import from_args, from_inputs
@@ -62,3 +64,21 @@ def _bad_input(message: str) -> int:
         for name, value in {**outputs, "unchanged": "0", "changed": "false"}.items():
             gha.set_output(name, value)
     return 2
+
+
+def leave(code: int) -> NoReturn:
+    """End the process once a run returned `code`: everything it writes is written and closed by
+    then, and every thread it started is done. What the interpreter would still do (tear down each
+    of the ~450 modules a run imports, collect every object: 25-35 ms of every run's wall time)
+    changes nothing anyone sees, so it is skipped; only the standard streams, which may still hold
+    buffered text, are flushed first. A run that ends by an exception (a signal's SystemExit
+    included) never gets here: it exits the usual way. Under a profiler or a tracer (coverage),
+    which write their data at the interpreter's exit, the usual exit too."""
+    if sys.getprofile() is not None or sys.gettrace() is not None:
+        sys.exit(code)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(
+            OSError, ValueError
+        ):  # a closed pipe: nothing reaches it
+            stream.flush()
+    os._exit(code)
