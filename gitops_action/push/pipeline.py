@@ -2,8 +2,9 @@
 
 Per target, a short sequence of steps, each a function that returns what the next one takes:
 
-    settled_early  removed, skipped by the plan, a planning error, a path outside the repository
-    read_tag       what the first tag holds (the plan's read when it planned from the tags)
+    settled_early  removed, skipped by the plan, a planning error
+    refused | read_tag   a path outside the repository; what the first tag holds (the plan's
+                   read when it planned from the tags), read alongside those checks
     rerun          the tag holds this commit's render from the same inputs (with signing: and the
                    digest carries this key's signature): unchanged, no render
     render         timoni, while the tag's content is read alongside
@@ -219,17 +220,14 @@ def _after(
 
 
 def _steps(planned: PlannedTarget, opts: Options, work: Work) -> Outcome:
-    with runner.span("step", "checks"):
-        early = settled_early(planned, opts)
+    early = settled_early(planned, opts)
     if early is not None:
         return early
     t = planned.target
     url = f"{t.artifact}:{t.tags[0]}"
-    current = (
-        planned.held
-        if planned.held is not None
-        else read_tag(url, opts, work, content=False)
-    )
+    refused, current = _checked_and_read(planned, url, opts, work)
+    if refused is not None:
+        return refused
     if current.foreign:
         return _failed(writes.not_ours(url, current.foreign))
     if rerun(t, current, opts):
@@ -252,7 +250,7 @@ def _steps(planned: PlannedTarget, opts: Options, work: Work) -> Outcome:
 
 
 def settled_early(planned: PlannedTarget, opts: Options) -> Outcome | None:
-    """A target the plan settled, or that must not be rendered; None: render it."""
+    """A target the plan settled; None: go on (its checks, its tag)."""
     t = planned.target
     if planned.status == "removed":
         return Outcome("removed")
@@ -264,6 +262,35 @@ def settled_early(planned: PlannedTarget, opts: Options) -> Outcome | None:
             (Annotation(opts.config_path, t.line, 1, planned.error),) if t.line else ()
         )
         return _failed(planned.error, *notes)
+    return None
+
+
+def _checked_and_read(
+    planned: PlannedTarget, url: str, opts: Options, work: Work
+) -> tuple[Outcome | None, Pulled]:
+    """The checks before a render (`refused`) and what the tag holds: the plan's read, or one made
+    now, alongside the checks (the module's walk and the registry's answer overlap). A refused
+    target fails with the checks' reason whatever the read found."""
+    if planned.held is not None:
+        with runner.span("step", "checks"):
+            return refused(planned, opts), planned.held
+    with ThreadPoolExecutor(max_workers=1) as side:
+        mark = work.dir.name
+
+        def read() -> Pulled:
+            runner.label(mark)
+            return read_tag(url, opts, work, content=False)
+
+        reading = side.submit(read)
+        with runner.span("step", "checks"):
+            failed = refused(planned, opts)
+        return failed, reading.result()
+
+
+def refused(planned: PlannedTarget, opts: Options) -> Outcome | None:
+    """A target that must not be rendered (a path outside the repository; a bundle that does not
+    evaluate, or whose modules leave it); None: render it."""
+    t = planned.target
     escaped = containment.escape(opts.root, t)
     if escaped or t.kind != "bundle":
         return _failed(escaped) if escaped else None
