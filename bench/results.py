@@ -185,7 +185,7 @@ def idle(samples: Sequence[Sample], cores: int, start: float, end: float) -> flo
         lo, hi = max(t0, start), min(t1, end)
         if hi <= lo or t1 <= t0 or a1 <= a0:
             continue
-        share = 1.0 - (b1 - b0) / (a1 - a0)
+        share = min(1.0, max(0.0, 1.0 - (b1 - b0) / (a1 - a0)))  # jitter of the samples
         total += share * cores * (hi - lo)
     return total
 
