@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -105,6 +105,16 @@ class Work:
     dir: Path
     cache: Path
     log: list[str] = field(default_factory=list)
+    # the run's threads for what a target's worker waits on beside its own step (a read during the
+    # checks or the render): one each for `parallel` workers, made once per run
+    side: ThreadPoolExecutor | None = field(default=None, compare=False, repr=False)
+
+    def beside(self, job: Callable[[], Pulled]) -> Future[Pulled]:
+        if self.side is None:  # a caller of the steps without a run around them
+            done: Future[Pulled] = Future()
+            done.set_result(job())
+            return done
+        return self.side.submit(job)
 
 
 def run(
@@ -121,7 +131,11 @@ def run(
     secrets = list(opts.secrets)
     verified: dict[int, TargetResult] = {}
 
-    with settling.Timer(max(1, opts.parallel)) as timer:
+    workers = max(1, opts.parallel)
+    with (
+        settling.Timer(workers) as timer,
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="side") as side,
+    ):
 
         def one(i: int, planned: PlannedTarget) -> TargetResult:
             runner.label(
@@ -129,7 +143,7 @@ def run(
             )  # the trace's lines from this thread are about this target
             tell(Event("started", planned.target))
             result, pending = process(
-                planned, opts, Work(opts.scratch / f"t{i}", cache)
+                planned, opts, Work(opts.scratch / f"t{i}", cache, side=side)
             )
             if pending is None:
                 tell(Event("finished", planned.target, result))
@@ -150,7 +164,7 @@ def run(
             timer.at(time.monotonic() + settle.wait(pending.seconds), verify)
             return result
 
-        with ThreadPoolExecutor(max_workers=max(1, opts.parallel)) as pool:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             results = list(pool.map(lambda it: one(*it), enumerate(plan.targets)))
     return [verified.get(i, r) for i, r in enumerate(results)]
 
@@ -274,17 +288,19 @@ def _checked_and_read(
     if planned.held is not None:
         with runner.span("step", "checks"):
             return refused(planned, opts), planned.held
-    with ThreadPoolExecutor(max_workers=1) as side:
-        mark = work.dir.name
+    mark = work.dir.name
 
-        def read() -> Pulled:
-            runner.label(mark)
-            return read_tag(url, opts, work, content=False)
+    def read() -> Pulled:
+        runner.label(mark)
+        return read_tag(url, opts, work, content=False)
 
-        reading = side.submit(read)
+    reading = work.beside(read)
+    try:
         with runner.span("step", "checks"):
             failed = refused(planned, opts)
-        return failed, reading.result()
+    finally:
+        wait([reading])  # nothing of this target goes on behind its back
+    return failed, reading.result()
 
 
 def refused(planned: PlannedTarget, opts: Options) -> Outcome | None:
@@ -338,19 +354,16 @@ def render(
     t, root = planned.target, opts.root
     compare = opts.mode == "dry-run" or opts.skip_unchanged
     reads: list[str] = []
-    with ThreadPoolExecutor(max_workers=1) as side:
-        reading = (
-            side.submit(
-                alongside,
-                planned,
-                current,
-                url,
-                opts,
-                Work(work.dir, work.cache, reads),
+    reading = (
+        work.beside(
+            lambda: alongside(
+                planned, current, url, opts, Work(work.dir, work.cache, reads)
             )
-            if compare and current.call.ok and not current.directory
-            else None
         )
+        if compare and current.call.ok and not current.directory
+        else None
+    )
+    try:
         rendered = timoni.render(
             t,
             repo_root=root,
@@ -360,6 +373,9 @@ def render(
             runtime_from_env=opts.runtime_from_env and opts.mode == "push",
             private=opts.flux.env,
         )
+    finally:
+        if reading is not None:
+            wait([reading])
     current = reading.result() if reading else current
     said = cue_errors.clean(rendered.stderr, t.files, root)
     if said:
