@@ -130,7 +130,7 @@ class Reader:
         manifest that read found, fetched by its digest (checked as it arrives), without asking for
         the manifest again. What `held` says about the tag (digest, revision, annotations) stays
         that read's: the caller's snapshot of the tag, taken moments before. Anything else (a read
-        by flux, a failed one) is read again in full."""
+        by flux, a failed one, a layer that does not come) is read again in full, as before."""
         if held.layer is None or not held.call.ok or held.directory is not None:
             return self.pull(url, out_dir)
         start = time.monotonic()
@@ -140,10 +140,8 @@ class Reader:
             return self.pull(url, out_dir)
         except Refused as exc:
             return Pulled(self._failed("fatal", str(exc), start))
-        if isinstance(entries, Call):
-            if entries.failure in ("auth", "fatal"):
-                return self._by_flux(url, out_dir)  # as `pull` does
-            return Pulled(self._failed(entries.failure, entries.error, start))
+        if isinstance(entries, Call):  # the layer did not come: read it all, as before
+            return self.pull(url, out_dir)
         return replace(held, call=self._ok(start), directory=out_dir, entries=entries)
 
     def _by_flux(self, url: str, out_dir: Path) -> Pulled:
