@@ -138,9 +138,8 @@ def run(
     ):
 
         def one(i: int, planned: PlannedTarget) -> TargetResult:
-            runner.label(
-                f"t{i}"
-            )  # the trace's lines from this thread are about this target
+            # the trace's lines from this thread are about this target
+            runner.label(f"t{i}")
             tell(Event("started", planned.target))
             result, pending = process(
                 planned, opts, Work(opts.scratch / f"t{i}", cache, side=side)
