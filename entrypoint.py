@@ -1,8 +1,6 @@
 """The Docker action's entry point: everything happens in the package."""
 
-import sys
-
-from gitops_action.cli import action_main
+from gitops_action.cli import action_main, leave
 
 if __name__ == "__main__":
-    sys.exit(action_main())
+    leave(action_main())

@@ -1,5 +1,3 @@
-import sys
+from gitops_action.cli import leave, main
 
-from gitops_action.cli import main
-
-sys.exit(main())
+leave(main())

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,15 +17,41 @@ from gitops_action.errors import ToolMissing
 TRACE = "TIMONI_FLUX_PUSH_TRACE"
 
 
+_where = (
+    threading.local()
+)  # the trace's label for what this thread works on ("t3": a target)
+
+
 def trace(args: Sequence[str], start: float, end: float) -> None:
-    """With $TIMONI_FLUX_PUSH_TRACE set (the benchmark), append `start end program subcommand` (wall
-    clock seconds; the program's name and first argument only, never its other arguments)."""
+    """With $TIMONI_FLUX_PUSH_TRACE set (the benchmark), append `start end program subcommand label`
+    (wall clock seconds; the program's name and first argument only, never its other arguments; the
+    label of the thread's target, see `label`)."""
     path = os.environ.get(TRACE)
     if path:
         rest = list(args[3:] if list(args[1:2]) == ["-C"] else args[1:])
         what = f"{os.path.basename(args[0])} {rest[0] if rest else ''}"
+        mark = getattr(_where, "label", "")
         with open(path, "a", encoding="utf-8") as fh:
-            fh.write(f"{start:.6f} {end:.6f} {what}\n")
+            fh.write(f"{start:.6f} {end:.6f} {what}{' ' + mark if mark else ''}\n")
+
+
+def label(mark: str) -> None:
+    """What this thread's trace lines are about from now on ("t3": the fourth target; "": none)."""
+    _where.label = mark
+
+
+@contextmanager
+def span(*what: str) -> Iterator[None]:
+    """A step of the run in the trace (`span("step", "render")`): its start and end; nothing is
+    written without $TIMONI_FLUX_PUSH_TRACE."""
+    if not os.environ.get(TRACE):
+        yield
+        return
+    start = time.time()
+    try:
+        yield
+    finally:
+        trace(what, start, time.time())
 
 
 # Where each program the run starts comes from, for the message when it is not installed.

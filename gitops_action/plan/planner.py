@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
+from gitops_action import runner
 from gitops_action.changes.events import CommitRange
 from gitops_action.changes.gitrepo import Change, Repo
 from gitops_action.config import targets as cfg
@@ -368,15 +369,18 @@ def plan_repository(
     only: Sequence[str] = (),
 ) -> Plan:
     """Gather what `plan()` needs from git, and plan. ConfigError if the head configuration is broken."""
-    snap = read_commits(repo, commit_range, config_path)
-    loaded = configs(snap, commit_range, config_path, registry_override, default_source)
-    return plan_snapshot(
-        snap,
-        loaded,
-        commit_range,
-        bundle_texts(repo, commit_range.head, loaded[0]),
-        only,
-    )
+    with runner.span("phase", "plan"):
+        snap = read_commits(repo, commit_range, config_path)
+        loaded = configs(
+            snap, commit_range, config_path, registry_override, default_source
+        )
+        return plan_snapshot(
+            snap,
+            loaded,
+            commit_range,
+            bundle_texts(repo, commit_range.head, loaded[0]),
+            only,
+        )
 
 
 def plan_snapshot(

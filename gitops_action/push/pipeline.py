@@ -2,8 +2,9 @@
 
 Per target, a short sequence of steps, each a function that returns what the next one takes:
 
-    settled_early  removed, skipped by the plan, a planning error, a path outside the repository
-    read_tag       what the first tag holds (the plan's read when it planned from the tags)
+    settled_early  removed, skipped by the plan, a planning error
+    refused | read_tag   a path outside the repository; what the first tag holds (the plan's
+                   read when it planned from the tags), read alongside those checks
     rerun          the tag holds this commit's render from the same inputs (with signing: and the
                    digest carries this key's signature): unchanged, no render
     render         timoni, while the tag's content is read alongside
@@ -15,12 +16,15 @@ One target's failure never stops another; each result says what happened and why
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from gitops_action import runner
+from gitops_action.changes.gitrepo import Repo
 from gitops_action.config.targets import Target
 from gitops_action.errors import guarded, internal_error
 from gitops_action.plan.catchup import CHECKED, commit_at
@@ -65,6 +69,16 @@ class Work:
     dir: Path
     cache: Path
     log: list[str] = field(default_factory=list)
+    # the run's threads for what a target's worker waits on beside its own step (a read during the
+    # checks or the render): one each for `parallel` workers, made once per run
+    side: ThreadPoolExecutor | None = field(default=None, compare=False, repr=False)
+
+    def beside(self, job: Callable[[], Pulled]) -> Future[Pulled]:
+        if self.side is None:  # a caller of the steps without a run around them
+            done: Future[Pulled] = Future()
+            done.set_result(job())
+            return done
+        return self.side.submit(job)
 
 
 def run(
@@ -81,18 +95,25 @@ def run(
     secrets = list(opts.secrets)
     verified: dict[int, TargetResult] = {}
 
-    with timer.Timer(max(1, opts.parallel)) as later:
+    workers = max(1, opts.parallel)
+    with (
+        timer.Timer(workers) as later,
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="side") as side,
+    ):
 
         def one(i: int, planned: PlannedTarget) -> TargetResult:
+            # the trace's lines from this thread are about this target
+            runner.label(f"t{i}")
             tell(Event("started", planned.target))
             result, pending = process(
-                planned, opts, Work(opts.scratch / f"t{i}", cache)
+                planned, opts, Work(opts.scratch / f"t{i}", cache, side=side)
             )
             if pending is None:
                 tell(Event("finished", planned.target, result))
                 return result
 
             def verify() -> None:
+                runner.label(f"t{i}")
                 try:
                     verified[i] = _after(result, _settled(pending, opts), secrets)
                     tell(Event("finished", planned.target, verified[i]))
@@ -105,7 +126,7 @@ def run(
             later.at(time.monotonic() + settle.wait(pending.seconds), verify)
             return result
 
-        with ThreadPoolExecutor(max_workers=max(1, opts.parallel)) as pool:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
             results = list(pool.map(lambda it: one(*it), enumerate(plan.targets)))
     return [verified.get(i, r) for i, r in enumerate(results)]
 
@@ -175,11 +196,9 @@ def _steps(planned: PlannedTarget, opts: Options, work: Work) -> Outcome:
         return early
     t = planned.target
     url = f"{t.artifact}:{t.tags[0]}"
-    current = (
-        planned.held
-        if planned.held is not None
-        else read_tag(url, opts, work, content=False)
-    )
+    refused, current = _checked_and_read(planned, url, opts, work)
+    if refused is not None:
+        return refused
     if current.foreign:
         return _failed(writes.not_ours(url, current.foreign))
     if rerun(t, current, opts):
@@ -202,7 +221,7 @@ def _steps(planned: PlannedTarget, opts: Options, work: Work) -> Outcome:
 
 
 def settled_early(planned: PlannedTarget, opts: Options) -> Outcome | None:
-    """A target the plan settled, or that must not be rendered; None: render it."""
+    """A target the plan settled; None: go on (its checks, its tag)."""
     t = planned.target
     if planned.status == "removed":
         return Outcome("removed")
@@ -214,6 +233,37 @@ def settled_early(planned: PlannedTarget, opts: Options) -> Outcome | None:
             (Annotation(opts.config_path, t.line, 1, planned.error),) if t.line else ()
         )
         return _failed(planned.error, *notes)
+    return None
+
+
+def _checked_and_read(
+    planned: PlannedTarget, url: str, opts: Options, work: Work
+) -> tuple[Outcome | None, Pulled]:
+    """The checks before a render (`refused`) and what the tag holds: the plan's read, or one made
+    now, alongside the checks (the module's walk and the registry's answer overlap). A refused
+    target fails with the checks' reason whatever the read found."""
+    if planned.held is not None:
+        with runner.span("step", "checks"):
+            return refused(planned, opts), planned.held
+    mark = work.dir.name
+
+    def read() -> Pulled:
+        runner.label(mark)
+        return read_tag(url, opts, work, content=False)
+
+    reading = work.beside(read)
+    try:
+        with runner.span("step", "checks"):
+            failed = refused(planned, opts)
+    finally:
+        wait([reading])  # nothing of this target goes on behind its back
+    return failed, reading.result()
+
+
+def refused(planned: PlannedTarget, opts: Options) -> Outcome | None:
+    """A target that must not be rendered (a path outside the repository; a bundle that does not
+    evaluate, or whose modules leave it); None: render it."""
+    t = planned.target
     escaped = containment.escape(opts.root, t)
     if escaped or t.kind != "bundle":
         return _failed(escaped) if escaped else None
@@ -230,11 +280,12 @@ def settled_early(planned: PlannedTarget, opts: Options) -> Outcome | None:
 
 
 def read_tag(url: str, opts: Options, work: Work, *, content: bool) -> Pulled:
-    return opts.retry.run(
-        lambda: opts.reader.pull(url, work.dir / "deployed", content=content),
-        work.log,
-        "pull",
-    )
+    with runner.span("step", "read" if not content else "read-content"):
+        return opts.retry.run(
+            lambda: opts.reader.pull(url, work.dir / "deployed", content=content),
+            work.log,
+            "pull",
+        )
 
 
 def rerun(t: Target, current: Pulled, opts: Options) -> bool:
@@ -259,16 +310,16 @@ def render(
     t, root = planned.target, opts.root
     compare = opts.mode == "dry-run" or opts.skip_unchanged
     reads: list[str] = []
-    with ThreadPoolExecutor(max_workers=1) as side:
-        reading = (
-            side.submit(
-                lambda: read_tag(
-                    url, opts, Work(work.dir, work.cache, reads), content=True
-                )
+    reading = (
+        work.beside(
+            lambda: alongside(
+                planned, current, url, opts, Work(work.dir, work.cache, reads)
             )
-            if compare and current.call.ok and not current.directory
-            else None
         )
+        if compare and current.call.ok and not current.directory
+        else None
+    )
+    try:
         rendered = timoni.render(
             t,
             repo_root=root,
@@ -278,6 +329,9 @@ def render(
             runtime_from_env=opts.runtime_from_env and opts.mode == "push",
             private=opts.flux.env,
         )
+    finally:
+        if reading is not None:
+            wait([reading])
     current = reading.result() if reading else current
     said = cue_errors.clean(rendered.stderr, t.files, root)
     if said:
@@ -287,6 +341,32 @@ def render(
     # a failed render is what the user needs to hear about, not the read
     work.log.extend(reads)
     return rendered.path, current
+
+
+def alongside(
+    planned: PlannedTarget, current: Pulled, url: str, opts: Options, work: Work
+) -> Pulled:
+    """While timoni renders: the tag's content, and (push) whether the commit it holds is newer
+    than this one, asked now so that `deliver` finds the answer at once.
+
+    The content: when this target's own read took `current` just before the render, the layer its
+    manifest names, by digest (one request: the manifest is not asked for again); when `current`
+    is the plan's read (catch-up, long before), the tag read again in full."""
+    runner.label(work.dir.name)
+    if planned.held is None:
+        with runner.span("step", "read-content"):
+            got = opts.retry.run(
+                lambda: opts.reader.content(url, current, work.dir / "deployed"),
+                work.log,
+                "pull",
+            )
+    else:
+        got = read_tag(url, opts, work, content=True)
+    if opts.mode == "push" and got.call.ok:
+        # A failure here is not this step's to report: deliver asks again and says what went wrong.
+        with contextlib.suppress(Exception):
+            opts.ancestry.newer(opts.repo, got, opts.head)
+    return got
 
 
 def _render_failure(
@@ -352,13 +432,15 @@ def deliver(
     # A run for a newer commit may have pushed while this one rendered. From here to the end of the
     # push is the window settle.reread covers from the newer run's side.
     last_look = time.monotonic()
-    last = opts.reader.pull(url, work.dir / "last-look", content=False)
+    with runner.span("step", "last-look"):
+        last = opts.reader.pull(url, work.dir / "last-look", content=False)
     if last.foreign:
         return _failed(writes.not_ours(url, last.foreign))
     if last.call.ok and opts.ancestry.newer(opts.repo, last, opts.head):
         why = f"{url} now holds {last.revision}, a descendant of this commit: not moving it back"
         return Outcome("skipped", digest=last.digest or None, error=why)
-    pushed = writes.push(t, url, rendered, opts, work.log)
+    with runner.span("step", "push"):
+        pushed = writes.push(t, url, rendered, opts, work.log)
     if not pushed.call.ok:
         return _failed(writes.registry_error("pushing", url, pushed.call, opts.flux))
     pending = Settling(

@@ -45,6 +45,9 @@ class Pulled:
     # Every member of the layer, extracted or not (HTTP reads with content): a regular file by its
     # name, anything else as "NAME (KIND)". None: not known (flux pull lists only what it wrote).
     entries: tuple[str, ...] | None = None
+    # The manifest's one layer (HTTP reads of a flux artifact): `Reader.content` fetches it by its
+    # digest without reading the manifest again.
+    layer: Mapping[str, object] | None = field(default=None, compare=False, repr=False)
 
 
 class FluxOnly(Exception):

@@ -152,6 +152,25 @@ class Reader:
             return self._by_flux(url, out_dir)  # flux's answer is the one to report
         return pulled
 
+    def content(self, url: str, held: Pulled, out_dir: Path) -> Pulled:
+        """`pull(url, out_dir)` for a tag just read without its content (`held`): the layer of the
+        manifest that read found, fetched by its digest (checked as it arrives), without asking for
+        the manifest again. What `held` says about the tag (digest, revision, annotations) stays
+        that read's: the caller's snapshot of the tag, taken moments before. Anything else (a read
+        by flux, a failed one, a layer that does not come) is read again in full, as before."""
+        if held.layer is None or not held.call.ok or held.directory is not None:
+            return self.pull(url, out_dir)
+        start = time.monotonic()
+        try:
+            entries = self._layer(Reference.parse(url), held.layer, out_dir)
+        except FluxOnly:
+            return self.pull(url, out_dir)
+        except Refused as exc:
+            return Pulled(self._failed("fatal", str(exc), start))
+        if isinstance(entries, Call):  # the layer did not come: read it all, as before
+            return self.pull(url, out_dir)
+        return replace(held, call=self._ok(start), directory=out_dir, entries=entries)
+
     def _by_flux(self, url: str, out_dir: Path) -> Pulled:
         return self.flux.pull(url, out_dir)
 
@@ -169,7 +188,9 @@ class Reader:
         layer, notes = _flux_layer(manifest)
         revision = notes.get(REVISION, "")
         if not content:
-            return Pulled(self._ok(start), revision, digest, annotations=notes)
+            return Pulled(
+                self._ok(start), revision, digest, annotations=notes, layer=layer
+            )
         entries = self._layer(ref, layer, out_dir)
         if isinstance(entries, Call):
             return Pulled(self._failed(entries.failure, entries.error, start))

@@ -19,6 +19,7 @@ import functools
 import json
 import os
 import posixpath
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -193,10 +194,18 @@ def _repository_escape(root: Path) -> tuple[str, Path] | None:
     return None
 
 
-@functools.lru_cache(maxsize=1024)
+_walking = threading.Lock()  # targets of one module starting together wait for one walk
+
+
 def _module_escape(root: Path, module: str) -> tuple[str, Path] | None:
     """The first path under `module` that resolves outside `root`, or None. Walked once per module
     for a run (the checkout does not change while it runs): many targets share one module."""
+    with _walking:
+        return _module_walk(root, module)
+
+
+@functools.lru_cache(maxsize=1024)
+def _module_walk(root: Path, module: str) -> tuple[str, Path] | None:
     real_root = _resolve(root)
     for shown, real in _walk(real_root, root / module, module):
         if not _inside(real_root, real):
@@ -216,5 +225,5 @@ def _refused(path: str, real: Path, target: Target, root: Path) -> str:
 
 def forget() -> None:
     """A new run: the checkout may have changed since the last one in this process."""
-    _module_escape.cache_clear()
+    _module_walk.cache_clear()
     _repository_escape.cache_clear()

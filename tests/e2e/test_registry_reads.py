@@ -228,3 +228,36 @@ def test_a_stalled_read_times_out_once_and_is_transient(
         # A stall already took the whole timeout: no immediate second try (the pipeline backs off).
         assert [e.outcome for e in proxy.log if "/manifests/" in e.path] == ["stalled"]
         proxy.clear()
+
+
+def test_the_content_of_a_read_is_its_manifests_layer_without_asking_again(
+    registry: Registry, tmp_path: Path, flux_pulls: Callable[[], int]
+) -> None:
+    """The pipeline reads a tag's manifest before the render, then its content alongside the render:
+    the layer that manifest names, one request, the same answer as a full read."""
+    flux = Flux(env={}, timeout="10s")
+    url = f"oci://{registry.host}/reads/content:latest"
+    text = "kind: ConfigMap\nmetadata:\n  name: content\n"
+    digest = pushed(flux, url, tmp_path, text)
+    with fault_proxy(registry.host) as proxy:
+        reader = Reader(flux, timeout=10)
+        at = url.replace(registry.host, proxy.host)
+        held = reader.pull(at, tmp_path / "head", content=False)
+        assert held.call.ok and held.layer is not None and held.directory is None
+        before = len(proxy.log)
+        got = reader.content(at, held, tmp_path / "deployed")
+        asked = [e.path for e in proxy.log[before:]]
+        assert len(asked) == 1 and "/blobs/sha256:" in asked[0], asked
+        full = reader.pull(at, tmp_path / "full")
+        assert got.call.ok and (got.revision, got.digest) == (REVISION, digest)
+        assert (got.revision, got.digest, got.entries) == (
+            full.revision,
+            full.digest,
+            full.entries,
+        )
+        assert got.directory is not None
+        assert (got.directory / "manifests.yaml").read_text() == text
+        # A read that was not an HTTP read of the manifest alone is read again in full.
+        again = reader.content(at, full, tmp_path / "again")
+        assert again.call.ok and again.digest == digest
+        assert flux_pulls() == 0
