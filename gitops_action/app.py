@@ -8,6 +8,8 @@ caught once, in `main` (errors.py).
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import io
 import shutil
 import signal
@@ -46,7 +48,7 @@ from gitops_action.registry.flux import Flux
 from gitops_action.registry.reader import Reader
 from gitops_action.render import timoni
 from gitops_action.report import progress
-from gitops_action.report.finish import Reporting, finish, stopped, warn
+from gitops_action.report.notice import warn
 
 if TYPE_CHECKING:
     from gitops_action.sign import signing
@@ -63,16 +65,35 @@ def main(settings: Settings, env: Mapping[str, str]) -> int:
     for secret in settings.secrets():
         if ctx.in_actions:
             gha.add_mask(secret)
+    # The schema validator (jsonschema: the largest import) is made while git answers the event.
+    _import_aside("gitops_action.config.validate", "validator")
     scratch = Path(tempfile.mkdtemp(prefix="timoni-flux-push-"))
     restore = _remove_on_signal(scratch)
     try:
         return _main(settings, ctx, scratch)
     # the one place a run-level error is caught (see errors.py)
     except Exception as exc:
+        from gitops_action.report.finish import Reporting, stopped
+
         return stopped(Reporting.of(settings), ctx, exc)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         restore()  # after the removal: a signal in between still finds our handler
+
+
+def _import_aside(module: str, call: str = "") -> None:
+    """Import `module` (and call its `call`) on a side thread: the main thread goes on, and whoever
+    needs the module later waits for that import to end (Python's per-module import lock). Start-up
+    is mostly imports on one core; this puts some of them beside a wait (git, a render). A failure
+    here is nobody's: the module is imported again where it is used, and fails there."""
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            loaded = importlib.import_module(module)
+            if call:
+                getattr(loaded, call)()
+
+    threading.Thread(target=load, name=f"import {module}", daemon=True).start()
 
 
 def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
@@ -85,6 +106,7 @@ def _main(settings: Settings, ctx: Context, scratch: Path) -> int:
         return modes.run_flux_config(settings, ctx)
     if _flux_event(settings, ctx):  # no checkout needed
         from gitops_action.cluster import dispatch
+        from gitops_action.report.finish import Reporting
 
         return dispatch.run(ctx, settings.github_token, Reporting.of(settings))
     return _build(settings, ctx, scratch)
@@ -138,6 +160,8 @@ def _build(settings: Settings, ctx: Context, scratch: Path) -> int:
         # A target without a valid name is `failed` here, yet stays in the matrix and the exit is 0:
         # its own matrix job fails, while a failing plan job would stop every other target's job.
         planned = _planned(plan, revision, settings.config)
+        from gitops_action.report.finish import Reporting, finish
+
         finish(Reporting.of(settings), ctx, plan, planned, mode)
         return EXIT_OK
     opts = pipeline.Options(
@@ -164,6 +188,8 @@ def _build(settings: Settings, ctx: Context, scratch: Path) -> int:
     # Progress as targets finish: the Actions log (stdout), or stderr (a terminal: a live line).
     out = sys.stdout if ctx.in_actions else sys.stderr
     shown = progress.for_run(len(plan.targets), out, in_actions=ctx.in_actions)
+    # What only the report needs is imported while the first renders run, on the core they leave.
+    _import_aside("gitops_action.report.finish")
     results = pipeline.run(plan, opts, shown.event)
     shown.close(results)
     extra = ""
@@ -175,6 +201,8 @@ def _build(settings: Settings, ctx: Context, scratch: Path) -> int:
     if settings.deployments and opts.mode == "push":
         extra += _record_deployments(settings, ctx, plan, results, head)
     listed = {r.target.id for r in results if shown.said.get(r.target.id) == r.status}
+    from gitops_action.report.finish import Reporting, finish
+
     finish(Reporting.of(settings), ctx, plan, results, mode, extra, listed=listed)
     return exit_code(results)
 

@@ -21,7 +21,7 @@ from gitops_action.plan.planner import load_text
 from gitops_action.registry.credentials import Credentials, credentials_host
 from gitops_action.registry.flux import Flux
 from gitops_action.registry.reader import Reader
-from gitops_action.report.finish import warn
+from gitops_action.report.notice import warn
 
 if TYPE_CHECKING:
     from gitops_action.sign import signing

@@ -25,8 +25,8 @@ from gitops_action.cluster.flux_config import settings_for
 from gitops_action.config.targets import Config, ConfigError, Target
 from gitops_action.inputs.context import Context
 from gitops_action.push.results import TargetResult
-from gitops_action.report.finish import warn
 from gitops_action.report.github import github_client
+from gitops_action.report.notice import warn
 from gitops_action.secrets import redact
 from gitops_action.text import details, fence, md
 

@@ -29,7 +29,8 @@ from gitops_action.inputs.settings import Settings, parallelism
 from gitops_action.modes import promote
 from gitops_action.plan.planner import load_text
 from gitops_action.registry.credentials import registry_host
-from gitops_action.report.finish import NO_ARTIFACTS, Reporting, warn, write
+from gitops_action.report.finish import NO_ARTIFACTS, Reporting, write
+from gitops_action.report.notice import warn
 from gitops_action.report.summary import artifact_entry, short
 from gitops_action.secrets import redact
 from gitops_action.sign import signing

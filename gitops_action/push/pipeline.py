@@ -24,7 +24,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gitops_action import runner
-from gitops_action.changes.gitrepo import Repo
 from gitops_action.config.targets import Target
 from gitops_action.errors import guarded, internal_error
 from gitops_action.plan.catchup import CHECKED, commit_at

@@ -29,6 +29,7 @@ from gitops_action.plan.planner import Plan
 from gitops_action.push.results import TargetResult
 from gitops_action.report import comment
 from gitops_action.report import summary as report
+from gitops_action.report.notice import warn as warn
 from gitops_action.report.progress import one_line
 from gitops_action.secrets import redact
 from gitops_action.text import md, plain
@@ -267,13 +268,6 @@ def say(ctx: Context, message: str) -> None:
         gha.notice(message, title="timoni-flux-push")
     else:
         print(message, file=sys.stderr)
-
-
-def warn(ctx: Context, message: str) -> None:
-    if ctx.in_actions:
-        gha.warning(plain(message), title="timoni-flux-push")
-    else:
-        print(f"warning: {message}", file=sys.stderr)
 
 
 def write(
