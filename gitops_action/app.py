@@ -65,8 +65,6 @@ def main(settings: Settings, env: Mapping[str, str]) -> int:
     for secret in settings.secrets():
         if ctx.in_actions:
             gha.add_mask(secret)
-    # The schema validator (jsonschema: the largest import) is made while git answers the event.
-    _import_aside("gitops_action.config.validate", "validator")
     scratch = Path(tempfile.mkdtemp(prefix="timoni-flux-push-"))
     restore = _remove_on_signal(scratch)
     try:

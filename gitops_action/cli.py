@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from gitops_action.errors import EXIT_USAGE, SettingsError
-from gitops_action.inputs.settings import from_args, from_inputs
+from gitops_action.inputs.settings import Settings, from_args, from_inputs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -21,9 +21,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     # after the flags: --help, --version and a usage error answer at once
-    from gitops_action import app
-
-    return app.main(settings, os.environ)
+    return _run(settings)
 
 
 def action_main() -> int:
@@ -39,9 +37,22 @@ def action_main() -> int:
         settings = from_inputs(os.environ)
     except SettingsError as exc:
         return _bad_input(str(exc))
-    from gitops_action import app
+    return _run(settings)
 
-    return app.main(settings, os.environ)
+
+def _run(settings: Settings) -> int:
+    """The run, with the configuration's schema check on the other core, started before the
+    package's imports so that the two overlap (config/validator_process.py)."""
+    from gitops_action.config import validator_process
+
+    if settings.mode != "deployment-status":  # the one mode that reads no configuration
+        validator_process.start()
+    try:
+        from gitops_action import app
+
+        return app.main(settings, os.environ)
+    finally:
+        validator_process.stop()
 
 
 def _bad_input(message: str) -> int:

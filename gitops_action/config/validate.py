@@ -111,6 +111,15 @@ def validator() -> Validator:
 
 
 def validate(data: Any, lines: Lines, file: str) -> None:
+    """Raise the ConfigError the user meant, if `data` breaks the schema: checked by the run's
+    copy on the other core when it has one (validator_process.py), else here."""
+    from gitops_action.config import validator_process
+
+    if not validator_process.check(data, lines, file):
+        check_here(data, lines, file)
+
+
+def check_here(data: Any, lines: Lines, file: str) -> None:
     errors = sorted(
         validator().iter_errors(data),
         key=lambda e: (list(map(str, e.absolute_path)), e.message),
