@@ -662,6 +662,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         scratch = tmp / "scratch"
         scratch.mkdir()
+        # The action as its image runs it: byte-compiled (the Dockerfile runs compileall). Without
+        # this, PYTHONDONTWRITEBYTECODE=1 (set on some machines) has every run compile the package.
+        subprocess.run(
+            [
+                args.python,
+                "-m",
+                "compileall",
+                "-q",
+                str(args.action_src / "gitops_action"),
+            ],
+            check=True,
+        )
         env = {**os.environ, "PATH": path, "KUBECONFIG": os.devnull, "TZ": "UTC"}
         for leak in (
             "GITHUB_ACTIONS",
