@@ -43,10 +43,10 @@ def action_main() -> int:
 def _run(settings: Settings) -> int:
     """The run, with the configuration's schema check on the other core, started before the
     package's imports so that the two overlap (config/validator_process.py)."""
-    from gitops_action.config import validator_process
+    from gitops_action.config import validate, validator_process
 
     if settings.mode != "deployment-status":  # the one mode that reads no configuration
-        validator_process.start()
+        validator_process.start(validate.check_here, validate.validator)
     try:
         from gitops_action import app
 

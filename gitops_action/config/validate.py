@@ -11,6 +11,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from gitops_action.config import validator_process
 from gitops_action.config.yaml_lines import Lines, key_path, line_for
 from gitops_action.errors import ConfigError
 
@@ -113,8 +114,6 @@ def validator() -> Validator:
 def validate(data: Any, lines: Lines, file: str) -> None:
     """Raise the ConfigError the user meant, if `data` breaks the schema: checked by the run's
     copy on the other core when it has one (validator_process.py), else here."""
-    from gitops_action.config import validator_process
-
     if not validator_process.check(data, lines, file):
         check_here(data, lines, file)
 

@@ -17,6 +17,7 @@ import pickle
 import signal
 import struct
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -38,9 +39,13 @@ class _Copy:
 _running: list[_Copy] = []
 
 
-def start() -> None:
-    """Fork the copy, unless one runs or another thread does (a fork copies only this thread:
-    a lock another one holds would stay held in the copy for ever)."""
+Check = Callable[[Any, Lines, str], None]
+
+
+def start(check: Check, prepare: Callable[[], object]) -> None:
+    """Fork the copy, which calls `prepare` (the imports to make beside the run's), then `check`
+    on each configuration sent; unless a copy runs already, or another thread does (a fork copies
+    only this thread: a lock another one holds would stay held in the copy for ever)."""
     if _running or not hasattr(os, "fork") or threading.active_count() > 1:
         return
     to_copy, requests = os.pipe()
@@ -55,7 +60,7 @@ def start() -> None:
         try:
             os.close(requests)
             os.close(answers)
-            _serve(to_copy, from_copy)
+            _serve(to_copy, from_copy, check, prepare)
         finally:
             os._exit(
                 0
@@ -107,20 +112,21 @@ def _read(stream: BinaryIO) -> bytes | None:
     return body if len(body) == size else None
 
 
-def _serve(requests_fd: int, answers_fd: int) -> None:
-    """The copy's life: import and build the validator, then answer until the run closes."""
-    from gitops_action.config import validate
-
+def _serve(
+    requests_fd: int, answers_fd: int, check: Check, prepare: Callable[[], object]
+) -> None:
+    """The copy's life: prepare (import and build the validator), then answer until the run
+    closes."""
     os.environ.clear()
     # Ctrl-C reaches the whole process group: the run handles it; the copy just goes at the end.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(Exception):
-        validate.validator()
+        prepare()
     requests = os.fdopen(requests_fd, "rb")
     answers = os.fdopen(answers_fd, "wb")
     while (request := _read(requests)) is not None:
         try:
-            validate.check_here(*pickle.loads(request))
+            check(*pickle.loads(request))
             answer: tuple[str, Any] = ("ok", None)
         except ConfigError as exc:
             answer = ("error", (exc.file, exc.key, exc.message, exc.line))

@@ -28,7 +28,7 @@ def answer(fn, text):
         return [exc.file, exc.key, exc.message, exc.line]
 
 texts = json.loads(sys.stdin.read())
-validator_process.start()
+validator_process.start(validate.check_here, validate.validator)
 started = bool(validator_process._running)
 pid = validator_process._running[0].pid if started else 0
 remote = [answer(validate.validate, t) for t in texts]
