@@ -84,11 +84,15 @@ def check(data: Any, lines: Lines, file: str) -> bool:
     copy = _running[0]
     try:
         request = pickle.dumps((data, lines, file), protocol=pickle.HIGHEST_PROTOCOL)
+    # data pickle cannot take (nested deeper than it goes: a RecursionError): the caller checks
+    except Exception:
+        return False
+    try:
         with copy.lock:
             copy.requests.write(_SIZE.pack(len(request)) + request)
             copy.requests.flush()
             answer = _read(copy.answers)
-    except (OSError, EOFError, pickle.PickleError, TypeError, ValueError):
+    except (OSError, EOFError, ValueError):
         answer = None
     if answer is None:  # no usable copy: the caller checks
         return False

@@ -79,3 +79,14 @@ def test_the_copy_answers_as_the_run_would_and_ends_with_it() -> None:
     # the run itself never imported jsonschema: the copy did the checking
     assert found["imported_here"] is False
     assert found["gone"] is True
+
+
+@pytest.mark.unit
+def test_a_configuration_too_deep_to_send_is_checked_by_the_run() -> None:
+    """Nesting that parses and that the run's own check answers, but deeper than pickle goes: the
+    run checks it itself (the user's configuration error, exit 2), not a RecursionError (exit 1)."""
+    deep = "version: 1\nx: " + "[" * 900 + "]" * 900 + "\n"
+    found = run([deep])
+    assert found["started"] is True
+    assert found["remote"] == found["local"]
+    assert found["local"] == [["c.yaml", "x", found["local"][0][2], 2]]  # type: ignore[index]
