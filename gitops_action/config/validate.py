@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -110,12 +110,15 @@ def validator() -> Validator:
     return checker(inlined_schema())
 
 
+# The run's copy on the other core while it runs (validator_process.py sets and clears it): its
+# answer, or False when the caller must check for itself.
+elsewhere: Callable[[Any, Lines, str], bool] | None = None
+
+
 def validate(data: Any, lines: Lines, file: str) -> None:
     """Raise the ConfigError the user meant, if `data` breaks the schema: checked by the run's
-    copy on the other core when it has one (validator_process.py), else here."""
-    from gitops_action.config import validator_process
-
-    if not validator_process.check(data, lines, file):
+    copy on the other core when it has one (`elsewhere`), else here."""
+    if elsewhere is None or not elsewhere(data, lines, file):
         check_here(data, lines, file)
 
 

@@ -20,6 +20,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from gitops_action.config import validate
 from gitops_action.config.yaml_lines import Lines
 from gitops_action.errors import ConfigError
 
@@ -63,10 +64,12 @@ def start() -> None:
     os.close(to_copy)
     os.close(from_copy)
     _running.append(_Copy(pid, os.fdopen(requests, "wb"), os.fdopen(answers, "rb")))
+    validate.elsewhere = check
 
 
 def stop() -> None:
     """Close the pipes (the copy sees the end and exits) and reap it."""
+    validate.elsewhere = None
     while _running:
         copy = _running.pop()
         for stream in (copy.requests, copy.answers):
@@ -113,8 +116,6 @@ def _read(stream: BinaryIO) -> bytes | None:
 
 def _serve(requests_fd: int, answers_fd: int) -> None:
     """The copy's life: import and build the validator, then answer until the run closes."""
-    from gitops_action.config import validate
-
     os.environ.clear()
     # Ctrl-C reaches the whole process group: the run handles it; the copy just goes at the end.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
