@@ -5,9 +5,10 @@ imports jsonschema and builds the validator meanwhile, then checks each configur
 sends it, and the run never imports jsonschema at all.
 
 A copy of this process, not a program: it starts nothing, reads no file, and its environment is
-emptied at once (it needs no input). It answers over two pipes, and ends when the run closes them
-or ends. Whatever goes wrong with it (no fork on this system, a thread already running, a broken
-pipe, a bug in the copy) and the run checks the configuration itself, as if it had none."""
+emptied at once (it needs no input). It answers over two pipes; the run kills it at its end (and
+when the run dies, the copy sees the pipes close). Whatever goes wrong with it (no fork on this
+system, a thread already running, a broken pipe, a bug in the copy) and the run checks the
+configuration itself, as if it had none."""
 
 from __future__ import annotations
 
@@ -68,10 +69,14 @@ def start() -> None:
 
 
 def stop() -> None:
-    """Close the pipes (the copy sees the end and exits) and reap it."""
+    """End the copy and reap it. Killed, not awaited: it holds nothing to save, and a run that
+    stops mid-check (a cancelled job) would otherwise wait for it to finish that check first.
+    (It is this process's child, not yet reaped: its pid cannot name another process.)"""
     validate.elsewhere = None
     while _running:
         copy = _running.pop()
+        with contextlib.suppress(OSError):
+            os.kill(copy.pid, signal.SIGKILL)
         for stream in (copy.requests, copy.answers):
             with contextlib.suppress(OSError):
                 stream.close()
