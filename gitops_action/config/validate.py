@@ -165,7 +165,8 @@ def _typo(
     if not isinstance(err.instance, dict) or not isinstance(err.schema, dict):
         return path, message
     allowed = sorted(err.schema.get("properties", {}))
-    extra = sorted(k for k in err.instance if k not in allowed)
+    # a key YAML reads as a date, a number or a boolean is unknown too: named as text
+    extra = sorted(str(k) for k in err.instance if k not in allowed)
     missing = [k for k in err.schema.get("required", ()) if k not in err.instance]
     typos = [(k, _close(k, missing)) for k in extra if _close(k, missing)]
     if typos:  # the missing key was written, misspelt

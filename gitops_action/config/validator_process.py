@@ -5,8 +5,9 @@ imports jsonschema and builds the validator meanwhile, then checks each configur
 sends it, and the run never imports jsonschema at all.
 
 A copy of this process, not a program: it starts nothing, reads no file, and its environment is
-emptied at once (it needs no input). It answers over two pipes, and ends when the run closes them
-or ends. Whatever goes wrong with it (no fork on this system, a thread already running, a broken
+emptied at once (it needs no input; what the run held in memory it still holds, as the run does).
+It answers over two pipes; the run kills it at its end (and when the run dies, the copy sees the
+pipes close). Whatever goes wrong with it (no fork on this system, a thread already running, a broken
 pipe, a bug in the copy) and the run checks the configuration itself, as if it had none."""
 
 from __future__ import annotations
@@ -71,9 +72,13 @@ def start(check: Check, prepare: Callable[[], object]) -> None:
 
 
 def stop() -> None:
-    """Close the pipes (the copy sees the end and exits) and reap it."""
+    """End the copy and reap it. Killed, not awaited: it holds nothing to save, and a run that
+    stops mid-check (a cancelled job) would otherwise wait for it to finish that check first.
+    (It is this process's child, not yet reaped: its pid cannot name another process.)"""
     while _running:
         copy = _running.pop()
+        with contextlib.suppress(OSError):
+            os.kill(copy.pid, signal.SIGKILL)
         for stream in (copy.requests, copy.answers):
             with contextlib.suppress(OSError):
                 stream.close()
@@ -89,11 +94,15 @@ def check(data: Any, lines: Lines, file: str) -> bool:
     copy = _running[0]
     try:
         request = pickle.dumps((data, lines, file), protocol=pickle.HIGHEST_PROTOCOL)
+    # data pickle cannot take (nested deeper than it goes: a RecursionError): the caller checks
+    except Exception:
+        return False
+    try:
         with copy.lock:
             copy.requests.write(_SIZE.pack(len(request)) + request)
             copy.requests.flush()
             answer = _read(copy.answers)
-    except (OSError, EOFError, pickle.PickleError, TypeError, ValueError):
+    except (OSError, EOFError, ValueError):
         answer = None
     if answer is None:  # no usable copy: the caller checks
         return False

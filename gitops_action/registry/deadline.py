@@ -94,8 +94,20 @@ def deadline(seconds: float) -> Iterator[Deadline]:
         _WATCHDOG.remove(d)
 
 
-def guard(sock: socket.socket | None) -> None:
+def guard(sock: object) -> None:
     """`sock` is shut down at the deadline of the request this thread is making, if any."""
     d: Deadline | None = getattr(_current, "deadline", None)
-    if d is not None and sock is not None:
-        d.add(sock)
+    raw = _socket_of(sock)
+    if d is not None and raw is not None:
+        d.add(raw)
+
+
+def _socket_of(sock: object) -> socket.socket | None:
+    """The socket under `sock`: urllib3's SSLTransport (TLS inside an `https://` proxy's tunnel) is
+    no socket, and a shutdown of it was a TypeError that ended the watchdog thread (no deadline
+    kept after that); the socket it runs over is its `socket`."""
+    for _ in range(3):
+        if sock is None or isinstance(sock, socket.socket):
+            return sock
+        sock = getattr(sock, "socket", None)
+    return None

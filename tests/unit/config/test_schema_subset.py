@@ -17,6 +17,7 @@ import yaml
 
 from gitops_action.config import targets as config
 from gitops_action.config import validate
+from gitops_action.errors import ConfigError
 
 pytestmark = pytest.mark.unit  # no timoni, flux or registry: `make unit` runs these
 
@@ -169,3 +170,17 @@ def test_a_trailing_newline_does_not_match(name: str) -> None:
         config.validate(doc, {}, "c.yaml")
     assert caught.value.key == "instances[0].name", caught.value
     assert "does not match" in caught.value.message, caught.value
+
+
+@pytest.mark.parametrize(
+    "key,named", [("2020-01-01", "2020-01-01"), ("1", "1"), ("true", "True")]
+)
+def test_a_key_yaml_reads_as_no_string_is_an_unknown_key(key: str, named: str) -> None:
+    """YAML reads `2020-01-01:` as a date, `1:` as a number, `true:` as a boolean: an unknown key
+    like any other (exit 2), not a TypeError out of the typo hint (an internal error, exit 1)."""
+    with pytest.raises(ConfigError) as caught:
+        config.load(f"version: 1\n{key}: x\n", file="c.yaml", repo_files=None)
+    assert caught.value.key == named
+    assert f"unknown key {named!r}" in caught.value.message
+    if named == key:  # written as it reads: its own line
+        assert caught.value.line == 2

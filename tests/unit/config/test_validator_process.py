@@ -79,3 +79,48 @@ def test_the_copy_answers_as_the_run_would_and_ends_with_it() -> None:
     # the run itself never imported jsonschema: the copy did the checking
     assert found["imported_here"] is False
     assert found["gone"] is True
+
+
+@pytest.mark.unit
+def test_a_configuration_too_deep_to_send_is_checked_by_the_run() -> None:
+    """Nesting that parses and that the run's own check answers, but deeper than pickle goes: the
+    run checks it itself (the user's configuration error, exit 2), not a RecursionError (exit 1)."""
+    deep = "version: 1\nx: " + "[" * 900 + "]" * 900 + "\n"
+    found = run([deep])
+    assert found["started"] is True
+    assert found["remote"] == found["local"]
+    assert found["local"] == [["c.yaml", "x", found["local"][0][2], 2]]  # type: ignore[index]
+
+
+BUSY = r"""
+import os, signal, sys, threading, time
+from gitops_action.config import validator_process, validate
+from gitops_action.config.yaml_lines import parse_yaml
+
+text = "version: 1\ninstances:\n" + "".join(
+    f"  - name: web{i}\n    module: m\n    namespace: ns\n" for i in range(30000)
+)
+data, lines = parse_yaml(text, "c.yaml")
+validator_process.start(validate.check_here, validate.validator)
+pid = validator_process._running[0].pid
+threading.Thread(target=validator_process.check, args=(data, lines, "c.yaml"), daemon=True).start()
+time.sleep(0.5)  # the copy is checking
+start = time.monotonic()
+validator_process.stop()
+print(time.monotonic() - start)
+"""
+
+
+@pytest.mark.unit
+def test_the_run_ends_at_once_while_its_copy_is_busy() -> None:
+    """A run that stops mid-check (a cancelled job's signal) does not wait for the copy to finish a
+    large configuration first: the copy is ended, not awaited."""
+    out = subprocess.run(
+        [sys.executable, "-c", BUSY],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+        timeout=60,
+    )
+    assert float(out.stdout) < 0.5
