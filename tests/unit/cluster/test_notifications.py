@@ -8,6 +8,7 @@ import re
 import pytest
 
 from gitops_action.cluster import notifications as n
+from gitops_action.cluster.flux_config import SyncConfig
 from gitops_action.cluster.flux_config import generate as sync_configs
 from gitops_action.config.model import Config, FluxSettings, Target, flatten
 from gitops_action.errors import ConfigError
@@ -74,7 +75,7 @@ def test_slug() -> None:
     assert n.slug("___") == "x"
 
 
-def syncs(*targets: Target) -> list[n.SyncConfig]:
+def syncs(*targets: Target) -> list[SyncConfig]:
     return sync_configs(config(), targets)
 
 
