@@ -404,7 +404,7 @@ def _describe(exc: OSError | HTTPException) -> str:
     if isinstance(exc, ConnectionResetError):
         return "connection reset by peer"
     if isinstance(exc, TimeoutError):
-        return f"i/o timeout ({exc or 'timed out'})"
+        return f"i/o timeout ({str(exc) or 'timed out'})"
     return f"{type(exc).__name__}: {exc}"
 
 

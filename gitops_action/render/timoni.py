@@ -192,10 +192,14 @@ def _error(target: Target, stderr: str) -> str:
     return said
 
 
+_LOGGED_ERROR = re.compile(r"\bERR\b")
+
+
 def first_error(stderr: str) -> str:
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
     for i, ln in enumerate(lines):
-        if "error" in ln.lower() or "✗" in ln:
+        # timoni's own log level (`12:04AM ERR build failed:`), a message naming an error, a ✗
+        if _LOGGED_ERROR.search(ln) or "error" in ln.lower() or "✗" in ln:
             # `ERR build failed:`: the cause is next
             if ln.endswith(":") and i + 1 < len(lines):
                 ln = f"{ln} {lines[i + 1]}"
