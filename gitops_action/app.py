@@ -79,17 +79,15 @@ def main(settings: Settings, env: Mapping[str, str]) -> int:
         restore()  # after the removal: a signal in between still finds our handler
 
 
-def _import_aside(module: str, call: str = "") -> None:
-    """Import `module` (and call its `call`) on a side thread: the main thread goes on, and whoever
-    needs the module later waits for that import to end (Python's per-module import lock). Start-up
-    is mostly imports on one core; this puts some of them beside a wait (git, a render). A failure
-    here is nobody's: the module is imported again where it is used, and fails there."""
+def _import_aside(module: str) -> None:
+    """Import `module` on a side thread: the main thread goes on, and whoever needs the module
+    later waits for that import to end (Python's per-module import lock). It puts an import beside
+    a wait (a render). A failure here is nobody's: the module is imported again where it is used,
+    and fails there."""
 
     def load() -> None:
         with contextlib.suppress(Exception):
-            loaded = importlib.import_module(module)
-            if call:
-                getattr(loaded, call)()
+            importlib.import_module(module)
 
     threading.Thread(target=load, name=f"import {module}", daemon=True).start()
 

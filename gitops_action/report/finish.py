@@ -29,7 +29,7 @@ from gitops_action.plan.planner import Plan
 from gitops_action.push.results import TargetResult
 from gitops_action.report import comment
 from gitops_action.report import summary as report
-from gitops_action.report.notice import warn as warn
+from gitops_action.report.notice import warn
 from gitops_action.report.progress import one_line
 from gitops_action.secrets import redact
 from gitops_action.text import md, plain
